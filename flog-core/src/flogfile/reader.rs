@@ -1,0 +1,273 @@
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use super::record::{Header, Record, Trailer};
+use super::MAGIC;
+use crate::event::Event;
+
+/// Why a flogfile could not be read (completely).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The input is not a flogfile; `found` says what it looks like instead.
+    #[error("not a flogfile: {found}")]
+    NotFlogfile {
+        /// What the input appears to be.
+        found: String,
+    },
+    /// The input ends inside a record: everything before it was read. This is what
+    /// a writer killed mid-record leaves, so callers can treat it as recoverable.
+    #[error("flogfile is truncated: it ends inside record {}", records + 1)]
+    Truncated {
+        /// Complete records read before the partial one.
+        records: u64,
+    },
+    /// A record could not be decoded.
+    #[error("flogfile is corrupt at record {}: {detail}", records + 1)]
+    Corrupt {
+        /// Complete records read before the bad one.
+        records: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Reading failed.
+    #[error("read failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl ReadError {
+    /// Whether everything up to the failure was read fine and the rest is lost
+    /// (truncation), as opposed to the file not being a flogfile at all.
+    pub fn is_truncated(&self) -> bool {
+        matches!(self, ReadError::Truncated { .. })
+    }
+}
+
+/// Says what a file that is not a flogfile seems to be, from its first bytes.
+pub fn identify(start: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&start[..start.len().min(64)]);
+    if start.is_empty() {
+        "the file is empty".into()
+    } else if start.starts_with(b"# foolscap flogfile") {
+        "a foolscap JSON flogfile (# foolscap flogfile v1)".into()
+    } else if start.starts_with(b"pb://") || start.starts_with(b"pbu://") {
+        "a foolscap FURL, not a log file".into()
+    } else if start[0] == 0x80 && start.len() > 1 && start[1] <= 5 {
+        "a Python pickle (an old foolscap flogfile?)".into()
+    } else if start.starts_with(b"BZh") {
+        "bzip2 data that does not hold a flogfile".into()
+    } else if start.starts_with(&[0x1f, 0x8b]) {
+        "gzip-compressed data".into()
+    } else if start.starts_with(b"flog://") {
+        "a flog logport URL, not a log file".into()
+    } else if matches!(start[0], b'{' | b'[') {
+        "JSON or other text".into()
+    } else if std::str::from_utf8(start).is_ok() {
+        format!("text starting {:?}", text.lines().next().unwrap_or(""))
+    } else {
+        format!(
+            "binary data starting {}",
+            start
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+}
+
+/// Reads a flogfile record by record, plain or bzip2-compressed (recognised by its
+/// signature, whatever the file is called).
+pub struct FlogReader {
+    input: BufReader<Box<dyn Read + Send>>,
+    compressed: bool,
+    records: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for FlogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlogReader")
+            .field("compressed", &self.compressed)
+            .field("records", &self.records)
+            .finish()
+    }
+}
+
+fn read_up_to(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    r.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+impl FlogReader {
+    /// Opens a file.
+    pub fn open(path: &Path) -> Result<FlogReader, ReadError> {
+        let file = File::open(path).map_err(|source| ReadError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        FlogReader::new(file)
+    }
+
+    /// Reads from any byte source.
+    pub fn new(mut input: impl Read + Send + 'static) -> Result<FlogReader, ReadError> {
+        let sig = read_up_to(&mut input, 4)?;
+        let compressed =
+            sig.len() == 4 && sig.starts_with(b"BZh") && (b'1'..=b'9').contains(&sig[3]);
+        let raw = Cursor::new(sig).chain(input);
+        let mut stream: Box<dyn Read + Send> = if compressed {
+            Box::new(bzip2::read::MultiBzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        let start = match read_up_to(&mut stream, MAGIC.len()) {
+            Ok(start) => start,
+            // bzip2 works in blocks of up to 900 kB: a cut in the first block
+            // loses all of it.
+            Err(e) if compressed && e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(ReadError::Truncated { records: 0 })
+            }
+            Err(e) if compressed => {
+                return Err(ReadError::NotFlogfile {
+                    found: format!("damaged bzip2 data ({e})"),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if start != MAGIC {
+            if compressed && start.is_empty() {
+                return Err(ReadError::NotFlogfile {
+                    found: "bzip2 data holding nothing".into(),
+                });
+            }
+            return Err(ReadError::NotFlogfile {
+                found: identify(&start),
+            });
+        }
+        Ok(FlogReader {
+            input: BufReader::with_capacity(64 * 1024, stream),
+            compressed,
+            records: 0,
+            done: false,
+        })
+    }
+
+    /// Whether the file was bzip2-compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Complete records read so far.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// The next record; `Ok(None)` at the clean end. After an error it returns
+    /// `Ok(None)`.
+    pub fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let result = self.read_one();
+        if !matches!(result, Ok(Some(_))) {
+            self.done = true;
+        }
+        result
+    }
+
+    fn read_one(&mut self) -> Result<Option<Record>, ReadError> {
+        let records = self.records;
+        match self.input.fill_buf() {
+            Ok([]) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(self.stream_error(e)),
+        }
+        match ciborium::from_reader::<Record, _>(&mut self.input) {
+            Ok(record) => {
+                self.records += 1;
+                Ok(Some(record))
+            }
+            Err(ciborium::de::Error::Io(e)) => Err(self.stream_error(e)),
+            Err(e) => Err(ReadError::Corrupt {
+                records,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn stream_error(&self, e: io::Error) -> ReadError {
+        let records = self.records;
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof => ReadError::Truncated { records },
+            // The decompressor reports a damaged stream as invalid data.
+            _ if self.compressed => ReadError::Corrupt {
+                records,
+                detail: format!("bad bzip2 data: {e}"),
+            },
+            _ => ReadError::Io(e),
+        }
+    }
+}
+
+impl Iterator for FlogReader {
+    type Item = Result<Record, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// A whole flogfile in memory.
+#[derive(Debug, Default)]
+pub struct FlogContents {
+    /// The header, if the file has one.
+    pub header: Option<Header>,
+    /// The events, in file order.
+    pub events: Vec<Event>,
+    /// The trailer, if the file has one.
+    pub trailer: Option<Trailer>,
+    /// Records of types this reader does not know.
+    pub unknown_records: u64,
+    /// Set when the file ended early or went bad part way: what was read before
+    /// is in the other fields.
+    pub damage: Option<ReadError>,
+}
+
+impl FlogContents {
+    /// Reads everything `reader` holds, stopping (and noting it) at damage.
+    pub fn read_from(reader: FlogReader) -> FlogContents {
+        let mut contents = FlogContents::default();
+        for record in reader {
+            match record {
+                Ok(Record::Header(h)) if contents.header.is_none() => contents.header = Some(*h),
+                Ok(Record::Event(e)) => contents.events.push(*e),
+                Ok(Record::Trailer(t)) => contents.trailer = Some(t),
+                Ok(Record::Header(_) | Record::Unknown(_)) => contents.unknown_records += 1,
+                Err(e) => contents.damage = Some(e),
+            }
+        }
+        contents
+    }
+}
+
+/// Reads a whole flogfile. Fails only when the file cannot be opened or is not a
+/// flogfile; a truncated or damaged file gives what it holds, with `damage` set.
+pub fn read_flogfile(path: &Path) -> Result<FlogContents, ReadError> {
+    match FlogReader::open(path) {
+        Ok(reader) => Ok(FlogContents::read_from(reader)),
+        Err(e @ ReadError::Truncated { .. }) => Ok(FlogContents {
+            damage: Some(e),
+            ..FlogContents::default()
+        }),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,96 @@
+//! Writing files so that readers never see half of one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Marks the temporary files of [`write_atomically`]: `.NAME.tmp-PID-N`.
+pub const TEMP_MARKER: &str = ".tmp-";
+
+/// The temporary name [`write_atomically`] uses for `path`: hidden, in the same
+/// directory (so the rename stays on one file system), and unique per call.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}{TEMP_MARKER}{}-{n}", std::process::id()))
+}
+
+/// Whether `name` is a temporary file left by [`write_atomically`].
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARKER)
+}
+
+/// Writes `path` atomically: `write` fills a temporary file beside it, which is
+/// flushed, fsynced and renamed over `path`, and the directory is fsynced. On any
+/// failure the temporary file is removed and `path` is untouched.
+pub fn write_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
+    let tmp = temp_path_for(path);
+    let result = (|| {
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut out = BufWriter::with_capacity(64 * 1024, file);
+        let value = write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        Ok(value)
+    })();
+    match result {
+        Ok(value) => {
+            sync_parent(path)?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Fsyncs the directory holding `path`, so a rename or removal in it is durable.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `contents` to `path` atomically.
+pub fn write_file_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomically(path, |out| out.write_all(contents))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_file_atomically(&path, b"one").unwrap();
+        let err = write_atomically(&path, |out| {
+            out.write_all(b"partial")?;
+            Err::<(), _>(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("f")]);
+        assert!(is_temp_name(
+            temp_path_for(&path).file_name().unwrap().to_str().unwrap()
+        ));
+    }
+}

@@ -1,0 +1,173 @@
+//! Crash survival with real child processes: the test binary runs itself as the
+//! crashing service (the ignored `crash_child` entry point).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{files_in, wait_until};
+use flog_core::{read_flogfile, FlogContents, Level, Logger};
+
+const MODE: &str = "FLOG_CRASH_CHILD_MODE";
+const DIR: &str = "FLOG_CRASH_CHILD_DIR";
+
+/// The child's side. Ignored so that only a parent test runs it, on purpose.
+#[test]
+#[ignore = "entry point of the child processes of the crash tests"]
+fn crash_child() {
+    let mode = std::env::var(MODE).expect("run by the crash tests");
+    let dir = std::env::var(DIR).unwrap();
+    let logger = Logger::builder()
+        .trailing_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    logger.set_logdir(&dir).unwrap();
+    for i in 0..50 {
+        logger
+            .event(Level::OPERATIONAL)
+            .format("working {i}")
+            .field("i", i)
+            .emit();
+    }
+    match mode.as_str() {
+        "trigger" => {
+            logger.msg(Level::WEIRD, "the trigger");
+            for i in 0..3 {
+                logger
+                    .event(Level::OPERATIONAL)
+                    .format("trailing {i}")
+                    .field("i", i)
+                    .emit();
+            }
+            println!("ready");
+            loop {
+                std::thread::park();
+            }
+        }
+        "panic" => {
+            flog_core::install_panic_hook(logger);
+            // What `panic = "abort"` does: the hook runs, then the process aborts.
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                hook(info);
+                std::process::abort();
+            }));
+            let items: Vec<u32> = Vec::new();
+            let _ = items[7];
+        }
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+fn child(mode: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "crash_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(MODE, mode)
+    .env(DIR, dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    cmd
+}
+
+fn only_flog(dir: &Path) -> std::path::PathBuf {
+    let names = files_in(dir);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(".flog"), "{names:?}");
+    dir.join(&names[0])
+}
+
+fn texts(c: &FlogContents) -> Vec<String> {
+    c.events.iter().map(|e| e.render().into_owned()).collect()
+}
+
+#[test]
+fn killed_service_leaves_a_report_that_the_next_start_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut proc = child("trigger", dir.path()).spawn().unwrap();
+    let mut out = BufReader::new(proc.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+    }
+    let flog = only_flog(dir.path());
+    // The trailing events reach the file from the reporter thread.
+    wait_until("trailing events on disk", || {
+        read_flogfile(&flog).is_ok_and(|c| c.events.len() == 54)
+    });
+    proc.kill().unwrap();
+    let status = proc.wait().unwrap();
+    assert_eq!(status.signal(), Some(9));
+
+    let before = read_flogfile(&flog).unwrap();
+    assert!(before.damage.is_none() && before.trailer.is_none());
+    assert_eq!(
+        before
+            .header
+            .as_ref()
+            .unwrap()
+            .trigger
+            .as_ref()
+            .unwrap()
+            .render(),
+        "the trigger"
+    );
+    assert_eq!(texts(&before)[50], "the trigger");
+    // Cut into the last record, as a write interrupted by the kill would.
+    let len = std::fs::metadata(&flog).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&flog)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+
+    let logger = Logger::new();
+    logger.set_logdir(dir.path()).unwrap();
+    let names = files_in(dir.path());
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(".flog.bz2"));
+    let after = read_flogfile(&dir.path().join(&names[0])).unwrap();
+    assert!(after.damage.is_none());
+    let trailer = after.trailer.clone().unwrap();
+    assert!(trailer.recovered && trailer.truncated);
+    assert_eq!(
+        texts(&after),
+        texts(&before)[..53],
+        "all but the cut record"
+    );
+    assert_eq!(after.header, before.header);
+}
+
+#[test]
+fn panicking_service_with_abort_leaves_an_incident_naming_the_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = child("panic", dir.path()).status().unwrap();
+    assert_eq!(status.signal(), Some(6), "aborted: {status:?}");
+    let report = read_flogfile(&only_flog(dir.path())).unwrap();
+    let trigger = report.header.unwrap().trigger.unwrap();
+    assert_eq!(trigger.level, Level::BAD);
+    assert_eq!(trigger.facility(), "flog.panic");
+    assert!(trigger.is_error);
+    let text = trigger.render();
+    assert!(
+        text.contains("index out of bounds") && text.contains("crash.rs"),
+        "{text}"
+    );
+    assert!(trigger
+        .failure
+        .as_deref()
+        .unwrap_or("")
+        .contains("crash_child"));
+    assert_eq!(report.events.last().unwrap().num, trigger.num);
+}
