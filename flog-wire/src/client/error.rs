@@ -1,0 +1,94 @@
+//! Why a client operation failed.
+
+use std::fmt::Write as _;
+use std::io;
+
+use crate::error::WireError;
+use crate::message::ErrorCode;
+
+/// Why a [`LogportClient`](crate::LogportClient) operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// `HOST:PORT` of the logport.
+        addr: String,
+        /// Why.
+        source: io::Error,
+    },
+
+    /// Reading or writing failed, e.g. writing a fetched incident.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+
+    /// A frame could not be sent or received.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+
+    /// The publisher answered with an error.
+    #[error("the publisher refused: {code}: {message}")]
+    Remote {
+        /// What kind of failure.
+        code: ErrorCode,
+        /// The publisher's explanation.
+        message: String,
+    },
+
+    /// The publisher broke the protocol, e.g. sent chunks out of order.
+    #[error("protocol violation by the publisher: {0}")]
+    Protocol(String),
+
+    /// No answer came within the configured time.
+    #[error("{operation} timed out")]
+    Timeout {
+        /// What was being waited for, e.g. `connect` or `get_pid`.
+        operation: &'static str,
+    },
+
+    /// A fetched incident's bytes do not hash to the digest the publisher
+    /// sent. Whatever was written must be discarded.
+    #[error(
+        "incident {name} arrived corrupt: its SHA-256 is {} but the publisher says {}",
+        hex(actual),
+        hex(expected)
+    )]
+    DigestMismatch {
+        /// The incident's name.
+        name: String,
+        /// The digest the publisher sent.
+        expected: [u8; 32],
+        /// The digest of the bytes received (and of the resumed prefix).
+        actual: [u8; 32],
+    },
+
+    /// The logport answered for a different publisher than the URL names.
+    #[error("expected publisher {expected:?} but the logport belongs to {actual:?}")]
+    PublisherMismatch {
+        /// The publisher id in the URL.
+        expected: String,
+        /// The publisher id in the welcome.
+        actual: String,
+    },
+
+    /// The incident name is not valid, so it was not sent.
+    #[error("invalid incident name {0:?}")]
+    InvalidIncidentName(String),
+
+    /// The connection is gone; every pending and later operation fails so.
+    #[error("connection closed: {reason}")]
+    Closed {
+        /// Why, e.g. the publisher's goodbye.
+        reason: String,
+    },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}

@@ -1,0 +1,238 @@
+//! Fetching incident files in chunks, with resume and digest verification.
+
+use std::io;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use super::error::ClientError;
+use super::router::Pending;
+use super::LogportClient;
+use crate::message::{Op, Reply};
+use crate::url::is_valid_incident_name;
+
+/// Chunks the reader task may queue ahead of the writer of a fetch; beyond
+/// that it waits, and TCP flow control slows the publisher.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Room in a chunk's frame for everything but its data: the longest valid
+/// name, field names and integers take well under this.
+pub(super) const CHUNK_FRAME_OVERHEAD: usize = 1024;
+
+/// Where a fetch starts: how many bytes of the incident file the caller
+/// already holds, and the SHA-256 state over them.
+///
+/// The publisher's digest covers the whole file, so resuming needs the hash
+/// of the prefix too; a `ResumePoint` carries it so the client never reads
+/// back what the caller wrote.
+#[derive(Debug, Clone, Default)]
+pub struct ResumePoint {
+    offset: u64,
+    hasher: Sha256,
+}
+
+impl ResumePoint {
+    /// Fetch the whole file, from byte 0.
+    pub fn start() -> Self {
+        Self::default()
+    }
+
+    /// Resume after `prefix`, the first bytes of the file.
+    pub fn from_bytes(prefix: &[u8]) -> Self {
+        let mut point = Self::start();
+        point.update(prefix);
+        point
+    }
+
+    /// Resume after everything `reader` yields until its end, e.g. the
+    /// partial file opened for reading and appending: afterwards the file is
+    /// positioned at its end, ready for [`LogportClient::resume_incident_to`].
+    pub async fn from_reader<R: AsyncRead + Unpin + ?Sized>(reader: &mut R) -> io::Result<Self> {
+        let mut point = Self::start();
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(point);
+            }
+            point.update(&buf[..n]);
+        }
+    }
+
+    /// How many bytes of the file are already held.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.offset += bytes.len() as u64;
+    }
+}
+
+/// A fetched and verified incident file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedIncident {
+    /// The incident's name.
+    pub name: String,
+    /// The size of the whole file.
+    pub size: u64,
+    /// SHA-256 of the whole file, verified.
+    pub sha256: [u8; 32],
+}
+
+impl LogportClient {
+    /// Fetches a whole incident file into `out`, chunk by chunk, and verifies
+    /// its SHA-256. The file is never held in memory whole.
+    ///
+    /// On any error `out` may hold part of the file, possibly corrupt: write
+    /// to a temporary file and rename it after success.
+    ///
+    /// Chunks are handed over with backpressure, so poll the fetch to its end
+    /// or drop it: one that is neither holds up every other reply on the
+    /// connection.
+    pub async fn get_incident_to<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        name: &str,
+        out: &mut W,
+    ) -> Result<FetchedIncident, ClientError> {
+        self.resume_incident_to(name, ResumePoint::start(), out)
+            .await
+    }
+
+    /// Fetches the rest of an incident file after `from` into `out`, and
+    /// verifies the SHA-256 of the whole file, prefix included.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &flog_wire::LogportClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// use flog_wire::ResumePoint;
+    ///
+    /// let mut file = tokio::fs::OpenOptions::new()
+    ///     .read(true)
+    ///     .append(true)
+    ///     .create(true)
+    ///     .open("incident-x.partial")
+    ///     .await?;
+    /// let from = ResumePoint::from_reader(&mut file).await?;
+    /// let fetched = client.resume_incident_to("incident-x", from, &mut file).await?;
+    /// println!("{} bytes", fetched.size);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn resume_incident_to<W: AsyncWrite + Unpin + ?Sized>(
+        &self,
+        name: &str,
+        from: ResumePoint,
+        out: &mut W,
+    ) -> Result<FetchedIncident, ClientError> {
+        if !is_valid_incident_name(name) {
+            return Err(ClientError::InvalidIncidentName(name.to_string()));
+        }
+        let ResumePoint { offset, mut hasher } = from;
+        let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let op = Op::GetIncident {
+            name: name.to_string(),
+            offset,
+            chunk_size: self.options.fetch_chunk_size(),
+        };
+        let _pending = self.shared.start_request(Pending::Stream(tx), op)?;
+        let mut position = offset;
+        let mut total_size = None;
+        loop {
+            // The timeout bounds the silence between chunks, not the
+            // transfer, whose length depends on the file.
+            let reply = match timeout(self.options.request_timeout, rx.recv()).await {
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        operation: "get_incident",
+                    })
+                }
+                Ok(None) => return Err(self.shared.closed_error()),
+                Ok(Some(reply)) => reply?,
+            };
+            match reply {
+                Reply::IncidentChunk {
+                    name: chunk_name,
+                    offset: chunk_offset,
+                    data,
+                    total_size: chunk_total,
+                } => {
+                    check_name(name, &chunk_name)?;
+                    if chunk_offset != position {
+                        return Err(ClientError::Protocol(format!(
+                            "chunk of {name} starts at {chunk_offset}, expected {position}"
+                        )));
+                    }
+                    if *total_size.get_or_insert(chunk_total) != chunk_total {
+                        return Err(ClientError::Protocol(format!(
+                            "the size of {name} changed during the transfer"
+                        )));
+                    }
+                    let end = position
+                        .checked_add(data.len() as u64)
+                        .filter(|end| *end <= chunk_total)
+                        .ok_or_else(|| {
+                            ClientError::Protocol(format!(
+                                "chunk of {name} runs past its size of {chunk_total} bytes"
+                            ))
+                        })?;
+                    out.write_all(&data).await?;
+                    hasher.update(&data);
+                    position = end;
+                }
+                Reply::IncidentDone {
+                    name: done_name,
+                    size,
+                    sha256,
+                } => {
+                    check_name(name, &done_name)?;
+                    if size != position || total_size.is_some_and(|total| total != size) {
+                        return Err(ClientError::Protocol(format!(
+                            "{name} is {size} bytes, but the transfer ended at {position}"
+                        )));
+                    }
+                    let expected: [u8; 32] = sha256.as_slice().try_into().map_err(|_| {
+                        ClientError::Protocol(format!(
+                            "a SHA-256 has 32 bytes, not {}",
+                            sha256.len()
+                        ))
+                    })?;
+                    out.flush().await?;
+                    let actual: [u8; 32] = hasher.finalize().into();
+                    if actual != expected {
+                        return Err(ClientError::DigestMismatch {
+                            name: name.to_string(),
+                            expected,
+                            actual,
+                        });
+                    }
+                    return Ok(FetchedIncident {
+                        name: name.to_string(),
+                        size,
+                        sha256: actual,
+                    });
+                }
+                other => return Err(super::unexpected("get_incident", &other)),
+            }
+        }
+    }
+
+    /// Fetches a whole incident file into memory and verifies it.
+    pub async fn get_incident_bytes(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        let mut bytes = Vec::new();
+        self.get_incident_to(name, &mut bytes).await?;
+        Ok(bytes)
+    }
+}
+
+fn check_name(requested: &str, received: &str) -> Result<(), ClientError> {
+    if requested == received {
+        Ok(())
+    } else {
+        Err(ClientError::Protocol(format!(
+            "asked for {requested} but received {received}"
+        )))
+    }
+}
