@@ -140,6 +140,27 @@ impl Event {
     }
 }
 
+/// An event body could not be decoded from CBOR.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot decode event: {0}")]
+pub struct DecodeError(String);
+
+impl Event {
+    /// The event body as CBOR: the encoding of an event record's body in a
+    /// flogfile, and of an event on the logport.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        // Writing to a Vec cannot fail and every Event can be encoded.
+        let _ = ciborium::into_writer(self, &mut out);
+        out
+    }
+
+    /// Decodes an event body encoded by [`to_cbor`](Self::to_cbor).
+    pub fn from_cbor(bytes: &[u8]) -> Result<Event, DecodeError> {
+        ciborium::from_reader(bytes).map_err(|e| DecodeError(e.to_string()))
+    }
+}
+
 fn render_format(format: &str, fields: &[(Cow<'static, str>, Value)]) -> Result<String, String> {
     let mut out = String::with_capacity(format.len() + 16);
     let mut rest = format;

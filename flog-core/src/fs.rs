@@ -32,9 +32,32 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
 ) -> io::Result<T> {
+    write_atomically_with(path, false, write)
+}
+
+/// [`write_atomically`] for secrets: the file is readable by its owner only
+/// (mode 0600 on Unix) from the moment it is created.
+pub fn write_private_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_atomically_with(path, true, |out| out.write_all(contents))
+}
+
+fn write_atomically_with<T>(
+    path: &Path,
+    private: bool,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
+) -> io::Result<T> {
     let tmp = temp_path_for(path);
     let result = (|| {
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let file = options.open(&tmp)?;
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         let value = write(&mut out)?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -89,6 +112,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("f")]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let secret = dir.path().join("secret");
+            write_private_atomically(&secret, b"s").unwrap();
+            let mode = fs::metadata(&secret).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert!(is_temp_name(
             temp_path_for(&path).file_name().unwrap().to_str().unwrap()
         ));

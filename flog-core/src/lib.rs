@@ -51,7 +51,7 @@ mod time;
 mod value;
 
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
-pub use crate::event::{Event, Fields, Incarnation, Text};
+pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::flogfile::{
     identify, read_flogfile, FlogContents, FlogReader, FlogWriter, Header, ReadError, Record,
     Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC,

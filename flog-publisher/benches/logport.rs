@@ -1,0 +1,103 @@
+//! Client-observed cost of listing 10,000 incidents and fetch throughput of a
+//! large incident, over loopback TCP.
+//!
+//! Run with `cargo bench -p flog-publisher --bench logport`.
+#![allow(missing_docs)]
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use flog_core::{
+    incident_name, Event, FlogWriter, Header, Level, Logger, Text, Timestamp, HEADER_INCIDENT,
+};
+use flog_publisher::Publisher;
+use flog_wire::{ListQuery, LogportClient};
+
+fn write_incident(dir: &Path, name: &str, trigger: &Event, filler: usize) {
+    let header = Header {
+        kind: HEADER_INCIDENT.into(),
+        name: Some(name.into()),
+        trigger: Some(trigger.clone()),
+        ..Header::default()
+    };
+    let file = std::fs::File::create(dir.join(format!("{name}.flog.bz2"))).unwrap();
+    let mut w = FlogWriter::new(std::io::BufWriter::new(file), &header).unwrap();
+    w.write_event(trigger).unwrap();
+    // Incompressible bytes after the records: the publisher serves files as they
+    // are, so this measures transport, not decoding.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut block = vec![0u8; 1 << 20];
+    let out = w.get_mut();
+    for _ in 0..filler {
+        for b in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+        out.write_all(&block).unwrap();
+    }
+    w.into_inner().unwrap();
+}
+
+fn trigger(num: u64) -> Event {
+    Event {
+        num,
+        time: Timestamp(1_700_000_000_000_000 + num as i64),
+        level: Level::WEIRD,
+        facility: Some("app.db".into()),
+        text: Text::Format("pool exhausted after {ms} ms".into()),
+        fields: [("ms".into(), 250.into())].into_iter().collect(),
+        ..Event::default()
+    }
+}
+
+fn logport(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..9_999u64 {
+        let name = incident_name(Timestamp(1_700_000_000_000_000 + i as i64 * 1000), 0);
+        write_incident(dir.path(), &name, &trigger(i), 0);
+    }
+    let big = incident_name(Timestamp(1_800_000_000_000_000), 0);
+    write_incident(dir.path(), &big, &trigger(99_999), 128);
+    let size = std::fs::metadata(dir.path().join(format!("{big}.flog.bz2")))
+        .unwrap()
+        .len();
+
+    let logger = Logger::new();
+    logger.set_logdir(dir.path()).unwrap();
+    let (publisher, client) = rt.block_on(async {
+        let p = Publisher::builder(logger).start().await.unwrap();
+        let c = LogportClient::connect(p.url()).await.unwrap();
+        (p, c)
+    });
+
+    let mut g = c.benchmark_group("list");
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("10k_incidents", |b| {
+        b.to_async(&rt).iter(|| async {
+            let page = client.list_incidents(&ListQuery::default()).await.unwrap();
+            assert_eq!(page.incidents.len(), 10_000);
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("fetch");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(size));
+    g.bench_function("128MiB_incident", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut sink = tokio::io::sink();
+            let done = client.get_incident_to(&big, &mut sink).await.unwrap();
+            assert_eq!(done.size, size);
+        })
+    });
+    g.finish();
+    rt.block_on(publisher.shutdown());
+}
+
+criterion_group!(benches, logport);
+criterion_main!(benches);

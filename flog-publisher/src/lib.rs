@@ -1,0 +1,40 @@
+//! flog-publisher: serves a service's logport over TCP.
+//!
+//! A [`Publisher`] answers the requests of `docs/protocol.md` for one
+//! [`Logger`](flog_core::Logger): versions and pid, listing finished incidents
+//! (from an in-memory index kept current by the logger's incident observer),
+//! streaming incident files in chunks with a SHA-256, and pushing new incidents
+//! and live events to subscribers. Only clients presenting the secret kept in the
+//! logdir get in; the logdir's `logport` file (mode 0600) holds the URL to give
+//! them.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use flog_core::{Level, Logger};
+//! use flog_publisher::Publisher;
+//! use flog_wire::LogportClient;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let logger = Logger::new();
+//! logger.set_logdir(dir.path())?;
+//! let publisher = Publisher::builder(logger.clone()).start().await?;
+//!
+//! let client = LogportClient::connect(publisher.url()).await?;
+//! assert_eq!(client.get_pid().await?, std::process::id());
+//! publisher.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod fetch;
+mod identity;
+mod index;
+mod server;
+mod session;
+mod subscribe;
+
+pub use crate::identity::{LOGPORT_FILE, PUBLISHER_ID_FILE, SECRET_FILE};
+pub use crate::server::{Publisher, PublisherBuilder, PublisherConfig, PublisherError};

@@ -1,0 +1,403 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flog_wire::{
+    Connection, ErrorCode, ErrorMessage, FlogCodec, Goodbye, Hello, Message, MessageWriter, Op,
+    Reply, Request, Response, Welcome, WireError, SUPPORTED_VERSIONS,
+};
+use tokio::io::WriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::fetch::stream_incident;
+use crate::server::Shared;
+use crate::subscribe::{forward_events, forward_incidents};
+
+/// Outgoing frames queue here and one writer task sends them, so responses,
+/// chunks and pushes from many tasks interleave only at frame boundaries.
+pub(crate) type Outbox = mpsc::Sender<Message>;
+
+const OUTBOX: usize = 64;
+/// Fetches one connection may run at once; more wait (reading pauses).
+const FETCHES_PER_CONNECTION: usize = 4;
+
+/// Why a connection ended badly (logged where its task was spawned).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("no hello within {0:?}")]
+    HelloTimeout(Duration),
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+pub(crate) fn error(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Message {
+    ErrorMessage {
+        id,
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+pub(crate) fn response(id: u64, reply: Reply) -> Message {
+    Response { id, reply }.into()
+}
+
+/// Tells a connection beyond the limit that the publisher is busy, and closes it.
+pub(crate) async fn refuse_busy(stream: TcpStream, max_frame: usize) {
+    let mut conn = Connection::with_codec(stream, FlogCodec::with_max_frame(max_frame));
+    let msg = error(None, ErrorCode::Busy, "too many connections");
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.write_message(&msg)).await;
+}
+
+/// Serves one connection: hello, then requests until the client leaves, the
+/// connection idles out or the publisher shuts down.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let codec = FlogCodec::with_max_frame(shared.config.max_frame);
+    let mut conn = Connection::with_codec(stream, codec);
+    let hello = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        read = tokio::time::timeout(shared.config.hello_timeout, conn.read_message()) => read,
+    };
+    let hello = match hello {
+        Err(_) => {
+            let msg = error(None, ErrorCode::Timeout, "no hello in time");
+            let _ = conn.write_message(&msg).await;
+            return Err(SessionError::HelloTimeout(shared.config.hello_timeout));
+        }
+        Ok(Ok(Some(Message::Hello(hello)))) => hello,
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(Some(other))) => {
+            let why = format!("expected hello, got {}", other.name());
+            conn.write_message(&error(None, ErrorCode::Unauthorized, &why))
+                .await?;
+            return Err(SessionError::Refused(why));
+        }
+        Ok(Err(e)) if e.is_recoverable() => {
+            let why = format!("undecodable hello: {e}");
+            let _ = conn
+                .write_message(&error(None, ErrorCode::Malformed, &why))
+                .await;
+            return Err(SessionError::Refused(why));
+        }
+        Ok(Err(e)) => {
+            if matches!(e, WireError::FrameTooLarge { .. }) {
+                let _ = conn
+                    .write_message(&error(None, ErrorCode::TooLarge, e.to_string()))
+                    .await;
+            }
+            return Err(e.into());
+        }
+    };
+    let version = match check_hello(&hello, shared) {
+        Ok(version) => version,
+        Err((code, why)) => {
+            conn.write_message(&error(None, code, &why)).await?;
+            return Err(SessionError::Refused(why));
+        }
+    };
+    let welcome = Welcome {
+        version,
+        publisher_id: shared.identity.publisher_id.clone(),
+        pid: std::process::id(),
+        versions: shared.versions(),
+        incarnation: shared.logger.incarnation().to_string(),
+        server: format!("flog-publisher/{}", env!("CARGO_PKG_VERSION")),
+    };
+    conn.write_message(&welcome.into()).await?;
+    tracing::debug!(client = %hello.client, "client connected");
+
+    let (mut reader, writer) = conn.into_split();
+    let (outbox, rx) = mpsc::channel(OUTBOX);
+    let writer = tokio::spawn(write_loop(writer, rx));
+    let mut session = Session {
+        shared: Arc::clone(shared),
+        outbox,
+        cancel: shutdown.child_token(),
+        fetches: Arc::new(Semaphore::new(FETCHES_PER_CONNECTION)),
+        subscriptions: HashMap::new(),
+        next_subscription: 1,
+    };
+    let result = loop {
+        let idle = shared.config.idle_timeout;
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => {
+                session.quiesce().await;
+                let bye = Goodbye { reason: "publisher shutting down".into() };
+                let _ = session.outbox.send(bye.into()).await;
+                break Ok(());
+            }
+            read = tokio::time::timeout(idle, reader.read_message()) => read,
+        };
+        match read {
+            Err(_) if session.subscriptions.is_empty() => {
+                let _ = session
+                    .outbox
+                    .send(error(None, ErrorCode::Timeout, "idle"))
+                    .await;
+                break Ok(());
+            }
+            // Subscribed clients only listen; silence is not idleness.
+            Err(_) => continue,
+            Ok(Ok(Some(Message::Request(request)))) => session.dispatch(request).await,
+            Ok(Ok(Some(other))) => {
+                let msg = format!("a client must not send {}", other.name());
+                let _ = session
+                    .outbox
+                    .send(error(None, ErrorCode::Malformed, msg))
+                    .await;
+            }
+            Ok(Ok(None)) => break Ok(()),
+            Ok(Err(WireError::Malformed {
+                error: why,
+                request_id,
+            })) => {
+                let msg = error(request_id, ErrorCode::Malformed, why);
+                let _ = session.outbox.send(msg).await;
+            }
+            Ok(Err(e)) => {
+                if matches!(e, WireError::FrameTooLarge { .. }) {
+                    let _ = session
+                        .outbox
+                        .send(error(None, ErrorCode::TooLarge, e.to_string()))
+                        .await;
+                }
+                break Err(e.into());
+            }
+        }
+    };
+    session.end_all().await;
+    session.cancel.cancel();
+    drop(session);
+    // The writer ends once every sender is gone: after the last queued frame.
+    let _ = writer.await;
+    result
+}
+
+fn check_hello(hello: &Hello, shared: &Shared) -> Result<u32, (ErrorCode, String)> {
+    // The secret first: an unauthorised peer learns nothing, not even versions.
+    if !shared.identity.secret_matches(&hello.secret) {
+        return Err((ErrorCode::Unauthorized, "wrong secret".into()));
+    }
+    hello
+        .versions
+        .iter()
+        .copied()
+        .filter(|v| SUPPORTED_VERSIONS.contains(v))
+        .max()
+        .ok_or_else(|| {
+            (
+                ErrorCode::VersionMismatch,
+                format!(
+                    "client speaks versions {:?}, this publisher speaks {:?}",
+                    hello.versions, SUPPORTED_VERSIONS
+                ),
+            )
+        })
+}
+
+async fn write_loop(
+    mut writer: MessageWriter<WriteHalf<TcpStream>>,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    while let Some(msg) = rx.recv().await {
+        let mut result = writer.feed(&msg).await;
+        // Batch what is already queued into one flush.
+        while result.is_ok() {
+            match rx.try_recv() {
+                Ok(msg) => result = writer.feed(&msg).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = result.and(writer.flush().await) {
+            if !e.is_recoverable() {
+                // The client is gone; dropping `rx` tells every producer.
+                return;
+            }
+            tracing::warn!(error = %e, "dropped an outgoing message");
+        }
+    }
+}
+
+struct Subscription {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    cancel: CancellationToken,
+    fetches: Arc<Semaphore>,
+    subscriptions: HashMap<u64, Subscription>,
+    next_subscription: u64,
+}
+
+impl Session {
+    async fn reply(&self, id: u64, reply: Reply) {
+        let _ = self.outbox.send(response(id, reply)).await;
+    }
+
+    async fn fail(&self, id: u64, code: ErrorCode, message: impl Into<String>) {
+        let _ = self.outbox.send(error(Some(id), code, message)).await;
+    }
+
+    async fn dispatch(&mut self, Request { id, op }: Request) {
+        match op {
+            Op::GetVersions => {
+                let versions = self.shared.versions();
+                self.reply(id, Reply::Versions { versions }).await;
+            }
+            Op::GetPid => {
+                let pid = std::process::id();
+                self.reply(id, Reply::Pid { pid }).await;
+            }
+            Op::Ping => self.reply(id, Reply::Pong).await,
+            Op::ListIncidents(query) => {
+                let (incidents, more) = self.shared.index.list(&query);
+                self.reply(id, Reply::Incidents { incidents, more }).await;
+            }
+            Op::GetIncident {
+                name,
+                offset,
+                chunk_size,
+            } => {
+                if !flog_wire::is_valid_incident_name(&name) {
+                    return self
+                        .fail(
+                            id,
+                            ErrorCode::BadName,
+                            format!("not an incident name: {name:?}"),
+                        )
+                        .await;
+                }
+                let Some(entry) = self.shared.index.get(&name) else {
+                    return self
+                        .fail(
+                            id,
+                            ErrorCode::UnknownIncident,
+                            format!("no finished incident {name}"),
+                        )
+                        .await;
+                };
+                let Ok(permit) = Arc::clone(&self.fetches).acquire_owned().await else {
+                    return;
+                };
+                let chunk = chunk_size
+                    .unwrap_or(self.shared.config.chunk_size)
+                    .clamp(1024, (self.shared.config.max_frame / 2) as u32);
+                let (shared, outbox, cancel) = (
+                    Arc::clone(&self.shared),
+                    self.outbox.clone(),
+                    self.cancel.clone(),
+                );
+                tokio::spawn(async move {
+                    stream_incident(&shared, entry, id, offset, chunk as usize, outbox, cancel)
+                        .await;
+                    drop(permit);
+                });
+            }
+            Op::SubscribeToIncidents {
+                catch_up,
+                since_name,
+            } => {
+                if let Some(sub) = self.new_subscription(id).await {
+                    let (shared, outbox, cancel) = (
+                        Arc::clone(&self.shared),
+                        self.outbox.clone(),
+                        self.cancel.child_token(),
+                    );
+                    let task = tokio::spawn(forward_incidents(
+                        shared,
+                        outbox,
+                        cancel.clone(),
+                        id,
+                        sub,
+                        catch_up,
+                        since_name,
+                    ));
+                    self.subscriptions
+                        .insert(sub, Subscription { cancel, task });
+                }
+            }
+            Op::SubscribeToAll { catch_up } => {
+                if let Some(sub) = self.new_subscription(id).await {
+                    let (shared, outbox, cancel) = (
+                        Arc::clone(&self.shared),
+                        self.outbox.clone(),
+                        self.cancel.child_token(),
+                    );
+                    let task = tokio::spawn(forward_events(
+                        shared,
+                        outbox,
+                        cancel.clone(),
+                        id,
+                        sub,
+                        catch_up,
+                    ));
+                    self.subscriptions
+                        .insert(sub, Subscription { cancel, task });
+                }
+            }
+            Op::Unsubscribe { subscription } => match self.subscriptions.remove(&subscription) {
+                Some(sub) => {
+                    // Wait for the forwarder so no push follows `unsubscribed`.
+                    sub.cancel.cancel();
+                    let _ = sub.task.await;
+                    self.reply(id, Reply::Unsubscribed { subscription }).await;
+                }
+                None => {
+                    self.fail(
+                        id,
+                        ErrorCode::Malformed,
+                        format!("no subscription {subscription}"),
+                    )
+                    .await;
+                }
+            },
+        }
+    }
+
+    async fn new_subscription(&mut self, id: u64) -> Option<u64> {
+        self.subscriptions.retain(|_, s| !s.task.is_finished());
+        if self.subscriptions.len() >= self.shared.config.max_subscriptions {
+            self.fail(
+                id,
+                ErrorCode::Busy,
+                "too many subscriptions on this connection",
+            )
+            .await;
+            return None;
+        }
+        let sub = self.next_subscription;
+        self.next_subscription += 1;
+        Some(sub)
+    }
+
+    /// Stops every fetch and subscription and waits until they sent their last
+    /// frame, so that what is queued after this is the connection's last word.
+    async fn quiesce(&mut self) {
+        self.cancel.cancel();
+        self.end_all().await;
+        let _ = self
+            .fetches
+            .acquire_many(FETCHES_PER_CONNECTION as u32)
+            .await;
+    }
+
+    async fn end_all(&mut self) {
+        for (_, sub) in self.subscriptions.drain() {
+            sub.cancel.cancel();
+            let _ = sub.task.await;
+        }
+    }
+}
