@@ -38,6 +38,14 @@ fn single_thread(c: &mut Criterion) {
         })
     });
 
+    let plain = Logger::builder().redaction(None).build().unwrap();
+    c.bench_function("enabled_event_4_fields_no_redaction", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(log_one(&plain, i))
+        })
+    });
+
     let dir = tempfile::tempdir().unwrap();
     let with_logdir = Logger::new();
     with_logdir.set_logdir(dir.path()).unwrap();

@@ -46,6 +46,7 @@ pub mod macros;
 mod observer;
 mod panic;
 mod qualifier;
+mod redact;
 mod threshold;
 mod time;
 mod value;
@@ -67,5 +68,6 @@ pub use crate::panic::install_panic_hook;
 pub use crate::qualifier::{
     facility_has_prefix, FacilityQualifier, IncidentQualifier, RateQualifier, ThresholdQualifier,
 };
+pub use crate::redact::{Redaction, DEFAULT_SENSITIVE, REDACTED};
 pub use crate::time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use crate::value::Value;

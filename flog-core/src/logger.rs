@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
+
 use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 use crate::event::{Event, Fields, Incarnation, Text};
 use crate::incident::{
@@ -14,6 +16,7 @@ use crate::incident::{
 use crate::level::Level;
 use crate::observer::{EventObserver, IncidentObserver, ObserverId, Observers};
 use crate::qualifier::IncidentQualifier;
+use crate::redact::Redaction;
 use crate::threshold::Thresholds;
 use crate::time::{Clock, SystemClock};
 use crate::value::Value;
@@ -29,6 +32,7 @@ pub struct Logger {
 
 struct Shared {
     thresholds: Thresholds,
+    redaction: ArcSwapOption<Redaction>,
     next_num: AtomicU64,
     incarnation: Incarnation,
     clock: Arc<dyn Clock>,
@@ -74,6 +78,7 @@ pub struct LoggerBuilder {
     max_buffers: usize,
     overflow_size: usize,
     sequential: Option<u64>,
+    redaction: Option<Redaction>,
     incidents: IncidentConfig,
     on_error: Option<ErrorHook>,
 }
@@ -112,6 +117,12 @@ impl LoggerBuilder {
     /// Size of the shared overflow buffer (default 1000).
     pub fn overflow_size(mut self, n: usize) -> Self {
         self.overflow_size = n;
+        self
+    }
+    /// The redaction policy (default: [`Redaction::default`], which masks fields
+    /// named like passwords, tokens, secrets and credentials); `None` turns it off.
+    pub fn redaction(mut self, policy: Option<Redaction>) -> Self {
+        self.redaction = policy;
         self
     }
     /// A sequential counter to record in the incarnation (e.g. a restart count).
@@ -190,6 +201,7 @@ impl LoggerBuilder {
         Ok(Logger {
             shared: Arc::new(Shared {
                 thresholds: Thresholds::new(self.threshold),
+                redaction: ArcSwapOption::from(self.redaction.map(Arc::new)),
                 next_num: AtomicU64::new(0),
                 incarnation,
                 clock: self.clock,
@@ -218,6 +230,7 @@ impl Logger {
             max_buffers: DEFAULT_MAX_BUFFERS,
             overflow_size: DEFAULT_OVERFLOW_SIZE,
             sequential: None,
+            redaction: Some(Redaction::default()),
             incidents: IncidentConfig::default(),
             on_error: None,
         }
@@ -272,6 +285,11 @@ impl Logger {
         event.num = num;
         event.time = s.clock.now();
         event.incarnation = s.incarnation;
+        // Before anything else sees the event: buffers, observers (the live
+        // tail), incident files and so the wire never hold the raw values.
+        if let Some(policy) = &*s.redaction.load() {
+            policy.apply(&mut event);
+        }
         if s.observers.any() {
             s.observers.for_each(|o| o.on_event(&event));
         }
@@ -283,6 +301,11 @@ impl Logger {
             s.incidents.declare(trigger, &s.buffers);
         }
         num
+    }
+
+    /// Replaces the redaction policy; `None` turns redaction off.
+    pub fn set_redaction(&self, policy: Option<Redaction>) {
+        self.shared.redaction.store(policy.map(Arc::new));
     }
 
     /// Sets the global generation threshold.

@@ -755,3 +755,54 @@ async fn hostile_input_gets_errors_and_everyone_else_is_still_served() {
     still_serves(&p, &names).await;
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn secrets_logged_as_fields_never_reach_files_or_the_wire() {
+    let s = service(false);
+    let p = start(&s, PublisherConfig::default()).await;
+    let client = LogportClient::connect(p.url()).await.unwrap();
+    let mut tail = client.subscribe_to_all(false).await.unwrap();
+    let secret = "hunter2-very-secret";
+    s.logger
+        .event(Level::OPERATIONAL)
+        .format("login {user} with {password}")
+        .field("user", "alice")
+        .field("password", secret)
+        .field(
+            "headers",
+            flog_core::Value::Map(vec![(
+                "Authorization".into(),
+                format!("Bearer {secret}").into(),
+            )]),
+        )
+        .emit();
+    let name = s.incident("boom");
+
+    let contains = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret.as_bytes());
+    // On the wire, live.
+    match tail.next().await.unwrap() {
+        EventUpdate::Event(e) => {
+            assert!(!contains(e.as_bytes()));
+            let event = Event::from_cbor(e.as_bytes()).unwrap();
+            assert_eq!(event.render(), "login alice with <redacted>");
+        }
+        other => panic!("{other:?}"),
+    }
+    // In the file, decompressed, and in what a fetch delivers.
+    let fetched = client.get_incident_bytes(&name).await.unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut bzip2::read::BzDecoder::new(fetched.as_slice()),
+        &mut plain,
+    )
+    .unwrap();
+    assert!(
+        plain.windows(5).any(|w| w == b"alice"),
+        "the file holds the event"
+    );
+    assert!(!contains(&plain), "the secret is not in the incident file");
+    for entry in std::fs::read_dir(&s.logdir).unwrap() {
+        assert!(!contains(&std::fs::read(entry.unwrap().path()).unwrap()));
+    }
+    p.shutdown().await;
+}

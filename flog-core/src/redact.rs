@@ -1,0 +1,270 @@
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::event::Event;
+use crate::value::Value;
+
+/// What a redacted value is replaced by. Redaction never drops a field, so a
+/// reader still sees that the value existed.
+pub const REDACTED: &str = "<redacted>";
+
+/// Field names redacted by default: a field whose name contains one of these,
+/// in any case, has its value replaced.
+pub const DEFAULT_SENSITIVE: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "api_key",
+    "apikey",
+    "cookie",
+    "private_key",
+    "credential",
+];
+
+type Hook = Arc<dyn Fn(&mut Event) + Send + Sync>;
+
+/// A redaction policy: which fields to mask, applied to every event as it is
+/// generated, before it reaches a buffer, an observer, a file or the wire.
+#[derive(Clone)]
+pub struct Redaction {
+    /// Lowercase needles matched anywhere in a field name.
+    needles: Vec<String>,
+    shortest: usize,
+    hook: Option<Hook>,
+    verdicts: Arc<VerdictCache>,
+}
+
+/// Verdicts for `'static` field names, keyed by address and length: call sites
+/// name their fields with literals, so after the first event a field costs a
+/// load and a compare instead of a case-insensitive search per pattern. A
+/// `'static` string never moves or changes, so its address is a sound key.
+struct VerdictCache([AtomicU64; 64]);
+
+impl VerdictCache {
+    fn new() -> VerdictCache {
+        VerdictCache(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    fn key(name: &'static str) -> Option<(usize, u64)> {
+        let addr = name.as_ptr() as u64;
+        // Room for a 47-bit address, a 16-bit length and the verdict bit.
+        if addr >= 1 << 47 || name.len() > 0xFFFF {
+            return None;
+        }
+        let slot = ((addr ^ (addr >> 6) ^ name.len() as u64) & 63) as usize;
+        Some((slot, (addr << 17) | ((name.len() as u64) << 1)))
+    }
+}
+
+impl fmt::Debug for Redaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redaction")
+            .field("needles", &self.needles)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for Redaction {
+    /// The [`DEFAULT_SENSITIVE`] names.
+    fn default() -> Self {
+        DEFAULT_SENSITIVE
+            .iter()
+            .fold(Redaction::none(), |r, n| r.field(*n))
+    }
+}
+
+impl Redaction {
+    /// A policy that redacts nothing (add names or a hook).
+    pub fn none() -> Redaction {
+        Redaction {
+            needles: Vec::new(),
+            shortest: usize::MAX,
+            hook: None,
+            verdicts: Arc::new(VerdictCache::new()),
+        }
+    }
+
+    /// Also redact fields whose name contains `pattern` (case-insensitive).
+    #[must_use]
+    pub fn field(mut self, pattern: impl AsRef<str>) -> Redaction {
+        let needle = pattern.as_ref().to_ascii_lowercase();
+        if !needle.is_empty() && !self.needles.contains(&needle) {
+            self.shortest = self.shortest.min(needle.len());
+            self.needles.push(needle);
+            self.verdicts = Arc::new(VerdictCache::new());
+        }
+        self
+    }
+
+    /// A custom rule, run after the name rules with the whole event (to mask
+    /// text in messages, say). Set `Value::Text(REDACTED)` rather than removing.
+    #[must_use]
+    pub fn hook(mut self, hook: impl Fn(&mut Event) + Send + Sync + 'static) -> Redaction {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Whether a field called `name` is redacted.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        // Most field names are shorter than any needle; skip them at once.
+        if name.len() < self.shortest {
+            return false;
+        }
+        let name = name.as_bytes();
+        self.needles.iter().any(|needle| {
+            name.windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        })
+    }
+
+    fn is_sensitive_cached(&self, name: &Cow<'static, str>) -> bool {
+        let Cow::Borrowed(name) = name else {
+            return self.is_sensitive(name);
+        };
+        let Some((slot, key)) = VerdictCache::key(name) else {
+            return self.is_sensitive(name);
+        };
+        let entry = &self.verdicts.0[slot];
+        let cached = entry.load(Ordering::Relaxed);
+        if cached & !1 == key {
+            return cached & 1 == 1;
+        }
+        let verdict = self.is_sensitive(name);
+        entry.store(key | u64::from(verdict), Ordering::Relaxed);
+        verdict
+    }
+
+    /// Applies the policy to one event.
+    pub fn apply(&self, event: &mut Event) {
+        if !self.needles.is_empty() {
+            for (name, value) in event.fields.iter_mut() {
+                if self.is_sensitive_cached(name) {
+                    *value = Value::Text(Cow::Borrowed(REDACTED));
+                } else if matches!(value, Value::Map(_) | Value::List(_)) {
+                    self.apply_field("", value);
+                }
+            }
+        }
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+
+    fn apply_field(&self, name: &str, value: &mut Value) {
+        if self.is_sensitive(name) {
+            *value = Value::Text(Cow::Borrowed(REDACTED));
+            return;
+        }
+        match value {
+            Value::Map(entries) => {
+                for (k, v) in entries.iter_mut() {
+                    self.apply_field(k, v);
+                }
+            }
+            Value::List(items) => {
+                for item in items.iter_mut() {
+                    if matches!(item, Value::Map(_) | Value::List(_)) {
+                        self.apply_field("", item);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Text;
+
+    #[test]
+    fn sensitive_names_are_masked_anywhere_in_any_case() {
+        let r = Redaction::default();
+        for name in [
+            "password",
+            "db_Password",
+            "X-Auth-TOKEN",
+            "Authorization",
+            "aws_secret_access_key",
+        ] {
+            assert!(r.is_sensitive(name), "{name}");
+        }
+        for name in ["user", "ok", "tok", "pass", "waited_ms"] {
+            assert!(!r.is_sensitive(name), "{name}");
+        }
+        let mut e = Event {
+            text: Text::Format("login {user} with {password}".into()),
+            fields: [
+                ("user".into(), "alice".into()),
+                ("password".into(), "hunter2".into()),
+                (
+                    "headers".into(),
+                    Value::Map(vec![
+                        ("authorization".into(), "Bearer xyz".into()),
+                        ("accept".into(), "*/*".into()),
+                    ]),
+                ),
+                (
+                    "list".into(),
+                    Value::List(vec![Value::Map(vec![("token".into(), 1.into())])]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ..Event::default()
+        };
+        r.apply(&mut e);
+        assert_eq!(e.render(), "login alice with <redacted>");
+        assert_eq!(e.fields.len(), 4, "nothing dropped");
+        let shown = format!("{:?}", e.fields);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("xyz"),
+            "{shown}"
+        );
+        assert!(shown.contains("*/*"));
+        assert!(!format!("{:?}", e.fields[3]).contains("1)"));
+    }
+
+    #[test]
+    fn cached_verdicts_tell_apart_literals_sharing_an_address() {
+        let long: &'static str = "password";
+        let short: &'static str = &long[..4];
+        let r = Redaction::default();
+        for _ in 0..2 {
+            assert!(r.is_sensitive_cached(&Cow::Borrowed(long)));
+            assert!(!r.is_sensitive_cached(&Cow::Borrowed(short)));
+            assert!(r.is_sensitive_cached(&Cow::Owned("my_token".into())));
+        }
+        // A policy changed by a builder call does not reuse stale verdicts.
+        let r = r.field("pass");
+        assert!(r.is_sensitive_cached(&Cow::Borrowed(short)));
+    }
+
+    #[test]
+    fn hooks_see_the_whole_event() {
+        let r = Redaction::none().hook(|e: &mut Event| {
+            if e.raw_text().contains("ssn=") {
+                e.text = Text::Message(REDACTED.into());
+            }
+        });
+        let mut e = Event {
+            text: Text::Message("ssn=123".into()),
+            fields: [("password".into(), "kept: no name rules".into())]
+                .into_iter()
+                .collect(),
+            ..Event::default()
+        };
+        r.apply(&mut e);
+        assert_eq!(e.render(), REDACTED);
+        assert_eq!(
+            e.field("password"),
+            Some(&Value::from("kept: no name rules"))
+        );
+    }
+}
