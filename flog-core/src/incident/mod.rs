@@ -135,6 +135,15 @@ struct State {
     recent: VecDeque<Timestamp>,
     suppressed: u64,
     reporters: Vec<JoinHandle<()>>,
+    /// Complete `.flog` files whose compression failed (disk full, say), to
+    /// finish once an incident succeeds again: space has come back.
+    unfinished: Vec<Unfinished>,
+}
+
+pub(crate) struct Unfinished {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) trigger: Event,
 }
 
 #[derive(Default)]
@@ -431,9 +440,26 @@ impl Incidents {
         }
     }
 
+    pub(crate) fn unfinished(&self, incident: Unfinished) {
+        self.lock().unfinished.push(incident);
+    }
+
     fn recorded(&self, name: &str, path: &Path, trigger: &Event, dir: &Path) {
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         self.failing.store(false, Ordering::Relaxed);
+        let retry = std::mem::take(&mut self.lock().unfinished);
+        for u in retry {
+            let flog = u.dir.join(format!("{}{RECORDING_SUFFIX}", u.name));
+            let finished = u.dir.join(format!("{}{FINISHED_SUFFIX}", u.name));
+            match reporter::compress(&flog, &finished) {
+                Ok(()) => {
+                    self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+                    self.observers
+                        .for_each(|o| o.on_incident(&u.name, &finished, &u.trigger));
+                }
+                Err(_) => self.lock().unfinished.push(u),
+            }
+        }
         if let Err(source) = retention::enforce(dir, self.config.max_files, self.config.max_bytes) {
             self.report(IncidentError::Retention {
                 dir: dir.to_owned(),

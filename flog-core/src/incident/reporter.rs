@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::{IncidentError, Incidents, FINISHED_SUFFIX, RECORDING_SUFFIX};
+use super::{IncidentError, Incidents, Unfinished, FINISHED_SUFFIX, RECORDING_SUFFIX};
 use crate::event::Event;
 use crate::flogfile::{FlogWriter, Trailer};
 use crate::fs::write_atomically;
@@ -152,6 +152,7 @@ pub(crate) fn run(inc: &Incidents, job: Job) {
         Err(source) => {
             inc.counters.failed.fetch_add(1, Ordering::Relaxed);
             inc.report(IncidentError::Finish { path: flog, source });
+            inc.unfinished(Unfinished { name, dir, trigger });
         }
     }
 }
