@@ -1,0 +1,162 @@
+//! Foolscap flogfile interop: read foolscap's JSON flogfiles (`# foolscap
+//! flogfile v1`, plain or bzip2) as flog events, and write flog events as files
+//! foolscap's own `flogtool dump` reads. The mapping is in `docs/flogfile.md`.
+//!
+//! ```
+//! use flog_core::{Event, Level, Text};
+//!
+//! let event = Event { num: 3, level: Level::WEIRD, text: Text::Format("{n} apples".into()),
+//!                     fields: [("n".into(), 4.into())].into_iter().collect(), ..Event::default() };
+//! let mut file = Vec::new();
+//! flog_foolscap::write(&mut file, None, [&event])?;
+//! assert!(file.starts_with(flog_foolscap::MAGIC));
+//! let back = flog_foolscap::read(std::io::Cursor::new(file))?;
+//! assert_eq!(back.events[0].render(), "4 apples");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod convert;
+mod printf;
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+pub use crate::convert::{
+    event_from_foolscap, event_to_foolscap, header_from_foolscap, header_to_foolscap,
+};
+use flog_core::{Event, FlogContents, Header, ReadError};
+use serde_json::{json, Value as Json};
+
+/// The first line of a foolscap JSON flogfile.
+pub const MAGIC: &[u8] = b"# foolscap flogfile v1\n";
+
+/// Why a foolscap file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FoolscapError {
+    /// Reading failed.
+    #[error("read failed: {0}")]
+    Io(#[from] io::Error),
+    /// An old pickle-based foolscap flogfile: unpickling runs arbitrary code,
+    /// so it is not read. (foolscap itself refuses them too.)
+    #[error("an old pickle-based foolscap flogfile, which cannot be read safely; convert it with an old foolscap's `flogtool` first")]
+    Pickle,
+    /// A FURL file, not a log.
+    #[error("a foolscap FURL file (e.g. logport.furl), not a log file")]
+    Furl,
+    /// Something else.
+    #[error("not a foolscap flogfile: {0}")]
+    NotFoolscap(String),
+}
+
+/// Whether the first bytes (decompressed) are a foolscap JSON flogfile.
+pub fn is_foolscap(start: &[u8]) -> bool {
+    start.starts_with(b"# foolscap flogfile")
+}
+
+/// Reads a foolscap JSON flogfile. A bad line stops reading: the events before
+/// it are returned with `damage` set (truncated when it is the unterminated
+/// last line, corrupt otherwise).
+pub fn read<'a>(input: impl Read + 'a) -> Result<FlogContents, FoolscapError> {
+    let mut input = BufReader::new(input);
+    let start = input.fill_buf()?;
+    let input: Box<dyn BufRead + 'a> = if start.starts_with(b"BZh") {
+        Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(input)))
+    } else {
+        Box::new(input)
+    };
+    read_plain(input)
+}
+
+/// Reads a foolscap flogfile from a path.
+pub fn read_file(path: &Path) -> Result<FlogContents, FoolscapError> {
+    read(std::fs::File::open(path)?)
+}
+
+fn read_plain(mut input: Box<dyn BufRead + '_>) -> Result<FlogContents, FoolscapError> {
+    let mut magic = vec![0u8; MAGIC.len()];
+    let n = read_up_to(&mut input, &mut magic)?;
+    let magic = &magic[..n];
+    if magic != MAGIC {
+        return Err(
+            if magic.starts_with(b"(dp") || magic.first() == Some(&0x80) {
+                FoolscapError::Pickle
+            } else if magic.starts_with(b"pb:") {
+                FoolscapError::Furl
+            } else {
+                FoolscapError::NotFoolscap(flog_core::identify(magic))
+            },
+        );
+    }
+    let mut contents = FlogContents::default();
+    let mut line = String::new();
+    let mut records = 0u64;
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            break;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Result<Json, _> = serde_json::from_str(&line);
+        let Ok(Json::Object(wrapper)) = parsed else {
+            contents.damage = Some(if line.ends_with('\n') {
+                ReadError::Corrupt {
+                    records,
+                    detail: "a line is not a JSON object".into(),
+                }
+            } else {
+                ReadError::Truncated { records }
+            });
+            break;
+        };
+        records += 1;
+        if let Some(d) = wrapper.get("d").and_then(Json::as_object) {
+            contents.events.push(event_from_foolscap(d));
+        } else if let Some(h) = wrapper.get("header").and_then(Json::as_object) {
+            if contents.header.is_none() {
+                contents.header = Some(header_from_foolscap(h));
+            }
+        } else {
+            contents.unknown_records += 1;
+        }
+    }
+    Ok(contents)
+}
+
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Writes a foolscap JSON flogfile: the magic line, the header (when given) and
+/// one `{"from", "rx_time", "d"}` wrapper per event.
+pub fn write<'a>(
+    mut out: impl Write,
+    header: Option<&Header>,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> io::Result<()> {
+    out.write_all(MAGIC)?;
+    if let Some(h) = header {
+        serde_json::to_writer(&mut out, &json!({"header": header_to_foolscap(h)}))?;
+        out.write_all(b"\n")?;
+    }
+    for e in events {
+        let wrapper = json!({
+            "from": format!("flog-{}", e.incarnation.hex()),
+            "rx_time": e.time.as_micros() as f64 / 1e6,
+            "d": event_to_foolscap(e),
+        });
+        serde_json::to_writer(&mut out, &wrapper)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
