@@ -60,7 +60,7 @@ pub fn identify(start: &[u8]) -> String {
         "a foolscap JSON flogfile (# foolscap flogfile v1)".into()
     } else if start.starts_with(b"pb://") || start.starts_with(b"pbu://") {
         "a foolscap FURL, not a log file".into()
-    } else if start[0] == 0x80 && start.len() > 1 && start[1] <= 5 {
+    } else if (start[0] == 0x80 && start.len() > 1 && start[1] <= 5) || start.starts_with(b"(dp") {
         "a Python pickle (an old foolscap flogfile?)".into()
     } else if start.starts_with(b"BZh") {
         "bzip2 data that does not hold a flogfile".into()

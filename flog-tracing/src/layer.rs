@@ -1,0 +1,269 @@
+use std::borrow::Cow;
+use std::fmt;
+
+use flog_core::{Event, Level, Logger, Text};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::facility::{log_facility_of, Facilities, Facility};
+use crate::fields::{FieldVisitor, Kind};
+use crate::levels::LevelMap;
+
+/// A [`Layer`](tracing_subscriber::Layer) that records every tracing event, and
+/// every span as an event, in a flog [`Logger`].
+///
+/// - The target becomes the facility (`my_app::db` → `my_app.db`).
+/// - The level is mapped by a [`LevelMap`] (by default `warn!` → WEIRD, which
+///   declares an incident).
+/// - The `message` field becomes the event's text; other fields become typed
+///   structured fields.
+/// - A new span generates an event (text: the span's name, fields: its fields);
+///   events and spans inside it get that event's number as their `parent`.
+/// - Values recorded into a span later (`span.record(..)`) generate a follow-up
+///   event with the span's name and only the new values, whose parent is the
+///   span's event.
+///
+/// Events below the logger's generation threshold for their facility and level
+/// are dropped before any field is looked at. The layer itself never filters
+/// what other layers see: give it its own filter with
+/// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter) (see the
+/// crate docs).
+pub struct FlogLayer {
+    logger: Logger,
+    levels: LevelMap,
+    spans: bool,
+    facilities: Facilities,
+}
+
+/// A layer configuration that cannot work.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A more severe tracing level would map to a less severe flog level.
+    #[error(
+        "level map goes down: {higher} maps to {higher_level:?}, below {lower}'s {lower_level:?}"
+    )]
+    LevelOrder {
+        /// The less severe tracing level.
+        lower: &'static str,
+        /// What it maps to.
+        lower_level: Level,
+        /// The more severe tracing level.
+        higher: &'static str,
+        /// What it maps to.
+        higher_level: Level,
+    },
+}
+
+/// Builds a [`FlogLayer`] with a non-default level map or without span events.
+#[must_use]
+#[derive(Debug)]
+pub struct FlogLayerBuilder {
+    logger: Logger,
+    levels: LevelMap,
+    spans: bool,
+}
+
+impl FlogLayerBuilder {
+    /// Replaces the whole level map.
+    pub fn levels(mut self, levels: LevelMap) -> Self {
+        self.levels = levels;
+        self
+    }
+
+    /// Maps one tracing level to a flog level.
+    pub fn level(mut self, level: tracing::Level, to: Level) -> Self {
+        self.levels.set(level, to);
+        self
+    }
+
+    /// Whether spans generate events and give events their parent (default yes).
+    /// Without, every tracing event is a root event.
+    pub fn spans(mut self, on: bool) -> Self {
+        self.spans = on;
+        self
+    }
+
+    /// Builds the layer; fails if the level map puts a more severe tracing level
+    /// below a less severe one.
+    pub fn build(self) -> Result<FlogLayer, ConfigError> {
+        self.levels.check()?;
+        Ok(FlogLayer {
+            logger: self.logger,
+            levels: self.levels,
+            spans: self.spans,
+            facilities: Facilities::new(),
+        })
+    }
+}
+
+/// The number of the event a span generated, kept in the span's extensions.
+#[derive(Clone, Copy, Debug)]
+struct SpanEvent(u64);
+
+impl fmt::Debug for FlogLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlogLayer")
+            .field("logger", &self.logger)
+            .field("levels", &self.levels)
+            .field("spans", &self.spans)
+            .field("facilities", &self.facilities)
+            .finish()
+    }
+}
+
+impl FlogLayer {
+    /// A layer with the default [`LevelMap`] and span events, feeding `logger`.
+    pub fn new(logger: Logger) -> FlogLayer {
+        FlogLayer::builder(logger)
+            .build()
+            .expect("the default level map is ordered")
+    }
+
+    /// A builder for a layer with other settings.
+    pub fn builder(logger: Logger) -> FlogLayerBuilder {
+        FlogLayerBuilder {
+            logger,
+            levels: LevelMap::DEFAULT,
+            spans: true,
+        }
+    }
+
+    /// The logger events go to.
+    pub fn logger(&self) -> &Logger {
+        &self.logger
+    }
+
+    /// The level map in use.
+    pub fn levels(&self) -> &LevelMap {
+        &self.levels
+    }
+
+    /// Level and facility of a span's callsite, if the logger generates events
+    /// there.
+    #[inline]
+    fn span_generated(
+        &self,
+        metadata: &'static Metadata<'static>,
+    ) -> Option<(Level, Cow<'static, str>)> {
+        let level = self.levels.get(metadata.level());
+        let facility = match self.facilities.get(metadata) {
+            Facility::Target(target) => Cow::Borrowed(target),
+            Facility::LogRecord => Cow::Borrowed("log"),
+        };
+        self.logger
+            .enabled(level, Some(&facility))
+            .then_some((level, facility))
+    }
+}
+
+/// The number of the innermost span event among `spans` (innermost first): spans
+/// below the logger's threshold made no event, so their children attach to the
+/// nearest ancestor that did.
+fn nearest_span_event<'a, S>(mut spans: impl Iterator<Item = SpanRef<'a, S>>) -> Option<u64>
+where
+    S: for<'l> LookupSpan<'l> + 'a,
+{
+    spans.find_map(|span| span.extensions().get::<SpanEvent>().map(|e| e.0))
+}
+
+impl<S> tracing_subscriber::Layer<S> for FlogLayer
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.facilities.register(metadata);
+        // Thresholds change at run time, so no callsite is ever ruled out here.
+        Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.spans {
+            return;
+        }
+        let metadata = attrs.metadata();
+        let Some((level, facility)) = self.span_generated(metadata) else {
+            return;
+        };
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut event = span_event(level, facility, metadata);
+        event.parent = nearest_span_event(span.scope().skip(1));
+        attrs.record(&mut FieldVisitor::new(&mut event, Kind::Span));
+        let num = self.logger.emit(event);
+        span.extensions_mut().insert(SpanEvent(num));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.spans || values.is_empty() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let Some(SpanEvent(num)) = span.extensions().get::<SpanEvent>().copied() else {
+            return;
+        };
+        let metadata = span.metadata();
+        let Some((level, facility)) = self.span_generated(metadata) else {
+            return;
+        };
+        let mut event = span_event(level, facility, metadata);
+        event.parent = Some(num);
+        values.record(&mut FieldVisitor::new(&mut event, Kind::Span));
+        self.logger.emit(event);
+    }
+
+    fn on_event(&self, tracing_event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let metadata = tracing_event.metadata();
+        let level = self.levels.get(metadata.level());
+        let mut event = Event {
+            level,
+            ..Event::default()
+        };
+        match self.facilities.get(metadata) {
+            Facility::Target(facility) => {
+                // The threshold first: an event flog drops costs no field.
+                if !self.logger.enabled(level, Some(facility)) {
+                    return;
+                }
+                tracing_event.record(&mut FieldVisitor::new(&mut event, Kind::Event));
+                event.facility = Some(Cow::Borrowed(facility));
+            }
+            Facility::LogRecord => {
+                let mut visitor = FieldVisitor::new(&mut event, Kind::LogRecord);
+                tracing_event.record(&mut visitor);
+                let facility = visitor
+                    .log_target
+                    .take()
+                    .map_or(Cow::Borrowed("log"), |target| log_facility_of(&target));
+                if !self.logger.enabled(level, Some(&facility)) {
+                    return;
+                }
+                event.facility = Some(facility);
+            }
+        }
+        if self.spans {
+            event.parent = ctx.event_scope(tracing_event).and_then(nearest_span_event);
+        }
+        self.logger.emit(event);
+    }
+}
+
+/// The event a span generates: its text is the span's name.
+fn span_event(
+    level: Level,
+    facility: Cow<'static, str>,
+    metadata: &'static Metadata<'static>,
+) -> Event {
+    Event {
+        level,
+        facility: Some(facility),
+        text: Text::Message(Cow::Borrowed(metadata.name())),
+        ..Event::default()
+    }
+}
