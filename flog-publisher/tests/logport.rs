@@ -251,7 +251,15 @@ async fn an_incident_still_recording_is_listed_only_once_finished() {
         s.logger.msg(Level::OPERATIONAL, format!("trailing {i}"));
     }
     let name = s.incidents.recv_timeout(Duration::from_secs(30)).unwrap();
-    let page = client.list_incidents(&ListQuery::default()).await.unwrap();
+    // The test's observer may run before the publisher's: poll with a deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = client.list_incidents(&ListQuery::default()).await.unwrap();
+        if !page.incidents.is_empty() || tokio::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::task::yield_now().await;
+    };
     assert_eq!(
         page.incidents.iter().map(|i| &i.name).collect::<Vec<_>>(),
         [&name]
@@ -777,6 +785,18 @@ async fn secrets_logged_as_fields_never_reach_files_or_the_wire() {
         )
         .emit();
     let name = s.incident("boom");
+    // The test's incident observer may run before the publisher's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client
+        .list_incidents(&ListQuery::default())
+        .await
+        .unwrap()
+        .incidents
+        .is_empty()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never listed");
+        tokio::task::yield_now().await;
+    }
 
     let contains = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret.as_bytes());
     // On the wire, live.
