@@ -1,0 +1,412 @@
+//! The classification lists: `BASEDIR/classified/<category>`, one stored
+//! incident's path (relative to the base directory) per line.
+//!
+//! The lists are derived data: they can always be rebuilt from the stored
+//! files and the rules, and they are whenever `classified/` is missing or was
+//! built with other rules (its `.rules` file holds the rules' fingerprint).
+//! A rebuild writes a new folder beside the old one and swaps them with two
+//! renames; a crash between the renames leaves no `classified/`, which the
+//! next start rebuilds.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use flog_core::{Event, FlogReader, ReadError, Record};
+
+use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
+use crate::store::{publisher_ids, relative_path, stored_names, Commit, INCIDENTS_DIR};
+
+/// The folder of classification lists, in the base directory.
+pub const CLASSIFIED_DIR: &str = "classified";
+/// In `classified/`: the fingerprint of the rules it was built with.
+const FINGERPRINT_FILE: &str = ".rules";
+/// Prefixes of the folders a rebuild writes and retires, in the base directory.
+const NEW_PREFIX: &str = ".classified.new-";
+const OLD_PREFIX: &str = ".classified.old-";
+
+/// Reads the trigger event of an incident file: the header's trigger, or for
+/// a file without one, the first event of the highest level in it. `None`
+/// when the file holds no event at all.
+pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
+    let mut reader = FlogReader::open(path)?;
+    let mut best: Option<Event> = None;
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Header(header) => {
+                if let Some(trigger) = header.trigger {
+                    return Ok(Some(trigger));
+                }
+            }
+            Record::Event(event) => {
+                if best.as_ref().is_none_or(|b| event.level > b.level) {
+                    best = Some(*event);
+                }
+            }
+            Record::Trailer(_) | Record::Unknown(_) => {}
+        }
+    }
+    Ok(best)
+}
+
+/// The lists, with the classifier that fills them. Only one of these exists
+/// per base directory (the gatherer holds its lock).
+#[derive(Debug)]
+pub(crate) struct ClassifiedIndex {
+    basedir: PathBuf,
+    // A std mutex: every holder does short blocking file I/O on a blocking
+    // thread, and a rebuild holds it only to start and to swap.
+    state: Mutex<State>,
+    rebuilding: Mutex<()>,
+}
+
+#[derive(Debug)]
+struct State {
+    classifier: Classifier,
+    /// While a rebuild runs: what was recorded meanwhile, to add to the new
+    /// lists if the rebuild's scan missed it.
+    recorded_during_rebuild: Option<Vec<(String, Option<Event>)>>,
+}
+
+impl ClassifiedIndex {
+    pub(crate) fn new(basedir: &Path, classifier: Classifier) -> ClassifiedIndex {
+        ClassifiedIndex {
+            basedir: basedir.to_owned(),
+            state: Mutex::new(State {
+                classifier,
+                recorded_during_rebuild: None,
+            }),
+            rebuilding: Mutex::new(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic mid-append leaves at worst a partial line, which start-up
+        // repairs; the state itself stays consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.basedir.join(CLASSIFIED_DIR)
+    }
+
+    /// Whether the lists exist and were built with the current rules.
+    pub(crate) fn is_current(&self) -> io::Result<bool> {
+        let fingerprint = self.lock().classifier.fingerprint();
+        match fs::read_to_string(self.dir().join(FINGERPRINT_FILE)) {
+            Ok(text) => Ok(text.trim() == fingerprint),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The rules in use.
+    pub(crate) fn classifier(&self) -> Classifier {
+        self.lock().classifier.clone()
+    }
+
+    /// Start-up repair of lists that are current: drops a line cut short by a
+    /// crash, and lists the incidents (paths relative to the base directory)
+    /// stored just before a crash where they are missing. Also removes
+    /// folders a crashed rebuild left.
+    pub(crate) fn repair(&self, unrecorded: &[String]) -> io::Result<()> {
+        remove_rebuild_leftovers(&self.basedir)?;
+        let dir = self.dir();
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') || !entry.file_type()?.is_file() {
+                continue;
+            }
+            drop_partial_line(&entry.path())?;
+        }
+        if unrecorded.is_empty() {
+            return Ok(());
+        }
+        // `all` is appended to last, so an incident in it is in all its
+        // other lists too.
+        let mut listed = HashSet::new();
+        if let Ok(all) = File::open(dir.join(CATEGORY_ALL)) {
+            for line in BufReader::new(all).lines() {
+                listed.insert(line?);
+            }
+        }
+        for path in unrecorded {
+            if !listed.contains(path) {
+                let trigger = trigger_or_warn(&self.basedir, path);
+                self.ensure(path, trigger.as_ref())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a fetched incident into place with `commit` and lists it: both
+    /// under the lock, so that a rebuild either finds the stored file in its
+    /// scan or learns of it afterwards, never lists it twice, and never
+    /// misses it. When `commit` says the incident was already stored, it is
+    /// listed only where it is missing. Returns the categories (empty:
+    /// `unknown`).
+    pub(crate) fn store(
+        &self,
+        path: &str,
+        trigger: Option<&Event>,
+        commit: impl FnOnce() -> io::Result<Commit>,
+    ) -> io::Result<(Commit, Vec<String>)> {
+        let mut state = self.lock();
+        let outcome = commit()?;
+        let categories = self.list(&mut state, path, trigger, outcome == Commit::AlreadyStored)?;
+        Ok((outcome, categories))
+    }
+
+    /// Lists an incident that may have been listed before, where it is
+    /// missing.
+    pub(crate) fn ensure(&self, path: &str, trigger: Option<&Event>) -> io::Result<Vec<String>> {
+        let mut state = self.lock();
+        self.list(&mut state, path, trigger, true)
+    }
+
+    fn list(
+        &self,
+        state: &mut State,
+        path: &str,
+        trigger: Option<&Event>,
+        only_where_missing: bool,
+    ) -> io::Result<Vec<String>> {
+        let categories = classify(&state.classifier, trigger);
+        let dir = self.dir();
+        fs::create_dir_all(&dir)?;
+        for list in lists_of(&categories) {
+            let list = dir.join(list);
+            if !only_where_missing || !contains_line(&list, path)? {
+                append_line(&list, path)?;
+            }
+        }
+        if let Some(recorded) = &mut state.recorded_during_rebuild {
+            recorded.push((path.to_owned(), trigger.cloned()));
+        }
+        Ok(categories)
+    }
+
+    /// Rebuilds every list from the stored incidents with `classifier`, which
+    /// also classifies every incident recorded from now on. Returns how many
+    /// incidents were classified. Recording goes on meanwhile.
+    pub(crate) fn rebuild(&self, classifier: Classifier) -> io::Result<usize> {
+        // One rebuild at a time: each clears the folders others left.
+        let _rebuilding = self
+            .rebuilding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut state = self.lock();
+            state.classifier = classifier.clone();
+            state.recorded_during_rebuild = Some(Vec::new());
+        }
+        let result = self.rebuild_with(&classifier);
+        if result.is_err() {
+            self.lock().recorded_during_rebuild = None;
+        }
+        result
+    }
+
+    fn rebuild_with(&self, classifier: &Classifier) -> io::Result<usize> {
+        remove_rebuild_leftovers(&self.basedir)?;
+        static REBUILDS: AtomicU64 = AtomicU64::new(0);
+        let unique = format!(
+            "{}-{}",
+            std::process::id(),
+            REBUILDS.fetch_add(1, Ordering::Relaxed)
+        );
+        let new_dir = self.basedir.join(format!("{NEW_PREFIX}{unique}"));
+        let result = (|| {
+            fs::create_dir(&new_dir)?;
+            let mut lists = NewLists::create(&new_dir, classifier)?;
+            let mut seen = HashSet::new();
+            for id in publisher_ids(&self.basedir)? {
+                let dir = self.basedir.join(INCIDENTS_DIR).join(&id);
+                for name in stored_names(&dir)? {
+                    let path = relative_path(&id, &name);
+                    let trigger = trigger_or_warn(&self.basedir, &path);
+                    lists.add(&path, &classify(classifier, trigger.as_ref()))?;
+                    seen.insert(path);
+                }
+            }
+            // Under the lock from here on: nothing is recorded between adding
+            // what the scan missed and the swap.
+            let mut state = self.lock();
+            let recorded = state.recorded_during_rebuild.take().unwrap_or_default();
+            for (path, trigger) in recorded {
+                if seen.insert(path.clone()) {
+                    lists.add(&path, &classify(classifier, trigger.as_ref()))?;
+                }
+            }
+            lists.finish(&classifier.fingerprint())?;
+            self.swap_in(&new_dir, &unique)?;
+            drop(state);
+            Ok(seen.len())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&new_dir);
+        }
+        result
+    }
+
+    fn swap_in(&self, new_dir: &Path, unique: &str) -> io::Result<()> {
+        let current = self.dir();
+        let old = self.basedir.join(format!("{OLD_PREFIX}{unique}"));
+        let had_old = match fs::rename(&current, &old) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        fs::rename(new_dir, &current)?;
+        flog_core::fs::sync_parent(&current)?;
+        if had_old {
+            fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    }
+}
+
+/// The categories of an incident: by its trigger, none without one.
+fn classify(classifier: &Classifier, trigger: Option<&Event>) -> Vec<String> {
+    trigger.map_or_else(Vec::new, |t| classifier.classify(t))
+}
+
+/// The lists an incident goes in: its categories (or `unknown`), then `all`.
+fn lists_of(categories: &[String]) -> Vec<&str> {
+    let mut lists: Vec<&str> = categories.iter().map(String::as_str).collect();
+    if lists.is_empty() {
+        lists.push(CATEGORY_UNKNOWN);
+    }
+    lists.push(CATEGORY_ALL);
+    lists
+}
+
+fn trigger_or_warn(basedir: &Path, path: &str) -> Option<Event> {
+    match read_trigger(&basedir.join(path)) {
+        Ok(trigger) => trigger,
+        Err(error) => {
+            tracing::warn!(incident = path, %error, "cannot read the trigger of {path}: {error}; classifying it as unknown");
+            None
+        }
+    }
+}
+
+/// The files of a rebuild in progress.
+struct NewLists {
+    dir: PathBuf,
+    files: BTreeMap<String, BufWriter<File>>,
+}
+
+impl NewLists {
+    /// Creates `all`, `unknown` and one list per category, empty, so that
+    /// every category has its file even before anything is in it.
+    fn create(dir: &Path, classifier: &Classifier) -> io::Result<NewLists> {
+        let mut lists = NewLists {
+            dir: dir.to_owned(),
+            files: BTreeMap::new(),
+        };
+        for list in classifier
+            .categories()
+            .into_iter()
+            .chain([CATEGORY_UNKNOWN, CATEGORY_ALL])
+        {
+            lists.file(list)?;
+        }
+        Ok(lists)
+    }
+
+    fn file(&mut self, list: &str) -> io::Result<&mut BufWriter<File>> {
+        if !self.files.contains_key(list) {
+            let file = File::create(self.dir.join(list))?;
+            self.files.insert(list.to_owned(), BufWriter::new(file));
+        }
+        Ok(self.files.get_mut(list).expect("inserted above"))
+    }
+
+    fn add(&mut self, path: &str, categories: &[String]) -> io::Result<()> {
+        for list in lists_of(categories) {
+            writeln!(self.file(list)?, "{path}")?;
+        }
+        Ok(())
+    }
+
+    fn finish(self, fingerprint: &str) -> io::Result<()> {
+        for (_, file) in self.files {
+            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+        }
+        flog_core::fs::write_file_atomically(
+            &self.dir.join(FINGERPRINT_FILE),
+            format!("{fingerprint}\n").as_bytes(),
+        )
+    }
+}
+
+/// Appends one line, durably: the `latest` file moves past an incident only
+/// after its lines are on disk, so a power cut cannot leave it unlisted.
+fn append_line(list: &Path, line: &str) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(list)?;
+    // One write call per line: appends of whole lines never interleave.
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_data()
+}
+
+fn contains_line(list: &Path, line: &str) -> io::Result<bool> {
+    let file = match File::open(list) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for existing in BufReader::new(file).lines() {
+        if existing? == line {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Cuts a list back to its last complete line (a crash mid-append can leave
+/// part of one).
+fn drop_partial_line(list: &Path) -> io::Result<()> {
+    let mut file = OpenOptions::new().read(true).write(true).open(list)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    // Rare, so reading the whole list to find the last newline is fine.
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(keep as u64)?;
+    file.sync_all()?;
+    tracing::warn!(list = %list.display(), "dropped a partial line at the end of {}", list.display());
+    Ok(())
+}
+
+fn remove_rebuild_leftovers(basedir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(basedir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.starts_with(NEW_PREFIX) || name.starts_with(OLD_PREFIX))
+            && entry.file_type()?.is_dir()
+        {
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

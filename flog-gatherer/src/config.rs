@@ -1,0 +1,338 @@
+//! The gatherer's configuration: `BASEDIR/gatherer.toml`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use flog_wire::LogportUrl;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::classify::{compile_rules, Classifier, RawRule};
+use crate::error::{ConfigError, GatherError, Source};
+use crate::units::{RawDuration, RawSize};
+
+/// The config file's name in the base directory.
+pub const CONFIG_FILE: &str = "gatherer.toml";
+
+/// The default folder, in the base directory, of publisher URL files.
+pub const PUBLISHERS_DIR: &str = "publishers";
+
+/// How the gatherer runs: which publishers, how often, how carefully, and
+/// how incidents are classified.
+///
+/// `Config::default()` has no publishers and no rules; [`Config::load`]
+/// reads `BASEDIR/gatherer.toml`, whose keys have the same names and the
+/// same defaults (see `docs/gatherer.md`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Logport URLs of publishers to gather from, besides those in
+    /// [`publishers_dir`](Self::publishers_dir).
+    pub publishers: Vec<LogportUrl>,
+    /// A folder holding one logport URL per file, read at every poll round;
+    /// relative paths are relative to the base directory. Default
+    /// `publishers`.
+    pub publishers_dir: PathBuf,
+    /// How often each publisher is asked for new incidents. Default 60 s.
+    pub poll_interval: Duration,
+    /// How many publishers are talked to at once (each connect, listing and
+    /// fetch takes a turn). Default 16.
+    pub concurrency: usize,
+    /// Whether to subscribe to each publisher's incident notices, so that a
+    /// new incident is fetched at once rather than at the next poll. Default
+    /// true.
+    pub subscribe: bool,
+    /// How long connecting and the hello exchange may take. Default 10 s.
+    pub connect_timeout: Duration,
+    /// How long to wait for each reply, and for each chunk of a fetch.
+    /// Default 30 s.
+    pub request_timeout: Duration,
+    /// How long a whole incident fetch may take. Default 10 minutes.
+    pub fetch_timeout: Duration,
+    /// The first wait before reconnecting to a publisher that failed; it
+    /// doubles with each failure in a row. Default 1 s.
+    pub min_backoff: Duration,
+    /// The longest wait before reconnecting. Default 5 minutes.
+    pub max_backoff: Duration,
+    /// Incidents larger than this are refused. Default 256 MiB.
+    pub max_incident_size: u64,
+    /// Listing page size asked of publishers. Default 500.
+    pub page_size: u32,
+    /// The largest chunk to ask for when fetching; what arrived in whole
+    /// chunks before a connection broke is kept and the fetch resumes after
+    /// it. `None` (the default) lets the publisher choose.
+    pub chunk_size: Option<u32>,
+    /// The classification rules. Default: none.
+    pub classifier: Classifier,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            publishers: Vec::new(),
+            publishers_dir: PathBuf::from(PUBLISHERS_DIR),
+            poll_interval: Duration::from_secs(60),
+            concurrency: 16,
+            subscribe: true,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(600),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_incident_size: 256 * 1024 * 1024,
+            page_size: 500,
+            chunk_size: None,
+            classifier: Classifier::default(),
+        }
+    }
+}
+
+/// The config file as written; every value keeps its span for errors.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    publishers: Vec<Spanned<String>>,
+    publishers_dir: Option<String>,
+    poll_interval: Option<Spanned<RawDuration>>,
+    concurrency: Option<Spanned<i64>>,
+    subscribe: Option<bool>,
+    connect_timeout: Option<Spanned<RawDuration>>,
+    request_timeout: Option<Spanned<RawDuration>>,
+    fetch_timeout: Option<Spanned<RawDuration>>,
+    min_backoff: Option<Spanned<RawDuration>>,
+    max_backoff: Option<Spanned<RawDuration>>,
+    max_incident_size: Option<Spanned<RawSize>>,
+    page_size: Option<Spanned<i64>>,
+    chunk_size: Option<Spanned<RawSize>>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+impl Config {
+    /// The config file of a base directory.
+    pub fn path_in(basedir: &Path) -> PathBuf {
+        basedir.join(CONFIG_FILE)
+    }
+
+    /// Reads `BASEDIR/gatherer.toml`.
+    pub fn load(basedir: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::from_file(Config::path_in(basedir.as_ref()))
+    }
+
+    /// Reads a config file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses the text of a config file; `path` names it in errors.
+    pub fn from_toml(text: &str, path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let source = Source {
+            path: path.as_ref(),
+            text,
+        };
+        let raw: RawConfig = source.parse()?;
+        let mut config = Config::default();
+
+        for url in raw.publishers {
+            let parsed =
+                url.get_ref().trim().parse::<LogportUrl>().map_err(|e| {
+                    source.error_at(url.span(), format!("invalid logport URL: {e}"))
+                })?;
+            config.publishers.push(parsed);
+        }
+        if let Some(dir) = raw.publishers_dir {
+            config.publishers_dir = PathBuf::from(dir);
+        }
+        let durations = [
+            (
+                &raw.poll_interval,
+                &mut config.poll_interval,
+                "poll_interval",
+            ),
+            (
+                &raw.connect_timeout,
+                &mut config.connect_timeout,
+                "connect_timeout",
+            ),
+            (
+                &raw.request_timeout,
+                &mut config.request_timeout,
+                "request_timeout",
+            ),
+            (
+                &raw.fetch_timeout,
+                &mut config.fetch_timeout,
+                "fetch_timeout",
+            ),
+            (&raw.min_backoff, &mut config.min_backoff, "min_backoff"),
+            (&raw.max_backoff, &mut config.max_backoff, "max_backoff"),
+        ];
+        for (value, slot, key) in durations {
+            let Some(value) = value else { continue };
+            let duration = value
+                .get_ref()
+                .parse()
+                .map_err(|e| source.error_at(value.span(), format!("{key}: {e}")))?;
+            if duration.is_zero() {
+                return Err(source.error_at(value.span(), format!("{key} must be more than zero")));
+            }
+            *slot = duration;
+        }
+        if config.min_backoff > config.max_backoff {
+            let span = raw_span(&raw.min_backoff, &raw.max_backoff);
+            return Err(source.error_at(span, "min_backoff is longer than max_backoff"));
+        }
+        if let Some(value) = raw.concurrency {
+            config.concurrency = usize::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| {
+                    source.error_at(value.span(), "concurrency must be from 1 to 4096")
+                })?;
+        }
+        if let Some(value) = raw.page_size {
+            config.page_size = u32::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    source.error_at(value.span(), "page_size must be from 1 to 10000")
+                })?;
+        }
+        if let Some(value) = raw.chunk_size {
+            let size = value
+                .get_ref()
+                .parse()
+                .map_err(|e| source.error_at(value.span(), format!("chunk_size: {e}")))?;
+            config.chunk_size = Some(
+                u32::try_from(size)
+                    .ok()
+                    .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
+                    .ok_or_else(|| {
+                        source.error_at(value.span(), "chunk_size must be from 1 KiB to 8 MiB")
+                    })?,
+            );
+        }
+        if let Some(subscribe) = raw.subscribe {
+            config.subscribe = subscribe;
+        }
+        if let Some(value) = raw.max_incident_size {
+            config.max_incident_size =
+                value
+                    .get_ref()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        let detail = value
+                            .get_ref()
+                            .parse()
+                            .err()
+                            .unwrap_or_else(|| "it must be more than zero".into());
+                        source.error_at(value.span(), format!("max_incident_size: {detail}"))
+                    })?;
+        }
+        config.classifier = compile_rules(raw.rule, &source)?;
+        Ok(config)
+    }
+
+    /// The publishers folder, resolved against the base directory.
+    pub fn publishers_dir_in(&self, basedir: &Path) -> PathBuf {
+        basedir.join(&self.publishers_dir)
+    }
+}
+
+/// The span of whichever of two optional values is present, for an error
+/// about their combination.
+fn raw_span<T>(first: &Option<Spanned<T>>, second: &Option<Spanned<T>>) -> std::ops::Range<usize> {
+    first
+        .as_ref()
+        .or(second.as_ref())
+        .map_or(0..0, Spanned::span)
+}
+
+/// The documented config file that [`create`] writes.
+pub const CONFIG_TEMPLATE: &str = r#"# flog-gatherer configuration.
+#
+# Run `flog-gatherer run BASEDIR` to gather incidents from the publishers
+# below; send SIGHUP after changing the [[rule]]s to reclassify everything.
+# Durations are a number of seconds or text like "500ms", "30s", "5m", "1h";
+# sizes are a number of bytes or text like "64 KiB", "256 MiB".
+
+# Logport URLs of publishers (flog://HOST:PORT/PUBLISHER-ID/SECRET). The URL
+# holds the secret, so keep this file private.
+publishers = [
+    # "flog://10.0.0.5:4817/web-1/0123456789abcdef",
+]
+
+# More publishers: every file in this folder (relative to BASEDIR) holds one
+# logport URL, e.g. a copy of a publisher's `logport` file. Files are picked
+# up, changed or dropped at every poll round; names starting with "." are
+# ignored.
+publishers_dir = "publishers"
+
+# How often each publisher is asked for new incidents.
+poll_interval = "60s"
+
+# Subscribe to incident notices so new incidents are fetched at once; polling
+# remains the fallback.
+subscribe = true
+
+# How many publishers are talked to at once.
+concurrency = 16
+
+# Timeouts: connecting (with the hello), each reply or chunk, a whole fetch.
+connect_timeout = "10s"
+request_timeout = "30s"
+fetch_timeout = "10m"
+
+# Waits before reconnecting to a failing publisher: the first, doubling (with
+# jitter) up to the longest.
+min_backoff = "1s"
+max_backoff = "5m"
+
+# Incidents larger than this are refused (and skipped).
+max_incident_size = "256 MiB"
+
+# The largest chunk to ask for when fetching (default: the publisher's
+# choice). A fetch cut by a broken connection resumes after the last whole
+# chunk, so smaller chunks lose less on flaky links.
+# chunk_size = "256 KiB"
+
+# Classification. Each stored incident is listed in BASEDIR/classified/all,
+# in classified/CATEGORY for every rule its trigger event matches, and in
+# classified/unknown when none does. All conditions of a rule must hold;
+# leave out the ones you do not need.
+#
+# [[rule]]
+# category = "database"          # file name: A-Z a-z 0-9 . _ -
+# facility = "app.db"            # the facility or below it (app.db.pool)
+# min_level = "WEIRD"            # a level name or number
+# message = "pool (exhausted|closed)"  # regex on raw and rendered text
+# fields = { host = "db1" }      # fields equal to these values
+"#;
+
+/// Creates a base directory with a documented config file and an empty
+/// publishers folder. Refuses to overwrite an existing config file.
+pub fn create(basedir: impl AsRef<Path>) -> Result<PathBuf, GatherError> {
+    let basedir = basedir.as_ref();
+    fs::create_dir_all(basedir).map_err(GatherError::io("create directory", basedir))?;
+    let path = Config::path_in(basedir);
+    if path.exists() {
+        return Err(GatherError::AlreadyExists { path });
+    }
+    let publishers = basedir.join(PUBLISHERS_DIR);
+    fs::create_dir_all(&publishers).map_err(GatherError::io("create directory", &publishers))?;
+    flog_core::fs::write_private_atomically(&path, CONFIG_TEMPLATE.as_bytes())
+        .map_err(GatherError::io("write", &path))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! The gatherer: recovery at start-up, one task per publisher, and the
+//! publishers list kept current.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flog_wire::LogportUrl;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::classified::ClassifiedIndex;
+use crate::config::Config;
+use crate::error::GatherError;
+use crate::lock::BasedirLock;
+use crate::observer::{GatherEvent, GatherObserver};
+use crate::poll::{run_publisher, Context};
+use crate::publishers::{Origin, PublisherScan, Wanted};
+use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
+
+/// Gathers incidents from publishers into a base directory.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), flog_gatherer::GatherError> {
+/// use flog_gatherer::{Config, Gatherer};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let basedir = std::path::Path::new("/var/lib/flog-gatherer");
+/// let gatherer = Gatherer::new(basedir, Config::load(basedir)?)?;
+/// let shutdown = CancellationToken::new();
+/// // Cancel `shutdown` (on SIGTERM, say) to stop; in-flight files are finished.
+/// gatherer.run(shutdown).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Gatherer {
+    basedir: PathBuf,
+    config: Config,
+    index: Arc<ClassifiedIndex>,
+    observer: Option<Arc<dyn GatherObserver>>,
+    /// The config's publishers; [`reload`](Gatherer::reload) replaces them.
+    configured: Mutex<Vec<LogportUrl>>,
+    /// Wakes the running gatherer to re-read the publishers at once.
+    rescan: Notify,
+    /// Two runs at once would fetch everything twice.
+    running: AtomicBool,
+    _lock: BasedirLock,
+}
+
+impl fmt::Debug for Gatherer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gatherer")
+            .field("basedir", &self.basedir)
+            .field("config", &self.config)
+            .field("observer", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a gatherer as running until dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A running publisher task.
+struct Worker {
+    url: watch::Sender<LogportUrl>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Gatherer {
+    /// A gatherer for `basedir` (created if missing). Takes the base
+    /// directory's lock, held until the gatherer is dropped: only one
+    /// gatherer may use a base directory at a time.
+    pub fn new(basedir: impl AsRef<Path>, config: Config) -> Result<Gatherer, GatherError> {
+        let basedir = basedir.as_ref().to_owned();
+        let incidents = basedir.join(INCIDENTS_DIR);
+        std::fs::create_dir_all(&incidents)
+            .map_err(GatherError::io("create directory", &incidents))?;
+        let lock = BasedirLock::acquire(&basedir)?;
+        Ok(Gatherer {
+            index: Arc::new(ClassifiedIndex::new(&basedir, config.classifier.clone())),
+            configured: Mutex::new(config.publishers.clone()),
+            basedir,
+            config,
+            observer: None,
+            rescan: Notify::new(),
+            running: AtomicBool::new(false),
+            _lock: lock,
+        })
+    }
+
+    /// Tells `observer` of every [`GatherEvent`].
+    #[must_use]
+    pub fn with_observer(mut self, observer: impl GatherObserver + 'static) -> Gatherer {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The base directory.
+    pub fn basedir(&self) -> &Path {
+        &self.basedir
+    }
+
+    /// The configuration it started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn notify(&self, event: GatherEvent) {
+        if let Some(observer) = &self.observer {
+            observer.on_event(&event);
+        }
+    }
+
+    /// Gathers until `shutdown` is cancelled, then lets every publisher task
+    /// finish the file it is storing and returns.
+    ///
+    /// It first recovers from whatever a crash left: temporary files are
+    /// removed, each publisher's latest incident is worked out from what is
+    /// stored, and the classification lists are repaired, or rebuilt when
+    /// missing or built with other rules. It fails only when that recovery
+    /// fails; problems with publishers are logged and retried.
+    ///
+    /// One run at a time: a second concurrent call fails with
+    /// [`GatherError::AlreadyRunning`].
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), GatherError> {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return Err(GatherError::AlreadyRunning);
+        }
+        let _running = Running(&self.running);
+        // Dropping this future (rather than cancelling `shutdown`) stops the
+        // publisher tasks too.
+        let shutdown = shutdown.child_token();
+        let _stop_on_drop = shutdown.clone().drop_guard();
+        self.run_once(shutdown).await
+    }
+
+    async fn run_once(&self, shutdown: CancellationToken) -> Result<(), GatherError> {
+        self.recover().await?;
+        let cx = Arc::new(Context {
+            basedir: self.basedir.clone(),
+            config: self.config.clone(),
+            permits: Semaphore::new(self.config.concurrency),
+            index: self.index.clone(),
+            observer: self.observer.clone(),
+        });
+        let tracker = TaskTracker::new();
+        let mut workers: HashMap<String, Worker> = HashMap::new();
+        let mut scan = PublisherScan::default();
+        let publishers_dir = self.config.publishers_dir_in(&self.basedir);
+        loop {
+            let configured = self
+                .configured
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let dir = publishers_dir.clone();
+            let (returned, wanted) = tokio::task::spawn_blocking(move || {
+                let wanted = scan.scan(&configured, &dir);
+                (scan, wanted)
+            })
+            .await
+            .expect("scanning publishers does not panic");
+            scan = returned;
+            reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = self.rescan.notified() => {}
+            }
+        }
+        for worker in workers.values() {
+            worker.stop.cancel();
+        }
+        tracker.close();
+        tracker.wait().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Applies a new configuration to a gatherer (running or not): its
+    /// publishers replace the old ones at once, and its rules rebuild the
+    /// classification lists. Returns how many incidents were classified.
+    /// Other settings take effect at the next start.
+    pub async fn reload(&self, config: Config) -> Result<usize, GatherError> {
+        *self
+            .configured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = config.publishers.clone();
+        self.rescan.notify_one();
+        self.rebuild(config.classifier).await
+    }
+
+    /// Rebuilds the classification lists from the stored incidents with the
+    /// current rules, without fetching anything. Returns how many incidents
+    /// were classified.
+    pub async fn reclassify(&self) -> Result<usize, GatherError> {
+        self.rebuild(self.current_classifier()).await
+    }
+
+    fn current_classifier(&self) -> crate::Classifier {
+        self.index.classifier()
+    }
+
+    async fn rebuild(&self, classifier: crate::Classifier) -> Result<usize, GatherError> {
+        let index = self.index.clone();
+        let classified = self.basedir.join(crate::classified::CLASSIFIED_DIR);
+        let count = tokio::task::spawn_blocking(move || index.rebuild(classifier))
+            .await
+            .expect("reclassifying does not panic")
+            .map_err(GatherError::io("rebuild", &classified))?;
+        tracing::info!(incidents = count, "reclassified {count} incidents");
+        self.notify(GatherEvent::Reclassified { incidents: count });
+        Ok(count)
+    }
+
+    /// Start-up recovery; see [`run`](Self::run).
+    async fn recover(&self) -> Result<(), GatherError> {
+        let basedir = self.basedir.clone();
+        let index = self.index.clone();
+        let rebuilt = tokio::task::spawn_blocking(move || recover(&basedir, &index))
+            .await
+            .expect("recovery does not panic")?;
+        if let Some(count) = rebuilt {
+            tracing::info!(incidents = count, "classified {count} stored incidents");
+            self.notify(GatherEvent::Reclassified { incidents: count });
+        }
+        Ok(())
+    }
+}
+
+/// Recovers every publisher folder, then the classification lists; returns
+/// the number of incidents classified when the lists were rebuilt.
+fn recover(basedir: &Path, index: &ClassifiedIndex) -> Result<Option<usize>, GatherError> {
+    let incidents = basedir.join(INCIDENTS_DIR);
+    let mut stores = Vec::new();
+    let mut unrecorded = Vec::new();
+    for id in publisher_ids(basedir).map_err(GatherError::io("read", &incidents))? {
+        let dir = incidents.join(&id);
+        let recovered = match PublisherStore::recover(basedir, &id) {
+            Ok(recovered) => recovered,
+            Err(error) => {
+                // One broken folder must not keep the others from being
+                // gathered; its publisher's task reports it again and waits.
+                tracing::error!(publisher = %id, %error, "cannot recover {}: {error}", dir.display());
+                continue;
+            }
+        };
+        if recovered.removed_temp_files > 0 {
+            tracing::info!(publisher = %id, count = recovered.removed_temp_files, "removed {} unfinished files of {id}", recovered.removed_temp_files);
+        }
+        unrecorded.extend(
+            recovered
+                .unrecorded
+                .iter()
+                .map(|name| relative_path(&id, name)),
+        );
+        stores.push(recovered.store);
+    }
+    let classified = basedir.join(crate::classified::CLASSIFIED_DIR);
+    let current = index
+        .is_current()
+        .map_err(GatherError::io("read", &classified))?;
+    let rebuilt = if current {
+        index
+            .repair(&unrecorded)
+            .map_err(GatherError::io("repair", &classified))?;
+        None
+    } else {
+        tracing::info!(
+            "classifying every stored incident (classified/ is missing or the rules changed)"
+        );
+        Some(
+            index
+                .rebuild(index.classifier())
+                .map_err(GatherError::io("rebuild", &classified))?,
+        )
+    };
+    // Only now, with every stored incident listed, may `latest` move past
+    // the ones stored just before a crash.
+    for mut store in stores {
+        let path = incidents.join(store.id()).join(crate::store::LATEST_FILE);
+        store
+            .persist_latest()
+            .map_err(GatherError::io("write", &path))?;
+    }
+    Ok(rebuilt)
+}
+
+/// Starts, redirects and stops publisher tasks to match `wanted`.
+fn reconcile(
+    workers: &mut HashMap<String, Worker>,
+    wanted: Wanted,
+    tracker: &TaskTracker,
+    cx: &Arc<Context>,
+    shutdown: &CancellationToken,
+) {
+    workers.retain(|id, worker| {
+        if wanted.contains_key(id) || worker.task.is_finished() {
+            return !worker.task.is_finished();
+        }
+        if !worker.stop.is_cancelled() {
+            tracing::info!(publisher = %id, "no longer gathering from {id}");
+            worker.stop.cancel();
+        }
+        true
+    });
+    for (id, (url, origin)) in wanted {
+        match workers.get(&id) {
+            // Still stopping: a new task must not share its folder, so it
+            // starts at a later round.
+            Some(worker) if worker.stop.is_cancelled() => {}
+            Some(worker) => {
+                if *worker.url.borrow() != url {
+                    tracing::info!(publisher = %id, url = %url.redacted(), "{id} moved to {}", url.redacted());
+                    worker.url.send_replace(url);
+                }
+            }
+            None => {
+                let from = match &origin {
+                    Origin::Config => "the config file".to_owned(),
+                    Origin::File(path) => path.display().to_string(),
+                };
+                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {from})", url.redacted());
+                let (tx, rx) = watch::channel(url);
+                let stop = shutdown.child_token();
+                let task = tracker.spawn(run_publisher(cx.clone(), id.clone(), rx, stop.clone()));
+                workers.insert(
+                    id,
+                    Worker {
+                        url: tx,
+                        stop,
+                        task,
+                    },
+                );
+            }
+        }
+    }
+}

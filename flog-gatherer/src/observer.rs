@@ -1,0 +1,82 @@
+//! What a caller of the library can learn while the gatherer runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An incident the gatherer stored and classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The publisher it came from.
+    pub publisher_id: String,
+    /// The incident's name.
+    pub name: String,
+    /// The stored file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its categories; empty when no rule matched (it is listed as `unknown`).
+    pub categories: Vec<String>,
+}
+
+/// Something worth knowing that happened while gathering. The daemon logs
+/// the same things; this is for programs that embed the gatherer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatherEvent {
+    /// A connection to a publisher was made.
+    Connected {
+        /// The publisher.
+        publisher_id: String,
+    },
+    /// An incident was stored.
+    Stored(Stored),
+    /// An incident the publisher listed was refused: a bad or out-of-order
+    /// name, or too large. Refused names are not fetched.
+    Rejected {
+        /// The publisher.
+        publisher_id: String,
+        /// The name as listed (it may be hostile: display it quoted).
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Talking to a publisher failed; the gatherer tries again after
+    /// `retry_in`.
+    Failed {
+        /// The publisher.
+        publisher_id: String,
+        /// What failed, with its causes.
+        error: String,
+        /// The wait before the next attempt.
+        retry_in: Duration,
+    },
+    /// The classification lists were rebuilt.
+    Reclassified {
+        /// How many stored incidents they list.
+        incidents: usize,
+    },
+}
+
+/// Receives [`GatherEvent`]s, on the gatherer's tasks: keep it quick and
+/// never block (send to a channel and return). Any `Fn(&GatherEvent)` is one.
+///
+/// ```
+/// use flog_gatherer::{GatherEvent, GatherObserver};
+///
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let observer = move |event: &GatherEvent| {
+///     let _ = tx.send(event.clone());
+/// };
+/// observer.on_event(&GatherEvent::Reclassified { incidents: 3 });
+/// assert_eq!(rx.try_recv().unwrap(), GatherEvent::Reclassified { incidents: 3 });
+/// ```
+pub trait GatherObserver: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: &GatherEvent);
+}
+
+impl<F: Fn(&GatherEvent) + Send + Sync> GatherObserver for F {
+    fn on_event(&self, event: &GatherEvent) {
+        self(event)
+    }
+}

@@ -1,0 +1,236 @@
+//! Measures the daemon gathering from 200 publishers polled every second:
+//! its CPU use and memory, and the delay from an incident being finished
+//! to it being stored. Ignored by default; run it with
+//!
+//! ```text
+//! cargo test --release -p flog-gatherer --test load -- --ignored --nocapture
+//! ```
+//!
+//! `FLOG_LOAD_PUBLISHERS`, `FLOG_LOAD_SECONDS` change the defaults (200, 20).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flog_core::{Level, Logger};
+use flog_publisher::Publisher;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flog-gatherer");
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// User plus system CPU time of a process, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let per_second: u64 = String::from_utf8(
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Run {
+    publishers: usize,
+    subscribe: bool,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn measure(run: Run) {
+    let seconds = env_or("FLOG_LOAD_SECONDS", 20);
+    let (finished_tx, finished_rx) = mpsc::channel::<(String, Instant)>();
+    let finished_tx = Arc::new(Mutex::new(finished_tx));
+    let mut services = Vec::new();
+    let mut logdirs = Vec::new();
+    for _ in 0..run.publishers {
+        let logdir = tempfile::tempdir().unwrap();
+        let logger = Logger::builder()
+            .trailing(false)
+            .incident_rate_limit(1000, Duration::from_secs(1))
+            .build()
+            .unwrap();
+        logger.set_logdir(logdir.path()).unwrap();
+        let tx = finished_tx.clone();
+        logger.add_incident_observer(Arc::new(
+            move |name: &str, _: &Path, _: &flog_core::Event| {
+                let _ = tx.lock().unwrap().send((name.to_owned(), Instant::now()));
+            },
+        ));
+        let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
+        services.push((logger, publisher));
+        logdirs.push(logdir);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("g");
+    let status = Command::new(BIN)
+        .args(["create", basedir.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let config = basedir.join("gatherer.toml");
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("poll_interval = \"60s\"", "poll_interval = \"1s\"")
+        .replace(
+            "subscribe = true",
+            &format!("subscribe = {}", run.subscribe),
+        );
+    fs::write(&config, text).unwrap();
+    for (i, (_, publisher)) in services.iter().enumerate() {
+        fs::write(
+            basedir.join("publishers").join(format!("p{i:03}.url")),
+            format!("{}\n", publisher.url()),
+        )
+        .unwrap();
+    }
+
+    let mut child: Child = Command::new(BIN)
+        .args(["run", basedir.to_str().unwrap(), "--json"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let (line_tx, lines) = mpsc::channel::<(String, Instant)>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if line_tx.send((line, Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+    let mut connected = 0;
+    while connected < run.publishers {
+        let (line, _) = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("every publisher connects");
+        if line.contains("connected to") {
+            connected += 1;
+        }
+    }
+    // Let start-up settle before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let cpu_before = cpu_time(pid);
+    let started = Instant::now();
+    let mut finished: HashMap<String, Instant> = HashMap::new();
+    let mut stored: HashMap<String, Instant> = HashMap::new();
+    let incidents = seconds * 5;
+    for i in 0..incidents {
+        let target = started + Duration::from_millis(200 * i);
+        tokio::time::sleep_until(target.into()).await;
+        let (logger, _) = &services[(i as usize * 7) % run.publishers];
+        logger
+            .event(Level::WEIRD)
+            .facility("load")
+            .message("incident under load")
+            .emit();
+        while let Ok((line, at)) = lines.try_recv() {
+            note_stored(&line, at, &mut stored);
+        }
+    }
+    let window = started.elapsed();
+    let cpu = cpu_time(pid) - cpu_before;
+    let (rss, peak) = memory(pid);
+    while finished.len() < incidents as usize {
+        let (name, at) = finished_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        finished.insert(name, at);
+    }
+    while stored.len() < incidents as usize {
+        let (line, at) = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("every incident is stored");
+        note_stored(&line, at, &mut stored);
+    }
+    let mut delays: Vec<Duration> = finished
+        .iter()
+        .map(|(name, done)| stored[name].saturating_duration_since(*done))
+        .collect();
+    delays.sort();
+    let mean = delays.iter().sum::<Duration>() / delays.len() as u32;
+    println!(
+        "{} publishers, poll every 1s, subscribe = {}: CPU {:.1}% of one core over {:.1}s ({:.2}s), RSS {} KiB (peak {} KiB); \
+         {} incidents, delay finished->stored: mean {:.1} ms, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        run.publishers,
+        run.subscribe,
+        100.0 * cpu.as_secs_f64() / window.as_secs_f64(),
+        window.as_secs_f64(),
+        cpu.as_secs_f64(),
+        rss,
+        peak,
+        delays.len(),
+        mean.as_secs_f64() * 1e3,
+        percentile(&delays, 0.5).as_secs_f64() * 1e3,
+        percentile(&delays, 0.95).as_secs_f64() * 1e3,
+        delays.last().unwrap().as_secs_f64() * 1e3,
+    );
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &pid.to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    for (_, publisher) in services {
+        publisher.shutdown().await;
+    }
+}
+
+fn note_stored(line: &str, at: Instant, stored: &mut HashMap<String, Instant>) {
+    if !line.contains("fetched incident") {
+        return;
+    }
+    if let Some(start) = line.find("\"incident\":\"") {
+        let rest = &line[start + 12..];
+        let name = &rest[..rest.find('"').unwrap()];
+        stored.entry(name.to_owned()).or_insert(at);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn two_hundred_publishers_polled_every_second() {
+    let publishers = env_or("FLOG_LOAD_PUBLISHERS", 200) as usize;
+    measure(Run {
+        publishers,
+        subscribe: false,
+    })
+    .await;
+    measure(Run {
+        publishers,
+        subscribe: true,
+    })
+    .await;
+}

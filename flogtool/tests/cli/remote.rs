@@ -1,0 +1,420 @@
+//! list, fetch and tail against a real publisher in this process.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use flog_core::{msg, Level, Logger};
+use flog_publisher::{Publisher, PublisherConfig};
+
+use crate::util::{flogtool, incident_channel, path_str, quick_logger, run, run_in, DEADLINE};
+
+/// A service: a logger with a logdir and its publisher on 127.0.0.1:0, served by
+/// a runtime of the test's own while the test blocks on the binary.
+struct Service {
+    logdir: tempfile::TempDir,
+    logger: Logger,
+    publisher: Option<Publisher>,
+    runtime: tokio::runtime::Runtime,
+    incidents: mpsc::Receiver<(String, PathBuf)>,
+}
+
+impl Service {
+    fn start() -> Service {
+        Service::start_with(PublisherConfig::default())
+    }
+
+    fn start_with(config: PublisherConfig) -> Service {
+        let logdir = tempfile::tempdir().unwrap();
+        let logger = quick_logger(logdir.path());
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let publisher = runtime
+            .block_on(Publisher::builder(logger.clone()).config(config).start())
+            .unwrap();
+        // Observers run in order, so by the time this one hears of an incident
+        // the publisher's index holds it.
+        let incidents = incident_channel(&logger);
+        Service {
+            logdir,
+            logger,
+            publisher: Some(publisher),
+            runtime,
+            incidents,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.publisher.as_ref().unwrap().url().to_string()
+    }
+
+    /// Declares an incident and waits until it is published.
+    fn incident(&self, facility: &'static str, text: &'static str) -> (String, PathBuf) {
+        msg!(
+            logger = self.logger,
+            Level::WEIRD,
+            facility = facility,
+            message = text
+        );
+        self.incidents
+            .recv_timeout(DEADLINE)
+            .expect("the incident finishes")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(publisher) = self.publisher.take() {
+            self.runtime.block_on(publisher.shutdown());
+        }
+    }
+}
+
+#[test]
+fn list_shows_each_incident_and_honours_since_and_after() {
+    let service = Service::start();
+    let (first, _) = service.incident("app.db", "pool exhausted");
+    let (second, _) = service.incident("app.web", "handler panicked");
+    let url = service.url();
+
+    let out = run(&["list", &url]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines[0].starts_with(&first) && lines[1].starts_with(&second));
+    assert!(
+        lines[0].contains(" WEIRD ") && lines[0].ends_with("app.db: pool exhausted"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("app.web: handler panicked"),
+        "{}",
+        lines[1]
+    );
+
+    let since = run(&["list", &url, "--since", &first]);
+    assert_eq!(since.stdout.lines().collect::<Vec<_>>(), vec![lines[1]]);
+    let later = run(&["list", &url, "--after", "2999-01-01"]);
+    assert_eq!((later.code, later.stdout.as_str()), (0, ""));
+
+    let json = run(&["list", "--json", &url]);
+    let objects: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[0]["name"], first.as_str());
+    assert_eq!(objects[1]["trigger"]["message"], "handler panicked");
+}
+
+#[test]
+fn a_logport_may_be_named_by_its_logdir_or_its_logport_file() {
+    let service = Service::start();
+    let (name, _) = service.incident("app.db", "pool exhausted");
+    let logport_file = service
+        .publisher
+        .as_ref()
+        .unwrap()
+        .logport_file()
+        .to_owned();
+    for target in [service.logdir.path(), logport_file.as_path()] {
+        let out = run(&["list", path_str(target)]);
+        assert_eq!(out.code, 0, "{target:?}: {out:?}");
+        assert!(out.stdout.starts_with(&name), "{}", out.stdout);
+    }
+    let nowhere = run(&["list", "/no/such/logdir"]);
+    assert_eq!(nowhere.code, 1);
+    assert!(
+        nowhere.stderr.contains("neither a flog:// URL"),
+        "{}",
+        nowhere.stderr
+    );
+}
+
+#[test]
+fn a_wrong_secret_is_unauthorized_and_never_printed() {
+    let service = Service::start();
+    let url = service.url();
+    let (base, _secret) = url.rsplit_once('/').unwrap();
+    let wrong = format!("{base}/not-the-secret");
+    let out = run(&["list", &wrong]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("unauthorized"), "{}", out.stderr);
+    assert!(!out.stderr.contains("not-the-secret"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn fetch_writes_the_publishers_file_byte_for_byte() {
+    let service = Service::start();
+    let (name, path) = service.incident("app.db", "pool exhausted");
+    let cwd = tempfile::tempdir().unwrap();
+
+    let out = run_in(Some(cwd.path()), &["fetch", &service.url(), &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let fetched = cwd.path().join(format!("{name}.flog.bz2"));
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+    assert!(out.stdout.contains("verified"), "{}", out.stdout);
+
+    let chosen = cwd.path().join("mine.flog.bz2");
+    let out = run(&[
+        "fetch",
+        path_str(service.logdir.path()),
+        &name,
+        "-o",
+        path_str(&chosen),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        std::fs::read(&chosen).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+    let dumped = run(&["dump", path_str(&chosen)]);
+    assert!(
+        dumped.stdout.contains("pool exhausted [TRIGGER]"),
+        "{}",
+        dumped.stdout
+    );
+
+    let names: Vec<_> = std::fs::read_dir(cwd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary files left: {names:?}");
+}
+
+#[test]
+fn fetch_reports_unknown_incidents_and_refuses_hostile_names() {
+    let service = Service::start();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = run_in(
+        Some(cwd.path()),
+        &[
+            "fetch",
+            &service.url(),
+            "incident-2000-01-01T00-00-00.000000Z-0000",
+        ],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("unknown_incident"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    for hostile in ["../../etc/passwd", "/tmp/x", "incident-../../x"] {
+        let out = run_in(Some(cwd.path()), &["fetch", &service.url(), hostile]);
+        assert_eq!(out.code, 2, "{hostile}: {out:?}");
+    }
+}
+
+/// A running `flogtool tail`, its output lines arriving on channels.
+struct Tail {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Tail {
+    fn start(args: &[&str]) -> Tail {
+        let mut child = flogtool()
+            .arg("tail")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let mut tail = Tail {
+            child,
+            stdout,
+            stderr,
+        };
+        tail.wait_for(|t| &t.stderr, "tailing");
+        tail
+    }
+
+    fn wait_for(&mut self, which: impl Fn(&Tail) -> &mpsc::Receiver<String>, text: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match which(self).recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = self.child.kill();
+                    panic!("no line with {text:?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for the exit code.
+    fn interrupt(mut self) -> (i32, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        let rest: Vec<String> = self.stderr.iter().collect();
+        (status.code().expect("exited by itself, not killed"), rest)
+    }
+}
+
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn tail_prints_live_events_and_sigint_leaves_a_valid_saved_file() {
+    let service = Service::start();
+    msg!(
+        logger = service.logger,
+        Level::OPERATIONAL,
+        facility = "app",
+        "before the tail"
+    );
+    let saved_dir = tempfile::tempdir().unwrap();
+    let saved = saved_dir.path().join("tail.flog");
+    let mut tail = Tail::start(&["--catch-up", "--save-to", path_str(&saved), &service.url()]);
+
+    tail.wait_for(|t| &t.stdout, "before the tail");
+    for i in 0..3 {
+        msg!(
+            logger = service.logger,
+            Level::UNUSUAL,
+            facility = "app.jobs",
+            "live event {i}",
+            i = i
+        );
+    }
+    let last = tail.wait_for(|t| &t.stdout, "live event 2");
+    assert!(
+        last.contains(" UNUSUAL ") && last.contains("app.jobs: live event 2"),
+        "{last}"
+    );
+
+    let (code, stderr) = tail.interrupt();
+    assert_eq!(code, 0, "{stderr:?}");
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains("saved") && l.contains("tail.flog")),
+        "{stderr:?}"
+    );
+
+    let dumped = run(&["dump", "--json", path_str(&saved)]);
+    assert_eq!(dumped.code, 0, "{dumped:?}");
+    assert!(
+        dumped.stderr.is_empty(),
+        "complete, not truncated: {}",
+        dumped.stderr
+    );
+    let objects: Vec<serde_json::Value> = dumped
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[0]["record"], "header");
+    assert_eq!(objects[0]["type"], "tail");
+    assert_eq!(objects[0]["pid"], std::process::id());
+    let messages: Vec<&str> = objects[1..]
+        .iter()
+        .map(|o| o["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"before the tail"), "{messages:?}");
+    let live: Vec<&&str> = messages
+        .iter()
+        .filter(|m| m.starts_with("live event"))
+        .collect();
+    assert_eq!(live, [&"live event 0", &"live event 1", &"live event 2"]);
+}
+
+#[test]
+fn tail_filters_and_refuses_to_overwrite_or_compress() {
+    let service = Service::start();
+    let mut tail = Tail::start(&["--min-level", "CURIOUS", &service.url()]);
+    msg!(
+        logger = service.logger,
+        Level::OPERATIONAL,
+        facility = "app",
+        "quiet"
+    );
+    msg!(
+        logger = service.logger,
+        Level::CURIOUS,
+        facility = "app",
+        "loud"
+    );
+    let line = tail.wait_for(|t| &t.stdout, "loud");
+    assert!(!line.contains("quiet"));
+    assert!(tail.stdout.try_iter().all(|l| !l.contains("quiet")));
+    let (code, _) = tail.interrupt();
+    assert_eq!(code, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("old.flog");
+    std::fs::write(&existing, "keep me").unwrap();
+    let out = run(&["tail", "--save-to", path_str(&existing), &service.url()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    let out = run(&["tail", "--save-to", "x.flog.bz2", &service.url()]);
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[test]
+fn tail_reports_where_events_were_dropped() {
+    // A publisher queue of two events per subscriber cannot keep up with a flood.
+    let service = Service::start_with(PublisherConfig {
+        event_queue: 2,
+        ..PublisherConfig::default()
+    });
+    let tail = Tail::start(&[&service.url()]);
+    for i in 0..20_000 {
+        msg!(
+            logger = service.logger,
+            Level::NOISY,
+            facility = "app.flood",
+            "flood {i}",
+            i = i
+        );
+    }
+    // The publisher reports a gap before the next event it delivers, so keep
+    // logging until one gets through.
+    let deadline = Instant::now() + DEADLINE;
+    let gap = loop {
+        assert!(Instant::now() < deadline, "no gap reported");
+        msg!(
+            logger = service.logger,
+            Level::OPERATIONAL,
+            facility = "app",
+            "after the flood"
+        );
+        match tail
+            .stdout
+            .recv_timeout(std::time::Duration::from_millis(100))
+        {
+            Ok(line) if line.contains("events dropped here") => break line,
+            _ => {}
+        }
+    };
+    let count: u64 = gap.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(count > 0, "{gap}");
+    let (code, _) = tail.interrupt();
+    assert_eq!(code, 0);
+}

@@ -1,0 +1,2 @@
+//! End-to-end tests of flog: one test binary, modules per area.
+mod gatherer;
