@@ -341,7 +341,8 @@ impl Logger {
 
     /// Sets the log directory, creating it, and starts declaring incidents.
     /// Orphaned reports of a process that died while recording are finished first.
-    /// Setting the same directory again does nothing.
+    /// Setting the same directory again does nothing. Fails when the directory
+    /// cannot be created or written to (a file in the way, a read-only mount).
     pub fn set_logdir(&self, dir: impl AsRef<Path>) -> Result<(), LogdirError> {
         self.shared.incidents.set_logdir(dir.as_ref())
     }

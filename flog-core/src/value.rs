@@ -257,8 +257,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
-/// Reads a CBOR map into ordered `(key, value)` pairs; non-text keys are rendered
-/// as text rather than rejected, so a foreign writer's file still reads.
+/// Reads a CBOR map into ordered `(key, value)` pairs. Scalar keys (numbers,
+/// bytes, ...) are rendered as text rather than rejected, so a foreign writer's
+/// file still reads; list and map keys are refused: rendering nested keys that
+/// quote each other grows exponentially with depth (the fuzzer found a 2 kB
+/// file that took seconds and gigabytes that way).
 pub(crate) fn visit_entries<'de, A: MapAccess<'de>>(
     mut map: A,
 ) -> Result<Vec<(Cow<'static, str>, Value)>, A::Error> {
@@ -266,7 +269,12 @@ pub(crate) fn visit_entries<'de, A: MapAccess<'de>>(
     while let Some(key) = map.next_key::<Value>()? {
         let key = match key {
             Value::Text(t) => t,
-            other => Cow::Owned(other.to_string()),
+            Value::List(_) | Value::Map(_) => {
+                return Err(serde::de::Error::custom(
+                    "a map key that is a list or a map",
+                ))
+            }
+            scalar => Cow::Owned(scalar.to_string()),
         };
         entries.push((key, map.next_value()?));
     }

@@ -3,68 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{files_in, next_incident, watch_incidents};
-use flog_core::{read_flogfile, FlogReader, Level, Logger};
-
-/// A tmpfs of a given size, unmounted on drop.
-struct SmallDisk {
-    path: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let parent = tempfile::tempdir().unwrap();
-        let path = parent.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk {
-            path,
-            _parent: parent,
-        })
-    }
-
-    fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
-
-/// Every file left in the logdir is one a reader handles.
-fn all_readable(dir: &Path) {
-    for name in files_in(dir) {
-        let path = dir.join(&name);
-        match FlogReader::open(&path) {
-            Ok(reader) => {
-                for record in reader {
-                    if let Err(e) = record {
-                        assert!(e.is_truncated(), "{name}: {e}");
-                    }
-                }
-            }
-            Err(e) => panic!("{name} is not readable: {e}"),
-        }
-    }
-}
+use common::{all_readable, files_in, next_incident, watch_incidents, SmallDisk};
+use flog_core::{read_flogfile, Level, Logger};
 
 #[test]
 fn full_disk_is_reported_once_and_incidents_resume_when_space_returns() {

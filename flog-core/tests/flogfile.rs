@@ -202,3 +202,37 @@ proptest! {
         }
     }
 }
+
+/// Found by the AFL++ harness (fuzz/): nested map keys made the reader render
+/// keys inside keys, each level quoting the one below, growing exponentially.
+#[test]
+fn nested_map_keys_are_refused_not_rendered_exponentially() {
+    let fuzzed = include_bytes!("data/fuzz-nested-keys.flog");
+    let c = FlogContents_from(fuzzed.to_vec());
+    assert!(c.damage.is_some(), "the fuzzed file is damaged");
+
+    // The same shape built by hand, 64 levels deep.
+    let mut key = ciborium::Value::Text("\"".into());
+    for _ in 0..64 {
+        key = ciborium::Value::Map(vec![(key, ciborium::Value::Null)]);
+    }
+    let body = ciborium::Value::Map(vec![
+        ("num".into(), 1.into()),
+        ("fields".into(), ciborium::Value::Map(vec![(key, 1.into())])),
+    ]);
+    let mut bytes = FlogWriter::without_header(Vec::new())
+        .unwrap()
+        .into_inner()
+        .unwrap();
+    ciborium::into_writer(
+        &ciborium::Value::Array(vec!["event".into(), body]),
+        &mut bytes,
+    )
+    .unwrap();
+    let c = FlogContents_from(bytes);
+    assert!(
+        matches!(c.damage, Some(ReadError::Corrupt { .. })),
+        "{:?}",
+        c.damage
+    );
+}

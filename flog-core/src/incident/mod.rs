@@ -269,6 +269,10 @@ impl Incidents {
         if self.lock().logdir.as_deref() == Some(dir) {
             return Ok(());
         }
+        // A directory we cannot write to (a read-only mount; permissions, for
+        // a user other than root) must fail here, where the caller can say so,
+        // not at the first incident.
+        probe_writable(dir).map_err(err)?;
         for problem in recovery::recover_orphans(dir).map_err(err)? {
             self.report(problem);
         }
@@ -469,6 +473,17 @@ impl Incidents {
         self.observers
             .for_each(|o| o.on_incident(name, path, trigger));
     }
+}
+
+/// Creates and removes a file in `dir`. The temporary name is one that
+/// recovery removes, should the process die in between.
+fn probe_writable(dir: &Path) -> io::Result<()> {
+    let probe = crate::fs::temp_path_for(&dir.join("probe"));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    fs::remove_file(&probe)
 }
 
 /// Writes header and buffered events, and hands the data to the operating system
