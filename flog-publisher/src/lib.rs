@@ -29,6 +29,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod decoded;
 mod fetch;
 mod identity;
 mod index;
@@ -36,5 +37,6 @@ mod server;
 mod session;
 mod subscribe;
 
+pub use crate::decoded::{fetch_incident_decoded, FetchDecodedError};
 pub use crate::identity::{LOGPORT_FILE, PUBLISHER_ID_FILE, SECRET_FILE};
 pub use crate::server::{Publisher, PublisherBuilder, PublisherConfig, PublisherError};
