@@ -109,16 +109,16 @@ pub mod __private {
         is_error: bool,
         build: impl FnOnce(&mut Fields) -> Text,
     ) -> u64 {
-        let mut fields = Fields::new();
-        let text = build(&mut fields);
-        logger.emit(Event {
+        // Fields are built in place: moving a filled `Fields` into the event
+        // would copy its inline storage once more.
+        let mut event = Event {
             level,
             facility,
-            text,
-            fields,
             parent,
             is_error,
             ..Event::default()
-        })
+        };
+        event.text = build(&mut event.fields);
+        logger.emit(event)
     }
 }
