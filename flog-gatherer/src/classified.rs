@@ -350,9 +350,18 @@ impl NewLists {
 /// after its lines are on disk, so a power cut cannot leave it unlisted.
 fn append_line(list: &Path, line: &str) -> io::Result<()> {
     let mut file = OpenOptions::new().create(true).append(true).open(list)?;
+    let len = file.metadata()?.len();
     // One write call per line: appends of whole lines never interleave.
-    file.write_all(format!("{line}\n").as_bytes())?;
-    file.sync_data()
+    let written = file
+        .write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| file.sync_data());
+    if written.is_err() {
+        // A full disk can take the start of the line and refuse the rest:
+        // cut it off, or the next append would continue it into a line that
+        // names no incident. (Start-up repair only looks at the last line.)
+        let _ = file.set_len(len);
+    }
+    written
 }
 
 fn contains_line(list: &Path, line: &str) -> io::Result<bool> {

@@ -1,5 +1,6 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use flog_wire::{ErrorCode, Reply};
@@ -13,9 +14,12 @@ use crate::session::{error, response, Outbox};
 
 /// Streams an incident file as chunks from `offset`, then its SHA-256.
 ///
-/// Runs on a blocking thread: file reads and hashing are blocking work, and
-/// `blocking_send` into the bounded outbox gives backpressure, so a fetch holds
-/// one chunk in memory however large the file and however slow the client.
+/// Each chunk first takes its size from the connection's byte budget (see
+/// [`Outbox`]) and only then is read, on a blocking thread. So a fetch reads
+/// the file only as fast as the client takes it, holds no more than the
+/// budget however large the file and however slow the client, and while it
+/// waits for a slow client it waits here, not on a blocking thread that
+/// other fetches need.
 pub(crate) async fn stream_incident(
     shared: &Arc<Shared>,
     entry: Arc<Entry>,
@@ -26,15 +30,13 @@ pub(crate) async fn stream_incident(
     cancel: CancellationToken,
 ) {
     let name = entry.info.name.clone();
-    let task_outbox = outbox.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        send_file(&entry, id, offset, chunk, &task_outbox, &cancel)
-    })
-    .await;
+    let result = tokio::select! {
+        _ = cancel.cancelled() => Err(Failure::Stopped),
+        sent = send_file(&entry, id, offset, chunk, &outbox) => sent,
+    };
     let failure = match result {
-        Ok(Ok(())) => return,
-        Ok(Err(failure)) => failure,
-        Err(join) => Failure::Internal(format!("fetch task failed: {join}")),
+        Ok(()) => return,
+        Err(failure) => failure,
     };
     let (code, message) = match failure {
         Failure::Gone => {
@@ -91,63 +93,105 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn send_file(
-    entry: &Entry,
+/// Runs file work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| Err(Failure::Internal(format!("fetch task failed: {join}"))))
+}
+
+/// An open incident file, positioned where the next chunk starts.
+struct Reading {
+    file: File,
+    size: u64,
+    /// Over every byte from the start of the file up to the position, when
+    /// the digest is not known yet.
+    hasher: Option<Sha256>,
+}
+
+impl Reading {
+    /// Opens the file at `offset`, hashing what comes before it if the
+    /// digest is not known yet.
+    fn open(path: PathBuf, offset: u64, hash: bool, chunk: usize) -> Result<Reading, Failure> {
+        let mut file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if offset > size {
+            return Err(Failure::Offset { offset, size });
+        }
+        let mut hasher = hash.then(Sha256::new);
+        if let Some(h) = hasher.as_mut() {
+            let mut buf = vec![0u8; chunk];
+            let mut left = offset;
+            while left > 0 {
+                let n = read_full(&mut file, &mut buf[..(left.min(chunk as u64) as usize)])?;
+                if n == 0 {
+                    return Err(Failure::Internal("file shrank while hashing".into()));
+                }
+                h.update(&buf[..n]);
+                left -= n as u64;
+            }
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(Reading { file, size, hasher })
+    }
+
+    /// The next at most `chunk` bytes; empty at the end of the file.
+    fn next_chunk(&mut self, chunk: usize) -> Result<Vec<u8>, Failure> {
+        let mut data = vec![0u8; chunk];
+        let n = read_full(&mut self.file, &mut data)?;
+        data.truncate(n);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&data);
+        }
+        Ok(data)
+    }
+}
+
+async fn send_file(
+    entry: &Arc<Entry>,
     id: u64,
     offset: u64,
     chunk: usize,
     outbox: &Outbox,
-    cancel: &CancellationToken,
 ) -> Result<(), Failure> {
-    let mut file = File::open(&entry.path)?;
-    let size = file.metadata()?.len();
-    if offset > size {
-        return Err(Failure::Offset { offset, size });
-    }
+    let path = entry.path.clone();
     // Incident files never change once finished, so the digest is computed once.
-    let mut hasher = entry.digest.get().is_none().then(Sha256::new);
-    let mut buf = vec![0u8; chunk];
-    if let Some(h) = hasher.as_mut() {
-        let mut left = offset;
-        while left > 0 {
-            let n = read_full(&mut file, &mut buf[..(left.min(chunk as u64) as usize)])?;
-            if n == 0 {
-                return Err(Failure::Internal("file shrank while hashing".into()));
-            }
-            h.update(&buf[..n]);
-            left -= n as u64;
-        }
-    }
-    file.seek(SeekFrom::Start(offset))?;
+    let hash = entry.digest.get().is_none();
+    let mut reading = blocking(move || Reading::open(path, offset, hash, chunk)).await?;
+    let size = reading.size;
     let mut at = offset;
     loop {
-        if cancel.is_cancelled() {
-            return Err(Failure::Stopped);
-        }
-        let n = read_full(&mut file, &mut buf)?;
-        if n == 0 {
+        let room = outbox.reserve(chunk).await.map_err(|_| Failure::Stopped)?;
+        let (returned, data) = blocking(move || {
+            let data = reading.next_chunk(chunk)?;
+            Ok((reading, data))
+        })
+        .await?;
+        reading = returned;
+        if data.is_empty() {
             break;
         }
-        if let Some(h) = hasher.as_mut() {
-            h.update(&buf[..n]);
-        }
+        let n = data.len() as u64;
         let reply = Reply::IncidentChunk {
             name: entry.info.name.clone(),
             offset: at,
-            data: ByteBuf::from(buf[..n].to_vec()),
+            data: ByteBuf::from(data),
             total_size: size,
         };
         outbox
-            .blocking_send(response(id, reply))
+            .send_reserved(response(id, reply), room)
+            .await
             .map_err(|_| Failure::Stopped)?;
-        at += n as u64;
+        at += n;
     }
     if at != size {
         return Err(Failure::Internal(format!(
             "file changed size while sent ({at} of {size} bytes)"
         )));
     }
-    let digest = match hasher {
+    let digest = match reading.hasher {
         Some(h) => *entry.digest.get_or_init(|| h.finalize().into()),
         None => *entry.digest.get().expect("checked above"),
     };
@@ -157,6 +201,7 @@ fn send_file(
         sha256: ByteBuf::from(digest.to_vec()),
     };
     outbox
-        .blocking_send(response(id, done))
+        .send(response(id, done))
+        .await
         .map_err(|_| Failure::Stopped)
 }

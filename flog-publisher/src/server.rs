@@ -24,9 +24,15 @@ pub struct PublisherConfig {
     pub hello_timeout: Duration,
     /// How long a connection with no subscription may send nothing.
     pub idle_timeout: Duration,
-    /// Largest frame accepted or sent.
+    /// How long a client may take to accept one frame (read it off the
+    /// socket) before the connection is closed: a client that reads too slowly
+    /// or not at all holds its connection and its queued replies no longer.
+    pub write_timeout: Duration,
+    /// Largest frame sent. Frames from clients are refused above 64 KiB (or
+    /// this, if smaller): clients only send small requests.
     pub max_frame: usize,
-    /// Chunk size of incident fetches when the client names none.
+    /// Chunk size of incident fetches when the client names none. Chunks are
+    /// at most 512 KiB whatever the client or this asks.
     pub chunk_size: u32,
     /// Events queued per live-tail subscriber before events are dropped (and
     /// the subscriber told how many).
@@ -41,6 +47,7 @@ impl Default for PublisherConfig {
             max_connections: 256,
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(60),
             max_frame: DEFAULT_MAX_FRAME,
             chunk_size: 256 * 1024,
             event_queue: 1024,

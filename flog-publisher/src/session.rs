@@ -8,7 +8,7 @@ use flog_wire::{
 };
 use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -18,9 +18,101 @@ use crate::subscribe::{forward_events, forward_incidents};
 
 /// Outgoing frames queue here and one writer task sends them, so responses,
 /// chunks and pushes from many tasks interleave only at frame boundaries.
-pub(crate) type Outbox = mpsc::Sender<Message>;
+///
+/// The queue is bounded twice: in frames, and for the large ones (incident
+/// chunks, listing pages, live events) in bytes. A large message takes its
+/// size from the connection's byte budget before it is queued and gives it
+/// back once the writer has handed it to the socket, so a client that reads
+/// slowly, or not at all, pins at most [`OUTBOX_BYTES`] of queued data
+/// however many fetches it pipelines.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    budget: Arc<Semaphore>,
+}
+
+/// The writer is gone: the client left or stopped reading for too long.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+#[derive(Debug)]
+struct Outgoing {
+    message: Message,
+    /// Returned to the budget when the writer drops the message.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl Outbox {
+    fn new() -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Semaphore>) {
+        let (tx, rx) = mpsc::channel(OUTBOX);
+        let budget = Arc::new(Semaphore::new(OUTBOX_BYTES));
+        let outbox = Outbox {
+            tx,
+            budget: Arc::clone(&budget),
+        };
+        (outbox, rx, budget)
+    }
+
+    /// Completes once the writer is gone.
+    async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
+    /// Queues a small message (a reply, an error, a notice).
+    pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
+        let outgoing = Outgoing {
+            message,
+            _budget: None,
+        };
+        self.tx.send(outgoing).await.map_err(|_| Closed)
+    }
+
+    /// Queues a message carrying about `bytes` bytes of data, once that much
+    /// of the byte budget is free.
+    pub(crate) async fn send_large(&self, message: Message, bytes: usize) -> Result<(), Closed> {
+        let room = self.reserve(bytes).await?;
+        self.send_reserved(message, room).await
+    }
+
+    /// Waits until `bytes` of the byte budget are free and takes them, for a
+    /// message about to be made (a chunk not yet read).
+    pub(crate) async fn reserve(&self, bytes: usize) -> Result<Room, Closed> {
+        // A message larger than the whole budget waits for all of it.
+        let weight = bytes.clamp(1, OUTBOX_BYTES) as u32;
+        let permit = Arc::clone(&self.budget)
+            .acquire_many_owned(weight)
+            .await
+            .map_err(|_| Closed)?;
+        Ok(Room(permit))
+    }
+
+    /// Queues a message in room reserved for it.
+    pub(crate) async fn send_reserved(&self, message: Message, room: Room) -> Result<(), Closed> {
+        let outgoing = Outgoing {
+            message,
+            _budget: Some(room.0),
+        };
+        self.tx.send(outgoing).await.map_err(|_| Closed)
+    }
+}
+
+/// Part of a connection's byte budget, taken by [`Outbox::reserve`].
+#[derive(Debug)]
+pub(crate) struct Room(OwnedSemaphorePermit);
 
 const OUTBOX: usize = 64;
+/// Bytes of large messages one connection may have queued; see [`Outbox`].
+const OUTBOX_BYTES: usize = 1024 * 1024;
+/// The largest incident chunk sent, whatever the client asks: two fit in the
+/// byte budget, so a fetch keeps the socket busy while the next chunk is read.
+const MAX_CHUNK: usize = OUTBOX_BYTES / 2;
+/// The largest frame accepted from a client. Clients send only hellos and
+/// requests, which take well under a kilobyte; the limit bounds what a peer,
+/// authenticated or not, can make the publisher buffer per connection.
+const MAX_INCOMING_FRAME: usize = 64 * 1024;
+/// How long the frames still queued when the publisher shuts down (the
+/// goodbye among them) may take to reach a client.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Fetches one connection may run at once; more wait (reading pauses).
 const FETCHES_PER_CONNECTION: usize = 4;
 
@@ -31,6 +123,8 @@ pub(crate) enum SessionError {
     Wire(#[from] WireError),
     #[error("no hello within {0:?}")]
     HelloTimeout(Duration),
+    #[error("the client accepted no data for {0:?}")]
+    WriteTimeout(Duration),
     #[error("refused: {0}")]
     Refused(String),
 }
@@ -48,9 +142,14 @@ pub(crate) fn response(id: u64, reply: Reply) -> Message {
     Response { id, reply }.into()
 }
 
+/// Frames of up to `max_frame` bytes out, of up to [`MAX_INCOMING_FRAME`] in.
+fn codec(max_frame: usize) -> FlogCodec {
+    FlogCodec::with_max_frame(max_frame).with_max_incoming(MAX_INCOMING_FRAME.min(max_frame))
+}
+
 /// Tells a connection beyond the limit that the publisher is busy, and closes it.
 pub(crate) async fn refuse_busy(stream: TcpStream, max_frame: usize) {
-    let mut conn = Connection::with_codec(stream, FlogCodec::with_max_frame(max_frame));
+    let mut conn = Connection::with_codec(stream, codec(max_frame));
     let msg = error(None, ErrorCode::Busy, "too many connections");
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.write_message(&msg)).await;
 }
@@ -62,8 +161,7 @@ pub(crate) async fn serve(
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
-    let codec = FlogCodec::with_max_frame(shared.config.max_frame);
-    let mut conn = Connection::with_codec(stream, codec);
+    let mut conn = Connection::with_codec(stream, codec(shared.config.max_frame));
     let hello = tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
         read = tokio::time::timeout(shared.config.hello_timeout, conn.read_message()) => read,
@@ -117,8 +215,14 @@ pub(crate) async fn serve(
     tracing::debug!(client = %hello.client, "client connected");
 
     let (mut reader, writer) = conn.into_split();
-    let (outbox, rx) = mpsc::channel(OUTBOX);
-    let writer = tokio::spawn(write_loop(writer, rx));
+    let (outbox, rx, budget) = Outbox::new();
+    let writer = tokio::spawn(write_loop(
+        writer,
+        rx,
+        budget,
+        shared.config.write_timeout,
+        shutdown.clone(),
+    ));
     let mut session = Session {
         shared: Arc::clone(shared),
         outbox,
@@ -136,6 +240,8 @@ pub(crate) async fn serve(
                 let _ = session.outbox.send(bye.into()).await;
                 break Ok(());
             }
+            // The writer gave up on a client that does not read.
+            _ = session.outbox.closed() => break Ok(()),
             read = tokio::time::timeout(idle, reader.read_message()) => read,
         };
         match read {
@@ -179,8 +285,8 @@ pub(crate) async fn serve(
     session.cancel.cancel();
     drop(session);
     // The writer ends once every sender is gone: after the last queued frame.
-    let _ = writer.await;
-    result
+    let written = writer.await.unwrap_or(Ok(()));
+    result.and(written)
 }
 
 fn check_hello(hello: &Hello, shared: &Shared) -> Result<u32, (ErrorCode, String)> {
@@ -205,26 +311,68 @@ fn check_hello(hello: &Hello, shared: &Shared) -> Result<u32, (ErrorCode, String
         })
 }
 
+/// Sends queued frames until every sender is gone. Gives up on a client that
+/// accepts no frame for `stall` (it reads too slowly or not at all), and,
+/// once the publisher shuts down, on whatever is still queued after
+/// [`SHUTDOWN_GRACE`]. Giving up drops the queue and closes the byte budget,
+/// which ends every task still producing for this connection.
 async fn write_loop(
     mut writer: MessageWriter<WriteHalf<TcpStream>>,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    while let Some(msg) = rx.recv().await {
-        let mut result = writer.feed(&msg).await;
-        // Batch what is already queued into one flush.
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(msg) => result = writer.feed(&msg).await,
-                Err(_) => break,
+    mut rx: mpsc::Receiver<Outgoing>,
+    budget: Arc<Semaphore>,
+    stall: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), SessionError> {
+    let _close = CloseOnDrop(budget);
+    let grace_over = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::pin!(grace_over);
+    loop {
+        let first = tokio::select! {
+            next = rx.recv() => match next {
+                Some(outgoing) => outgoing,
+                None => return Ok(()),
+            },
+            _ = &mut grace_over => return Ok(()),
+        };
+        let send = async {
+            let mut result = writer.feed(&first.message).await;
+            drop(first);
+            // Batch what is already queued into one flush.
+            while result.is_ok() {
+                match rx.try_recv() {
+                    Ok(outgoing) => result = writer.feed(&outgoing.message).await,
+                    Err(_) => break,
+                }
             }
-        }
-        if let Err(e) = result.and(writer.flush().await) {
+            result.and(writer.flush().await)
+        };
+        let result = tokio::select! {
+            sent = tokio::time::timeout(stall, send) => match sent {
+                Ok(result) => result,
+                Err(_) => return Err(SessionError::WriteTimeout(stall)),
+            },
+            _ = &mut grace_over => return Ok(()),
+        };
+        if let Err(e) = result {
             if !e.is_recoverable() {
                 // The client is gone; dropping `rx` tells every producer.
-                return;
+                return Ok(());
             }
             tracing::warn!(error = %e, "dropped an outgoing message");
         }
+    }
+}
+
+/// Closes the byte budget when the writer ends, so that producers waiting
+/// for room stop waiting.
+struct CloseOnDrop(Arc<Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -264,7 +412,12 @@ impl Session {
             Op::Ping => self.reply(id, Reply::Pong).await,
             Op::ListIncidents(query) => {
                 let (incidents, more) = self.shared.index.list(&query);
-                self.reply(id, Reply::Incidents { incidents, more }).await;
+                let bytes = incidents
+                    .iter()
+                    .map(|i| i.name.len() + i.trigger.as_bytes().len() + 64)
+                    .sum();
+                let page = response(id, Reply::Incidents { incidents, more });
+                let _ = self.outbox.send_large(page, bytes).await;
             }
             Op::GetIncident {
                 name,
@@ -292,9 +445,10 @@ impl Session {
                 let Ok(permit) = Arc::clone(&self.fetches).acquire_owned().await else {
                     return;
                 };
+                let largest = MAX_CHUNK.min(self.shared.config.max_frame / 2) as u32;
                 let chunk = chunk_size
                     .unwrap_or(self.shared.config.chunk_size)
-                    .clamp(1024, (self.shared.config.max_frame / 2) as u32);
+                    .clamp(1024.min(largest), largest);
                 let (shared, outbox, cancel) = (
                     Arc::clone(&self.shared),
                     self.outbox.clone(),

@@ -3,13 +3,14 @@ use std::sync::Arc;
 
 use flog_core::{Event, Logger, ObserverId};
 use flog_wire::{
-    EncodedEvent, EventsDropped, IncidentCatchupDone, IncidentInfo, LogEvent, NewIncident, Reply,
+    EncodedEvent, EventsDropped, IncidentCatchupDone, IncidentInfo, LogEvent, Message, NewIncident,
+    Reply,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::Shared;
-use crate::session::{response, Outbox};
+use crate::session::{response, Closed, Outbox};
 
 /// Pushes `new_incident` for every finished incident after `since` (with
 /// catch-up first), until cancelled.
@@ -130,7 +131,7 @@ pub(crate) async fn forward_events(
     if catch_up {
         for e in shared.logger.buffered_events() {
             sent_up_to = Some(e.num);
-            if outbox.send(event(&e)).await.is_err() {
+            if send_event(&outbox, event(&e)).await.is_err() {
                 return;
             }
         }
@@ -159,8 +160,17 @@ pub(crate) async fn forward_events(
         {
             return;
         }
-        if outbox.send(event(&e)).await.is_err() {
+        if send_event(&outbox, event(&e)).await.is_err() {
             return;
         }
     }
+}
+
+/// Events can carry large fields: they count against the byte budget.
+async fn send_event(outbox: &Outbox, message: Message) -> Result<(), Closed> {
+    let bytes = match &message {
+        Message::LogEvent(e) => e.event.as_bytes().len(),
+        _ => 0,
+    };
+    outbox.send_large(message, bytes).await
 }

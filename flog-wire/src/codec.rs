@@ -24,6 +24,7 @@ const PREFIX_LEN: usize = 4;
 #[derive(Debug, Clone)]
 pub struct FlogCodec {
     max_frame: usize,
+    max_incoming: usize,
 }
 
 impl FlogCodec {
@@ -32,17 +33,42 @@ impl FlogCodec {
         Self::with_max_frame(DEFAULT_MAX_FRAME)
     }
 
-    /// A codec that refuses frame bodies longer than `max_frame` bytes
-    /// (capped at `u32::MAX`, the most the prefix can express).
+    /// A codec that refuses frame bodies longer than `max_frame` bytes in
+    /// both directions (capped at `u32::MAX`, the most the prefix can express).
     pub fn with_max_frame(max_frame: usize) -> Self {
+        let max_frame = max_frame.min(u32::MAX as usize);
         Self {
-            max_frame: max_frame.min(u32::MAX as usize),
+            max_frame,
+            max_incoming: max_frame,
         }
     }
 
-    /// The largest frame body this codec accepts, in bytes.
+    /// Refuses incoming frame bodies longer than `max_incoming` bytes, a
+    /// limit of its own: a publisher expects only small requests and need
+    /// not buffer a peer's large frames.
+    ///
+    /// ```
+    /// use flog_wire::FlogCodec;
+    ///
+    /// let codec = FlogCodec::new().with_max_incoming(64 * 1024);
+    /// assert_eq!(codec.max_incoming(), 64 * 1024);
+    /// assert_eq!(codec.max_frame(), flog_wire::DEFAULT_MAX_FRAME);
+    /// ```
+    #[must_use]
+    pub fn with_max_incoming(mut self, max_incoming: usize) -> Self {
+        self.max_incoming = max_incoming.min(u32::MAX as usize);
+        self
+    }
+
+    /// The largest frame body this codec sends, and accepts unless
+    /// [`with_max_incoming`](Self::with_max_incoming) said otherwise, in bytes.
     pub fn max_frame(&self) -> usize {
         self.max_frame
+    }
+
+    /// The largest frame body this codec accepts, in bytes.
+    pub fn max_incoming(&self) -> usize {
+        self.max_incoming
     }
 }
 
@@ -80,10 +106,10 @@ impl Decoder for FlogCodec {
         };
         // u32 always fits in usize on the 32- and 64-bit targets tokio supports.
         let len = u32::from_be_bytes(*prefix) as usize;
-        if len > self.max_frame {
+        if len > self.max_incoming {
             return Err(WireError::FrameTooLarge {
                 len,
-                max: self.max_frame,
+                max: self.max_incoming,
             });
         }
         let frame_len = PREFIX_LEN + len;

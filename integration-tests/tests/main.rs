@@ -1,2 +1,3 @@
 //! End-to-end tests of flog: one test binary, modules per area.
 mod gatherer;
+mod reliability;

@@ -228,3 +228,63 @@ fn unreadable_incidents_are_unknown() {
     assert_eq!(index.rebuild(rules()).unwrap(), 1);
     assert_eq!(list(basedir, "unknown"), [path(A)]);
 }
+
+/// A full disk can take part of a line: the part must not stay, or the next
+/// append would continue it into a line that names no incident.
+#[test]
+fn a_line_cut_short_by_a_full_disk_is_taken_back() {
+    use std::process::Command;
+    // Root (or CAP_SYS_ADMIN) mounts a small tmpfs; elsewhere, skip.
+    let parent = tempfile::tempdir().unwrap();
+    let disk = parent.path().join("disk");
+    fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here (not root?); skipping");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+
+    // A list whose first page has 6 bytes left, on a disk with no page left:
+    // the next line's first 6 bytes fit, the rest does not.
+    let list = disk.join("all");
+    let line = path(A);
+    let mut text = String::new();
+    while text.len() + line.len() < 4090 {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str(&"x".repeat(4089 - text.len()));
+    text.push('\n');
+    fs::write(&list, &text).unwrap();
+    let mut filler = File::create(disk.join("filler")).unwrap();
+    let page = [0u8; 4096];
+    // Whole pages until the disk refuses one.
+    while filler.write_all(&page).is_ok() && filler.sync_all().is_ok() {}
+    drop(filler);
+
+    let error = append_line(&list, &path(B)).unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(28), "{error}"); // ENOSPC
+    let kept = fs::read_to_string(&list).unwrap();
+    assert!(
+        kept == text,
+        "nothing half-written stays: ends with {:?}",
+        &kept[kept.len().saturating_sub(10)..]
+    );
+
+    fs::remove_file(disk.join("filler")).unwrap();
+    append_line(&list, &path(B)).unwrap();
+    let after = fs::read_to_string(&list).unwrap();
+    assert_eq!(after.lines().last(), Some(path(B).as_str()));
+    assert_eq!(after.len(), text.len() + path(B).len() + 1);
+}

@@ -172,6 +172,25 @@ fn prefix_just_over_a_custom_maximum_is_rejected() {
 }
 
 #[test]
+fn incoming_limit_applies_to_decoding_only() {
+    let message = Message::Goodbye(crate::message::Goodbye {
+        reason: "x".repeat(1000),
+    });
+    let mut codec = FlogCodec::with_max_frame(4096).with_max_incoming(100);
+    let mut buf = BytesMut::new();
+    codec
+        .encode(&message, &mut buf)
+        .expect("sending is bounded by max_frame");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(WireError::FrameTooLarge { max: 100, .. })
+    ));
+    let mut buf = BytesMut::new();
+    buf.put_u32(100);
+    assert!(matches!(codec.decode(&mut buf), Ok(None)));
+}
+
+#[test]
 fn encoder_refuses_oversized_messages_and_leaves_the_buffer_alone() {
     let message = Message::Goodbye(crate::message::Goodbye {
         reason: "x".repeat(1000),
