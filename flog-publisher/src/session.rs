@@ -464,43 +464,16 @@ impl Session {
                 catch_up,
                 since_name,
             } => {
-                if let Some(sub) = self.new_subscription(id).await {
-                    let (shared, outbox, cancel) = (
-                        Arc::clone(&self.shared),
-                        self.outbox.clone(),
-                        self.cancel.child_token(),
-                    );
-                    let task = tokio::spawn(forward_incidents(
-                        shared,
-                        outbox,
-                        cancel.clone(),
-                        id,
-                        sub,
-                        catch_up,
-                        since_name,
-                    ));
-                    self.subscriptions
-                        .insert(sub, Subscription { cancel, task });
-                }
+                self.subscribe(id, |shared, outbox, cancel, sub| {
+                    forward_incidents(shared, outbox, cancel, id, sub, catch_up, since_name)
+                })
+                .await
             }
             Op::SubscribeToAll { catch_up } => {
-                if let Some(sub) = self.new_subscription(id).await {
-                    let (shared, outbox, cancel) = (
-                        Arc::clone(&self.shared),
-                        self.outbox.clone(),
-                        self.cancel.child_token(),
-                    );
-                    let task = tokio::spawn(forward_events(
-                        shared,
-                        outbox,
-                        cancel.clone(),
-                        id,
-                        sub,
-                        catch_up,
-                    ));
-                    self.subscriptions
-                        .insert(sub, Subscription { cancel, task });
-                }
+                self.subscribe(id, |shared, outbox, cancel, sub| {
+                    forward_events(shared, outbox, cancel, id, sub, catch_up)
+                })
+                .await
             }
             Op::Unsubscribe { subscription } => match self.subscriptions.remove(&subscription) {
                 Some(sub) => {
@@ -518,6 +491,27 @@ impl Session {
                     .await;
                 }
             },
+        }
+    }
+
+    /// Starts the forwarder of a new subscription (unless over the limit) on a
+    /// task of its own, remembered so that unsubscribe can end it.
+    async fn subscribe<F, Fut>(&mut self, id: u64, forward: F)
+    where
+        F: FnOnce(Arc<Shared>, Outbox, CancellationToken, u64) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Some(sub) = self.new_subscription(id).await {
+            let cancel = self.cancel.child_token();
+            let forwarder = forward(
+                Arc::clone(&self.shared),
+                self.outbox.clone(),
+                cancel.clone(),
+                sub,
+            );
+            let task = tokio::spawn(forwarder);
+            self.subscriptions
+                .insert(sub, Subscription { cancel, task });
         }
     }
 

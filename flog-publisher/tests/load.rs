@@ -4,14 +4,15 @@
 //! `short_load` runs in CI (a few seconds). `long_load` is the same for
 //! minutes; docs/reliability.md has the command and the figures.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use flog_core::{Event, Level, Logger};
+use flog_core::{Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::{
     ClientError, ErrorCode, FlogCodec, Hello, ListQuery, LogportClient, LogportUrl, Message, Op,
@@ -21,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
 
-const PATIENCE: Duration = Duration::from_secs(60);
+use common::{service, PATIENCE};
 
 /// How long each part of a run lasts, and how many clients of each kind.
 struct Plan {
@@ -53,60 +54,6 @@ struct Figures {
 struct Rate {
     wall: f64,
     cpu: Option<f64>,
-}
-
-struct Service {
-    _dir: tempfile::TempDir,
-    logdir: PathBuf,
-    logger: Logger,
-    incidents: mpsc::Receiver<String>,
-}
-
-fn service() -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let logdir = dir.path().join("logs");
-    let logger = Logger::builder()
-        .trailing(false)
-        .incident_rate_limit(1000, Duration::from_secs(1))
-        .build()
-        .unwrap();
-    logger.set_logdir(&logdir).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
-        let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
-    Service {
-        _dir: dir,
-        logdir,
-        logger,
-        incidents: rx,
-    }
-}
-
-impl Service {
-    /// An incident after `blobs` events of `blob` bytes of noise each.
-    fn incident(&self, blobs: usize, blob: usize) -> String {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ blob as u64;
-        for i in 0..blobs {
-            let mut noise = Vec::with_capacity(blob);
-            while noise.len() < blob {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                noise.extend_from_slice(&state.to_le_bytes());
-            }
-            self.logger
-                .event(Level::OPERATIONAL)
-                .facility("app.setup")
-                .format("noise {i}")
-                .field("i", i as u64)
-                .field("noise", noise)
-                .emit();
-        }
-        self.logger.msg(Level::WEIRD, "setup");
-        self.incidents.recv_timeout(PATIENCE).unwrap()
-    }
 }
 
 /// This process's resident memory, in bytes.
@@ -360,13 +307,13 @@ async fn well_behaved(
 }
 
 async fn run(plan: Plan) -> Figures {
-    let s = service();
+    let s = service(false);
     // Small incidents for the well-behaved, a large one for slow readers.
     let mut names = Vec::new();
     for _ in 0..4 {
-        names.push(s.incident(8, 1024));
+        names.push(s.noise_incident(8, 1024));
     }
-    let big = s.incident(32, 32 * 1024);
+    let big = s.noise_incident(32, 32 * 1024);
     names.push(big.clone());
     let files: BTreeMap<String, Vec<u8>> = names
         .iter()

@@ -1,11 +1,13 @@
 //! The publisher over real TCP on 127.0.0.1, with real incident files.
 
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
+use common::{service, Service};
+
 use bytes::BytesMut;
-use flog_core::{Event, Level, Logger, Timestamp};
+use flog_core::{Event, Level, Timestamp};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::FlogCodec;
 use flog_wire::{
@@ -15,51 +17,6 @@ use flog_wire::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
-
-struct Service {
-    _dir: tempfile::TempDir,
-    logdir: PathBuf,
-    logger: Logger,
-    incidents: mpsc::Receiver<String>,
-}
-
-fn service(trailing: bool) -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let logdir = dir.path().join("logs");
-    let logger = Logger::builder()
-        .trailing(trailing)
-        .trailing_delay(Duration::from_secs(3600))
-        .trailing_event_limit(3)
-        .incident_rate_limit(1000, Duration::from_secs(1))
-        .build()
-        .unwrap();
-    logger.set_logdir(&logdir).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
-        let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
-    Service {
-        _dir: dir,
-        logdir,
-        logger,
-        incidents: rx,
-    }
-}
-
-impl Service {
-    /// Declares an incident and waits until it is recorded.
-    fn incident(&self, text: &str) -> String {
-        self.logger.msg(Level::WEIRD, text.to_owned());
-        self.incidents
-            .recv_timeout(Duration::from_secs(30))
-            .expect("incident recorded")
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.logdir.join(format!("{name}.flog.bz2"))
-    }
-}
 
 async fn start(s: &Service, config: PublisherConfig) -> Publisher {
     Publisher::builder(s.logger.clone())

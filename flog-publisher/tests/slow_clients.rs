@@ -2,11 +2,10 @@
 //! amount of memory for them, serves everyone else meanwhile, and still shuts
 //! down.
 
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use flog_core::{Event, Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::{
     ClientError, Connection, ErrorCode, FlogCodec, Hello, ListQuery, LogportClient, Message, Op,
@@ -15,65 +14,9 @@ use flog_wire::{
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use common::service;
+
 const PATIENCE: Duration = Duration::from_secs(30);
-
-struct Service {
-    _dir: tempfile::TempDir,
-    logdir: PathBuf,
-    logger: Logger,
-    incidents: mpsc::Receiver<String>,
-}
-
-fn service() -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let logdir = dir.path().join("logs");
-    let logger = Logger::builder()
-        .trailing(false)
-        .incident_rate_limit(1000, Duration::from_secs(1))
-        .build()
-        .unwrap();
-    logger.set_logdir(&logdir).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
-        let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
-    Service {
-        _dir: dir,
-        logdir,
-        logger,
-        incidents: rx,
-    }
-}
-
-impl Service {
-    /// An incident preceded by `blobs` events of 32 KiB of noise each, which
-    /// bzip2 cannot squeeze.
-    fn large_incident(&self, blobs: usize) -> String {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        for i in 0..blobs {
-            let mut blob = Vec::with_capacity(32 * 1024);
-            while blob.len() < 32 * 1024 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                blob.extend_from_slice(&state.to_le_bytes());
-            }
-            self.logger
-                .event(Level::OPERATIONAL)
-                .format("noise {i}")
-                .field("i", i as u64)
-                .field("blob", blob)
-                .emit();
-        }
-        self.logger.msg(Level::WEIRD, "large");
-        self.incidents.recv_timeout(PATIENCE).unwrap()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.logdir.join(format!("{name}.flog.bz2"))
-    }
-}
 
 /// This process's resident memory, in bytes.
 fn rss() -> u64 {
@@ -127,8 +70,8 @@ const STALLED: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_do_not_read_hold_bounded_memory_and_do_not_block_shutdown() {
-    let s = service();
-    let name = s.large_incident(64);
+    let s = service(false);
+    let name = s.noise_incident(64, 32 * 1024);
     let bytes = std::fs::read(s.file(&name)).unwrap();
     assert!(bytes.len() > 2_000_000, "{} bytes", bytes.len());
     let p = Publisher::builder(s.logger.clone()).start().await.unwrap();
@@ -174,8 +117,8 @@ async fn clients_that_do_not_read_hold_bounded_memory_and_do_not_block_shutdown(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_loses_its_connection_after_the_write_timeout() {
-    let s = service();
-    let name = s.large_incident(64);
+    let s = service(false);
+    let name = s.noise_incident(64, 32 * 1024);
     let config = PublisherConfig {
         max_connections: 1,
         write_timeout: Duration::from_millis(300),
@@ -216,7 +159,7 @@ async fn a_client_that_stops_reading_loses_its_connection_after_the_write_timeou
 
 #[tokio::test]
 async fn frames_from_clients_are_refused_above_64_kib_before_and_after_the_hello() {
-    let s = service();
+    let s = service(false);
     let p = Publisher::builder(s.logger.clone()).start().await.unwrap();
     let too_large = (64 * 1024 + 1_u32).to_be_bytes();
 

@@ -1,0 +1,80 @@
+//! A service with a logdir, shared by the publisher's test binaries.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use flog_core::{Event, Level, Logger};
+
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Service {
+    _dir: tempfile::TempDir,
+    pub logdir: PathBuf,
+    pub logger: Logger,
+    pub incidents: mpsc::Receiver<String>,
+}
+
+/// A logger with a logdir in a temporary directory; with `trailing`, incidents
+/// record until 3 more events arrive (an hour at most), else finish at once.
+pub fn service(trailing: bool) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let logdir = dir.path().join("logs");
+    let logger = Logger::builder()
+        .trailing(trailing)
+        .trailing_delay(Duration::from_secs(3600))
+        .trailing_event_limit(3)
+        .incident_rate_limit(1000, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    logger.set_logdir(&logdir).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+        let _ = tx.lock().unwrap().send(name.to_owned());
+    }));
+    Service {
+        _dir: dir,
+        logdir,
+        logger,
+        incidents: rx,
+    }
+}
+
+impl Service {
+    /// Declares an incident and waits until it is recorded.
+    pub fn incident(&self, text: &str) -> String {
+        self.logger.msg(Level::WEIRD, text.to_owned());
+        self.incidents
+            .recv_timeout(PATIENCE)
+            .expect("incident recorded")
+    }
+
+    /// An incident after `blobs` events of `blob` bytes of noise each, which
+    /// bzip2 cannot squeeze, so the file is about `blobs * blob` bytes.
+    pub fn noise_incident(&self, blobs: usize, blob: usize) -> String {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ blob as u64;
+        for i in 0..blobs {
+            let mut noise = Vec::with_capacity(blob);
+            while noise.len() < blob {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                noise.extend_from_slice(&state.to_le_bytes());
+            }
+            self.logger
+                .event(Level::OPERATIONAL)
+                .facility("app.setup")
+                .format("noise {i}")
+                .field("i", i as u64)
+                .field("noise", noise)
+                .emit();
+        }
+        self.incident("noise")
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.logdir.join(format!("{name}.flog.bz2"))
+    }
+}
