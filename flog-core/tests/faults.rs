@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{all_readable, files_in, next_incident, watch_incidents, SmallDisk};
+use common::{all_readable, files_in, log_hex_noise, next_incident, watch_incidents, SmallDisk};
 use flog_core::{read_flogfile, Level, Logger};
 
 #[test]
@@ -91,23 +91,7 @@ fn a_report_that_could_not_be_compressed_is_finished_when_space_returns() {
     logger.set_logdir(&logdir).unwrap();
     let rx = watch_incidents(&logger);
     // Hex noise: the dump fits, but the dump and its compressed copy do not.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in 0..3000 {
-        let pad: String = (0..120)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from_digit((x % 16) as u32, 16).unwrap()
-            })
-            .collect();
-        logger
-            .event(Level::OPERATIONAL)
-            .format("event {i} {pad}")
-            .field("i", i)
-            .field("pad", pad)
-            .emit();
-    }
+    log_hex_noise(&logger, "app", 3000, 120);
     logger.msg(Level::WEIRD, "first");
     logger.finish_incidents();
     let names = files_in(&logdir);

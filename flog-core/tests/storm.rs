@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{files_in, next_incident, watch_incidents};
+use common::{files_in, log_hex_noise, next_incident, watch_incidents};
 use flog_core::{read_flogfile, IncidentError, Level, Logger, ManualClock, Timestamp};
 
 const THREADS: usize = 4;
@@ -39,24 +39,7 @@ fn a_burst_of_ten_thousand_triggers_is_held_by_storm_control_and_retention() {
     let rx = watch_incidents(&logger);
     // Buffers worth dumping, of hex noise that bzip2 squeezes only to half:
     // every report carries them.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in 0..500 {
-        let pad: String = (0..100)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from_digit((x % 16) as u32, 16).unwrap()
-            })
-            .collect();
-        logger
-            .event(Level::OPERATIONAL)
-            .facility("app.work")
-            .format("step {i} of {pad}")
-            .field("i", i)
-            .field("pad", pad)
-            .emit();
-    }
+    log_hex_noise(&logger, "app.work", 500, 100);
 
     let start = Arc::new(Barrier::new(THREADS));
     let threads: Vec<_> = (0..THREADS)

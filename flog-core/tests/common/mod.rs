@@ -113,3 +113,31 @@ pub fn all_readable(dir: &Path) {
         }
     }
 }
+
+/// Logs `count` OPERATIONAL events, each with `width` hex digits of noise that
+/// bzip2 squeezes only to about half, so reports are big and stay big.
+pub fn log_hex_noise(
+    logger: &flog_core::Logger,
+    facility: &'static str,
+    count: usize,
+    width: usize,
+) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..count {
+        let pad: String = (0..width)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap()
+            })
+            .collect();
+        logger
+            .event(flog_core::Level::OPERATIONAL)
+            .facility(facility)
+            .format("event {i} {pad}")
+            .field("i", i)
+            .field("pad", pad)
+            .emit();
+    }
+}
