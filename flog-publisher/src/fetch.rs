@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::index::Entry;
+use crate::outbox::Outbox;
 use crate::server::Shared;
-use crate::session::{error, response, Outbox};
+use crate::session::{error, response};
 
 /// Streams an incident file as chunks from `offset`, then its SHA-256.
 ///

@@ -33,6 +33,7 @@ mod decoded;
 mod fetch;
 mod identity;
 mod index;
+mod outbox;
 mod server;
 mod session;
 mod subscribe;

@@ -9,8 +9,9 @@ use flog_wire::{
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::outbox::{Closed, Outbox};
 use crate::server::Shared;
-use crate::session::{response, Closed, Outbox};
+use crate::session::response;
 
 /// Pushes `new_incident` for every finished incident after `since` (with
 /// catch-up first), until cancelled.
