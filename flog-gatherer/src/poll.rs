@@ -129,6 +129,7 @@ pub(crate) async fn run_publisher(
         cx,
         id,
         store: None,
+        last_failure: None,
     };
     loop {
         let wait = match worker.connection(&mut url, &stop).await {
@@ -141,15 +142,28 @@ pub(crate) async fn run_publisher(
             Ended::Failed(error) => {
                 let wait = worker.backoff.next_wait();
                 let redacted = url.borrow().redacted().to_string();
-                tracing::warn!(
-                    publisher = %worker.id,
-                    url = %redacted,
-                    %error,
-                    retry_in_ms = wait.as_millis() as u64,
-                    "{} ({redacted}) {error}; retrying in {}",
-                    worker.id,
-                    human_duration(wait),
-                );
+                let text = error.to_string();
+                if worker.last_failure.as_deref() == Some(text.as_str()) {
+                    tracing::debug!(
+                        publisher = %worker.id,
+                        %error,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "{} still failing ({error}); retrying in {}",
+                        worker.id,
+                        human_duration(wait),
+                    );
+                } else {
+                    worker.last_failure = Some(text);
+                    tracing::warn!(
+                        publisher = %worker.id,
+                        url = %redacted,
+                        %error,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "{} ({redacted}) {error}; retrying in {}",
+                        worker.id,
+                        human_duration(wait),
+                    );
+                }
                 worker.cx.notify(GatherEvent::Failed {
                     publisher_id: worker.id.clone(),
                     error: error.to_string(),
@@ -179,6 +193,9 @@ pub(crate) struct Worker {
     /// Opened on the first connection; `None` while a blocking task has it.
     pub(crate) store: Option<PublisherStore>,
     backoff: Backoff,
+    /// The failure last reported, so that a failure repeating at every retry
+    /// (a dead publisher, a full disk) is reported once, not once per retry.
+    last_failure: Option<String>,
 }
 
 impl Worker {
@@ -230,6 +247,9 @@ impl Worker {
                 Ok(()) => {
                     self.backoff.reset();
                     worked = true;
+                    if self.last_failure.take().is_some() {
+                        tracing::info!(publisher = %self.id, "{} is working again", self.id);
+                    }
                 }
                 Err(PollError::Stopped) => return Ended::Stopped,
                 // Publishers close idle connections and restart: a

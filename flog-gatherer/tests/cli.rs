@@ -33,7 +33,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(basedir: &Path) -> Daemon {
-        let mut child = gatherer(&["run", basedir.to_str().unwrap(), "--json"])
+        Daemon::start_logging(basedir, None)
+    }
+
+    /// With `FLOG_LOG` set to `filter`.
+    fn start_logging(basedir: &Path, filter: Option<&str>) -> Daemon {
+        let mut command = gatherer(&["run", basedir.to_str().unwrap(), "--json"]);
+        if let Some(filter) = filter {
+            command.env("FLOG_LOG", filter);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -397,4 +406,35 @@ async fn kill_9_in_the_middle_of_a_fetch_loses_and_repeats_nothing() {
         [format!("incidents/{id}/{name}.flog.bz2")]
     );
     service.publisher.shutdown().await;
+}
+
+#[test]
+fn a_failure_repeating_at_every_retry_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("g");
+    create(
+        &basedir,
+        &[("min_backoff", "\"10ms\""), ("max_backoff", "\"20ms\"")],
+    );
+    // A port that nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("flog://127.0.0.1:{port}/p-dead/{}\n", "0".repeat(32));
+    fs::write(basedir.join("publishers").join("dead.url"), url).unwrap();
+    // Debug shows every retry, so the test knows several happened.
+    let mut daemon = Daemon::start_logging(&basedir, Some("debug"));
+    for _ in 0..3 {
+        daemon.wait_line(&["p-dead still failing"]);
+    }
+    let warnings: Vec<_> = daemon
+        .seen
+        .iter()
+        .filter(|l| l.contains("\"WARN\"") && l.contains("p-dead"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit().code(), Some(0));
 }
