@@ -102,3 +102,32 @@ fn fill<T>(
     writer.flush()?;
     Ok(value)
 }
+
+/// Runs `each` over `paths`, for commands that take several files. With one
+/// path its error is the command's. With several, each failure is reported on
+/// stderr as it happens (stdout flushed first, to keep the two in order for a
+/// reader watching both), the other files are still done, and the command
+/// fails at the end saying how many of them `failed` ("could not be read").
+pub(crate) fn each_path<W: Write>(
+    out: &mut W,
+    paths: &[std::path::PathBuf],
+    failed: &str,
+    mut each: impl FnMut(&mut W, usize, &Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut failures = 0;
+    for (i, path) in paths.iter().enumerate() {
+        if let Err(error) = each(out, i, path) {
+            if paths.len() == 1 {
+                return Err(error);
+            }
+            out.flush()?;
+            eprintln!("flogtool: error: {}", crate::error_chain(&error));
+            failures += 1;
+        }
+    }
+    out.flush()?;
+    match failures {
+        0 => Ok(()),
+        n => Err(anyhow::anyhow!("{n} of {} {failed}", paths.len())),
+    }
+}

@@ -35,28 +35,16 @@ pub(crate) fn run(args: &ClassifyArgs) -> anyhow::Result<()> {
         Classifier::from_file(&args.rules).context("cannot load the classification rules")?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut failed = 0;
-    for path in &args.incidents {
-        match classify(&classifier, path, args.verbose) {
-            Ok(text) => writeln!(out, "{text}")?,
-            Err(error) => {
-                if args.incidents.len() == 1 {
-                    return Err(error);
-                }
-                out.flush()?;
-                eprintln!("flogtool: error: {}", crate::error_chain(&error));
-                failed += 1;
-            }
-        }
-    }
-    out.flush()?;
-    match failed {
-        0 => Ok(()),
-        n => Err(anyhow!(
-            "{n} of {} incidents could not be classified",
-            args.incidents.len()
-        )),
-    }
+    flogfiles::each_path(
+        &mut out,
+        &args.incidents,
+        "incidents could not be classified",
+        |out, _, path| {
+            let text = classify(&classifier, path, args.verbose)?;
+            writeln!(out, "{text}")?;
+            Ok(())
+        },
+    )
 }
 
 fn classify(classifier: &Classifier, path: &Path, verbose: bool) -> anyhow::Result<String> {

@@ -3,7 +3,6 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
 use clap::Args;
 
 use crate::filter::EventFilter;
@@ -51,30 +50,18 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
         filter: &args.filter,
     };
     let several = args.files.len() > 1;
-    let mut failed = 0;
-    for (i, path) in args.files.iter().enumerate() {
-        if several && !args.json {
-            let gap = if i > 0 { "\n" } else { "" };
-            writeln!(out, "{gap}==> {} <==", path.display())?;
-        }
-        if let Err(error) = dump_file(&mut out, path, &show) {
-            if !several {
-                return Err(error);
+    flogfiles::each_path(
+        &mut out,
+        &args.files,
+        "files could not be read completely",
+        |out, i, path| {
+            if several && !args.json {
+                let gap = if i > 0 { "\n" } else { "" };
+                writeln!(out, "{gap}==> {} <==", path.display())?;
             }
-            // Keep stdout and stderr in order for a reader watching both.
-            out.flush()?;
-            eprintln!("flogtool: error: {}", crate::error_chain(&error));
-            failed += 1;
-        }
-    }
-    out.flush()?;
-    match failed {
-        0 => Ok(()),
-        n => Err(anyhow!(
-            "{n} of {} files could not be read completely",
-            args.files.len()
-        )),
-    }
+            dump_file(out, path, &show)
+        },
+    )
 }
 
 /// How to show a file.
