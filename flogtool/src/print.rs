@@ -9,6 +9,34 @@ use flog_core::{Event, Header, Text, Trailer, Value};
 /// Marks the line of every event that triggered (or joined) the incident.
 pub(crate) const TRIGGER_MARK: &str = "[TRIGGER]";
 
+/// How events are shown: the flags `dump` and `tail` share.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct OutputArgs {
+    /// Prefix each event with its number (#num) and show its parent's.
+    #[arg(long)]
+    pub(crate) nums: bool,
+
+    /// Show everything about each event: number, parent, format string, fields,
+    /// incarnation, failure and stack.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+
+    /// Print one JSON object per line instead: the header, every event (with all
+    /// its fields), the trailer.
+    #[arg(long, conflicts_with_all = ["nums", "verbose"])]
+    pub(crate) json: bool,
+}
+
+impl OutputArgs {
+    /// The text style these flags ask for.
+    pub(crate) fn style(&self) -> TextStyle {
+        TextStyle {
+            nums: self.nums,
+            verbose: self.verbose,
+        }
+    }
+}
+
 /// How much of each event to show.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TextStyle {

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::filter::EventFilter;
 use crate::flogfiles::{self, Damage};
 use crate::json;
-use crate::print::{self, TextStyle};
+use crate::print::{self, OutputArgs, TextStyle};
 
 #[derive(Debug, Args)]
 pub(crate) struct DumpArgs {
@@ -17,19 +17,8 @@ pub(crate) struct DumpArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
-    /// Prefix each event with its number (#num) and show its parent's.
-    #[arg(long)]
-    nums: bool,
-
-    /// Show everything about each event: number, parent, format string, fields,
-    /// incarnation, failure and stack.
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Print one JSON object per line instead: the header, every event (with all
-    /// its fields), the trailer.
-    #[arg(long, conflicts_with_all = ["nums", "verbose"])]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 
     #[command(flatten)]
     filter: EventFilter,
@@ -42,11 +31,8 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let show = Show {
-        style: TextStyle {
-            nums: args.nums,
-            verbose: args.verbose,
-        },
-        json: args.json,
+        style: args.output.style(),
+        json: args.output.json,
         filter: &args.filter,
     };
     let several = args.files.len() > 1;
@@ -55,7 +41,7 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
         &args.files,
         "files could not be read completely",
         |out, i, path| {
-            if several && !args.json {
+            if several && !args.output.json {
                 let gap = if i > 0 { "\n" } else { "" };
                 writeln!(out, "{gap}==> {} <==", path.display())?;
             }

@@ -12,7 +12,7 @@ use flog_wire::{EventUpdate, Welcome};
 
 use crate::filter::EventFilter;
 use crate::logport::{self, Interrupt};
-use crate::print::{self, TextStyle};
+use crate::print::{self, OutputArgs};
 use crate::{flogfiles, json};
 
 /// How long saved events may sit in memory before they reach the file.
@@ -35,17 +35,8 @@ pub(crate) struct TailArgs {
     #[arg(long, value_name = "FILE", value_parser = parse_save_path)]
     save_to: Option<PathBuf>,
 
-    /// Prefix each event with its number (#num) and show its parent's.
-    #[arg(long)]
-    nums: bool,
-
-    /// Show everything about each event.
-    #[arg(short, long)]
-    verbose: bool,
-
-    /// Print one JSON object per line instead.
-    #[arg(long, conflicts_with_all = ["nums", "verbose"])]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 
     #[command(flatten)]
     filter: EventFilter,
@@ -161,14 +152,10 @@ impl Tail<'_> {
         if !self.args.filter.matches(event) {
             return Ok(());
         }
-        let line = if self.args.json {
+        let line = if self.args.output.json {
             json::event_json(event, false).to_string()
         } else {
-            let style = TextStyle {
-                nums: self.args.nums,
-                verbose: self.args.verbose,
-            };
-            print::event_text(event, style, false)
+            print::event_text(event, self.args.output.style(), false)
         };
         writeln!(io::stdout(), "{line}")?;
         if let Some(saver) = self.saver.as_deref_mut() {
@@ -180,7 +167,7 @@ impl Tail<'_> {
     /// Shown where the gap is, in the stream itself, so a reader sees which
     /// events it separates.
     fn dropped(&mut self, count: u64) -> anyhow::Result<()> {
-        let line = if self.args.json {
+        let line = if self.args.output.json {
             json::dropped_json(count).to_string()
         } else {
             format!(
