@@ -36,6 +36,7 @@
 
 mod buffer;
 mod event;
+mod facility;
 mod flogfile;
 pub mod fs;
 mod incident;
@@ -53,6 +54,7 @@ mod value;
 
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
+pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::flogfile::{
     identify, read_flogfile, FlogContents, FlogReader, FlogWriter, Header, ReadError, Record,
     Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC,

@@ -29,7 +29,6 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod facility;
 mod levels;
 mod logger;
 

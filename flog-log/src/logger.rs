@@ -3,8 +3,8 @@ use std::borrow::Cow;
 use flog_core::{Event, Fields, Logger, Text, Value};
 use log::kv::{self, VisitSource, VisitValue};
 
-use crate::facility::facility_of;
 use crate::levels::{ConfigError, LevelMap};
+use flog_core::facility_from_target as facility_of;
 
 /// A [`log::Log`] that records every log record as a flog event.
 ///

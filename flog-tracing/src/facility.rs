@@ -1,6 +1,5 @@
-use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
@@ -94,37 +93,6 @@ pub(crate) fn facility_of(target: &'static str) -> &'static str {
     leaked
 }
 
-/// How many distinct `log` targets get a facility string kept for the life of
-/// the process. They are not `'static` and may be made at run time, so the cache
-/// is bounded; targets beyond it cost a string per record.
-const MAX_LOG_TARGETS: usize = 1024;
-
-/// The facility of a `log` record's target: borrowed from a string made once per
-/// distinct target, up to [`MAX_LOG_TARGETS`] of them.
-pub(crate) fn log_facility_of(target: &str) -> Cow<'static, str> {
-    static KNOWN: OnceLock<RwLock<HashMap<Box<str>, &'static str>>> = OnceLock::new();
-    let known = KNOWN.get_or_init(|| RwLock::new(HashMap::new()));
-    let found = known
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(target)
-        .copied();
-    if let Some(facility) = found {
-        return Cow::Borrowed(facility);
-    }
-    let converted = target.replace("::", ".");
-    let mut known = known.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(facility) = known.get(target) {
-        return Cow::Borrowed(facility);
-    }
-    if known.len() >= MAX_LOG_TARGETS {
-        return Cow::Owned(converted);
-    }
-    let facility: &'static str = Box::leak(converted.into_boxed_str());
-    known.insert(target.into(), facility);
-    Cow::Borrowed(facility)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,13 +108,5 @@ mod tests {
         assert_eq!(a, "my_app.db.pool");
         let b = facility_of(String::from("my_app::db::pool").leak());
         assert!(std::ptr::eq(a, b), "one string per distinct target");
-    }
-
-    #[test]
-    fn log_targets_are_converted_once() {
-        let a = log_facility_of("legacy::db");
-        assert_eq!(a, "legacy.db");
-        let b = log_facility_of(&String::from("legacy::db"));
-        assert!(std::ptr::eq(a.as_ref(), b.as_ref()));
     }
 }

@@ -8,7 +8,7 @@ use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use crate::facility::{log_facility_of, Facilities, Facility};
+use crate::facility::{Facilities, Facility};
 use crate::fields::{FieldVisitor, Kind};
 use crate::levels::LevelMap;
 
@@ -240,7 +240,9 @@ where
                 let facility = visitor
                     .log_target
                     .take()
-                    .map_or(Cow::Borrowed("log"), |target| log_facility_of(&target));
+                    .map_or(Cow::Borrowed("log"), |target| {
+                        flog_core::facility_from_target(&target)
+                    });
                 if !self.logger.enabled(level, Some(&facility)) {
                     return;
                 }

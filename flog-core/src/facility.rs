@@ -1,32 +1,33 @@
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
-use hashbrown::HashMap;
+/// How many distinct targets [`facility_from_target`] keeps a facility string
+/// for, for the life of the process. Targets can be made at run time, so the
+/// table is bounded; targets beyond it cost a string per call.
+pub const MAX_INTERNED_TARGETS: usize = 1024;
 
-/// How many distinct targets get a facility string kept for the life of the
-/// process. `log` targets are not `'static` in the API and may be made at run
-/// time, so the cache is bounded; targets beyond it cost a string per record.
-const MAX_KNOWN_TARGETS: usize = 1024;
-
-/// The facility of a target: `::` becomes `.`. Borrowed from a string made once
-/// per distinct target (up to [`MAX_KNOWN_TARGETS`]), so a record allocates none.
-pub(crate) fn facility_of(target: &str) -> Cow<'static, str> {
-    static KNOWN: OnceLock<Facilities> = OnceLock::new();
+/// The facility for a Rust logging target or module path: `my_app::db` becomes
+/// `my_app.db`. The front-end bridges (`log`, `tracing`) call this for every
+/// record, so the result is borrowed from a string made once per distinct
+/// target (up to [`MAX_INTERNED_TARGETS`] of them) and a record allocates none.
+pub fn facility_from_target(target: &str) -> Cow<'static, str> {
+    static KNOWN: OnceLock<Interner> = OnceLock::new();
     KNOWN
-        .get_or_init(|| Facilities::new(MAX_KNOWN_TARGETS))
+        .get_or_init(|| Interner::new(MAX_INTERNED_TARGETS))
         .get(target)
 }
 
 /// Facility strings by target, kept for the life of the process.
 #[derive(Debug)]
-struct Facilities {
+struct Interner {
     known: RwLock<HashMap<Box<str>, &'static str>>,
     max: usize,
 }
 
-impl Facilities {
-    fn new(max: usize) -> Facilities {
-        Facilities {
+impl Interner {
+    fn new(max: usize) -> Interner {
+        Interner {
             known: RwLock::new(HashMap::new()),
             max,
         }
@@ -55,6 +56,8 @@ impl Facilities {
         if known.len() >= self.max {
             return Cow::Owned(converted);
         }
+        // Leaked on purpose: at most `max` strings for the life of the process,
+        // so that every later record can borrow them.
         let facility: &'static str = Box::leak(converted.into_boxed_str());
         known.insert(target.into(), facility);
         Cow::Borrowed(facility)
@@ -67,20 +70,20 @@ mod tests {
 
     #[test]
     fn targets_become_dotted_facilities_made_once() {
-        let a = facility_of("my_app::db");
+        let a = facility_from_target("my_app::db");
         assert_eq!(a, "my_app.db");
         assert!(matches!(a, Cow::Borrowed(_)));
-        let b = facility_of(&String::from("my_app::db"));
-        assert!(std::ptr::eq(a.as_ref(), b.as_ref()));
-        assert_eq!(facility_of("plain"), "plain");
+        let b = facility_from_target(&String::from("my_app::db"));
+        assert!(std::ptr::eq(a.as_ref(), b.as_ref()), "interned once");
+        assert_eq!(facility_from_target("plain"), "plain");
     }
 
     #[test]
-    fn targets_beyond_the_bound_are_converted_per_record() {
-        let facilities = Facilities::new(1);
-        assert!(matches!(facilities.get("a::b"), Cow::Borrowed("a.b")));
-        assert!(matches!(facilities.get("a::b"), Cow::Borrowed("a.b")));
-        let other = facilities.get("c::d");
+    fn targets_beyond_the_bound_are_converted_per_call() {
+        let interner = Interner::new(1);
+        assert!(matches!(interner.get("a::b"), Cow::Borrowed("a.b")));
+        assert!(matches!(interner.get("a::b"), Cow::Borrowed("a.b")));
+        let other = interner.get("c::d");
         assert_eq!(other, "c.d");
         assert!(
             matches!(other, Cow::Owned(_)),
