@@ -167,6 +167,7 @@ pub(crate) struct Incidents {
     observers: Observers<dyn IncidentObserver>,
     counters: Counters,
     failing: AtomicBool,
+    retention: Mutex<()>,
     on_error: ErrorHook,
     incarnation: Incarnation,
     host: String,
@@ -211,6 +212,7 @@ impl Incidents {
             observers: Observers::default(),
             counters: Counters::default(),
             failing: AtomicBool::new(false),
+            retention: Mutex::new(()),
             on_error,
             incarnation,
             host: host_name(),
@@ -464,7 +466,15 @@ impl Incidents {
                 Err(_) => self.lock().unfinished.push(u),
             }
         }
-        if let Err(source) = retention::enforce(dir, self.config.max_files, self.config.max_bytes) {
+        // Reporters of overlapping incidents finish on their own threads; one
+        // retention pass at a time, so two never race over the same files.
+        let pass = self
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let kept = retention::enforce(dir, self.config.max_files, self.config.max_bytes);
+        drop(pass);
+        if let Err(source) = kept {
             self.report(IncidentError::Retention {
                 dir: dir.to_owned(),
                 source,

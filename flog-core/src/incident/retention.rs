@@ -13,7 +13,13 @@ pub(crate) fn enforce(dir: &Path, max_files: usize, max_bytes: u64) -> io::Resul
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.starts_with(INCIDENT_PREFIX) && name.ends_with(FINISHED_SUFFIX) {
-            files.push((name.to_owned(), entry.metadata()?.len()));
+            match entry.metadata() {
+                Ok(meta) => files.push((name.to_owned(), meta.len())),
+                // Deleted since it was listed (by a person, or another logger
+                // sharing the directory): nothing to keep or delete.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     // Names sort by time, so the front holds the oldest.
