@@ -30,6 +30,20 @@ async fn raw(publisher: &Publisher) -> Connection {
     Connection::new(TcpStream::connect(publisher.local_addr()).await.unwrap())
 }
 
+/// A raw connection past the hello: the well-behaved start of every test that
+/// then speaks frames by hand.
+async fn welcomed(publisher: &Publisher) -> Connection {
+    let mut conn = raw(publisher).await;
+    conn.write_message(&hello(publisher.url(), vec![PROTOCOL_VERSION]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        conn.read_message().await.unwrap(),
+        Some(Message::Welcome(_))
+    ));
+    conn
+}
+
 fn hello(url: &LogportUrl, versions: Vec<u32>) -> Message {
     Hello {
         versions,
@@ -290,14 +304,7 @@ async fn fetch_errors_name_the_problem() {
     let s = service(false);
     let name = s.incident("x");
     let p = start(&s, PublisherConfig::default()).await;
-    let mut conn = raw(&p).await;
-    conn.write_message(&hello(p.url(), vec![PROTOCOL_VERSION]))
-        .await
-        .unwrap();
-    assert!(matches!(
-        conn.read_message().await.unwrap(),
-        Some(Message::Welcome(_))
-    ));
+    let mut conn = welcomed(&p).await;
     let cases = [
         ("../../etc/passwd", 0, ErrorCode::BadName),
         ("incident-../../x", 0, ErrorCode::BadName),
@@ -331,14 +338,7 @@ async fn pipelined_requests_are_all_answered_by_id() {
     let s = service(false);
     let name = s.incident("x");
     let p = start(&s, PublisherConfig::default()).await;
-    let mut conn = raw(&p).await;
-    conn.write_message(&hello(p.url(), vec![PROTOCOL_VERSION]))
-        .await
-        .unwrap();
-    assert!(matches!(
-        conn.read_message().await.unwrap(),
-        Some(Message::Welcome(_))
-    ));
+    let mut conn = welcomed(&p).await;
     let ops = [
         Op::GetPid,
         Op::ListIncidents(ListQuery::default()),
@@ -479,14 +479,7 @@ async fn slow_subscriber_is_told_how_many_events_were_dropped() {
         },
     )
     .await;
-    let mut conn = raw(&p).await;
-    conn.write_message(&hello(p.url(), vec![PROTOCOL_VERSION]))
-        .await
-        .unwrap();
-    assert!(matches!(
-        conn.read_message().await.unwrap(),
-        Some(Message::Welcome(_))
-    ));
+    let mut conn = welcomed(&p).await;
     conn.write_message(
         &Request {
             id: 1,
