@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use bzip2::write::BzEncoder;
 use bzip2::Compression;
-use flog_core::{read_flogfile, FlogContents, FlogReader, FlogWriter, Header, ReadError};
+use flog_core::{read_flogfile, FileKind, FlogContents, FlogReader, FlogWriter, Header, ReadError};
 
 /// Reads a whole flogfile. Fails when it cannot be opened or is not a flogfile at
 /// all; a damaged one gives what it holds, with `damage` set (see [`Damage`]).
@@ -14,10 +14,11 @@ use flog_core::{read_flogfile, FlogContents, FlogReader, FlogWriter, Header, Rea
 /// foolscap's JSON flogfiles read too, converted as `docs/flogfile.md` describes.
 pub(crate) fn read(path: &Path) -> anyhow::Result<FlogContents> {
     match read_flogfile(path) {
-        Err(ReadError::NotFlogfile { found }) if found.contains("foolscap JSON flogfile") => {
-            flog_foolscap::read_file(path)
-                .with_context(|| format!("{}: reading it as a foolscap flogfile", path.display()))
-        }
+        Err(ReadError::NotFlogfile {
+            kind: FileKind::FoolscapJson,
+            ..
+        }) => flog_foolscap::read_file(path)
+            .with_context(|| format!("{}: reading it as a foolscap flogfile", path.display())),
         other => other.map_err(|e| describe_open_error(path, e)),
     }
 }
