@@ -4,6 +4,7 @@
 mod classify;
 mod convert;
 mod demo;
+mod docs;
 mod dump;
 mod filter;
 mod foolscap;
