@@ -4,7 +4,8 @@ use std::fs;
 use std::io::Write;
 
 use flog_core::{
-    read_flogfile, Event, FlogReader, FlogWriter, Header, Level, ReadError, Record, Text, Trailer,
+    read_flogfile, Event, FileKind, FlogReader, FlogWriter, Header, Level, ReadError, Record, Text,
+    Trailer,
 };
 use proptest::prelude::*;
 
@@ -156,6 +157,27 @@ fn non_flogfiles_are_rejected_saying_what_they_look_like() {
         err.to_string().contains("cannot open /nonexistent/x.flog"),
         "{err}"
     );
+}
+
+/// Callers that read other formats too decide by the typed kind, never by the
+/// message's text.
+#[test]
+fn a_foolscap_file_is_told_apart_by_its_kind() {
+    let kind = |bytes: Vec<u8>| match FlogReader::new(std::io::Cursor::new(bytes)) {
+        Err(ReadError::NotFlogfile { kind, .. }) => kind,
+        other => panic!("not refused as a non-flogfile: {other:?}"),
+    };
+    let foolscap = b"# foolscap flogfile v1\n{\"header\": {}}\n".to_vec();
+    assert_eq!(kind(foolscap.clone()), FileKind::FoolscapJson);
+    assert_eq!(kind(bzip(&foolscap)), FileKind::FoolscapJson, "compressed");
+    assert_eq!(kind(b"pb://abc@127.0.0.1:1/x".to_vec()), FileKind::Unknown);
+    assert_eq!(kind(b"hello\n".to_vec()), FileKind::Unknown);
+    assert_eq!(kind(bzip(b"")), FileKind::Unknown);
+    assert_eq!(
+        flog_core::file_kind(b"# flog flogfile v1\n"),
+        FileKind::Flog
+    );
+    assert_eq!(flog_core::file_kind(b"(dp0\n"), FileKind::Unknown);
 }
 
 #[test]

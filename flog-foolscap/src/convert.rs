@@ -101,7 +101,7 @@ fn seconds(t: Timestamp) -> Json {
     json!(t.as_micros() as f64 / 1e6)
 }
 
-fn timestamp(j: Option<&Json>) -> Timestamp {
+pub(crate) fn timestamp(j: Option<&Json>) -> Timestamp {
     Timestamp(
         j.and_then(Json::as_f64)
             .map_or(0, |s| (s * 1e6).round() as i64),

@@ -19,15 +19,17 @@
 
 mod convert;
 mod printf;
+mod reader;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 pub use crate::convert::{
     event_from_foolscap, event_to_foolscap, header_from_foolscap, header_to_foolscap,
 };
-use flog_core::{Event, FlogContents, Header, ReadError};
-use serde_json::{json, Value as Json};
+pub use crate::reader::{FoolscapReader, FoolscapRecord, Wrapped, MAX_LINE_BYTES};
+use flog_core::{Event, FlogContents, Header};
+use serde_json::json;
 
 /// The first line of a foolscap JSON flogfile.
 pub const MAGIC: &[u8] = b"# foolscap flogfile v1\n";
@@ -55,86 +57,35 @@ pub fn is_foolscap(start: &[u8]) -> bool {
     start.starts_with(b"# foolscap flogfile")
 }
 
-/// Reads a foolscap JSON flogfile. A bad line stops reading: the events before
-/// it are returned with `damage` set (truncated when it is the unterminated
-/// last line, corrupt otherwise).
+/// Reads a foolscap JSON flogfile, plain or bzip2. A bad line stops reading:
+/// the events before it are returned with `damage` set (truncated when it is
+/// the unterminated last line or a cut compressed stream, corrupt otherwise).
+/// [`FoolscapReader`] reads record by record, with each event's receipt.
 pub fn read<'a>(input: impl Read + 'a) -> Result<FlogContents, FoolscapError> {
-    let mut input = BufReader::new(input);
-    let start = input.fill_buf()?;
-    let input: Box<dyn BufRead + 'a> = if start.starts_with(b"BZh") {
-        Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(input)))
-    } else {
-        Box::new(input)
-    };
-    read_plain(input)
-}
-
-/// Reads a foolscap flogfile from a path.
-pub fn read_file(path: &Path) -> Result<FlogContents, FoolscapError> {
-    read(std::fs::File::open(path)?)
-}
-
-fn read_plain(mut input: Box<dyn BufRead + '_>) -> Result<FlogContents, FoolscapError> {
-    let mut magic = vec![0u8; MAGIC.len()];
-    let n = read_up_to(&mut input, &mut magic)?;
-    let magic = &magic[..n];
-    if magic != MAGIC {
-        return Err(
-            if magic.starts_with(b"(dp") || magic.first() == Some(&0x80) {
-                FoolscapError::Pickle
-            } else if magic.starts_with(b"pb:") {
-                FoolscapError::Furl
-            } else {
-                FoolscapError::NotFoolscap(flog_core::identify(magic))
-            },
-        );
-    }
+    let mut reader = FoolscapReader::new(input)?;
     let mut contents = FlogContents::default();
-    let mut line = String::new();
-    let mut records = 0u64;
     loop {
-        line.clear();
-        if input.read_line(&mut line)? == 0 {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Result<Json, _> = serde_json::from_str(&line);
-        let Ok(Json::Object(wrapper)) = parsed else {
-            contents.damage = Some(if line.ends_with('\n') {
-                ReadError::Corrupt {
-                    records,
-                    detail: "a line is not a JSON object".into(),
+        match reader.next_record() {
+            Ok(Some(FoolscapRecord::Event(wrapped))) => contents.events.push(wrapped.event),
+            Ok(Some(FoolscapRecord::Header(header))) => {
+                if contents.header.is_none() {
+                    contents.header = Some(*header);
                 }
-            } else {
-                ReadError::Truncated { records }
-            });
-            break;
-        };
-        records += 1;
-        if let Some(d) = wrapper.get("d").and_then(Json::as_object) {
-            contents.events.push(event_from_foolscap(d));
-        } else if let Some(h) = wrapper.get("header").and_then(Json::as_object) {
-            if contents.header.is_none() {
-                contents.header = Some(header_from_foolscap(h));
             }
-        } else {
-            contents.unknown_records += 1;
+            Ok(Some(FoolscapRecord::Unknown)) => contents.unknown_records += 1,
+            Ok(None) => break,
+            Err(damage) => {
+                contents.damage = Some(damage);
+                break;
+            }
         }
     }
     Ok(contents)
 }
 
-fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
+/// Reads a foolscap flogfile from a path.
+pub fn read_file(path: &Path) -> Result<FlogContents, FoolscapError> {
+    read(std::fs::File::open(path)?)
 }
 
 /// Writes a foolscap JSON flogfile: the magic line, the header (when given) and

@@ -8,13 +8,18 @@ use flog_core::{facility_has_prefix, Event, Level, Timestamp};
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct EventFilter {
     /// Keep events at LEVEL or above: a name (WEIRD, any case) or a number (30).
-    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    #[arg(long, visible_alias = "above", value_name = "LEVEL", value_parser = parse_level)]
     pub(crate) min_level: Option<Level>,
 
     /// Keep events of facility PREFIX or its dotted children (`app.db` keeps
     /// `app.db.pool`, not `app.dbx`). Repeat to keep several.
     #[arg(long, value_name = "PREFIX")]
     pub(crate) facility: Vec<String>,
+
+    /// Drop events of facility PREFIX or its dotted children (the same
+    /// prefixes as --facility). Repeat to drop several.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) strip_facility: Vec<String>,
 
     /// Keep events whose rendered message contains TEXT (case-sensitive).
     #[arg(long, value_name = "TEXT")]
@@ -30,22 +35,72 @@ pub(crate) struct EventFilter {
     pub(crate) before: Option<Timestamp>,
 }
 
+/// The filter an event failed: the first in this order, so that each dropped
+/// event is counted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Dropped {
+    /// Below `--min-level`.
+    MinLevel,
+    /// Of no `--facility` given.
+    Facility,
+    /// Of a `--strip-facility`.
+    StripFacility,
+    /// Before `--after`.
+    After,
+    /// At or after `--before`.
+    Before,
+    /// Without the `--grep` text.
+    Grep,
+}
+
+impl Dropped {
+    /// The flag, for summaries.
+    pub(crate) fn flag(self) -> &'static str {
+        match self {
+            Dropped::MinLevel => "--min-level",
+            Dropped::Facility => "--facility",
+            Dropped::StripFacility => "--strip-facility",
+            Dropped::After => "--after",
+            Dropped::Before => "--before",
+            Dropped::Grep => "--grep",
+        }
+    }
+}
+
 impl EventFilter {
     /// Whether `event` passes every filter.
     pub(crate) fn matches(&self, event: &Event) -> bool {
-        self.min_level.is_none_or(|min| event.level >= min)
-            && (self.facility.is_empty()
-                || self
-                    .facility
-                    .iter()
-                    .any(|prefix| facility_has_prefix(event.facility(), prefix)))
-            && self.after.is_none_or(|t| event.time >= t)
-            && self.before.is_none_or(|t| event.time < t)
-            // Rendering allocates, so it comes last.
-            && self
-                .grep
-                .as_deref()
-                .is_none_or(|text| event.render().contains(text))
+        self.verdict(event).is_ok()
+    }
+
+    /// `Ok` when `event` passes every filter, else the first it failed.
+    pub(crate) fn verdict(&self, event: &Event) -> Result<(), Dropped> {
+        let of = |prefixes: &[String]| {
+            prefixes
+                .iter()
+                .any(|prefix| facility_has_prefix(event.facility(), prefix))
+        };
+        let checks = [
+            (
+                self.min_level.is_none_or(|min| event.level >= min),
+                Dropped::MinLevel,
+            ),
+            (
+                self.facility.is_empty() || of(&self.facility),
+                Dropped::Facility,
+            ),
+            (!of(&self.strip_facility), Dropped::StripFacility),
+            (self.after.is_none_or(|t| event.time >= t), Dropped::After),
+            (self.before.is_none_or(|t| event.time < t), Dropped::Before),
+        ];
+        if let Some((_, dropped)) = checks.iter().find(|(passed, _)| !passed) {
+            return Err(*dropped);
+        }
+        // Rendering allocates, so it comes last.
+        match &self.grep {
+            Some(text) if !event.render().contains(text.as_str()) => Err(Dropped::Grep),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -130,6 +185,36 @@ mod tests {
             ..EventFilter::default()
         };
         assert!(!all.matches(&e));
+        assert_eq!(all.verdict(&e), Err(Dropped::Grep));
+    }
+
+    #[test]
+    fn strip_facility_drops_dotted_children_and_reasons_come_in_order() {
+        let e = event(Level::WEIRD, "app.db.pool", "pool exhausted", 1_000);
+        let strip = |f: &[&str]| EventFilter {
+            strip_facility: f.iter().map(|s| s.to_string()).collect(),
+            ..EventFilter::default()
+        };
+        assert_eq!(strip(&["app.db"]).verdict(&e), Err(Dropped::StripFacility));
+        assert_eq!(
+            strip(&["web", "app"]).verdict(&e),
+            Err(Dropped::StripFacility)
+        );
+        assert!(strip(&["app.d"]).matches(&e), "dotted prefix only");
+        assert!(strip(&["app.db.pool.x"]).matches(&e));
+        let both = EventFilter {
+            facility: vec!["app".into()],
+            strip_facility: vec!["app.db".into()],
+            ..EventFilter::default()
+        };
+        assert_eq!(both.verdict(&e), Err(Dropped::StripFacility));
+        let many = EventFilter {
+            min_level: Some(Level::BAD),
+            strip_facility: vec!["app".into()],
+            before: Some(Timestamp(0)),
+            ..EventFilter::default()
+        };
+        assert_eq!(many.verdict(&e), Err(Dropped::MinLevel), "the first failed");
     }
 
     #[test]

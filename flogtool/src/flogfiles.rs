@@ -1,36 +1,226 @@
-//! Reading flogfiles for the commands, and writing them atomically.
+//! Reading the files the commands take: flog's flogfiles and foolscap's JSON
+//! flogfiles, plain or bzip2, told apart by their content.
 
-use std::io::{self, Write};
-use std::path::Path;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use bzip2::write::BzEncoder;
-use bzip2::Compression;
-use flog_core::{read_flogfile, FlogContents, FlogReader, FlogWriter, Header, ReadError};
+use flog_core::{Event, FileKind, FlogReader, Header, ReadError, Record, Timestamp, Trailer};
+use flog_foolscap::{FoolscapReader, FoolscapRecord};
+use indicatif::ProgressBar;
 
-/// Reads a whole flogfile. Fails when it cannot be opened or is not a flogfile at
-/// all; a damaged one gives what it holds, with `damage` set (see [`Damage`]).
+/// Which format a file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// A flog flogfile.
+    Flog,
+    /// A foolscap JSON flogfile.
+    Foolscap,
+}
+
+/// An event as a file holds it, with what a gatherer noted on receiving it.
 ///
-/// foolscap's JSON flogfiles read too, converted as `docs/flogfile.md` describes.
-pub(crate) fn read(path: &Path) -> anyhow::Result<FlogContents> {
-    match read_flogfile(path) {
-        Err(ReadError::NotFlogfile { found }) if found.contains("foolscap JSON flogfile") => {
-            flog_foolscap::read_file(path)
-                .with_context(|| format!("{}: reading it as a foolscap flogfile", path.display()))
+/// foolscap's gathered files (and its `tail --save-to` files) wrap each event
+/// with its sender and receipt time; incident files do not. When flog's own
+/// gathered files carry a receipt, [`Reader::next_item`] fills it in here and
+/// every command that shows it (`dump --rx-time`) reads it through
+/// [`Entry::rx_time`] unchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The event.
+    pub(crate) event: Event,
+    from: Option<String>,
+    rx_time: Option<Timestamp>,
+}
+
+impl Entry {
+    /// An event no receipt is known of.
+    pub(crate) fn new(event: Event) -> Entry {
+        Entry {
+            event,
+            from: None,
+            rx_time: None,
         }
-        other => other.map_err(|e| describe_open_error(path, e)),
+    }
+
+    /// When the event was received, where the file says.
+    pub(crate) fn rx_time(&self) -> Option<Timestamp> {
+        self.rx_time
+    }
+
+    /// Who sent the event, where the file says (a foolscap tub id).
+    pub(crate) fn from(&self) -> Option<&str> {
+        self.from.as_deref()
     }
 }
 
-/// Opens a flogfile to read record by record; `Ok(None)` when it is so short that
-/// not even the start survived (a compressed file cut in its first block), which
-/// is `damage` to report like any truncation.
-pub(crate) fn open(path: &Path) -> anyhow::Result<(Option<FlogReader>, Option<ReadError>)> {
-    match FlogReader::open(path) {
-        Ok(reader) => Ok((Some(reader), None)),
-        Err(e @ ReadError::Truncated { .. }) => Ok((None, Some(e))),
-        Err(e) => Err(describe_open_error(path, e)),
+/// One record of either format.
+#[derive(Debug)]
+pub(crate) enum Item {
+    Header(Box<Header>),
+    Entry(Box<Entry>),
+    Trailer(Trailer),
+    /// A record of a kind this flogtool does not know.
+    Unknown,
+}
+
+/// Reads a file of either format record by record.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Flog(FlogReader),
+    Foolscap(FoolscapReader<'static>),
+}
+
+/// An opened file: its reader, or (for a compressed file cut in its first
+/// block, so short that not even its start survived) only the damage.
+pub(crate) type Opened = (Option<Reader>, Option<ReadError>);
+
+impl Reader {
+    /// Opens `path`, counting the bytes read on `progress`.
+    pub(crate) fn open(path: &Path, progress: &ProgressBar) -> anyhow::Result<Opened> {
+        let file = open_file(path)?;
+        match FlogReader::new(progress.wrap_read(file)) {
+            Ok(reader) => Ok((Some(Reader::from(Inner::Flog(reader))), None)),
+            Err(e @ ReadError::Truncated { .. }) => Ok((None, Some(e))),
+            Err(ReadError::NotFlogfile {
+                kind: FileKind::FoolscapJson,
+                ..
+            }) => {
+                // The flog reader consumed the start: read again from the top.
+                let file = open_file(path)?;
+                progress.set_position(0);
+                let reader = FoolscapReader::new(progress.wrap_read(file)).with_context(|| {
+                    format!("{}: reading it as a foolscap flogfile", path.display())
+                })?;
+                Ok((Some(Reader::from(Inner::Foolscap(reader))), None))
+            }
+            Err(e) => Err(describe_open_error(path, e)),
+        }
     }
+
+    fn from(inner: Inner) -> Reader {
+        Reader { inner }
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        match self.inner {
+            Inner::Flog(_) => Format::Flog,
+            Inner::Foolscap(_) => Format::Foolscap,
+        }
+    }
+
+    /// Whether the file is bzip2-compressed.
+    pub(crate) fn is_compressed(&self) -> bool {
+        match &self.inner {
+            Inner::Flog(reader) => reader.is_compressed(),
+            Inner::Foolscap(reader) => reader.is_compressed(),
+        }
+    }
+
+    /// The next record; `Ok(None)` at the clean end and after an error.
+    pub(crate) fn next_item(&mut self) -> Result<Option<Item>, ReadError> {
+        Ok(Some(match &mut self.inner {
+            Inner::Flog(reader) => match reader.next_record()? {
+                None => return Ok(None),
+                Some(Record::Header(header)) => Item::Header(header),
+                Some(Record::Event(event)) => Item::Entry(Box::new(Entry::new(*event))),
+                Some(Record::Trailer(trailer)) => Item::Trailer(trailer),
+                Some(Record::Unknown(_)) => Item::Unknown,
+            },
+            Inner::Foolscap(reader) => match reader.next_record()? {
+                None => return Ok(None),
+                Some(FoolscapRecord::Header(header)) => Item::Header(header),
+                Some(FoolscapRecord::Event(wrapped)) => {
+                    let wrapped = *wrapped;
+                    Item::Entry(Box::new(Entry {
+                        event: wrapped.event,
+                        from: wrapped.from,
+                        rx_time: wrapped.rx_time,
+                    }))
+                }
+                Some(FoolscapRecord::Unknown) => Item::Unknown,
+            },
+        }))
+    }
+
+    /// For a foolscap file, the line the last record was read from, to copy
+    /// it unchanged; `None` for a flogfile.
+    pub(crate) fn line(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Flog(_) => None,
+            Inner::Foolscap(reader) => Some(reader.line()),
+        }
+    }
+}
+
+fn open_file(path: &Path) -> anyhow::Result<File> {
+    File::open(path).map_err(|source| {
+        ReadError::Open {
+            path: path.to_owned(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// A whole file in memory.
+#[derive(Debug)]
+pub(crate) struct Contents {
+    pub(crate) header: Option<Header>,
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) trailer: Option<Trailer>,
+    /// Records of kinds this flogtool does not know, and headers after the
+    /// first.
+    pub(crate) unknown_records: u64,
+    /// Set when the file ended early or went bad part way: what was read
+    /// before is in the other fields.
+    pub(crate) damage: Option<ReadError>,
+}
+
+impl Contents {
+    /// The events alone.
+    pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
+        self.entries.iter().map(|entry| &entry.event)
+    }
+}
+
+/// Reads a whole file of either format, counting bytes on `progress`. Fails
+/// when it cannot be opened or is neither format; a damaged one gives what it
+/// holds, with `damage` set (see [`Damage`]).
+pub(crate) fn read(path: &Path, progress: &ProgressBar) -> anyhow::Result<Contents> {
+    let (reader, damage) = Reader::open(path, progress)?;
+    let mut contents = Contents {
+        header: None,
+        entries: Vec::new(),
+        trailer: None,
+        unknown_records: 0,
+        damage,
+    };
+    let Some(mut reader) = reader else {
+        return Ok(contents);
+    };
+    loop {
+        match reader.next_item() {
+            Ok(None) => break,
+            Ok(Some(Item::Header(header))) if contents.header.is_none() => {
+                contents.header = Some(*header);
+            }
+            Ok(Some(Item::Header(_) | Item::Unknown)) => contents.unknown_records += 1,
+            Ok(Some(Item::Entry(entry))) => contents.entries.push(*entry),
+            Ok(Some(Item::Trailer(trailer))) => contents.trailer = Some(trailer),
+            Err(e) => {
+                contents.damage = Some(e);
+                break;
+            }
+        }
+    }
+    Ok(contents)
 }
 
 /// An error opening `path` as a flogfile, naming the file once.
@@ -62,47 +252,6 @@ impl Damage {
     }
 }
 
-/// Whether `path` asks for a bzip2-compressed file.
-pub(crate) fn wants_bzip2(path: &Path) -> bool {
-    path.extension().is_some_and(|ext| ext == "bz2")
-}
-
-/// Writes a flogfile at `path` atomically (a temporary file renamed into place, so
-/// readers never see half of it), compressed when the name ends in `.bz2`.
-/// `header` starts it; `body` writes events and the trailer.
-pub(crate) fn write_atomically<T>(
-    path: &Path,
-    header: Option<&Header>,
-    body: impl FnOnce(&mut FlogWriter<&mut dyn Write>) -> io::Result<T>,
-) -> anyhow::Result<T> {
-    let compress = wants_bzip2(path);
-    flog_core::fs::write_atomically(path, |file| {
-        if compress {
-            let mut encoder = BzEncoder::new(file, Compression::best());
-            let value = fill(&mut encoder, header, body)?;
-            encoder.finish()?;
-            Ok(value)
-        } else {
-            fill(file, header, body)
-        }
-    })
-    .with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn fill<T>(
-    out: &mut dyn Write,
-    header: Option<&Header>,
-    body: impl FnOnce(&mut FlogWriter<&mut dyn Write>) -> io::Result<T>,
-) -> io::Result<T> {
-    let mut writer = match header {
-        Some(header) => FlogWriter::new(out, header)?,
-        None => FlogWriter::without_header(out)?,
-    };
-    let value = body(&mut writer)?;
-    writer.flush()?;
-    Ok(value)
-}
-
 /// Runs `each` over `paths`, for commands that take several files. With one
 /// path its error is the command's. With several, each failure is reported on
 /// stderr as it happens (stdout flushed first, to keep the two in order for a
@@ -110,7 +259,7 @@ fn fill<T>(
 /// fails at the end saying how many of them `failed` ("could not be read").
 pub(crate) fn each_path<W: Write>(
     out: &mut W,
-    paths: &[std::path::PathBuf],
+    paths: &[PathBuf],
     failed: &str,
     mut each: impl FnMut(&mut W, usize, &Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {

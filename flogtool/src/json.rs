@@ -4,7 +4,7 @@
 //! consumer tells them apart without guessing; times are RFC 3339 strings, with
 //! the exact microseconds beside them.
 
-use flog_core::{Event, Header, Text, Trailer, Value};
+use flog_core::{Event, Header, Text, Timestamp, Trailer, Value};
 use serde_json::{json, Map, Value as Json};
 
 /// An event with every field. `trigger` is present (and true) on triggers only.
@@ -16,6 +16,25 @@ pub(crate) fn event_json(event: &Event, is_trigger: bool) -> Json {
         object.insert("trigger".into(), true.into());
     }
     Json::Object(object)
+}
+
+/// An event object with what its file says of its receipt: `rx_time` (RFC
+/// 3339, with `rx_time_us` beside it) and `from`, each where known.
+pub(crate) fn with_receipt(
+    mut event: Json,
+    rx_time: Option<Timestamp>,
+    from: Option<&str>,
+) -> Json {
+    if let Json::Object(object) = &mut event {
+        if let Some(rx) = rx_time {
+            object.insert("rx_time".into(), rx.to_string().into());
+            object.insert("rx_time_us".into(), rx.as_micros().into());
+        }
+        if let Some(from) = from {
+            object.insert("from".into(), from.into());
+        }
+    }
+    event
 }
 
 /// An event's keys without the `record` tag, for events inside other objects (a
@@ -133,7 +152,7 @@ pub(crate) fn dropped_json(count: u64) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flog_core::{Level, Timestamp};
+    use flog_core::Level;
 
     #[test]
     fn events_keep_every_field() {

@@ -1,7 +1,7 @@
 //! `flogtool`, flog's command line: read flogfiles (`dump`, `filter`), talk to a
 //! publisher's logport (`list`, `fetch`, `tail`), classify incidents the way the
-//! gatherer does (`classify-incident`), and show the whole flight recorder at work
-//! (`demo`).
+//! gatherer does (`classify-incident`), show the whole flight recorder at work
+//! (`demo`), and describe itself (`completions`, `man`).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage error.
 
@@ -12,16 +12,19 @@ mod flogfiles;
 mod json;
 mod logport;
 mod print;
+mod progress;
+mod timefmt;
+mod writing;
 
 use std::io;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser as _};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing();
-    match commands::run(cli.command) {
+    match commands::run(cli.command, cli::Cli::command) {
         Ok(()) => ExitCode::SUCCESS,
         // `flogtool dump big.flog | head` closes our stdout early: that is the
         // reader being done, not a failure worth a message.

@@ -4,10 +4,17 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use flog_core::{Event, Header, Text, Trailer, Value};
+use flog_core::{Event, Header, Text, Timestamp, Trailer, Value, HEADER_INCIDENT};
+
+use crate::timefmt::{TimeFormat, TimeMode, TIMESTAMPS_ENV};
 
 /// Marks the line of every event that triggered (or joined) the incident.
 pub(crate) const TRIGGER_MARK: &str = "[TRIGGER]";
+
+/// Lines of a failure or a stack shown without `--verbose`: enough for an
+/// error chain or a Python traceback, and the first frames of a Rust
+/// backtrace; what is left is counted, not hidden silently.
+pub(crate) const COMPACT_LINES: usize = 40;
 
 /// How events are shown: the flags `dump` and `tail` share.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -16,15 +23,43 @@ pub(crate) struct OutputArgs {
     #[arg(long)]
     pub(crate) nums: bool,
 
-    /// Show everything about each event: number, parent, format string, fields,
-    /// incarnation, failure and stack.
+    /// Show everything about each event: number, parent, format string,
+    /// fields, incarnation, and failures and stacks uncut (without it they
+    /// are shown cut to 40 lines each).
     #[arg(short, long)]
     pub(crate) verbose: bool,
 
-    /// Print one JSON object per line instead: the header, every event (with all
-    /// its fields), the trailer.
+    /// Print one JSON object per line instead: the header, every event (with
+    /// all its fields), the trailer. JSON times are always RFC 3339 UTC.
     #[arg(long, conflicts_with_all = ["nums", "verbose"])]
     pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) times: TimesArg,
+}
+
+/// `--timestamps`, for every command that shows times as text.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct TimesArg {
+    /// How to show times in text (JSON keeps RFC 3339 UTC). The local zone is
+    /// TZ's, else /etc/localtime's. The default is the environment variable
+    /// FLOGTOOL_TIMESTAMPS, else utc; the flag wins over both.
+    #[arg(
+        short = 't',
+        long,
+        value_enum,
+        value_name = "MODE",
+        env = TIMESTAMPS_ENV,
+        default_value_t = TimeMode::Utc
+    )]
+    pub(crate) timestamps: TimeMode,
+}
+
+impl TimesArg {
+    /// The format asked for (the local zone looked up once).
+    pub(crate) fn format(&self) -> TimeFormat {
+        TimeFormat::local(self.timestamps)
+    }
 }
 
 impl OutputArgs {
@@ -33,17 +68,24 @@ impl OutputArgs {
         TextStyle {
             nums: self.nums,
             verbose: self.verbose,
+            rx_time: false,
+            times: self.times.format(),
         }
     }
 }
 
-/// How much of each event to show.
-#[derive(Debug, Clone, Copy, Default)]
+/// How much of each event to show, and how its times look.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct TextStyle {
     /// Prefix each line with `#num` and show the parent's num.
     pub(crate) nums: bool,
-    /// Show everything: nums, format string, fields, incarnation, failure, stack.
+    /// Show everything: nums, format string, fields, incarnation, and
+    /// failures and stacks uncut.
     pub(crate) verbose: bool,
+    /// Show when each event was received beside when it was emitted.
+    pub(crate) rx_time: bool,
+    /// How times look.
+    pub(crate) times: TimeFormat,
 }
 
 /// The `num`s of the events that declared an incident: the header's trigger and
@@ -59,16 +101,41 @@ pub(crate) fn trigger_nums(header: Option<&Header>, trailer: Option<&Trailer>) -
     nums
 }
 
-/// `[#NUM ]TIME LEVEL facility: message[ [parent #P]][ [TRIGGER]]`, followed with
-/// `verbose` by indented detail lines. No trailing newline.
-pub(crate) fn event_text(event: &Event, style: TextStyle, is_trigger: bool) -> String {
+/// `[#NUM ]TIME LEVEL facility: message[ [parent #P]][ [TRIGGER]]`, then the
+/// event's failure and stack (cut to [`COMPACT_LINES`] unless `verbose`),
+/// and with `verbose` indented detail lines first. No trailing newline.
+pub(crate) fn event_text(event: &Event, style: &TextStyle, is_trigger: bool) -> String {
+    event_text_received(event, None, style, is_trigger)
+}
+
+/// [`event_text`] for an event whose receipt time may be known: with
+/// `style.rx_time` the time reads `rx(RX) emit(TIME)` (`rx(-)` when the file
+/// does not say).
+pub(crate) fn event_text_received(
+    event: &Event,
+    received: Option<Timestamp>,
+    style: &TextStyle,
+    is_trigger: bool,
+) -> String {
     let mut out = String::with_capacity(128);
     let nums = style.nums || style.verbose;
     if nums {
         let _ = write!(out, "#{} ", event.num);
     }
+    if style.rx_time {
+        out.push_str("rx(");
+        match received {
+            Some(time) => style.times.write(&mut out, time),
+            None => out.push('-'),
+        }
+        out.push_str(") emit(");
+        style.times.write(&mut out, event.time);
+        out.push(')');
+    } else {
+        style.times.write(&mut out, event.time);
+    }
     // The level is padded to the longest name (OPERATIONAL) so messages line up.
-    let _ = write!(out, "{} {:<11} ", event.time, event.level);
+    let _ = write!(out, " {:<11} ", event.level);
     if let Some(facility) = &event.facility {
         let _ = write!(out, "{facility}: ");
     }
@@ -85,6 +152,20 @@ pub(crate) fn event_text(event: &Event, style: TextStyle, is_trigger: bool) -> S
     if style.verbose {
         push_details(&mut out, event);
     }
+    let limit = (!style.verbose).then_some(COMPACT_LINES);
+    for (label, text) in [("failure", &event.failure), ("stack", &event.stack)] {
+        if let Some(text) = text {
+            push_block(&mut out, label, text, limit);
+        }
+    }
+    out
+}
+
+/// `TIME NUM`, as foolscap's `dump --just-numbers` prints an event.
+pub(crate) fn numbers_text(event: &Event, style: &TextStyle) -> String {
+    let mut out = String::with_capacity(40);
+    style.times.write(&mut out, event.time);
+    let _ = write!(out, " {}", event.num);
     out
 }
 
@@ -102,13 +183,21 @@ fn push_details(out: &mut String, event: &Event) {
     if event.is_error {
         out.push_str("\n    error: yes");
     }
-    for (label, text) in [("failure", &event.failure), ("stack", &event.stack)] {
-        if let Some(text) = text {
-            let _ = write!(out, "\n    {label}:");
-            for line in text.lines() {
-                let _ = write!(out, "\n        {line}");
-            }
-        }
+}
+
+/// `    LABEL:` and the text's lines below it, at most `limit` of them.
+fn push_block(out: &mut String, label: &str, text: &str, limit: Option<usize>) {
+    let _ = write!(out, "\n    {label}:");
+    let mut lines = text.trim_end().lines();
+    for line in lines.by_ref().take(limit.unwrap_or(usize::MAX)) {
+        let _ = write!(out, "\n        {line}");
+    }
+    let rest = lines.count();
+    if rest > 0 {
+        let _ = write!(
+            out,
+            "\n        ... {rest} more lines (--verbose shows them)"
+        );
     }
 }
 
@@ -122,7 +211,7 @@ fn quoted(value: &Value) -> String {
 
 /// One summary line for a header: what the file is, where it came from, which
 /// event triggered it and how many triggers storm control suppressed before it.
-pub(crate) fn header_text(header: &Header) -> String {
+pub(crate) fn header_text(header: &Header, times: &TimeFormat) -> String {
     let mut out = format!(
         "== {}",
         if header.kind.is_empty() {
@@ -144,7 +233,7 @@ pub(crate) fn header_text(header: &Header) -> String {
         let _ = write!(out, " | incarnation {incarnation}");
     }
     if let Some(started) = header.started {
-        let _ = write!(out, " | started {started}");
+        let _ = write!(out, " | started {}", times.with_date().format(started));
     }
     if let Some(trigger) = &header.trigger {
         let _ = write!(out, " | trigger #{}", trigger.num);
@@ -157,12 +246,15 @@ pub(crate) fn header_text(header: &Header) -> String {
             .collect();
         let _ = write!(out, " | versions {}", versions.join(", "));
     }
-    let _ = write!(out, " | suppressed triggers {}", header.suppressed_triggers);
+    // An incident's count, even when 0; other files' only when they carry one.
+    if header.kind == HEADER_INCIDENT || header.suppressed_triggers > 0 {
+        let _ = write!(out, " | suppressed triggers {}", header.suppressed_triggers);
+    }
     out
 }
 
 /// One line for a trailer: how recording ended.
-pub(crate) fn trailer_text(trailer: &Trailer) -> String {
+pub(crate) fn trailer_text(trailer: &Trailer, times: &TimeFormat) -> String {
     let mut out = format!(
         "== end: {}",
         if trailer.end.is_empty() {
@@ -177,7 +269,7 @@ pub(crate) fn trailer_text(trailer: &Trailer) -> String {
     }
     let _ = write!(out, " | trailing events {}", trailer.trailing_events);
     if let Some(finished) = trailer.finished {
-        let _ = write!(out, " | finished {finished}");
+        let _ = write!(out, " | finished {}", times.with_date().format(finished));
     }
     if trailer.recovered {
         out.push_str(" | recovered after a crash");
@@ -191,7 +283,7 @@ pub(crate) fn trailer_text(trailer: &Trailer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flog_core::{Level, Timestamp};
+    use flog_core::Level;
 
     fn sample() -> Event {
         Event {
@@ -215,30 +307,26 @@ mod tests {
     #[test]
     fn event_lines_at_each_style() {
         let e = sample();
+        // The failure is shown without --verbose: it is what a reader needs.
         assert_eq!(
-            event_text(&e, TextStyle::default(), false),
-            "2023-11-14T22:13:20.123456Z WEIRD       app.db: pool exhausted after 250 ms"
+            event_text(&e, &TextStyle::default(), false),
+            "2023-11-14T22:13:20.123456Z WEIRD       app.db: pool exhausted after 250 ms\n    \
+             failure:\n        line one\n        line two"
         );
+        let nums = TextStyle {
+            nums: true,
+            ..TextStyle::default()
+        };
         assert_eq!(
-            event_text(
-                &e,
-                TextStyle {
-                    nums: true,
-                    verbose: false
-                },
-                true
-            ),
+            event_text(&e, &nums, true).lines().next().unwrap(),
             "#12 2023-11-14T22:13:20.123456Z WEIRD       app.db: pool exhausted after 250 ms \
              [parent #3] [TRIGGER]"
         );
-        let verbose = event_text(
-            &e,
-            TextStyle {
-                nums: false,
-                verbose: true,
-            },
-            false,
-        );
+        let verbose_style = TextStyle {
+            verbose: true,
+            ..TextStyle::default()
+        };
+        let verbose = event_text(&e, &verbose_style, false);
         assert!(
             verbose.contains("\n    format: pool exhausted after {ms} ms"),
             "{verbose}"
@@ -255,7 +343,62 @@ mod tests {
             num: 1,
             ..Event::default()
         };
-        assert!(event_text(&bare, TextStyle::default(), false).ends_with("OPERATIONAL "));
+        assert!(event_text(&bare, &TextStyle::default(), false).ends_with("OPERATIONAL "));
+    }
+
+    #[test]
+    fn long_failures_are_cut_unless_verbose() {
+        let trace: Vec<String> = (0..COMPACT_LINES + 5)
+            .map(|i| format!("frame {i}"))
+            .collect();
+        let e = Event {
+            stack: Some(trace.join("\n")),
+            ..Event::default()
+        };
+        let compact = event_text(&e, &TextStyle::default(), false);
+        let last = format!("        frame {}", COMPACT_LINES - 1);
+        assert!(compact.contains(&format!("{last}\n")), "{compact}");
+        assert!(
+            compact.ends_with("\n        ... 5 more lines (--verbose shows them)"),
+            "{compact}"
+        );
+        let verbose = TextStyle {
+            verbose: true,
+            ..TextStyle::default()
+        };
+        let full = event_text(&e, &verbose, false);
+        assert!(
+            full.ends_with(&format!("frame {}", COMPACT_LINES + 4)),
+            "{full}"
+        );
+        assert!(!full.contains("more lines"));
+    }
+
+    #[test]
+    fn receipt_times_and_numbers() {
+        let e = Event {
+            num: 7,
+            time: Timestamp(1_000_000),
+            ..Event::default()
+        };
+        let style = TextStyle {
+            rx_time: true,
+            ..TextStyle::default()
+        };
+        let line = event_text_received(&e, Some(Timestamp(2_500_000)), &style, false);
+        assert!(
+            line.starts_with("rx(1970-01-01T00:00:02.500000Z) emit(1970-01-01T00:00:01.000000Z) "),
+            "{line}"
+        );
+        let line = event_text_received(&e, None, &style, false);
+        assert!(
+            line.starts_with("rx(-) emit(1970-01-01T00:00:01.000000Z) "),
+            "{line}"
+        );
+        assert_eq!(
+            numbers_text(&e, &TextStyle::default()),
+            "1970-01-01T00:00:01.000000Z 7"
+        );
     }
 
     #[test]
@@ -273,7 +416,7 @@ mod tests {
             ..Header::default()
         };
         assert_eq!(
-            header_text(&header),
+            header_text(&header, &TimeFormat::default()),
             "== incident incident-x | pid 42 | host web1 | trigger #12 | versions flog-core 0.1.0 \
              | suppressed triggers 2"
         );
@@ -284,7 +427,7 @@ mod tests {
             ..Trailer::default()
         };
         assert_eq!(
-            trailer_text(&trailer),
+            trailer_text(&trailer, &TimeFormat::default()),
             "== end: delay | triggers #12, #40 | trailing events 5"
         );
         assert_eq!(

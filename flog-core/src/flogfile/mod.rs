@@ -4,7 +4,9 @@ mod reader;
 mod record;
 mod writer;
 
-pub use reader::{identify, read_flogfile, FlogContents, FlogReader, ReadError};
+pub use reader::{
+    file_kind, identify, read_flogfile, FileKind, FlogContents, FlogReader, ReadError,
+};
 pub use record::{Header, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL};
 pub use writer::FlogWriter;
 

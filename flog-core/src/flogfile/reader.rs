@@ -20,8 +20,10 @@ pub enum ReadError {
     /// The input is not a flogfile; `found` says what it looks like instead.
     #[error("not a flogfile: {found}")]
     NotFlogfile {
-        /// What the input appears to be.
+        /// What the input appears to be, for people.
         found: String,
+        /// What the input is, for programs that read other formats too.
+        kind: FileKind,
     },
     /// The input ends inside a record: everything before it was read. This is what
     /// a writer killed mid-record leaves, so callers can treat it as recoverable.
@@ -48,6 +50,31 @@ impl ReadError {
     /// (truncation), as opposed to the file not being a flogfile at all.
     pub fn is_truncated(&self) -> bool {
         matches!(self, ReadError::Truncated { .. })
+    }
+}
+
+/// The format a file's first bytes (decompressed) announce, for callers that
+/// read more than flogfiles: they decide by this, not by [`identify`]'s text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A flog flogfile ([`MAGIC`]).
+    Flog,
+    /// A foolscap JSON flogfile (`# foolscap flogfile v1`), which the
+    /// `flog-foolscap` crate reads.
+    FoolscapJson,
+    /// Anything else; [`identify`] says what it looks like.
+    Unknown,
+}
+
+/// The kind of file whose first bytes (decompressed) are `start`.
+pub fn file_kind(start: &[u8]) -> FileKind {
+    if start.starts_with(MAGIC) {
+        FileKind::Flog
+    } else if start.starts_with(b"# foolscap flogfile") {
+        FileKind::FoolscapJson
+    } else {
+        FileKind::Unknown
     }
 }
 
@@ -139,6 +166,7 @@ impl FlogReader {
             Err(e) if compressed => {
                 return Err(ReadError::NotFlogfile {
                     found: format!("damaged bzip2 data ({e})"),
+                    kind: FileKind::Unknown,
                 })
             }
             Err(e) => return Err(e.into()),
@@ -147,10 +175,12 @@ impl FlogReader {
             if compressed && start.is_empty() {
                 return Err(ReadError::NotFlogfile {
                     found: "bzip2 data holding nothing".into(),
+                    kind: FileKind::Unknown,
                 });
             }
             return Err(ReadError::NotFlogfile {
                 found: identify(&start),
+                kind: file_kind(&start),
             });
         }
         Ok(FlogReader {

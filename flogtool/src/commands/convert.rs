@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::flogfiles;
+use crate::writing::{self, Target};
+use crate::{flogfiles, progress};
 
 /// The format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Target {
+pub(crate) enum Format {
     /// A foolscap v1 JSON flogfile, which foolscap's own `flogtool dump` reads.
     Foolscap,
     /// A flog flogfile.
@@ -20,7 +21,7 @@ pub(crate) enum Target {
 pub(crate) struct ConvertArgs {
     /// The format to write.
     #[arg(long, value_enum)]
-    to: Target,
+    to: Format,
 
     /// The file to read: a flogfile or a foolscap flogfile, plain or .bz2.
     #[arg(value_name = "IN")]
@@ -32,27 +33,26 @@ pub(crate) struct ConvertArgs {
     output: PathBuf,
 }
 
-/// Converts IN to OUT. A damaged IN converts what it holds, then fails.
+/// Converts IN to OUT. A damaged IN converts what it holds, then fails. On a
+/// terminal, bars show the reading of IN and the writing of OUT.
 pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
-    let contents = flogfiles::read(&args.input)?;
+    let size = std::fs::metadata(&args.input).map_or(0, |m| m.len());
+    let reading = progress::bytes(&format!("read {}", args.input.display()), size);
+    let contents = flogfiles::read(&args.input, &reading)?;
+    reading.finish_and_clear();
+    let writing = progress::count(
+        &format!("write {}", args.output.display()),
+        contents.entries.len() as u64,
+    );
+    let target = Target::by_name(&args.output);
+    let events = || writing.wrap_iter(contents.events());
     match args.to {
-        Target::Foolscap => {
-            let compress = flogfiles::wants_bzip2(&args.output);
-            flog_core::fs::write_atomically(&args.output, |file| {
-                if compress {
-                    let mut enc = bzip2::write::BzEncoder::new(file, bzip2::Compression::best());
-                    flog_foolscap::write(&mut enc, contents.header.as_ref(), &contents.events)?;
-                    enc.finish()?;
-                    Ok(())
-                } else {
-                    flog_foolscap::write(file, contents.header.as_ref(), &contents.events)
-                }
-            })
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
-        }
-        Target::Flog => {
-            flogfiles::write_atomically(&args.output, contents.header.as_ref(), |w| {
-                for event in &contents.events {
+        Format::Foolscap => writing::write_file(&args.output, &target, |out| {
+            flog_foolscap::write(out, contents.header.as_ref(), events())
+        })?,
+        Format::Flog => {
+            writing::write_flogfile(&args.output, &target, contents.header.as_ref(), |w| {
+                for event in events() {
                     w.write_event(event)?;
                 }
                 if let Some(trailer) = &contents.trailer {
@@ -62,6 +62,7 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
             })?;
         }
     }
+    writing.finish_and_clear();
     match contents.damage {
         Some(damage) if damage.is_truncated() => {
             eprintln!(

@@ -4,21 +4,37 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use indicatif::ProgressBar;
 
 use crate::filter::EventFilter;
-use crate::flogfiles::{self, Damage};
+use crate::flogfiles::{self, Damage, Entry};
 use crate::json;
 use crate::print::{self, OutputArgs, TextStyle};
 
 #[derive(Debug, Args)]
 pub(crate) struct DumpArgs {
-    /// Flogfiles to print: .flog or .flog.bz2 (compression is recognised by
-    /// content, not by name).
+    /// Files to print: flog's flogfiles or foolscap's JSON flogfiles, plain
+    /// or bzip2 (recognised by content, not by name).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
     #[command(flatten)]
     output: OutputArgs,
+
+    /// Print only `TIME NUM` for each event that passes the filters, and no
+    /// header or trailer lines: for scripts.
+    #[arg(
+        short = 'n',
+        long,
+        conflicts_with_all = ["json", "verbose", "nums", "rx_time"]
+    )]
+    just_numbers: bool,
+
+    /// Show when each event was received beside when it was emitted:
+    /// `rx(RX) emit(TIME)`, for gathered files (foolscap's record the receipt
+    /// time of every event; `rx(-)` where a file does not say).
+    #[arg(short = 'r', long, conflicts_with = "json")]
+    rx_time: bool,
 
     #[command(flatten)]
     filter: EventFilter,
@@ -31,8 +47,12 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let show = Show {
-        style: args.output.style(),
+        style: TextStyle {
+            rx_time: args.rx_time,
+            ..args.output.style()
+        },
         json: args.output.json,
+        just_numbers: args.just_numbers,
         filter: &args.filter,
     };
     let several = args.files.len() > 1;
@@ -41,7 +61,7 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
         &args.files,
         "files could not be read completely",
         |out, i, path| {
-            if several && !args.output.json {
+            if several && !args.output.json && !args.just_numbers {
                 let gap = if i > 0 { "\n" } else { "" };
                 writeln!(out, "{gap}==> {} <==", path.display())?;
             }
@@ -51,43 +71,44 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
 }
 
 /// How to show a file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Show<'a> {
     pub(crate) style: TextStyle,
     pub(crate) json: bool,
+    pub(crate) just_numbers: bool,
     pub(crate) filter: &'a EventFilter,
 }
 
 /// Prints one file: header, the events that pass the filter (triggers marked),
 /// trailer; then reports damage (truncation only as a warning on stderr).
-pub(crate) fn dump_file(out: &mut impl Write, path: &Path, args: &Show<'_>) -> anyhow::Result<()> {
+pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> anyhow::Result<()> {
     // Whole files are read first: the trailer, at the end, names every trigger,
     // and their lines are marked as they are printed. Incident reports are small
     // by construction (bounded buffers, bounded trailing events).
-    let contents = flogfiles::read(path)?;
+    let contents = flogfiles::read(path, &ProgressBar::hidden())?;
     let triggers = print::trigger_nums(contents.header.as_ref(), contents.trailer.as_ref());
-    let style = args.style;
-    if let Some(header) = &contents.header {
-        if args.json {
+    let style = &show.style;
+    let summaries = !show.just_numbers;
+    if let Some(header) = contents.header.as_ref().filter(|_| summaries) {
+        if show.json {
             let file = path.display().to_string();
             writeln!(out, "{}", json::header_json(header, Some(&file)))?;
         } else {
-            writeln!(out, "{}", print::header_text(header))?;
+            writeln!(out, "{}", print::header_text(header, &style.times))?;
         }
     }
-    for event in contents.events.iter().filter(|e| args.filter.matches(e)) {
-        let is_trigger = triggers.contains(&event.num);
-        if args.json {
-            writeln!(out, "{}", json::event_json(event, is_trigger))?;
-        } else {
-            writeln!(out, "{}", print::event_text(event, style, is_trigger))?;
-        }
+    for entry in contents
+        .entries
+        .iter()
+        .filter(|e| show.filter.matches(&e.event))
+    {
+        writeln!(out, "{}", entry_line(entry, show, &triggers))?;
     }
-    if let Some(trailer) = &contents.trailer {
-        if args.json {
+    if let Some(trailer) = contents.trailer.as_ref().filter(|_| summaries) {
+        if show.json {
             writeln!(out, "{}", json::trailer_json(trailer))?;
         } else {
-            writeln!(out, "{}", print::trailer_text(trailer))?;
+            writeln!(out, "{}", print::trailer_text(trailer, &style.times))?;
         }
     }
     if style.verbose && contents.unknown_records > 0 {
@@ -111,5 +132,26 @@ pub(crate) fn dump_file(out: &mut impl Write, path: &Path, args: &Show<'_>) -> a
             "{} (the records before the damage were shown)",
             path.display()
         ))),
+    }
+}
+
+fn entry_line(
+    entry: &Entry,
+    show: &Show<'_>,
+    triggers: &std::collections::BTreeSet<u64>,
+) -> String {
+    let event = &entry.event;
+    let is_trigger = triggers.contains(&event.num);
+    if show.json {
+        json::with_receipt(
+            json::event_json(event, is_trigger),
+            entry.rx_time(),
+            entry.from(),
+        )
+        .to_string()
+    } else if show.just_numbers {
+        print::numbers_text(event, &show.style)
+    } else {
+        print::event_text_received(event, entry.rx_time(), &show.style, is_trigger)
     }
 }

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use clap::Args;
 use flog_wire::{is_valid_incident_name, FetchedIncident, LogportClient};
+use indicatif::ProgressBar;
 use tokio::io::AsyncWriteExt;
 
 use crate::logport::{self, Interrupt};
+use crate::progress;
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
@@ -52,10 +54,14 @@ pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
     let mut interrupt = Interrupt::install()?;
     let client = logport::connect(&url).await?;
     let tmp = flog_core::fs::temp_path_for(&output);
+    // The size is known only once the first chunk arrives, inside the
+    // client: the bar counts what arrived.
+    let bar = progress::bytes_arriving(&format!("fetch {}", args.name));
     let fetched = tokio::select! {
-        fetched = fetch_to(&client, &args.name, &tmp) => fetched,
+        fetched = fetch_to(&client, &args.name, &tmp, &bar) => fetched,
         () = interrupt.wait() => Err(anyhow!("interrupted")),
     };
+    bar.finish_and_clear();
     let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(error) => {
@@ -92,6 +98,7 @@ async fn fetch_to(
     client: &LogportClient,
     name: &str,
     tmp: &Path,
+    bar: &ProgressBar,
 ) -> anyhow::Result<FetchedIncident> {
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -99,7 +106,9 @@ async fn fetch_to(
         .open(tmp)
         .await
         .with_context(|| format!("cannot create {}", tmp.display()))?;
-    let fetched = client.get_incident_to(name, &mut file).await?;
+    let fetched = client
+        .get_incident_to(name, &mut bar.wrap_async_write(&mut file))
+        .await?;
     file.flush().await?;
     file.sync_all().await?;
     Ok(fetched)

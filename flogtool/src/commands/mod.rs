@@ -6,13 +6,55 @@ pub(crate) mod demo;
 pub(crate) mod dump;
 pub(crate) mod fetch;
 pub(crate) mod filter;
+pub(crate) mod generate;
 pub(crate) mod list;
 pub(crate) mod tail;
 
-use crate::cli::Command;
+use clap::Subcommand;
 
-/// Runs one subcommand.
-pub(crate) fn run(command: Command) -> anyhow::Result<()> {
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print flogfiles (.flog or .flog.bz2, flog's or foolscap's) as text, one
+    /// event per line, or as JSON lines.
+    ///
+    /// Text: a `==` summary line for the header (name, pid, host, incarnation,
+    /// trigger, versions, suppressed triggers), one line per event (`TIME LEVEL
+    /// facility: message`, triggers marked `[TRIGGER]`, failures and stacks on
+    /// indented lines below), a `==` line for the trailer. A truncated file (an
+    /// incident still recording, a writer that crashed) prints what it holds
+    /// and then a warning on stderr, and still exits 0; a corrupt one exits 1
+    /// after printing what came before the damage.
+    Dump(dump::DumpArgs),
+    /// Copy the events of a flogfile that pass the filters into a new file of
+    /// the same format, or back into the same file.
+    Filter(filter::FilterArgs),
+    /// List a publisher's incidents, one per line.
+    List(list::ListArgs),
+    /// Download one incident report from a publisher, verified.
+    Fetch(fetch::FetchArgs),
+    /// Print a publisher's events live, optionally saving them to a flogfile.
+    ///
+    /// It starts with a `==` line naming the publisher's pid, incarnation and
+    /// versions. Ctrl-C (SIGINT) or SIGTERM ends it with exit code 0 and the
+    /// saved file complete; the publisher going away ends it with exit code 1.
+    Tail(tail::TailArgs),
+    /// Classify incident reports with a gatherer's rules.
+    ClassifyIncident(classify::ClassifyArgs),
+    /// Convert between flog's flogfiles and foolscap's JSON flogfiles (which
+    /// `dump`, `filter` and `classify-incident` also read).
+    Convert(convert::ConvertArgs),
+    /// Run a sample service, a publisher and a gatherer, trigger incidents and
+    /// show what was gathered.
+    Demo(demo::DemoArgs),
+    /// Print a shell's completion script for flogtool.
+    Completions(generate::CompletionsArgs),
+    /// Print flogtool's man page (or a subcommand's) as roff.
+    Man(generate::ManArgs),
+}
+
+/// Runs one subcommand. `cli` builds the whole command line's definition, for
+/// the commands that describe it (completions, man pages).
+pub(crate) fn run(command: Command, cli: fn() -> clap::Command) -> anyhow::Result<()> {
     match command {
         Command::Dump(args) => dump::run(&args),
         Command::Filter(args) => filter::run(&args),
@@ -22,5 +64,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
         Command::ClassifyIncident(args) => classify::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => generate::completions(&args, cli()),
+        Command::Man(args) => generate::man(&args, cli()),
     }
 }

@@ -11,9 +11,10 @@ use flog_core::{Event, FlogWriter, Header, Timestamp, HEADER_TAIL};
 use flog_wire::{EventUpdate, Welcome};
 
 use crate::filter::EventFilter;
+use crate::json;
 use crate::logport::{self, Interrupt};
-use crate::print::{self, OutputArgs};
-use crate::{flogfiles, json};
+use crate::print::{self, OutputArgs, TextStyle};
+use crate::writing::{self, Target};
 
 /// How long saved events may sit in memory before they reach the file.
 const SAVE_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
@@ -26,13 +27,15 @@ pub(crate) struct TailArgs {
     target: String,
 
     /// Start with the events still in the publisher's buffers.
-    #[arg(long)]
+    #[arg(short, long)]
     catch_up: bool,
 
-    /// Also save the events shown to FILE, a new plain flogfile with a `tail`
+    /// Also save the events shown to FILE, a new flogfile with a `tail`
     /// header. It is written as events arrive, readable at any time, and
-    /// complete once flogtool stops (Ctrl-C).
-    #[arg(long, value_name = "FILE", value_parser = parse_save_path)]
+    /// complete once flogtool stops (Ctrl-C, SIGTERM). For FILE.bz2 the events
+    /// go to FILE, plain and readable, which is compressed into FILE.bz2
+    /// (atomically) when the tail ends. An existing file is never replaced.
+    #[arg(short, long, value_name = "FILE")]
     save_to: Option<PathBuf>,
 
     #[command(flatten)]
@@ -40,21 +43,6 @@ pub(crate) struct TailArgs {
 
     #[command(flatten)]
     filter: EventFilter,
-}
-
-/// A compressed file cannot be read until it is finished, which defeats saving
-/// progressively; `flogtool filter FILE FILE.bz2` compresses afterwards.
-fn parse_save_path(text: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(text);
-    if flogfiles::wants_bzip2(&path) {
-        Err(
-            "--save-to writes a plain .flog as events arrive; compress it afterwards \
-             with `flogtool filter FILE FILE.bz2`"
-                .to_owned(),
-        )
-    } else {
-        Ok(path)
-    }
 }
 
 /// Why the tail stopped.
@@ -87,19 +75,22 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<()> {
     let Some((client, mut subscription)) = connected else {
         return Ok(());
     };
+    let header = tail_header(client.welcome());
     let mut saver = match &args.save_to {
-        Some(path) => Some(Saver::create(path, client.welcome())?),
+        Some(path) => Some(Saver::create(path, &header)?),
         None => None,
     };
+    let mut tail = Tail {
+        args: &args,
+        style: args.output.style(),
+        saver: saver.as_mut(),
+    };
+    tail.connected(&header)?;
     eprintln!(
         "flogtool: tailing {} (pid {}); Ctrl-C to stop",
         url.redacted(),
         client.welcome().pid
     );
-    let mut tail = Tail {
-        args: &args,
-        saver: saver.as_mut(),
-    };
     let mut flush = tokio::time::interval(SAVE_FLUSH_INTERVAL);
     let end = loop {
         tokio::select! {
@@ -131,8 +122,8 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(saver) = saver {
-        let (path, events) = (saver.path.clone(), saver.events);
-        saver.finish()?;
+        let events = saver.events;
+        let path = tokio::task::spawn_blocking(move || saver.finish()).await??;
         eprintln!("flogtool: saved {events} events to {}", path.display());
     }
     match end {
@@ -144,10 +135,24 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<()> {
 
 struct Tail<'a> {
     args: &'a TailArgs,
+    style: TextStyle,
     saver: Option<&'a mut Saver>,
 }
 
 impl Tail<'_> {
+    /// Who is being tailed, first: the publisher's pid, incarnation and
+    /// versions (foolscap's tail prints them on connecting too), as a `tail`
+    /// header like the one the saved file starts with.
+    fn connected(&mut self, header: &Header) -> anyhow::Result<()> {
+        let line = if self.args.output.json {
+            json::header_json(header, None).to_string()
+        } else {
+            print::header_text(header, &self.style.times)
+        };
+        writeln!(io::stdout(), "{line}")?;
+        Ok(())
+    }
+
     fn event(&mut self, event: &Event) -> anyhow::Result<()> {
         if !self.args.filter.matches(event) {
             return Ok(());
@@ -155,7 +160,7 @@ impl Tail<'_> {
         let line = if self.args.output.json {
             json::event_json(event, false).to_string()
         } else {
-            print::event_text(event, self.args.output.style(), false)
+            print::event_text(event, &self.style, false)
         };
         writeln!(io::stdout(), "{line}")?;
         if let Some(saver) = self.saver.as_deref_mut() {
@@ -186,36 +191,62 @@ impl Tail<'_> {
     }
 }
 
+/// The header of a tail: the publisher as its welcome describes it.
+fn tail_header(welcome: &Welcome) -> Header {
+    Header {
+        kind: HEADER_TAIL.to_owned(),
+        pid: Some(welcome.pid),
+        versions: welcome.versions.clone(),
+        incarnation: Some(welcome.incarnation.clone()),
+        started: Some(Timestamp::now()),
+        ..Header::default()
+    }
+}
+
 /// The `--save-to` file. Flushed at record boundaries every
 /// [`SAVE_FLUSH_INTERVAL`], so even a tail killed without warning leaves a
 /// flogfile that reads up to its last flush (at worst as truncated).
 struct Saver {
+    /// Where events are written as they arrive: plain, so it reads at once.
     path: PathBuf,
+    /// For `--save-to FILE.bz2`: FILE.bz2, written when the tail ends.
+    compressed: Option<PathBuf>,
     writer: FlogWriter<BufWriter<File>>,
     events: u64,
 }
 
 impl Saver {
     /// Refuses to replace an existing file: it may be an earlier capture.
-    fn create(path: &Path, welcome: &Welcome) -> anyhow::Result<Saver> {
-        let header = Header {
-            kind: HEADER_TAIL.to_owned(),
-            pid: Some(welcome.pid),
-            versions: welcome.versions.clone(),
-            incarnation: Some(welcome.incarnation.clone()),
-            started: Some(Timestamp::now()),
-            ..Header::default()
+    fn create(path: &Path, header: &Header) -> anyhow::Result<Saver> {
+        let compressed = writing::wants_bzip2(path).then(|| path.to_owned());
+        let plain = match &compressed {
+            Some(path) => path.with_extension(""),
+            None => path.to_owned(),
         };
+        if let Some(compressed) = compressed.as_ref().filter(|p| p.exists()) {
+            return Err(anyhow!(
+                "{} exists: --save-to never replaces a file",
+                compressed.display()
+            ));
+        }
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        let writer = FlogWriter::new(BufWriter::with_capacity(64 * 1024, file), &header)
+            .open(&plain)
+            .with_context(|| format!("cannot create {}", plain.display()))?;
+        let writer = FlogWriter::new(BufWriter::with_capacity(64 * 1024, file), header)
             .and_then(|mut w| w.flush().map(|()| w))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .with_context(|| format!("cannot write {}", plain.display()))?;
+        if let Some(compressed) = &compressed {
+            eprintln!(
+                "flogtool: saving to {}, compressed into {} when the tail ends",
+                plain.display(),
+                compressed.display()
+            );
+        }
         Ok(Saver {
-            path: path.to_owned(),
+            path: plain,
+            compressed,
             writer,
             events: 0,
         })
@@ -235,7 +266,10 @@ impl Saver {
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
-    fn finish(self) -> anyhow::Result<()> {
+    /// Completes the file (flushed and synced) and, for `.bz2`, compresses it
+    /// into place and removes the plain one; returns the path of the saved
+    /// file. Should compressing fail, the plain file is kept.
+    fn finish(self) -> anyhow::Result<PathBuf> {
         let path = self.path;
         let done = self
             .writer
@@ -246,6 +280,21 @@ impl Saver {
                     .map_err(io::IntoInnerError::into_error)
             })
             .and_then(|file| file.sync_all());
-        done.with_context(|| format!("cannot finish {}", path.display()))
+        done.with_context(|| format!("cannot finish {}", path.display()))?;
+        let Some(compressed) = self.compressed else {
+            return Ok(path);
+        };
+        let target = Target {
+            compress: true,
+            permissions: None,
+        };
+        writing::write_file(&compressed, &target, |out| {
+            io::copy(&mut File::open(&path)?, out).map(drop)
+        })
+        .with_context(|| format!("the events are in {}", path.display()))?;
+        std::fs::remove_file(&path)
+            .and_then(|()| flog_core::fs::sync_parent(&path))
+            .with_context(|| format!("cannot remove {} after compressing it", path.display()))?;
+        Ok(compressed)
     }
 }

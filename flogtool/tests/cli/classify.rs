@@ -63,13 +63,20 @@ fn classify_prints_categories_or_unknown_per_incident() {
     let out = run(&args);
     assert_eq!(out.code, 0, "{out:?}");
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{}", out.stdout);
+    assert_eq!(lines.len(), 7, "{}", out.stdout);
     assert!(
         lines[2].starts_with("    trigger: #") && lines[2].ends_with("app.web: slow handler"),
         "{}",
         lines[2]
     );
-    assert!(lines[4].ends_with("app.jobs: job stalled"), "{}", lines[4]);
+    // And as JSON, as foolscap's classify-incident --verbose prints it.
+    let json: serde_json::Value =
+        serde_json::from_str(lines[3].strip_prefix("    json: ").unwrap()).unwrap();
+    assert_eq!(json["facility"], "app.web");
+    assert_eq!(json["message"], "slow handler");
+    assert_eq!(json["level_name"], "WEIRD");
+    assert!(lines[5].ends_with("app.jobs: job stalled"), "{}", lines[5]);
+    assert!(lines[6].starts_with("    json: {"), "{}", lines[6]);
 }
 
 #[test]
@@ -107,4 +114,64 @@ fn classify_reports_bad_rules_and_unreadable_incidents() {
 
     let out = run(&["classify-incident", path_str(&paths[0])]);
     assert_eq!(out.code, 2, "--rules is required: {out:?}");
+}
+
+#[test]
+fn a_gatherers_basedir_or_its_config_gives_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("gatherer");
+    let config = flog_gatherer::create(&basedir).unwrap();
+    // The template has publishers and settings besides the rules: a rules
+    // file may not, a gatherer's config does.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "publishers = [\n",
+        "publishers = [\n    \"flog://127.0.0.1:4817/web-1/0123456789abcdef\",\n",
+    );
+    text.push_str(RULES);
+    std::fs::write(&config, text).unwrap();
+    let paths = incidents(&dir.path().join("logs"));
+    let want = format!(
+        "{}: database,pool\n{}: unknown\n",
+        paths[0].display(),
+        paths[1].display()
+    );
+    for target in [&basedir, &config] {
+        let out = run(&[
+            "classify-incident",
+            "--gatherer",
+            path_str(target),
+            path_str(&paths[0]),
+            path_str(&paths[1]),
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, want);
+    }
+
+    let out = run(&[
+        "classify-incident",
+        "--rules",
+        path_str(&config),
+        path_str(&paths[0]),
+    ]);
+    assert_eq!(out.code, 1, "a rules file holds rules only: {out:?}");
+    let out = run(&[
+        "classify-incident",
+        "--rules",
+        path_str(&config),
+        "--gatherer",
+        path_str(&basedir),
+        path_str(&paths[0]),
+    ]);
+    assert_eq!(out.code, 2, "one source of rules: {out:?}");
+    let empty = dir.path().join("not-a-gatherer");
+    std::fs::create_dir(&empty).unwrap();
+    let out = run(&[
+        "classify-incident",
+        "--gatherer",
+        path_str(&empty),
+        path_str(&paths[0]),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("gatherer.toml"), "{}", out.stderr);
 }

@@ -1,6 +1,8 @@
 use std::fs;
 
-use crate::util::{decompressed, event_lines, path_str, real_incident, run};
+use flog_core::{Event, Header, Level, Text};
+
+use crate::util::{decompressed, event_lines, path_str, real_incident, run, write_flogfile};
 
 #[test]
 fn dump_prints_header_then_one_line_per_event_with_the_trigger_marked() {
@@ -250,5 +252,112 @@ fn usage_errors_exit_2() {
     ] {
         let out = run(args);
         assert_eq!(out.code, 2, "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn failures_show_without_verbose_and_long_ones_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = real_incident(dir.path());
+    let plain = run(&["dump", path_str(&file)]);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert!(
+        plain.stdout.contains(
+            "app.web: request failed\n    failure:\n        Traceback: line one\n        line two\n"
+        ),
+        "{}",
+        plain.stdout
+    );
+    assert!(!plain.stdout.contains("    fields:"), "the rest needs -v");
+
+    // A panic's backtrace is long: the first 40 lines, and a count of the rest.
+    let path = dir.path().join("panic.flog");
+    let backtrace: Vec<String> = (0..60).map(|i| format!("  {i}: frame_{i}")).collect();
+    let panic = Event {
+        num: 3,
+        level: Level::BAD,
+        facility: Some("flog.panic".into()),
+        text: Text::Message("panic in thread 'main' at src/main.rs:3:5: boom".into()),
+        is_error: true,
+        failure: Some(backtrace.join("\n")),
+        ..Event::default()
+    };
+    write_flogfile(&path, &Header::default(), &[panic]);
+    let out = run(&["dump", path_str(&path)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let at = lines.iter().position(|l| *l == "    failure:").unwrap();
+    assert!(lines[at - 1].ends_with("boom"), "{}", out.stdout);
+    assert_eq!(lines[at + 1], "          0: frame_0");
+    assert_eq!(lines[at + 40], "          39: frame_39");
+    assert_eq!(
+        lines[at + 41],
+        "        ... 20 more lines (--verbose shows them)"
+    );
+    let verbose = run(&["dump", "-v", path_str(&path)]);
+    assert!(
+        verbose.stdout.contains("        59: frame_59"),
+        "{}",
+        verbose.stdout
+    );
+    assert!(!verbose.stdout.contains("more lines"));
+}
+
+#[test]
+fn just_numbers_prints_time_and_number_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = real_incident(dir.path());
+    let full = run(&["dump", "--json", path_str(&file)]);
+    let events: Vec<serde_json::Value> = full
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|o: &serde_json::Value| o["record"] == "event")
+        .collect();
+    let want: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {}", e["time"].as_str().unwrap(), e["num"]))
+        .collect();
+    for flag in ["--just-numbers", "-n"] {
+        let out = run(&["dump", flag, path_str(&file)]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{flag}");
+    }
+    let out = run(&[
+        "dump",
+        "-n",
+        "--min-level",
+        "WEIRD",
+        "-t",
+        "epoch",
+        path_str(&file),
+    ]);
+    let want = format!(
+        "{}.{:06} {}\n",
+        events[7]["time_us"].as_i64().unwrap() / 1_000_000,
+        events[7]["time_us"].as_i64().unwrap() % 1_000_000,
+        events[7]["num"]
+    );
+    assert_eq!(out.stdout, want);
+    for clash in ["--json", "--verbose", "--nums", "--rx-time"] {
+        let out = run(&["dump", "-n", clash, path_str(&file)]);
+        assert_eq!(out.code, 2, "{clash}: {out:?}");
+    }
+}
+
+#[test]
+fn rx_time_marks_what_a_flogfile_does_not_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = real_incident(dir.path());
+    for flag in ["--rx-time", "-r"] {
+        let out = run(&["dump", flag, path_str(&file)]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let events = event_lines(&out.stdout);
+        assert_eq!(events.len(), 8);
+        assert!(
+            events.iter().all(|l| l.starts_with("rx(-) emit(20")),
+            "{}",
+            out.stdout
+        );
     }
 }

@@ -4,7 +4,12 @@
 mod classify;
 mod convert;
 mod demo;
+mod docs;
 mod dump;
 mod filter;
+mod foolscap;
+mod generate;
+mod progress;
 mod remote;
+mod times;
 mod util;

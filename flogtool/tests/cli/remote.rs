@@ -9,7 +9,10 @@ use std::time::Instant;
 use flog_core::{msg, Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
 
-use crate::util::{flogtool, incident_channel, path_str, quick_logger, run, run_in, DEADLINE};
+use crate::util::{
+    event_lines, flogtool, incident_channel, path_str, quick_logger, run, run_in, run_on_terminal,
+    DEADLINE,
+};
 
 /// A service: a logger with a logdir and its publisher on 127.0.0.1:0, served by
 /// a runtime of the test's own while the test blocks on the binary.
@@ -257,9 +260,17 @@ impl Tail {
     }
 
     /// Sends SIGINT, as Ctrl-C does, and waits for the exit code.
-    fn interrupt(mut self) -> (i32, Vec<String>) {
+    fn interrupt(self) -> (i32, Vec<String>) {
+        self.signal("INT")
+    }
+
+    /// Sends the signal `name` and waits for the exit code.
+    fn signal(mut self, name: &str) -> (i32, Vec<String>) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
         let status = self.child.wait().unwrap();
         let rest: Vec<String> = self.stderr.iter().collect();
@@ -346,7 +357,7 @@ fn tail_prints_live_events_and_sigint_leaves_a_valid_saved_file() {
 }
 
 #[test]
-fn tail_filters_and_refuses_to_overwrite_or_compress() {
+fn tail_filters_and_refuses_to_overwrite() {
     let service = Service::start();
     let mut tail = Tail::start(&["--min-level", "CURIOUS", &service.url()]);
     msg!(
@@ -373,8 +384,16 @@ fn tail_filters_and_refuses_to_overwrite_or_compress() {
     let out = run(&["tail", "--save-to", path_str(&existing), &service.url()]);
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
-    let out = run(&["tail", "--save-to", "x.flog.bz2", &service.url()]);
-    assert_eq!(out.code, 2, "{out:?}");
+    // A compressed save is refused too when its file exists, before anything
+    // is written (it was a usage error before --save-to could compress).
+    let existing = dir.path().join("old.flog.bz2");
+    std::fs::write(&existing, "keep me too").unwrap();
+    let out = run(&["tail", "-s", path_str(&existing), &service.url()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("never replaces"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me too");
+    let plain = dir.path().join("old.flog");
+    assert_eq!(std::fs::read_to_string(plain).unwrap(), "keep me");
 }
 
 #[test]
@@ -417,4 +436,107 @@ fn tail_reports_where_events_were_dropped() {
     assert!(count > 0, "{gap}");
     let (code, _) = tail.interrupt();
     assert_eq!(code, 0);
+}
+
+#[test]
+fn tail_starts_with_the_publishers_pid_and_versions() {
+    let service = Service::start();
+    let mut tail = Tail::start(&["-c", &service.url()]);
+    let line = tail.wait_for(|t| &t.stdout, "== tail");
+    for part in [
+        format!("| pid {}", std::process::id()),
+        "| incarnation ".to_owned(),
+        "test-service 1.2.3".to_owned(),
+    ] {
+        assert!(line.contains(&part), "{part} in {line}");
+    }
+    assert!(!line.contains("suppressed"), "an incident's count: {line}");
+    let (code, _) = tail.interrupt();
+    assert_eq!(code, 0);
+
+    let mut tail = Tail::start(&["--json", &service.url()]);
+    let line = tail.wait_for(|t| &t.stdout, "header");
+    let header: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(header["record"], "header");
+    assert_eq!(header["type"], "tail");
+    assert_eq!(header["pid"], std::process::id());
+    assert_eq!(header["versions"]["test-service"], "1.2.3");
+    let (code, _) = tail.interrupt();
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn tail_saves_bz2_readable_while_it_runs_compressed_when_it_ends() {
+    for signal in ["INT", "TERM"] {
+        let service = Service::start();
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("tail.flog.bz2");
+        let plain = dir.path().join("tail.flog");
+        let mut tail = Tail::start(&["-s", path_str(&saved), &service.url()]);
+        for i in 0..3 {
+            msg!(
+                logger = service.logger,
+                Level::UNUSUAL,
+                facility = "app.jobs",
+                "saved event {i}",
+                i = i
+            );
+        }
+        tail.wait_for(|t| &t.stdout, "saved event 2");
+        // While it runs: the plain file, flushed as events arrive, reads.
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let dumped = run(&["dump", path_str(&plain)]);
+            if dumped.stdout.contains("saved event 2") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never readable: {dumped:?}");
+        }
+        assert!(!saved.exists(), "compressed only at the end");
+
+        let (code, stderr) = tail.signal(signal);
+        assert_eq!(code, 0, "SIG{signal}: {stderr:?}");
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.contains("saved 3 events to") && l.contains("tail.flog.bz2")),
+            "{stderr:?}"
+        );
+        assert!(!plain.exists(), "SIG{signal}: the plain file is gone");
+        assert!(std::fs::read(&saved).unwrap().starts_with(b"BZh"));
+        let dumped = run(&["dump", path_str(&saved)]);
+        assert_eq!(dumped.code, 0, "{dumped:?}");
+        assert!(dumped.stderr.is_empty(), "complete: {}", dumped.stderr);
+        assert!(dumped.stdout.starts_with("== tail"), "{}", dumped.stdout);
+        assert_eq!(event_lines(&dumped.stdout).len(), 3, "{}", dumped.stdout);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary files left: {names:?}");
+    }
+}
+
+#[test]
+fn fetch_shows_progress_on_a_terminal_and_nothing_on_a_pipe() {
+    let service = Service::start();
+    let (name, path) = service.incident("app.db", "pool exhausted");
+    let cwd = tempfile::tempdir().unwrap();
+    let out = run_on_terminal(
+        Some(cwd.path()),
+        &["fetch", &service.url(), &name, "-o", "tty.flog.bz2"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.terminal.contains(&format!("fetch {name}")),
+        "a bar on the terminal: {:?}",
+        out.terminal
+    );
+    assert!(out.stdout.contains("verified"), "{}", out.stdout);
+    let fetched = std::fs::read(cwd.path().join("tty.flog.bz2")).unwrap();
+    assert_eq!(fetched, std::fs::read(&path).unwrap());
+
+    let piped = run_in(
+        Some(cwd.path()),
+        &["fetch", &service.url(), &name, "-o", "pipe.flog.bz2"],
+    );
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert_eq!(piped.stderr, "", "nothing but the output on a pipe");
 }

@@ -196,9 +196,10 @@ async fn trouble_and_results(
     let show = Show {
         style: TextStyle {
             nums: true,
-            verbose: false,
+            ..TextStyle::default()
         },
         json: false,
+        just_numbers: false,
         filter: &EventFilter::default(),
     };
     dump::dump_file(out, &paths[0], &show)?;
