@@ -120,6 +120,14 @@ pub(crate) async fn serve(
         versions: shared.versions(),
         incarnation: shared.logger.incarnation().to_string(),
         server: format!("flog-publisher/{}", env!("CARGO_PKG_VERSION")),
+        idle_timeout_ms: Some(
+            shared
+                .config
+                .idle_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u64::MAX),
+        ),
     };
     conn.write_message(&welcome.into()).await?;
     tracing::debug!(client = %hello.client, "client connected");
@@ -255,6 +263,10 @@ impl Session {
                 self.reply(id, Reply::Pid { pid }).await;
             }
             Op::Ping => self.reply(id, Reply::Pong).await,
+            Op::ListIncidents(query) if query.limit == Some(0) => {
+                let why = "list_incidents: limit must be at least 1 (leave it out to let the publisher choose)";
+                self.fail(id, ErrorCode::Malformed, why).await;
+            }
             Op::ListIncidents(query) => {
                 let (incidents, more) = self.shared.index.list(&query);
                 let bytes = incidents

@@ -131,10 +131,11 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             any::<u32>(),
             arb_versions(),
             arb_text(),
-            arb_text()
+            arb_text(),
+            option::of(any::<u64>()),
         )
             .prop_map(
-                |(version, publisher_id, pid, versions, incarnation, server)| {
+                |(version, publisher_id, pid, versions, incarnation, server, idle_timeout_ms)| {
                     Message::Welcome(Welcome {
                         version,
                         publisher_id,
@@ -142,6 +143,7 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
                         versions,
                         incarnation,
                         server,
+                        idle_timeout_ms,
                     })
                 }
             ),
@@ -249,6 +251,7 @@ pub(crate) fn one_of_each_message() -> Vec<Message> {
             versions,
             incarnation: "inc".into(),
             server: "flog-publisher/0".into(),
+            idle_timeout_ms: Some(300_000),
         }),
         Message::Error(ErrorMessage {
             id: Some(4),

@@ -63,6 +63,19 @@ pub enum ClientError {
         actual: [u8; 32],
     },
 
+    /// The publisher streamed an incident of another size than its listing
+    /// gave (see [`ResumePoint::expect_size`](crate::ResumePoint::expect_size));
+    /// nothing of the stream was written.
+    #[error("incident {name} was listed with {listed} bytes but is streamed with {streamed}")]
+    SizeMismatch {
+        /// The incident's name.
+        name: String,
+        /// The size in the listing.
+        listed: u64,
+        /// The size the stream announced.
+        streamed: u64,
+    },
+
     /// The logport answered for a different publisher than the URL names.
     #[error("expected publisher {expected:?} but the logport belongs to {actual:?}")]
     PublisherMismatch {

@@ -31,6 +31,8 @@ pub(super) const CHUNK_FRAME_OVERHEAD: usize = 1024;
 pub struct ResumePoint {
     offset: u64,
     hasher: Sha256,
+    /// The size a listing gave for the file, to hold the stream to.
+    listed_size: Option<u64>,
 }
 
 impl ResumePoint {
@@ -59,6 +61,16 @@ impl ResumePoint {
             }
             point.update(&buf[..n]);
         }
+    }
+
+    /// The size a listing gave for the file ([`IncidentInfo::size`](crate::IncidentInfo::size)):
+    /// a publisher streaming any other size is refused with
+    /// [`ClientError::SizeMismatch`] before a byte of it is written, since
+    /// incident files never change once listed.
+    #[must_use]
+    pub fn expect_size(mut self, size: u64) -> Self {
+        self.listed_size = Some(size);
+        self
     }
 
     /// How many bytes of the file are already held.
@@ -130,7 +142,19 @@ impl LogportClient {
         if !is_valid_incident_name(name) {
             return Err(ClientError::InvalidIncidentName(name.to_string()));
         }
-        let ResumePoint { offset, mut hasher } = from;
+        let ResumePoint {
+            offset,
+            mut hasher,
+            listed_size,
+        } = from;
+        let check_listed = |streamed: u64| match listed_size {
+            Some(listed) if listed != streamed => Err(ClientError::SizeMismatch {
+                name: name.to_string(),
+                listed,
+                streamed,
+            }),
+            _ => Ok(()),
+        };
         let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let op = Op::GetIncident {
             name: name.to_string(),
@@ -160,6 +184,7 @@ impl LogportClient {
                     total_size: chunk_total,
                 } => {
                     check_name(name, &chunk_name)?;
+                    check_listed(chunk_total)?;
                     if chunk_offset != position {
                         return Err(ClientError::Protocol(format!(
                             "chunk of {name} starts at {chunk_offset}, expected {position}"
@@ -188,6 +213,7 @@ impl LogportClient {
                     sha256,
                 } => {
                     check_name(name, &done_name)?;
+                    check_listed(size)?;
                     if size != position || total_size.is_some_and(|total| total != size) {
                         return Err(ClientError::Protocol(format!(
                             "{name} is {size} bytes, but the transfer ended at {position}"

@@ -375,3 +375,67 @@ fn deeply_nested_unknown_field_is_malformed_not_a_stack_overflow() {
         "{decoded:?}"
     );
 }
+
+/// docs/protocol.md §3: a unit variant may also come as `{name: null}`.
+#[test]
+fn unit_variants_decode_from_a_one_entry_map_with_null() {
+    use ciborium::Value;
+    let text = |s: &str| Value::Text(s.into());
+    let wrap = |outer: &str, id: u64, key: &str, inner: Value| {
+        Value::Map(vec![(
+            text(outer),
+            Value::Map(vec![(text("id"), id.into()), (text(key), inner)]),
+        )])
+    };
+    let null_map = |name: &str| Value::Map(vec![(text(name), Value::Null)]);
+    let cases = [
+        (
+            wrap("request", 7, "op", null_map("ping")),
+            Message::Request(Request {
+                id: 7,
+                op: Op::Ping,
+            }),
+        ),
+        (
+            wrap("request", 8, "op", null_map("get_versions")),
+            Message::Request(Request {
+                id: 8,
+                op: Op::GetVersions,
+            }),
+        ),
+        (
+            wrap("response", 9, "reply", null_map("pong")),
+            Message::Response(Response {
+                id: 9,
+                reply: Reply::Pong,
+            }),
+        ),
+    ];
+    for (value, expected) in cases {
+        let decoded = decode_in_pieces(&frame(&cbor(&value)), &[]).expect("framing is intact");
+        assert_eq!(decoded, [Decoded::Message(expected)]);
+    }
+    // Not unit variants: a value other than null, or a second entry.
+    let with_value = wrap(
+        "request",
+        1,
+        "op",
+        Value::Map(vec![(text("ping"), 1.into())]),
+    );
+    let two_entries = wrap(
+        "request",
+        2,
+        "op",
+        Value::Map(vec![
+            (text("ping"), Value::Null),
+            (text("get_pid"), Value::Null),
+        ]),
+    );
+    for value in [with_value, two_entries] {
+        let decoded = decode_in_pieces(&frame(&cbor(&value)), &[]).expect("framing is intact");
+        assert!(
+            matches!(decoded[..], [Decoded::Malformed { .. }]),
+            "{decoded:?}"
+        );
+    }
+}
