@@ -45,6 +45,7 @@ fn fill_buffers(s: &Service) {
                 .event(Level::OPERATIONAL)
                 .facility(facility.clone())
                 .format("buffered {i}")
+                .field("i", i)
                 .field("pad", pad.clone())
                 .emit();
         }

@@ -11,8 +11,8 @@ use flog_core::{Event, Level, Timestamp};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::FlogCodec;
 use flog_wire::{
-    ClientError, Connection, ErrorCode, EventUpdate, Hello, IncidentUpdate, ListQuery,
-    LogportClient, LogportUrl, Message, Op, Reply, Request, ResumePoint, PROTOCOL_VERSION,
+    ClientError, Connection, ErrorCode, EventUpdate, IncidentUpdate, ListQuery, LogportClient,
+    LogportUrl, Message, Op, Reply, Request, ResumePoint, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -23,15 +24,16 @@ pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 /// One event record, CBOR-encoded as the flogfile format defines it.
 ///
 /// The wire treats events as opaque bytes so that this crate need not know
-/// the event schema; `flog-core` decodes them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EncodedEvent(pub ByteBuf);
+/// the event schema; `flog-core` decodes them. The bytes are shared
+/// ([`Bytes`]): a publisher sends one encoding of an event to every
+/// subscriber without copying it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedEvent(Bytes);
 
 impl EncodedEvent {
     /// Wraps the CBOR encoding of one event record.
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(ByteBuf::from(bytes))
+        Self(Bytes::from(bytes))
     }
 
     /// The CBOR encoding of the event record.
@@ -39,15 +41,39 @@ impl EncodedEvent {
         &self.0
     }
 
-    /// Unwraps the CBOR encoding of the event record.
+    /// The encoding as shared bytes: a cheap handle, not a copy.
+    pub fn shared(&self) -> Bytes {
+        self.0.clone()
+    }
+
+    /// Unwraps the CBOR encoding of the event record (copied only if the
+    /// bytes are shared).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0.into_vec()
+        Vec::from(self.0)
     }
 }
 
 impl From<Vec<u8>> for EncodedEvent {
     fn from(bytes: Vec<u8>) -> Self {
         Self::new(bytes)
+    }
+}
+
+impl From<Bytes> for EncodedEvent {
+    fn from(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+}
+
+impl Serialize for EncodedEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ByteBuf::deserialize(d).map(|b| EncodedEvent::new(b.into_vec()))
     }
 }
 

@@ -14,7 +14,7 @@ fn arb_bytes(max: usize) -> impl Strategy<Value = ByteBuf> {
 }
 
 fn arb_event() -> impl Strategy<Value = EncodedEvent> {
-    arb_bytes(64).prop_map(EncodedEvent)
+    arb_bytes(64).prop_map(|b| EncodedEvent::new(b.into_vec()))
 }
 
 fn arb_versions() -> impl Strategy<Value = BTreeMap<String, String>> {
