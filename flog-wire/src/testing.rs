@@ -183,6 +183,8 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
 
 /// One message of every variant, with every op and reply, for tests that
 /// must not depend on chance to cover them all.
+// One literal per message variant, in one list so that a new variant is
+// added here once: long, but only data.
 pub(crate) fn one_of_each_message() -> Vec<Message> {
     let info = IncidentInfo {
         name: "incident-2024-01-02--03-04-05Z-abcd".into(),

@@ -5,6 +5,9 @@ use flog_core::{Event, Text, Value};
 
 /// An event on its way to the ring, or a run of events dropped because the
 /// ingress was full.
+// Nearly every item is an event: boxing it would cost the logging thread an
+// allocation per event to save space in the rare gaps.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Item {
     Event(Event),

@@ -235,7 +235,7 @@ fn malformed_frame_is_an_item_and_decoding_goes_on() {
     );
     assert!(matches!(&decoded[1], Decoded::Message(Message::Goodbye(_))));
     assert!(WireError::Malformed {
-        error: String::new(),
+        error: crate::error::DecodeError::Truncated,
         request_id: None
     }
     .is_recoverable());
@@ -261,7 +261,7 @@ fn trailing_bytes_after_the_message_are_malformed() {
     assert_eq!(
         decoded,
         [Decoded::Malformed {
-            error: "1 bytes after the end of the message".into(),
+            error: crate::error::DecodeError::TrailingBytes { count: 1 },
             request_id: Some(5),
         }]
     );
@@ -438,4 +438,43 @@ fn unit_variants_decode_from_a_one_entry_map_with_null() {
             "{decoded:?}"
         );
     }
+}
+
+#[test]
+fn nesting_is_followed_to_the_limit_and_no_further() {
+    // A message nested exactly to the limit inside an unknown field decodes;
+    // one level more is malformed, named as too deep.
+    let junk = |depth: usize| {
+        let mut body = vec![0xa1, 0x67];
+        body.extend_from_slice(b"request");
+        body.push(0xa3);
+        body.extend_from_slice(&[0x62, b'i', b'd', 0x03]);
+        body.extend_from_slice(&[0x62, b'o', b'p', 0x64]);
+        body.extend_from_slice(b"ping");
+        body.push(0x64);
+        body.extend_from_slice(b"junk");
+        body.extend(std::iter::repeat_n(0x81, depth));
+        body.push(0x00);
+        decode_in_pieces(&frame(&body), &[]).expect("framing is intact")
+    };
+    // The message map and the request map take two of the levels.
+    let fits = MAX_DEPTH - 2;
+    assert_eq!(
+        junk(fits),
+        [Decoded::Message(Message::Request(Request {
+            id: 3,
+            op: Op::Ping
+        }))]
+    );
+    assert!(
+        matches!(
+            junk(fits + 1)[..],
+            [Decoded::Malformed {
+                error: crate::error::DecodeError::TooDeep { max: MAX_DEPTH },
+                ..
+            }]
+        ),
+        "{:?}",
+        junk(fits + 1)
+    );
 }

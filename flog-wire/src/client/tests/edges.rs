@@ -96,7 +96,10 @@ async fn a_subscribed_client_pings_within_the_advertised_idle_timeout() {
             reply(&mut conn, ping.id, Reply::Pong).await;
         }
         let _ = pinged.send(());
-        conn
+        // Keeps answering, as a live publisher does.
+        while let Ok(Some(Message::Request(r))) = conn.read_message().await {
+            reply(&mut conn, r.id, Reply::Pong).await;
+        }
     });
     let client = LogportClient::connect(&url).await.expect("connect");
     let _sub = client.subscribe_to_all(false).await.expect("subscribe");
