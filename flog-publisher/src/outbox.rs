@@ -243,3 +243,41 @@ impl Drop for CloseOnDrop {
         self.0.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use flog_wire::{Connection, FlogCodec, MessageWriter, Reply};
+    use serde_bytes::ByteBuf;
+
+    use super::*;
+    use crate::reply::response;
+
+    #[tokio::test]
+    async fn a_reply_too_large_for_a_frame_fails_its_request_with_too_large() {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let writer = MessageWriter::new(ours, FlogCodec::with_max_frame(1024));
+        let mut client = Connection::new(theirs);
+        let cancel = CancellationToken::new();
+        let (outbox, queue) = Outbox::new(cancel.clone());
+        let writing = tokio::spawn(write_loop(writer, queue, Duration::from_secs(20), cancel));
+        let huge = Reply::IncidentChunk {
+            name: "incident-x".into(),
+            offset: 0,
+            data: ByteBuf::from(vec![0u8; 4096]),
+            total_size: 4096,
+        };
+        outbox.send(response(5, huge)).await.unwrap();
+        outbox.send(response(6, Reply::Pong)).await.unwrap();
+        match client.read_message().await.unwrap() {
+            Some(Message::Error(e)) => assert_eq!((e.id, e.code), (Some(5), ErrorCode::TooLarge)),
+            other => panic!("{other:?}"),
+        }
+        // The connection goes on.
+        assert!(matches!(
+            client.read_message().await.unwrap(),
+            Some(Message::Response(r)) if r.id == 6
+        ));
+        drop(outbox);
+        writing.await.unwrap().unwrap();
+    }
+}

@@ -73,9 +73,9 @@ async fn an_overloaded_subscription_reports_each_gap_exactly_where_it_is() {
                 delivered += 1;
             }
             Some(Message::EventsDropped(d)) => {
-                assert_eq!(gap, 0, "two gap notices in a row");
+                // Notices in a row (a gap that grew while reported) add up.
                 assert!(d.count > 0);
-                gap = d.count;
+                gap += d.count;
                 gaps += 1;
             }
             other => panic!("unexpected {other:?}"),
