@@ -50,8 +50,6 @@ impl Worker {
             remaining: max.saturating_sub(from.offset()),
             max,
         };
-        // The listing's size holds: incident files never change once listed.
-        let from = from.expect_size(info.size);
         let fetch = client.resume_incident_to(&name, from, &mut limited);
         let deadline = self.cx.config.fetch_timeout;
         let result = self

@@ -27,7 +27,7 @@
 //! # }
 //! ```
 //!
-//! Inside, calls flow one way: [`server`] accepts and hands each connection
+//! Inside, calls flow one way: `server` accepts and hands each connection
 //! to a `Handler` (hello, then requests), which applies each request through
 //! one module per operation (`op::list`, `op::fetch`, ...); those use the
 //! leaves: the shared `State`, the connection's `Outbox`, the `reply`

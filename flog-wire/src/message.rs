@@ -212,7 +212,7 @@ pub struct Request {
 
 /// An operation a client can request.
 ///
-/// Decoded by [`unit_variant::tolerant`]: a unit variant may also arrive as
+/// A unit variant may also arrive as
 /// the one-entry map `{name: null}` (docs/protocol.md §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self", rename_all = "snake_case")]
