@@ -112,8 +112,10 @@ impl IncidentIndex {
             .remove(name);
     }
 
-    /// Incidents after `since_name` and newer than `since_time`, in name order;
-    /// the flag says whether more remain beyond this page.
+    /// Incidents after `since_name` and triggered at or after `since_time`, in
+    /// name order; the flag says whether more remain beyond this page. A page
+    /// holds at least one incident when any matches, however large: a page
+    /// that is empty but says more follow could never be followed.
     pub(crate) fn list(&self, query: &ListQuery) -> (Vec<IncidentInfo>, bool) {
         let limit = query.limit.map_or(MAX_PAGE, |l| (l as usize).min(MAX_PAGE));
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
@@ -125,11 +127,11 @@ impl IncidentIndex {
         let mut bytes = 0;
         let mut more = false;
         for (_, entry) in entries.range::<str, _>((start, Bound::Unbounded)) {
-            if query.since_time.is_some_and(|t| entry.info.time <= t) {
+            if query.since_time.is_some_and(|t| entry.info.time < t) {
                 continue;
             }
             let cost = entry.info.name.len() + entry.info.trigger.as_bytes().len() + 64;
-            if page.len() >= limit || bytes + cost > PAGE_BYTES {
+            if page.len() >= limit || (!page.is_empty() && bytes + cost > PAGE_BYTES) {
                 more = true;
                 break;
             }

@@ -26,18 +26,28 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Inside, calls flow one way: `server` accepts and hands each connection
+//! to a `Handler` (hello, then requests), which applies each request through
+//! one module per operation (`op::list`, `op::fetch`, ...); those use the
+//! leaves: the shared `State`, the connection's `Outbox`, the `reply`
+//! helpers, the incident index and the live-event fan-out.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod decoded;
-mod fetch;
+mod config;
+mod error;
+mod handler;
 mod identity;
 mod index;
+mod live;
+mod op;
 mod outbox;
+mod reply;
 mod server;
-mod session;
-mod subscribe;
+mod state;
 
-pub use crate::decoded::{fetch_incident_decoded, FetchDecodedError};
+pub use crate::config::PublisherConfig;
+pub use crate::error::PublisherError;
 pub use crate::identity::{LOGPORT_FILE, PUBLISHER_ID_FILE, SECRET_FILE};
-pub use crate::server::{Publisher, PublisherBuilder, PublisherConfig, PublisherError};
+pub use crate::server::{Publisher, PublisherBuilder};

@@ -1,11 +1,13 @@
-//! The decoded form of a fetched incident, over real TCP.
+//! The decoded form of a fetched incident, over real TCP: flog-wire's
+//! verified fetch, then flog-core's reader (the publisher exports no client
+//! helpers; flog-wire knows nothing of flog-core).
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{Event, Level, Logger};
-use flog_publisher::{fetch_incident_decoded, FetchDecodedError, Publisher};
+use flog_core::{Event, FlogContents, FlogReader, Level, Logger};
+use flog_publisher::Publisher;
 use flog_wire::{ClientError, ErrorCode, ListQuery, LogportClient};
 
 #[tokio::test]
@@ -33,7 +35,8 @@ async fn a_fetched_incident_decodes_to_header_events_and_trailer() {
             .len(),
         1
     );
-    let incident = fetch_incident_decoded(&client, &name).await.unwrap();
+    let bytes = client.get_incident_bytes(&name).await.unwrap();
+    let incident = FlogContents::read_from(FlogReader::new(std::io::Cursor::new(bytes)).unwrap());
     assert!(incident.damage.is_none());
     let header = incident.header.unwrap();
     assert_eq!(header.name.as_deref(), Some(name.as_str()));
@@ -47,11 +50,11 @@ async fn a_fetched_incident_decodes_to_header_events_and_trailer() {
     assert_eq!(incident.trailer.unwrap().end, "immediate");
 
     let missing = "incident-2000-01-01T00-00-00.000000Z-0000";
-    match fetch_incident_decoded(&client, missing).await {
-        Err(FetchDecodedError::Fetch(ClientError::Remote {
+    match client.get_incident_bytes(missing).await {
+        Err(ClientError::Remote {
             code: ErrorCode::UnknownIncident,
             ..
-        })) => {}
+        }) => {}
         other => panic!("expected unknown_incident, got {other:?}"),
     }
     publisher.shutdown().await;

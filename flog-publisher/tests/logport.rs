@@ -4,63 +4,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{service, Service};
+use common::{expect_error, hello, raw, service, start, welcomed};
 
 use bytes::BytesMut;
 use flog_core::{Event, Level, Timestamp};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::FlogCodec;
 use flog_wire::{
-    ClientError, Connection, ErrorCode, EventUpdate, Hello, IncidentUpdate, ListQuery,
-    LogportClient, LogportUrl, Message, Op, Reply, Request, ResumePoint, PROTOCOL_VERSION,
+    ClientError, Connection, ErrorCode, EventUpdate, IncidentUpdate, ListQuery, LogportClient,
+    LogportUrl, Message, Op, Reply, Request, ResumePoint, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
-
-async fn start(s: &Service, config: PublisherConfig) -> Publisher {
-    Publisher::builder(s.logger.clone())
-        .config(config)
-        .start()
-        .await
-        .unwrap()
-}
-
-async fn raw(publisher: &Publisher) -> Connection {
-    Connection::new(TcpStream::connect(publisher.local_addr()).await.unwrap())
-}
-
-/// A raw connection past the hello: the well-behaved start of every test that
-/// then speaks frames by hand.
-async fn welcomed(publisher: &Publisher) -> Connection {
-    let mut conn = raw(publisher).await;
-    conn.write_message(&hello(publisher.url(), vec![PROTOCOL_VERSION]))
-        .await
-        .unwrap();
-    assert!(matches!(
-        conn.read_message().await.unwrap(),
-        Some(Message::Welcome(_))
-    ));
-    conn
-}
-
-fn hello(url: &LogportUrl, versions: Vec<u32>) -> Message {
-    Hello {
-        versions,
-        secret: url.secret().to_owned(),
-        client: "test".into(),
-    }
-    .into()
-}
-
-async fn expect_error<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    conn: &mut Connection<S>,
-) -> (Option<u64>, ErrorCode) {
-    match conn.read_message().await.unwrap() {
-        Some(Message::Error(e)) => (e.id, e.code),
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
 
 /// A well-behaved client still gets correct answers.
 async fn still_serves(publisher: &Publisher, names: &[String]) {

@@ -6,7 +6,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use serde::Deserialize;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::error::WireError;
+use crate::error::{DecodeError, EncodeError, WireError};
 use crate::message::Message;
 
 /// The default largest frame body, in bytes: 8 MiB.
@@ -14,6 +14,11 @@ pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
 
 /// Bytes in the big-endian length prefix of every frame.
 const PREFIX_LEN: usize = 4;
+
+/// Levels of nested arrays and maps the decoder follows into a frame, also
+/// inside unknown fields it skips. Messages nest six deep at most; the
+/// limit keeps a hostile frame from recursing the decoder off its stack.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// The protocol's codec: a 4-byte big-endian length, then that many bytes
 /// holding one CBOR-encoded [`Message`].
@@ -90,7 +95,7 @@ pub enum Decoded {
     /// A complete frame whose body is not a valid message.
     Malformed {
         /// What the CBOR decoder objected to.
-        error: String,
+        error: DecodeError,
         /// The `id` of the request or response in the frame, if readable.
         request_id: Option<u64>,
     },
@@ -135,18 +140,31 @@ impl Decoder for FlogCodec {
     }
 }
 
+/// Decodes one frame body. Byte strings and texts are read as far as the
+/// body goes, whatever length they claim (ciborium reads them in pieces), so
+/// nothing beyond the frame is ever allocated; nesting stops at [`MAX_DEPTH`].
 fn decode_body(body: &[u8]) -> Decoded {
     let mut rest = body;
-    match ciborium::from_reader::<Message, _>(&mut rest) {
-        Ok(message) if rest.is_empty() => Decoded::Message(message),
-        Ok(_) => Decoded::Malformed {
-            error: format!("{} bytes after the end of the message", rest.len()),
-            request_id: probe_request_id(body),
-        },
-        Err(e) => Decoded::Malformed {
-            error: e.to_string(),
-            request_id: probe_request_id(body),
-        },
+    let error =
+        match ciborium::de::from_reader_with_recursion_limit::<Message, _>(&mut rest, MAX_DEPTH) {
+            Ok(message) if rest.is_empty() => return Decoded::Message(message),
+            Ok(_) => DecodeError::TrailingBytes { count: rest.len() },
+            Err(e) => decode_error(e),
+        };
+    Decoded::Malformed {
+        error,
+        request_id: probe_request_id(body),
+    }
+}
+
+fn decode_error(e: ciborium::de::Error<io::Error>) -> DecodeError {
+    use ciborium::de::Error;
+    match e {
+        // Reading from a slice fails only at its end.
+        Error::Io(_) => DecodeError::Truncated,
+        Error::Syntax(offset) => DecodeError::Syntax { offset },
+        Error::Semantic(_, message) => DecodeError::Invalid { message },
+        Error::RecursionLimitExceeded => DecodeError::TooDeep { max: MAX_DEPTH },
     }
 }
 
@@ -165,7 +183,7 @@ struct HasId {
 }
 
 fn probe_request_id(body: &[u8]) -> Option<u64> {
-    match ciborium::from_reader::<IdProbe, _>(body).ok()? {
+    match ciborium::de::from_reader_with_recursion_limit::<IdProbe, _>(body, MAX_DEPTH).ok()? {
         IdProbe::Request(HasId { id }) | IdProbe::Response(HasId { id }) => Some(id),
     }
 }
@@ -198,7 +216,7 @@ impl Encoder<&Message> for FlogCodec {
                     max: self.max_frame,
                 }
             } else {
-                WireError::Encode(e.to_string())
+                WireError::Encode(EncodeError(e))
             });
         }
         let len = dst.len() - start - PREFIX_LEN;

@@ -38,7 +38,7 @@ pub enum WireError {
     #[error("malformed message: {error}")]
     Malformed {
         /// What the CBOR decoder objected to.
-        error: String,
+        error: DecodeError,
         /// The `id` of the request or response in the frame, if it could
         /// still be read, so that the failure can be matched to a request.
         request_id: Option<u64>,
@@ -56,7 +56,7 @@ pub enum WireError {
 
     /// A message could not be encoded as CBOR.
     #[error("cannot encode message: {0}")]
-    Encode(String),
+    Encode(#[source] EncodeError),
 
     /// An earlier unrecoverable error broke this connection.
     #[error("connection already failed")]
@@ -72,3 +72,44 @@ impl WireError {
         )
     }
 }
+
+/// Why a complete frame's body is not a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The body holds a message and then more bytes.
+    #[error("{count} bytes after the end of the message")]
+    TrailingBytes {
+        /// How many bytes follow the message.
+        count: usize,
+    },
+    /// The body ends inside an item: a length claims more than the frame
+    /// holds, or the item is cut short.
+    #[error("the message ends early: a length claims more than the frame holds")]
+    Truncated,
+    /// The bytes are not valid CBOR.
+    #[error("invalid CBOR at byte {offset}")]
+    Syntax {
+        /// Where in the body.
+        offset: usize,
+    },
+    /// Items nest deeper than the decoder follows.
+    #[error("the message nests deeper than {max} levels")]
+    TooDeep {
+        /// The most levels followed.
+        max: usize,
+    },
+    /// Valid CBOR that is not a message of this protocol (an unknown
+    /// variant, a missing field, a wrong type).
+    #[error("{message}")]
+    Invalid {
+        /// The decoder's description, e.g. ``unknown variant `teleport` ``.
+        message: String,
+    },
+}
+
+/// Why a message could not be encoded (the CBOR encoder's own failure; a
+/// message too large for a frame is [`WireError::MessageTooLarge`]).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct EncodeError(#[from] pub(crate) ciborium::ser::Error<io::Error>);

@@ -56,11 +56,11 @@ mod url;
 
 pub use crate::client::{
     ClientError, ClientOptions, EventSubscription, EventUpdate, FetchedIncident, IncidentPage,
-    IncidentSubscription, IncidentUpdate, LogportClient, ResumePoint,
+    IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, ResumePoint, Subscription,
 };
 pub use crate::codec::{Decoded, FlogCodec, DEFAULT_MAX_FRAME};
 pub use crate::connection::{Connection, MessageReader, MessageWriter};
-pub use crate::error::WireError;
+pub use crate::error::{DecodeError, EncodeError, WireError};
 pub use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
     IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Reply, Request, Response,

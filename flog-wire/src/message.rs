@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+
+mod unit_variant;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -21,15 +24,16 @@ pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 /// One event record, CBOR-encoded as the flogfile format defines it.
 ///
 /// The wire treats events as opaque bytes so that this crate need not know
-/// the event schema; `flog-core` decodes them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EncodedEvent(pub ByteBuf);
+/// the event schema; `flog-core` decodes them. The bytes are shared
+/// ([`Bytes`]): a publisher sends one encoding of an event to every
+/// subscriber without copying it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedEvent(Bytes);
 
 impl EncodedEvent {
     /// Wraps the CBOR encoding of one event record.
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(ByteBuf::from(bytes))
+        Self(Bytes::from(bytes))
     }
 
     /// The CBOR encoding of the event record.
@@ -37,15 +41,39 @@ impl EncodedEvent {
         &self.0
     }
 
-    /// Unwraps the CBOR encoding of the event record.
+    /// The encoding as shared bytes: a cheap handle, not a copy.
+    pub fn shared(&self) -> Bytes {
+        self.0.clone()
+    }
+
+    /// Unwraps the CBOR encoding of the event record (copied only if the
+    /// bytes are shared).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0.into_vec()
+        Vec::from(self.0)
     }
 }
 
 impl From<Vec<u8>> for EncodedEvent {
     fn from(bytes: Vec<u8>) -> Self {
         Self::new(bytes)
+    }
+}
+
+impl From<Bytes> for EncodedEvent {
+    fn from(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+}
+
+impl Serialize for EncodedEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ByteBuf::deserialize(d).map(|b| EncodedEvent::new(b.into_vec()))
     }
 }
 
@@ -166,6 +194,11 @@ pub struct Welcome {
     pub incarnation: String,
     /// The publisher's agent name and version.
     pub server: String,
+    /// How long, in milliseconds, the publisher keeps a connection from which
+    /// it receives no frame, subscribed or not; a client that wants to keep
+    /// it sends `ping` well within this. Absent: no such limit is announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// A request; every reply to it carries the same `id`.
@@ -178,8 +211,11 @@ pub struct Request {
 }
 
 /// An operation a client can request.
+///
+/// A unit variant may also arrive as
+/// the one-entry map `{name: null}` (docs/protocol.md §3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Op {
     /// Answered by [`Reply::Versions`].
     GetVersions,
@@ -264,8 +300,10 @@ pub struct Response {
 }
 
 /// The content of a [`Response`].
+///
+/// Decoded like [`Op`]: `{"pong": null}` is `"pong"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 pub enum Reply {
     /// Answers [`Op::GetVersions`].
     Versions {
@@ -334,6 +372,8 @@ impl Reply {
         }
     }
 }
+
+unit_variant::tolerant!(Op, Reply);
 
 /// What an incident is, without its content.
 ///
@@ -504,158 +544,4 @@ pub struct Goodbye {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn to_cbor(message: &Message) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::into_writer(message, &mut out).expect("encoding into a Vec cannot fail");
-        out
-    }
-
-    fn from_cbor(bytes: &[u8]) -> Result<Message, String> {
-        ciborium::from_reader(bytes).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn hello_debug_hides_the_secret() {
-        let hello = Hello {
-            versions: vec![1],
-            secret: "hunter2".into(),
-            client: "test/1".into(),
-        };
-        let shown = format!("{hello:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("test/1"), "{shown}");
-    }
-
-    #[test]
-    fn unit_variants_are_text_strings() {
-        let message = Message::Request(Request {
-            id: 7,
-            op: Op::Ping,
-        });
-        let cbor = to_cbor(&message);
-        // "ping" as a CBOR text string: major type 3, length 4.
-        assert!(
-            cbor.ends_with(&[0x64, b'p', b'i', b'n', b'g']),
-            "{cbor:02x?}"
-        );
-    }
-
-    #[test]
-    fn absent_optional_fields_are_omitted_and_accepted() {
-        let message = Message::Request(Request {
-            id: 1,
-            op: Op::ListIncidents(ListQuery::default()),
-        });
-        let cbor = to_cbor(&message);
-        // {"request": {"id": 1, "op": {"list_incidents": {}}}}
-        assert!(cbor.ends_with(&[0xa0]), "{cbor:02x?}");
-        assert_eq!(from_cbor(&cbor), Ok(message));
-    }
-
-    #[derive(Serialize)]
-    struct PongWithExtras {
-        id: u64,
-        reply: &'static str,
-        added_in_a_later_version: Vec<u8>,
-    }
-
-    #[test]
-    fn unknown_fields_are_ignored() {
-        let mut map = BTreeMap::new();
-        map.insert(
-            "response",
-            PongWithExtras {
-                id: 3,
-                reply: "pong",
-                added_in_a_later_version: vec![1, 2, 3],
-            },
-        );
-        let mut cbor = Vec::new();
-        ciborium::into_writer(&map, &mut cbor).expect("encoding into a Vec cannot fail");
-        assert_eq!(
-            from_cbor(&cbor),
-            Ok(Message::Response(Response {
-                id: 3,
-                reply: Reply::Pong
-            }))
-        );
-    }
-
-    #[test]
-    fn unknown_error_codes_decode_as_unknown() {
-        let mut error = BTreeMap::new();
-        error.insert("code", "melted");
-        error.insert("message", "from the future");
-        let mut map = BTreeMap::new();
-        map.insert("error", error);
-        let mut cbor = Vec::new();
-        ciborium::into_writer(&map, &mut cbor).expect("encoding into a Vec cannot fail");
-        assert_eq!(
-            from_cbor(&cbor),
-            Ok(Message::Error(ErrorMessage {
-                id: None,
-                code: ErrorCode::Unknown,
-                message: "from the future".into(),
-            }))
-        );
-    }
-
-    #[test]
-    fn error_code_names_match_serde() {
-        let codes = [
-            ErrorCode::UnknownIncident,
-            ErrorCode::BadName,
-            ErrorCode::TooLarge,
-            ErrorCode::Unauthorized,
-            ErrorCode::Unsupported,
-            ErrorCode::VersionMismatch,
-            ErrorCode::Malformed,
-            ErrorCode::Internal,
-            ErrorCode::Busy,
-            ErrorCode::Timeout,
-            ErrorCode::Unknown,
-        ];
-        for code in codes {
-            let mut cbor = Vec::new();
-            ciborium::into_writer(&code, &mut cbor).expect("encoding into a Vec cannot fail");
-            let text: String = ciborium::from_reader(&cbor[..]).expect("a code is a text string");
-            assert_eq!(text, code.as_str());
-        }
-    }
-
-    #[test]
-    fn message_names_match_serde() {
-        for message in crate::testing::one_of_each_message() {
-            let cbor = to_cbor(&message);
-            let map: BTreeMap<String, ciborium::Value> =
-                ciborium::from_reader(&cbor[..]).expect("a message is a one-entry map");
-            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-            assert_eq!(keys, [message.name()]);
-            let inner = match &message {
-                Message::Request(request) => Some((request.op.name(), cbor_of(&request.op))),
-                Message::Response(response) => {
-                    Some((response.reply.name(), cbor_of(&response.reply)))
-                }
-                _ => None,
-            };
-            if let Some((name, value)) = inner {
-                let tag = match value {
-                    ciborium::Value::Text(text) => text,
-                    ciborium::Value::Map(entries) => match &entries[..] {
-                        [(ciborium::Value::Text(text), _)] => text.clone(),
-                        other => panic!("not a one-entry map: {other:?}"),
-                    },
-                    other => panic!("not an externally tagged variant: {other:?}"),
-                };
-                assert_eq!(tag, name);
-            }
-        }
-    }
-
-    fn cbor_of<T: Serialize>(value: &T) -> ciborium::Value {
-        ciborium::Value::serialized(value).expect("every message converts to a CBOR value")
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ fn arb_bytes(max: usize) -> impl Strategy<Value = ByteBuf> {
 }
 
 fn arb_event() -> impl Strategy<Value = EncodedEvent> {
-    arb_bytes(64).prop_map(EncodedEvent)
+    arb_bytes(64).prop_map(|b| EncodedEvent::new(b.into_vec()))
 }
 
 fn arb_versions() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -131,10 +131,11 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             any::<u32>(),
             arb_versions(),
             arb_text(),
-            arb_text()
+            arb_text(),
+            option::of(any::<u64>()),
         )
             .prop_map(
-                |(version, publisher_id, pid, versions, incarnation, server)| {
+                |(version, publisher_id, pid, versions, incarnation, server, idle_timeout_ms)| {
                     Message::Welcome(Welcome {
                         version,
                         publisher_id,
@@ -142,6 +143,7 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
                         versions,
                         incarnation,
                         server,
+                        idle_timeout_ms,
                     })
                 }
             ),
@@ -181,6 +183,8 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
 
 /// One message of every variant, with every op and reply, for tests that
 /// must not depend on chance to cover them all.
+// One literal per message variant, in one list so that a new variant is
+// added here once: long, but only data.
 pub(crate) fn one_of_each_message() -> Vec<Message> {
     let info = IncidentInfo {
         name: "incident-2024-01-02--03-04-05Z-abcd".into(),
@@ -249,6 +253,7 @@ pub(crate) fn one_of_each_message() -> Vec<Message> {
             versions,
             incarnation: "inc".into(),
             server: "flog-publisher/0".into(),
+            idle_timeout_ms: Some(300_000),
         }),
         Message::Error(ErrorMessage {
             id: Some(4),

@@ -6,6 +6,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use flog_core::{Event, Level, Logger};
+use flog_publisher::{Publisher, PublisherConfig};
+use flog_wire::{Connection, ErrorCode, Hello, LogportUrl, Message, PROTOCOL_VERSION};
+use tokio::net::TcpStream;
 
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -76,5 +79,51 @@ impl Service {
 
     pub fn file(&self, name: &str) -> PathBuf {
         self.logdir.join(format!("{name}.flog.bz2"))
+    }
+}
+
+/// A publisher of `s`'s logger with `config`, on 127.0.0.1.
+pub async fn start(s: &Service, config: PublisherConfig) -> Publisher {
+    Publisher::builder(s.logger.clone())
+        .config(config)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A raw connection, before the hello.
+pub async fn raw(publisher: &Publisher) -> Connection {
+    Connection::new(TcpStream::connect(publisher.local_addr()).await.unwrap())
+}
+
+/// A raw connection past the hello: the well-behaved start of every test that
+/// then speaks frames by hand.
+pub async fn welcomed(publisher: &Publisher) -> Connection {
+    let mut conn = raw(publisher).await;
+    conn.write_message(&hello(publisher.url(), vec![PROTOCOL_VERSION]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        conn.read_message().await.unwrap(),
+        Some(Message::Welcome(_))
+    ));
+    conn
+}
+
+pub fn hello(url: &LogportUrl, versions: Vec<u32>) -> Message {
+    Hello {
+        versions,
+        secret: url.secret().to_owned(),
+        client: "test".into(),
+    }
+    .into()
+}
+
+pub async fn expect_error<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    conn: &mut Connection<S>,
+) -> (Option<u64>, ErrorCode) {
+    match conn.read_message().await.unwrap() {
+        Some(Message::Error(e)) => (e.id, e.code),
+        other => panic!("expected an error, got {other:?}"),
     }
 }

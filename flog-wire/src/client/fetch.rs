@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::error::ClientError;
+use super::error::{ClientError, ProtocolError};
 use super::router::Pending;
 use super::LogportClient;
 use crate::message::{Op, Reply};
@@ -31,6 +31,8 @@ pub(super) const CHUNK_FRAME_OVERHEAD: usize = 1024;
 pub struct ResumePoint {
     offset: u64,
     hasher: Sha256,
+    /// The size a listing gave for the file, to hold the stream to.
+    listed_size: Option<u64>,
 }
 
 impl ResumePoint {
@@ -59,6 +61,16 @@ impl ResumePoint {
             }
             point.update(&buf[..n]);
         }
+    }
+
+    /// The size a listing gave for the file ([`IncidentInfo::size`](crate::IncidentInfo::size)):
+    /// a publisher streaming any other size is refused with
+    /// [`ClientError::SizeMismatch`] before a byte of it is written, since
+    /// incident files never change once listed.
+    #[must_use]
+    pub fn expect_size(mut self, size: u64) -> Self {
+        self.listed_size = Some(size);
+        self
     }
 
     /// How many bytes of the file are already held.
@@ -130,16 +142,19 @@ impl LogportClient {
         if !is_valid_incident_name(name) {
             return Err(ClientError::InvalidIncidentName(name.to_string()));
         }
-        let ResumePoint { offset, mut hasher } = from;
         let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let op = Op::GetIncident {
             name: name.to_string(),
-            offset,
+            offset: from.offset,
             chunk_size: self.options.fetch_chunk_size(),
         };
         let _pending = self.shared.start_request(Pending::Stream(tx), op)?;
-        let mut position = offset;
-        let mut total_size = None;
+        let mut transfer = Transfer {
+            name,
+            position: from.offset,
+            total_size: None,
+            from,
+        };
         loop {
             // The timeout bounds the silence between chunks, not the
             // transfer, whose length depends on the file.
@@ -154,65 +169,19 @@ impl LogportClient {
             };
             match reply {
                 Reply::IncidentChunk {
-                    name: chunk_name,
-                    offset: chunk_offset,
+                    name,
+                    offset,
                     data,
-                    total_size: chunk_total,
+                    total_size,
                 } => {
-                    check_name(name, &chunk_name)?;
-                    if chunk_offset != position {
-                        return Err(ClientError::Protocol(format!(
-                            "chunk of {name} starts at {chunk_offset}, expected {position}"
-                        )));
-                    }
-                    if *total_size.get_or_insert(chunk_total) != chunk_total {
-                        return Err(ClientError::Protocol(format!(
-                            "the size of {name} changed during the transfer"
-                        )));
-                    }
-                    let end = position
-                        .checked_add(data.len() as u64)
-                        .filter(|end| *end <= chunk_total)
-                        .ok_or_else(|| {
-                            ClientError::Protocol(format!(
-                                "chunk of {name} runs past its size of {chunk_total} bytes"
-                            ))
-                        })?;
+                    transfer.check_chunk(&name, offset, data.len(), total_size)?;
                     out.write_all(&data).await?;
-                    hasher.update(&data);
-                    position = end;
+                    transfer.from.update(&data);
+                    transfer.position += data.len() as u64;
                 }
-                Reply::IncidentDone {
-                    name: done_name,
-                    size,
-                    sha256,
-                } => {
-                    check_name(name, &done_name)?;
-                    if size != position || total_size.is_some_and(|total| total != size) {
-                        return Err(ClientError::Protocol(format!(
-                            "{name} is {size} bytes, but the transfer ended at {position}"
-                        )));
-                    }
-                    let expected: [u8; 32] = sha256.as_slice().try_into().map_err(|_| {
-                        ClientError::Protocol(format!(
-                            "a SHA-256 has 32 bytes, not {}",
-                            sha256.len()
-                        ))
-                    })?;
+                Reply::IncidentDone { name, size, sha256 } => {
                     out.flush().await?;
-                    let actual: [u8; 32] = hasher.finalize().into();
-                    if actual != expected {
-                        return Err(ClientError::DigestMismatch {
-                            name: name.to_string(),
-                            expected,
-                            actual,
-                        });
-                    }
-                    return Ok(FetchedIncident {
-                        name: name.to_string(),
-                        size,
-                        sha256: actual,
-                    });
+                    return transfer.done(&name, size, &sha256);
                 }
                 other => return Err(super::unexpected("get_incident", &other)),
             }
@@ -227,12 +196,92 @@ impl LogportClient {
     }
 }
 
+/// One fetch in progress: what the chunks so far said and hashed.
+struct Transfer<'a> {
+    name: &'a str,
+    /// The bytes held, resumed prefix included, and their hash.
+    from: ResumePoint,
+    position: u64,
+    total_size: Option<u64>,
+}
+
+impl Transfer<'_> {
+    fn check_listed(&self, streamed: u64) -> Result<(), ClientError> {
+        match self.from.listed_size {
+            Some(listed) if listed != streamed => Err(ClientError::SizeMismatch {
+                name: self.name.to_string(),
+                listed,
+                streamed,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a chunk before any of it is written.
+    fn check_chunk(
+        &mut self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        total: u64,
+    ) -> Result<(), ClientError> {
+        check_name(self.name, name)?;
+        self.check_listed(total)?;
+        let name = self.name.to_string();
+        if offset != self.position {
+            let expected = self.position;
+            return Err(ProtocolError::ChunkOutOfOrder {
+                name,
+                offset,
+                expected,
+            }
+            .into());
+        }
+        if *self.total_size.get_or_insert(total) != total {
+            return Err(ProtocolError::SizeChanged(name).into());
+        }
+        match self.position.checked_add(len as u64) {
+            Some(end) if end <= total => Ok(()),
+            _ => Err(ProtocolError::ChunkPastEnd { name, size: total }.into()),
+        }
+    }
+
+    /// Checks the end of the transfer and the digest over the whole file.
+    fn done(self, name: &str, size: u64, sha256: &[u8]) -> Result<FetchedIncident, ClientError> {
+        check_name(self.name, name)?;
+        self.check_listed(size)?;
+        let name = self.name.to_string();
+        if size != self.position || self.total_size.is_some_and(|total| total != size) {
+            let ended = self.position;
+            return Err(ProtocolError::EndedEarly { name, size, ended }.into());
+        }
+        let expected: [u8; 32] = sha256
+            .try_into()
+            .map_err(|_| ProtocolError::DigestLength(sha256.len()))?;
+        let actual: [u8; 32] = self.from.hasher.finalize().into();
+        if actual != expected {
+            return Err(ClientError::DigestMismatch {
+                name,
+                expected,
+                actual,
+            });
+        }
+        Ok(FetchedIncident {
+            name,
+            size,
+            sha256: actual,
+        })
+    }
+}
+
 fn check_name(requested: &str, received: &str) -> Result<(), ClientError> {
     if requested == received {
         Ok(())
     } else {
-        Err(ClientError::Protocol(format!(
-            "asked for {requested} but received {received}"
-        )))
+        Err(ProtocolError::WrongIncident {
+            requested: requested.to_string(),
+            received: received.to_string(),
+        }
+        .into())
     }
 }

@@ -18,13 +18,16 @@ use crate::url::LogportUrl;
 
 mod error;
 mod fetch;
+mod keepalive;
+mod outgoing;
+mod queue;
 mod router;
 mod subscription;
 
-pub use self::error::ClientError;
+pub use self::error::{ClientError, ProtocolError};
 pub use self::fetch::{FetchedIncident, ResumePoint};
 pub use self::subscription::{
-    EventSubscription, EventUpdate, IncidentSubscription, IncidentUpdate,
+    EventSubscription, EventUpdate, IncidentSubscription, IncidentUpdate, Subscription,
 };
 
 use self::router::{Pending, PushRoute, Shared};
@@ -195,6 +198,13 @@ impl LogportClient {
         let shared = Arc::new(Shared::new(outgoing, stop.clone()));
         tokio::spawn(router::read_loop(shared.clone(), reader));
         tokio::spawn(router::write_loop(shared.clone(), writer, outgoing_rx));
+        if let Some(idle) = welcome.idle_timeout_ms {
+            let keepalive = keepalive::Keepalive {
+                idle: Duration::from_millis(idle),
+                answer_within: options.request_timeout,
+            };
+            tokio::spawn(keepalive.run(shared.clone()));
+        }
         Ok(Self {
             shared,
             welcome,
@@ -250,11 +260,7 @@ impl LogportClient {
             }
             let last = match page.incidents.last() {
                 Some(last) => last.name.clone(),
-                None => {
-                    return Err(ClientError::Protocol(
-                        "an empty page of incidents claims more follow".into(),
-                    ))
-                }
+                None => return Err(ProtocolError::EmptyPageWithMore.into()),
             };
             // A page that does not advance would have us ask forever.
             if query
@@ -262,9 +268,7 @@ impl LogportClient {
                 .as_ref()
                 .is_some_and(|since| last <= *since)
             {
-                return Err(ClientError::Protocol(format!(
-                    "the page after {last} did not advance"
-                )));
+                return Err(ProtocolError::PageDidNotAdvance(last).into());
             }
             all.extend(page.incidents);
             query.since_name = Some(last);
@@ -286,10 +290,10 @@ impl LogportClient {
         };
         let route = PushRoute::Incidents(queue.clone());
         let subscription = self.subscribe(op, route, "subscribe_to_incidents").await?;
-        Ok(IncidentSubscription::new(
+        Ok(Subscription::new(
             subscription,
             queue,
-            self.shared.clone(),
+            Arc::clone(&self.shared.outgoing),
         ))
     }
 
@@ -300,10 +304,10 @@ impl LogportClient {
         let route = PushRoute::Events(queue.clone());
         let op = Op::SubscribeToAll { catch_up };
         let subscription = self.subscribe(op, route, "subscribe_to_all").await?;
-        Ok(EventSubscription::new(
+        Ok(Subscription::new(
             subscription,
             queue,
-            self.shared.clone(),
+            Arc::clone(&self.shared.outgoing),
         ))
     }
 
@@ -397,12 +401,7 @@ async fn handshake(
                 reason: format!("the publisher said goodbye: {}", goodbye.reason),
             })
         }
-        Some(other) => {
-            return Err(ClientError::Protocol(format!(
-                "expected a welcome, got {}",
-                other.name()
-            )))
-        }
+        Some(other) => return Err(ProtocolError::NotWelcome(other.name()).into()),
         None => {
             return Err(ClientError::Closed {
                 reason: "the publisher closed the connection before welcoming us".into(),
@@ -410,10 +409,7 @@ async fn handshake(
         }
     };
     if !SUPPORTED_VERSIONS.contains(&welcome.version) {
-        return Err(ClientError::Protocol(format!(
-            "the publisher chose protocol version {}, which we did not offer",
-            welcome.version
-        )));
+        return Err(ProtocolError::UnofferedVersion(welcome.version).into());
     }
     if welcome.publisher_id != url.publisher_id() {
         return Err(ClientError::PublisherMismatch {
@@ -424,8 +420,12 @@ async fn handshake(
     Ok((connection, welcome))
 }
 
-fn unexpected(operation: &str, reply: &Reply) -> ClientError {
-    ClientError::Protocol(format!("unexpected {} reply to {operation}", reply.name()))
+fn unexpected(operation: &'static str, reply: &Reply) -> ClientError {
+    ProtocolError::UnexpectedReply {
+        operation,
+        reply: reply.name(),
+    }
+    .into()
 }
 
 #[cfg(test)]

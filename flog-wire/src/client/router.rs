@@ -4,7 +4,6 @@
 //! a large reply can never deadlock against a client still sending requests.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -12,11 +11,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::error::ClientError;
-use super::subscription::{EventUpdate, IncidentUpdate, PushQueue};
+use super::error::{ClientError, ProtocolError};
+use super::outgoing::Outgoing;
+use super::queue::PushQueue;
+use super::subscription::{EventUpdate, IncidentUpdate};
 use crate::connection::{MessageReader, MessageWriter};
 use crate::error::WireError;
-use crate::message::{ErrorMessage, Message, Op, Reply, Request, Response};
+use crate::message::{ErrorMessage, Message, Op, Reply, Response};
 
 /// How many queued messages the writer task encodes before flushing.
 const WRITE_BATCH: usize = 64;
@@ -72,9 +73,8 @@ struct Routes {
 
 /// State shared by the client, its subscriptions and its two tasks.
 pub(crate) struct Shared {
-    outgoing: mpsc::UnboundedSender<Message>,
+    pub(super) outgoing: Arc<Outgoing>,
     routes: Mutex<Routes>,
-    next_id: AtomicU64,
     /// Cancelled when the client is dropped or either task ends.
     stop: CancellationToken,
 }
@@ -106,11 +106,21 @@ impl Drop for PendingRequest<'_> {
 impl Shared {
     pub(super) fn new(outgoing: mpsc::UnboundedSender<Message>, stop: CancellationToken) -> Self {
         Self {
-            outgoing,
+            outgoing: Arc::new(Outgoing::new(outgoing)),
             routes: Mutex::new(Routes::default()),
-            next_id: AtomicU64::new(1),
             stop,
         }
+    }
+
+    /// Whether anything waits on the connection: a request or a subscription.
+    pub(super) fn in_use(&self) -> bool {
+        let routes = self.lock();
+        !routes.requests.is_empty() || !routes.subscriptions.is_empty()
+    }
+
+    /// Completes when the connection has ended.
+    pub(super) async fn stopped(&self) {
+        self.stop.cancelled().await;
     }
 
     fn lock(&self) -> MutexGuard<'_, Routes> {
@@ -124,7 +134,7 @@ impl Shared {
         pending: Pending,
         op: Op,
     ) -> Result<PendingRequest<'_>, ClientError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.outgoing.next_id();
         {
             let mut routes = self.lock();
             if let Some(reason) = &routes.closed {
@@ -135,11 +145,7 @@ impl Shared {
             routes.requests.insert(id, pending);
         }
         let guard = PendingRequest { shared: self, id };
-        if self
-            .outgoing
-            .send(Message::Request(Request { id, op }))
-            .is_err()
-        {
+        if self.outgoing.send(id, op).is_err() {
             return Err(self.closed_error());
         }
         Ok(guard)
@@ -155,18 +161,15 @@ impl Shared {
         ClientError::Closed { reason }
     }
 
-    pub(super) fn send_unsubscribe(&self, subscription: u64) {
+    fn send_unsubscribe(&self, subscription: u64) {
         if self.lock().closed.is_some() {
             return;
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let op = Op::Unsubscribe { subscription };
-        // If the writer is gone, so is the subscription.
-        let _ = self.outgoing.send(Message::Request(Request { id, op }));
+        self.outgoing.unsubscribe(subscription);
     }
 
     /// Ends the connection for every waiter; the first reason wins.
-    fn close(&self, reason: String) {
+    pub(super) fn close(&self, reason: String) {
         let (requests, subscriptions) = {
             let mut routes = self.lock();
             if routes.closed.is_some() {
@@ -374,7 +377,7 @@ pub(super) async fn read_loop<R: AsyncRead + Unpin>(
                 error,
                 request_id: Some(id),
             }) => {
-                let error = ClientError::Protocol(format!("undecodable reply: {error}"));
+                let error = ProtocolError::Undecodable(error).into();
                 shared.deliver(id, Err(error)).await;
             }
             Err(error) if error.is_recoverable() => {

@@ -235,7 +235,7 @@ fn malformed_frame_is_an_item_and_decoding_goes_on() {
     );
     assert!(matches!(&decoded[1], Decoded::Message(Message::Goodbye(_))));
     assert!(WireError::Malformed {
-        error: String::new(),
+        error: crate::error::DecodeError::Truncated,
         request_id: None
     }
     .is_recoverable());
@@ -261,7 +261,7 @@ fn trailing_bytes_after_the_message_are_malformed() {
     assert_eq!(
         decoded,
         [Decoded::Malformed {
-            error: "1 bytes after the end of the message".into(),
+            error: crate::error::DecodeError::TrailingBytes { count: 1 },
             request_id: Some(5),
         }]
     );
@@ -373,5 +373,108 @@ fn deeply_nested_unknown_field_is_malformed_not_a_stack_overflow() {
     assert!(
         matches!(decoded[..], [Decoded::Malformed { .. }]),
         "{decoded:?}"
+    );
+}
+
+/// docs/protocol.md §3: a unit variant may also come as `{name: null}`.
+#[test]
+fn unit_variants_decode_from_a_one_entry_map_with_null() {
+    use ciborium::Value;
+    let text = |s: &str| Value::Text(s.into());
+    let wrap = |outer: &str, id: u64, key: &str, inner: Value| {
+        Value::Map(vec![(
+            text(outer),
+            Value::Map(vec![(text("id"), id.into()), (text(key), inner)]),
+        )])
+    };
+    let null_map = |name: &str| Value::Map(vec![(text(name), Value::Null)]);
+    let cases = [
+        (
+            wrap("request", 7, "op", null_map("ping")),
+            Message::Request(Request {
+                id: 7,
+                op: Op::Ping,
+            }),
+        ),
+        (
+            wrap("request", 8, "op", null_map("get_versions")),
+            Message::Request(Request {
+                id: 8,
+                op: Op::GetVersions,
+            }),
+        ),
+        (
+            wrap("response", 9, "reply", null_map("pong")),
+            Message::Response(Response {
+                id: 9,
+                reply: Reply::Pong,
+            }),
+        ),
+    ];
+    for (value, expected) in cases {
+        let decoded = decode_in_pieces(&frame(&cbor(&value)), &[]).expect("framing is intact");
+        assert_eq!(decoded, [Decoded::Message(expected)]);
+    }
+    // Not unit variants: a value other than null, or a second entry.
+    let with_value = wrap(
+        "request",
+        1,
+        "op",
+        Value::Map(vec![(text("ping"), 1.into())]),
+    );
+    let two_entries = wrap(
+        "request",
+        2,
+        "op",
+        Value::Map(vec![
+            (text("ping"), Value::Null),
+            (text("get_pid"), Value::Null),
+        ]),
+    );
+    for value in [with_value, two_entries] {
+        let decoded = decode_in_pieces(&frame(&cbor(&value)), &[]).expect("framing is intact");
+        assert!(
+            matches!(decoded[..], [Decoded::Malformed { .. }]),
+            "{decoded:?}"
+        );
+    }
+}
+
+#[test]
+fn nesting_is_followed_to_the_limit_and_no_further() {
+    // A message nested exactly to the limit inside an unknown field decodes;
+    // one level more is malformed, named as too deep.
+    let junk = |depth: usize| {
+        let mut body = vec![0xa1, 0x67];
+        body.extend_from_slice(b"request");
+        body.push(0xa3);
+        body.extend_from_slice(&[0x62, b'i', b'd', 0x03]);
+        body.extend_from_slice(&[0x62, b'o', b'p', 0x64]);
+        body.extend_from_slice(b"ping");
+        body.push(0x64);
+        body.extend_from_slice(b"junk");
+        body.extend(std::iter::repeat_n(0x81, depth));
+        body.push(0x00);
+        decode_in_pieces(&frame(&body), &[]).expect("framing is intact")
+    };
+    // The message map and the request map take two of the levels.
+    let fits = MAX_DEPTH - 2;
+    assert_eq!(
+        junk(fits),
+        [Decoded::Message(Message::Request(Request {
+            id: 3,
+            op: Op::Ping
+        }))]
+    );
+    assert!(
+        matches!(
+            junk(fits + 1)[..],
+            [Decoded::Malformed {
+                error: crate::error::DecodeError::TooDeep { max: MAX_DEPTH },
+                ..
+            }]
+        ),
+        "{:?}",
+        junk(fits + 1)
     );
 }

@@ -413,9 +413,18 @@ fn tail_reports_where_events_were_dropped() {
             i = i
         );
     }
-    // The publisher reports a gap before the next event it delivers, so keep
-    // logging until one gets through.
+    // Keep logging until a gap is reported, remembering the flood event
+    // printed before it.
+    let flood_number = |line: &str| {
+        let at = line.find("flood ")? + "flood ".len();
+        let digits: String = line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse::<i64>().ok()
+    };
     let deadline = Instant::now() + DEADLINE;
+    let mut before: i64 = -1;
     let gap = loop {
         assert!(Instant::now() < deadline, "no gap reported");
         msg!(
@@ -429,11 +438,26 @@ fn tail_reports_where_events_were_dropped() {
             .recv_timeout(std::time::Duration::from_millis(100))
         {
             Ok(line) if line.contains("events dropped here") => break line,
+            Ok(line) => before = flood_number(&line).unwrap_or(before),
             _ => {}
         }
     };
-    let count: u64 = gap.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let count: i64 = gap.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(count > 0, "{gap}");
+    // The gap line sits where the events are missing: between flood N and
+    // flood M exactly M - N - 1 were lost.
+    // A gap may be reported before any event follows it: log one more.
+    msg!(
+        logger = service.logger,
+        Level::OPERATIONAL,
+        facility = "app",
+        "after the gap"
+    );
+    let after = tail.stdout.recv_timeout(DEADLINE).unwrap();
+    match flood_number(&after) {
+        Some(next) => assert_eq!(next - before - 1, count, "{before} / {gap} / {after}"),
+        None => assert!(count >= 20_000 - before - 1, "{before} / {gap} / {after}"),
+    }
     let (code, _) = tail.interrupt();
     assert_eq!(code, 0);
 }

@@ -94,6 +94,7 @@ async fn serve(
         versions: BTreeMap::new(),
         incarnation: "0".into(),
         server: "hostile/1".into(),
+        idle_timeout_ms: None,
     };
     connection.write_message(&welcome.into()).await?;
     while let Some(message) = connection.read_message().await? {

@@ -1,5 +1,7 @@
 //! The client against fake publishers on real loopback sockets.
 
+mod edges;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -37,6 +39,7 @@ fn welcome(publisher_id: &str, version: u32) -> Message {
         versions,
         incarnation: "inc-1".into(),
         server: "fake-publisher/0".into(),
+        idle_timeout_ms: None,
     })
 }
 
