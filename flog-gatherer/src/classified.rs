@@ -8,7 +8,7 @@
 //! renames; a crash between the renames leaves no `classified/`, which the
 //! next start rebuilds.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -69,6 +69,12 @@ struct State {
     /// While a rebuild runs: what was recorded meanwhile, to add to the new
     /// lists if the rebuild's scan missed it.
     recorded_during_rebuild: Option<Vec<(String, Option<Event>)>>,
+    /// By publisher id: the greatest incident name in `all`, learnt from the
+    /// list at its first use. A name after it cannot be listed yet, so its
+    /// lines are appended without reading the lists; any other is listed
+    /// only where it is missing. That keeps appends idempotent at the cost of
+    /// one read of `all` per publisher and run.
+    greatest_listed: HashMap<String, Option<String>>,
 }
 
 impl ClassifiedIndex {
@@ -78,6 +84,7 @@ impl ClassifiedIndex {
             state: Mutex::new(State {
                 classifier,
                 recorded_during_rebuild: None,
+                greatest_listed: HashMap::new(),
             }),
             rebuilding: Mutex::new(()),
         }
@@ -178,16 +185,51 @@ impl ClassifiedIndex {
         let categories = classify(&state.classifier, trigger);
         let dir = self.dir();
         fs::create_dir_all(&dir)?;
+        let incident = split_path(path);
+        let only_where_missing = only_where_missing
+            || match incident {
+                Some((id, name)) => self
+                    .greatest_listed(state, id)?
+                    .is_some_and(|greatest| name <= greatest),
+                None => true,
+            };
         for list in lists_of(&categories) {
             let list = dir.join(list);
             if !only_where_missing || !contains_line(&list, path)? {
                 append_line(&list, path)?;
             }
         }
+        if let Some((id, name)) = incident {
+            let greatest = state.greatest_listed.entry(id.to_owned()).or_default();
+            if greatest.as_deref().is_none_or(|g| name > g) {
+                *greatest = Some(name.to_owned());
+            }
+        }
         if let Some(recorded) = &mut state.recorded_during_rebuild {
             recorded.push((path.to_owned(), trigger.cloned()));
         }
         Ok(categories)
+    }
+
+    /// The greatest name of publisher `id` listed in `all`.
+    fn greatest_listed<'s>(&self, state: &'s mut State, id: &str) -> io::Result<Option<&'s str>> {
+        if !state.greatest_listed.contains_key(id) {
+            let prefix = format!("{INCIDENTS_DIR}/{id}/");
+            let mut greatest: Option<String> = None;
+            if let Some(all) = open_if_exists(&self.dir().join(CATEGORY_ALL))? {
+                for line in BufReader::new(all).lines() {
+                    let line = line?;
+                    if let Some((_, name)) = split_path(&line).filter(|_| line.starts_with(&prefix))
+                    {
+                        if greatest.as_deref().is_none_or(|g| name > g) {
+                            greatest = Some(name.to_owned());
+                        }
+                    }
+                }
+            }
+            state.greatest_listed.insert(id.to_owned(), greatest);
+        }
+        Ok(state.greatest_listed[id].as_deref())
     }
 
     /// Rebuilds every list from the stored incidents with `classifier`, which
@@ -244,6 +286,7 @@ impl ClassifiedIndex {
             }
             lists.finish(&classifier.fingerprint())?;
             self.swap_in(&new_dir, &unique)?;
+            state.greatest_listed.clear();
             drop(state);
             Ok(seen.len())
         })();
@@ -364,11 +407,24 @@ fn append_line(list: &Path, line: &str) -> io::Result<()> {
     written
 }
 
+/// `incidents/<id>/<name>.flog.bz2` as `(id, name)`.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(INCIDENTS_DIR)?.strip_prefix('/')?;
+    let (id, file) = rest.split_once('/')?;
+    Some((id, file.strip_suffix(flog_core::FINISHED_SUFFIX)?))
+}
+
+fn open_if_exists(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn contains_line(list: &Path, line: &str) -> io::Result<bool> {
-    let file = match File::open(list) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
+    let Some(file) = open_if_exists(list)? else {
+        return Ok(false);
     };
     for existing in BufReader::new(file).lines() {
         if existing? == line {

@@ -119,13 +119,14 @@ pub enum GatherError {
         /// The cause.
         source: io::Error,
     },
-    /// Another gatherer already runs in this base directory.
-    #[error("another gatherer is running in {} (it holds {})", basedir.display(), lock.display())]
+    /// Another gatherer already runs in this base directory (it holds a
+    /// lock on the directory).
+    #[error("another gatherer is running in {}{}", basedir.display(), Holder(*holder))]
     Locked {
         /// The base directory.
         basedir: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
+        /// The holder's pid, as its `lock` file says, if it does.
+        holder: Option<u32>,
     },
     /// [`Gatherer::run`](crate::Gatherer::run) was called while it runs.
     #[error("this gatherer is already running")]
@@ -136,6 +137,18 @@ pub enum GatherError {
         /// The existing config file.
         path: PathBuf,
     },
+}
+
+/// ` (pid N)` when the holder of a lock is known.
+struct Holder(Option<u32>);
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(pid) => write!(f, " (pid {pid})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl GatherError {

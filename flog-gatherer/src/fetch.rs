@@ -1,12 +1,13 @@
 //! Fetching one incident into its temporary file, verifying it, and moving
 //! it into place.
 
-use std::io;
-use std::path::Path;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use flog_wire::{IncidentInfo, LogportClient, ResumePoint};
+use flog_wire::{FetchedIncident, IncidentInfo, LogportClient, ResumePoint};
+use sha2::{Digest, Sha256};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::classified::read_trigger;
 use crate::observer::{GatherEvent, Stored};
 use crate::poll::{PollError, Worker};
-use crate::store::{Commit, PublisherStore};
+use crate::store::{Commit, Partial, PublisherStore};
 use crate::units::human_size;
 
 impl Worker {
@@ -32,15 +33,13 @@ impl Worker {
             .store
             .as_ref()
             .expect("the store is open while polling");
-        let partial = store.partial_path(&name);
-        let (mut file, from) =
-            open_partial(&partial, info.size)
-                .await
-                .map_err(|source| PollError::Store {
-                    action: "write",
-                    path: partial.clone(),
-                    source,
-                })?;
+        let (mut file, partial, from) = open_partial(store, self.partial.take(), info)
+            .await
+            .map_err(|(path, source)| PollError::Store {
+                action: "write",
+                path,
+                source,
+            })?;
         if from.offset() > 0 {
             tracing::info!(publisher = %self.id, incident = %name, offset = from.offset(), "resuming incident {name} from {} at byte {}", self.id, from.offset());
         }
@@ -68,23 +67,29 @@ impl Worker {
                 // other failure (a wrong digest, an oversized stream) may
                 // have left bad ones, and after a stop nothing resumes (the
                 // next start removes what is left anyway).
-                if !error.keeps_partial() {
-                    let _ = tokio::fs::remove_file(&partial).await;
+                if error.keeps_partial() {
+                    self.partial = Some(partial);
+                } else {
+                    let _ = tokio::fs::remove_file(partial.path()).await;
                 }
                 return Err(error);
             }
         };
-        file.sync_all().await.map_err(|source| PollError::Store {
-            action: "fsync",
-            path: partial.clone(),
-            source,
-        })?;
+        if let Err(source) = file.sync_all().await {
+            let _ = tokio::fs::remove_file(partial.path()).await;
+            return Err(PollError::Store {
+                action: "fsync",
+                path: partial.path().to_owned(),
+                source,
+            });
+        }
         drop(file);
 
         let index = self.cx.index.clone();
         let basedir = self.cx.basedir.clone();
+        let size = fetched.size;
         let (outcome, categories, relative) = self
-            .with_store(move |store| commit(store, &index, &partial, &name))
+            .with_store(move |store| commit(store, &index, partial, &fetched))
             .await?;
         let name = info.name.as_str();
         if outcome == Commit::AlreadyStored {
@@ -98,39 +103,89 @@ impl Worker {
         tracing::info!(
             publisher = %self.id,
             incident = name,
-            size = fetched.size,
+            size,
             categories = ?categories,
             path = %relative,
             "fetched incident {name} ({}) from {}, classified as [{shown}]",
-            human_size(fetched.size),
+            human_size(size),
             self.id,
         );
         self.cx.notify(GatherEvent::Stored(Stored {
             publisher_id: self.id.clone(),
             name: name.to_owned(),
             path: basedir.join(&relative),
-            size: fetched.size,
+            size,
             categories,
         }));
         Ok(())
     }
 }
 
-/// Opens the temporary file of a fetch, positioned at its end, with the
-/// resume point of what it holds. A partial file longer than the incident
-/// cannot be a prefix of it and starts over.
-async fn open_partial(path: &Path, size: u64) -> io::Result<(File, ResumePoint)> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .await?;
-    if file.metadata().await?.len() > size {
-        file.set_len(0).await?;
+/// Opens the temporary file of a fetch of `info`, positioned at its end,
+/// with the resume point of what it holds: the file `kept` from an earlier
+/// attempt at the same incident, or a new one of its own. A kept file longer
+/// than the incident cannot be a prefix of it and starts over; one of
+/// another incident is removed.
+async fn open_partial(
+    store: &PublisherStore,
+    kept: Option<Partial>,
+    info: &IncidentInfo,
+) -> Result<(File, Partial, ResumePoint), (PathBuf, io::Error)> {
+    if let Some(partial) = kept {
+        if partial.name() == info.name {
+            let opened = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(partial.path())
+                .await;
+            if let Ok(mut file) = opened {
+                let resumed = async {
+                    if file.metadata().await?.len() > info.size {
+                        file.set_len(0).await?;
+                    }
+                    ResumePoint::from_reader(&mut file).await
+                }
+                .await;
+                return match resumed {
+                    Ok(from) => Ok((file, partial, from)),
+                    Err(e) => Err((partial.path().to_owned(), e)),
+                };
+            }
+        } else {
+            let _ = tokio::fs::remove_file(partial.path()).await;
+        }
     }
-    let from = ResumePoint::from_reader(&mut file).await?;
-    Ok((file, from))
+    loop {
+        let partial = store.new_partial(&info.name);
+        // Exclusively: a file already there is someone else's.
+        match OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(partial.path())
+            .await
+        {
+            Ok(file) => return Ok((file, partial, ResumePoint::start())),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err((partial.path().to_owned(), e)),
+        }
+    }
+}
+
+/// The SHA-256 and size of a file as it is on disk.
+fn digest_of(path: &Path) -> io::Result<([u8; 32], u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 64 * 1024];
+    let mut size = 0;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((hasher.finalize().into(), size));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
 }
 
 /// The blocking end of a fetch: reads the trigger, moves the file into place
@@ -140,10 +195,37 @@ async fn open_partial(path: &Path, size: u64) -> io::Result<(File, ResumePoint)>
 fn commit(
     store: &mut PublisherStore,
     index: &crate::classified::ClassifiedIndex,
-    partial: &Path,
-    name: &str,
+    partial: Partial,
+    fetched: &FetchedIncident,
 ) -> Result<(Commit, Vec<String>, String), PollError> {
-    let trigger = match read_trigger(partial) {
+    let result = verify_and_store(store, index, &partial, fetched);
+    // Stored or not, the temporary file has served (a stored one is already
+    // gone); one left behind would never be looked at again this run.
+    let _ = std::fs::remove_file(partial.path());
+    result
+}
+
+fn verify_and_store(
+    store: &mut PublisherStore,
+    index: &crate::classified::ClassifiedIndex,
+    partial: &Partial,
+    fetched: &FetchedIncident,
+) -> Result<(Commit, Vec<String>, String), PollError> {
+    let name = partial.name();
+    // What is linked into place is the file, not the stream that was
+    // verified: check the file's bytes, which anything else writing to it
+    // would have changed.
+    let (sha256, size) = digest_of(partial.path()).map_err(|source| PollError::Store {
+        action: "read back",
+        path: partial.path().to_owned(),
+        source,
+    })?;
+    if sha256 != fetched.sha256 || size != fetched.size {
+        return Err(PollError::Changed {
+            path: partial.path().to_owned(),
+        });
+    }
+    let trigger = match read_trigger(partial.path()) {
         Ok(trigger) => trigger,
         Err(error) => {
             tracing::warn!(publisher = store.id(), incident = name, %error, "cannot read the trigger of incident {name} from {}: {error}; classifying it as unknown", store.id());
@@ -152,7 +234,7 @@ fn commit(
     };
     let relative = store.relative_path(name);
     let (outcome, categories) = index
-        .store(&relative, trigger.as_ref(), || store.commit(name))
+        .store(&relative, trigger.as_ref(), || store.commit(partial))
         .map_err(|source| PollError::Store {
             action: "store",
             path: store.stored_path(name),

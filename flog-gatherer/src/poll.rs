@@ -21,7 +21,7 @@ use crate::backoff::Backoff;
 use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::observer::{GatherEvent, GatherObserver};
-use crate::store::PublisherStore;
+use crate::store::{Partial, PublisherStore};
 use crate::units::{human_duration, human_size};
 
 /// What every publisher task shares.
@@ -80,6 +80,10 @@ pub(crate) enum PollError {
         path: PathBuf,
         source: io::Error,
     },
+    /// The fetched file on disk is not what was received and verified:
+    /// something else wrote to it.
+    #[error("{} changed while it was written: the SHA-256 of its bytes is not the one received and verified; discarded", path.display())]
+    Changed { path: PathBuf },
     #[error("protocol violation: {0}")]
     Protocol(String),
     #[error("stopped")]
@@ -129,6 +133,7 @@ pub(crate) async fn run_publisher(
         cx,
         id,
         store: None,
+        partial: None,
         last_failure: None,
     };
     loop {
@@ -192,6 +197,8 @@ pub(crate) struct Worker {
     pub(crate) id: String,
     /// Opened on the first connection; `None` while a blocking task has it.
     pub(crate) store: Option<PublisherStore>,
+    /// The temporary file of a fetch cut by a broken connection, to resume.
+    pub(crate) partial: Option<Partial>,
     backoff: Backoff,
     /// The failure last reported, so that a failure repeating at every retry
     /// (a dead publisher, a full disk) is reported once, not once per retry.

@@ -3,7 +3,7 @@
 //! to it being stored. Ignored by default; run it with
 //!
 //! ```text
-//! cargo test --release -p flog-gatherer --test load -- --ignored --nocapture
+//! cargo test --release -p flog-gatherer --test daemon load:: -- --ignored --nocapture
 //! ```
 //!
 //! `FLOG_LOAD_PUBLISHERS`, `FLOG_LOAD_SECONDS` change the defaults (200, 20).
@@ -19,44 +19,13 @@ use std::time::{Duration, Instant};
 use flog_core::{Level, Logger};
 use flog_publisher::Publisher;
 
-const BIN: &str = env!("CARGO_BIN_EXE_flog-gatherer");
+use crate::support::{cpu_time, memory, BIN};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// User plus system CPU time of a process, from /proc.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let per_second: u64 = String::from_utf8(
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
-    Duration::from_secs_f64(ticks as f64 / per_second as f64)
-}
-
-/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 struct Run {
