@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use flog_core::{Event, FlogReader, ReadError, Record};
 
 use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
+use crate::contain::catch;
 use crate::store::{publisher_ids, relative_path, stored_names, Commit, INCIDENTS_DIR};
 
 /// The folder of classification lists, in the base directory.
@@ -52,11 +53,16 @@ pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
     Ok(best)
 }
 
+/// How the trigger of an incident file is read: [`read_trigger`], unless a
+/// test puts a faulty reader in its place.
+pub(crate) type TriggerReader = fn(&Path) -> Result<Option<Event>, ReadError>;
+
 /// The lists, with the classifier that fills them. Only one of these exists
 /// per base directory (the gatherer holds its lock).
 #[derive(Debug)]
 pub(crate) struct ClassifiedIndex {
     basedir: PathBuf,
+    read_trigger: TriggerReader,
     // A std mutex: every holder does short blocking file I/O on a blocking
     // thread, and a rebuild holds it only to start and to swap.
     state: Mutex<State>,
@@ -81,12 +87,39 @@ impl ClassifiedIndex {
     pub(crate) fn new(basedir: &Path, classifier: Classifier) -> ClassifiedIndex {
         ClassifiedIndex {
             basedir: basedir.to_owned(),
+            read_trigger,
             state: Mutex::new(State {
                 classifier,
                 recorded_during_rebuild: None,
                 greatest_listed: HashMap::new(),
             }),
             rebuilding: Mutex::new(()),
+        }
+    }
+
+    /// With `reader` in place of [`read_trigger`].
+    #[cfg(test)]
+    pub(crate) fn with_trigger_reader(mut self, reader: TriggerReader) -> ClassifiedIndex {
+        self.read_trigger = reader;
+        self
+    }
+
+    /// The trigger of an incident file (`shown` names it in messages), for
+    /// classification: `None`, so `unknown`, when it has none or cannot be
+    /// read, also when reading it panics. A bad file fails alone: it is
+    /// stored and listed, and the gatherer goes on.
+    pub(crate) fn trigger_of(&self, file: &Path, shown: &str) -> Option<Event> {
+        let read = self.read_trigger;
+        match catch("read a trigger", || read(file)) {
+            Ok(Ok(trigger)) => trigger,
+            Ok(Err(error)) => {
+                tracing::warn!(incident = shown, %error, "cannot read the trigger of {shown}: {error}; classifying it as unknown");
+                None
+            }
+            Err(panicked) => {
+                tracing::error!(incident = shown, error = %panicked, "reading the trigger of {shown} failed: {panicked}; classifying it as unknown");
+                None
+            }
         }
     }
 
@@ -143,7 +176,7 @@ impl ClassifiedIndex {
         }
         for path in unrecorded {
             if !listed.contains(path) {
-                let trigger = trigger_or_warn(&self.basedir, path);
+                let trigger = self.trigger_of(&self.basedir.join(path), path);
                 self.ensure(path, trigger.as_ref())?;
             }
         }
@@ -270,7 +303,7 @@ impl ClassifiedIndex {
                 let dir = self.basedir.join(INCIDENTS_DIR).join(&id);
                 for name in stored_names(&dir)? {
                     let path = relative_path(&id, &name);
-                    let trigger = trigger_or_warn(&self.basedir, &path);
+                    let trigger = self.trigger_of(&self.basedir.join(&path), &path);
                     lists.add(&path, &classify(classifier, trigger.as_ref()))?;
                     seen.insert(path);
                 }
@@ -326,16 +359,6 @@ fn lists_of(categories: &[String]) -> Vec<&str> {
     }
     lists.push(CATEGORY_ALL);
     lists
-}
-
-fn trigger_or_warn(basedir: &Path, path: &str) -> Option<Event> {
-    match read_trigger(&basedir.join(path)) {
-        Ok(trigger) => trigger,
-        Err(error) => {
-            tracing::warn!(incident = path, %error, "cannot read the trigger of {path}: {error}; classifying it as unknown");
-            None
-        }
-    }
 }
 
 /// The files of a rebuild in progress.

@@ -36,6 +36,11 @@ pub struct Config {
     pub publishers_dir: PathBuf,
     /// How often each publisher is asked for new incidents. Default 60 s.
     pub poll_interval: Duration,
+    /// How often notices may bring a publisher's next poll round forward,
+    /// after a burst of ten: a publisher pushing notices without pause gets
+    /// a round per interval, not a round per notice, while an honest one
+    /// (whose incidents storm control spaces out) never waits. Default 1 s.
+    pub notice_interval: Duration,
     /// How many publishers are talked to at once (each connect, listing and
     /// fetch takes a turn). Default 16.
     pub concurrency: usize,
@@ -73,6 +78,7 @@ impl Default for Config {
             publishers: Vec::new(),
             publishers_dir: PathBuf::from(PUBLISHERS_DIR),
             poll_interval: Duration::from_secs(60),
+            notice_interval: Duration::from_secs(1),
             concurrency: 16,
             subscribe: true,
             connect_timeout: Duration::from_secs(10),
@@ -96,6 +102,7 @@ struct RawConfig {
     publishers: Vec<Spanned<String>>,
     publishers_dir: Option<String>,
     poll_interval: Option<Spanned<RawDuration>>,
+    notice_interval: Option<Spanned<RawDuration>>,
     concurrency: Option<Spanned<i64>>,
     subscribe: Option<bool>,
     connect_timeout: Option<Spanned<RawDuration>>,
@@ -155,6 +162,11 @@ impl Config {
                 &raw.poll_interval,
                 &mut config.poll_interval,
                 "poll_interval",
+            ),
+            (
+                &raw.notice_interval,
+                &mut config.notice_interval,
+                "notice_interval",
             ),
             (
                 &raw.connect_timeout,
@@ -284,6 +296,10 @@ poll_interval = "60s"
 # remains the fallback.
 subscribe = true
 
+# Notices bring a publisher's next round forward: ten at once, then one per
+# this interval, however many notices come.
+notice_interval = "1s"
+
 # How many publishers are talked to at once.
 concurrency = 16
 
@@ -299,6 +315,10 @@ max_backoff = "5m"
 
 # Incidents larger than this are refused (and skipped).
 max_incident_size = "256 MiB"
+
+# Incidents per listing page (1..10000). A publisher answering with a longer
+# page breaks the protocol, and is treated as failing.
+page_size = 500
 
 # The largest chunk to ask for when fetching (default: the publisher's
 # choice). A fetch cut by a broken connection resumes after the last whole

@@ -128,6 +128,10 @@ pub enum GatherError {
         /// The holder's pid, as its `lock` file says, if it does.
         holder: Option<u32>,
     },
+    /// A task of the gatherer panicked (a bug): what it was doing failed,
+    /// the gatherer itself goes on.
+    #[error(transparent)]
+    Panicked(#[from] crate::contain::Panicked),
     /// [`Gatherer::run`](crate::Gatherer::run) was called while it runs.
     #[error("this gatherer is already running")]
     AlreadyRunning,

@@ -62,15 +62,15 @@ mod backoff;
 mod classified;
 mod classify;
 mod config;
+mod contain;
 mod error;
-mod fetch;
 mod gatherer;
 mod lock;
 mod observer;
-mod poll;
 mod publishers;
 mod store;
 mod units;
+mod worker;
 
 pub use crate::classified::{read_trigger, CLASSIFIED_DIR};
 pub use crate::classify::{
@@ -78,8 +78,9 @@ pub use crate::classify::{
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{create, Config, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS_DIR};
+pub use crate::contain::Panicked;
 pub use crate::error::{ConfigError, GatherError};
 pub use crate::gatherer::Gatherer;
 pub use crate::lock::LOCK_FILE;
-pub use crate::observer::{GatherEvent, GatherObserver, Stored};
+pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};

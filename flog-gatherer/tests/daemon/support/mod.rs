@@ -86,7 +86,9 @@ impl Daemon {
             return Some(line.clone());
         }
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            // Checked before each line: a daemon that floods its log must
+            // not keep this waiting past the deadline.
+            let left = deadline.checked_duration_since(Instant::now())?;
             let line = self.lines.recv_timeout(left).ok()?;
             self.seen.push(line.clone());
             if parts.iter().all(|part| line.contains(part)) {

@@ -1,5 +1,5 @@
-//! Fetching one incident into its temporary file, verifying it, and moving
-//! it into place.
+//! Fetching one incident into a temporary file of its own, verifying the
+//! bytes on disk, and moving it into place.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -12,113 +12,112 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
 
-use crate::classified::read_trigger;
+use super::context::{Operation, PollError, Publisher};
+use crate::classified::ClassifiedIndex;
 use crate::observer::{GatherEvent, Stored};
-use crate::poll::{PollError, Worker};
 use crate::store::{Commit, Partial, PublisherStore};
 use crate::units::human_size;
 
-impl Worker {
-    /// Fetches `info` (resuming a partial fetch of it cut earlier in this
-    /// run), verifies size and SHA-256, stores it, lists it and records it as
-    /// the latest.
-    pub(crate) async fn fetch(
-        &mut self,
-        client: &LogportClient,
-        info: &IncidentInfo,
-        stop: &CancellationToken,
-    ) -> Result<(), PollError> {
-        let name = info.name.clone();
-        let store = self
-            .store
-            .as_ref()
-            .expect("the store is open while polling");
-        let (mut file, partial, from) = open_partial(store, self.partial.take(), info)
+/// Fetches `info` (resuming a partial fetch of it cut earlier in this run),
+/// verifies size and SHA-256, stores it, lists it and records it as the
+/// latest.
+pub(super) async fn fetch(
+    publisher: &mut Publisher,
+    client: &LogportClient,
+    info: &IncidentInfo,
+    stop: &CancellationToken,
+) -> Result<(), PollError> {
+    let name = info.name.as_str();
+    let kept = publisher.partial.take();
+    let (mut file, partial, from) =
+        open_partial(publisher.store()?, kept, info)
             .await
             .map_err(|(path, source)| PollError::Store {
                 action: "write",
                 path,
                 source,
             })?;
-        if from.offset() > 0 {
-            tracing::info!(publisher = %self.id, incident = %name, offset = from.offset(), "resuming incident {name} from {} at byte {}", self.id, from.offset());
-        }
-        let max = self.cx.config.max_incident_size;
-        let mut limited = Limited {
-            inner: &mut file,
-            remaining: max.saturating_sub(from.offset()),
-            max,
-        };
-        let fetch = client.resume_incident_to(&name, from, &mut limited);
-        let deadline = self.cx.config.fetch_timeout;
-        let result = self
-            .network(
-                stop,
-                deadline,
-                || format!("fetching incident {name}"),
-                fetch,
-            )
-            .await;
-        let fetched = match result {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                drop(file);
-                // A broken connection leaves good bytes to resume from; any
-                // other failure (a wrong digest, an oversized stream) may
-                // have left bad ones, and after a stop nothing resumes (the
-                // next start removes what is left anyway).
-                if error.keeps_partial() {
-                    self.partial = Some(partial);
-                } else {
-                    let _ = tokio::fs::remove_file(partial.path()).await;
-                }
-                return Err(error);
-            }
-        };
-        if let Err(source) = file.sync_all().await {
-            let _ = tokio::fs::remove_file(partial.path()).await;
-            return Err(PollError::Store {
-                action: "fsync",
-                path: partial.path().to_owned(),
-                source,
-            });
-        }
-        drop(file);
-
-        let index = self.cx.index.clone();
-        let basedir = self.cx.basedir.clone();
-        let size = fetched.size;
-        let (outcome, categories, relative) = self
-            .with_store(move |store| commit(store, &index, partial, &fetched))
-            .await?;
-        let name = info.name.as_str();
-        if outcome == Commit::AlreadyStored {
-            tracing::warn!(publisher = %self.id, incident = name, "incident {name} from {} was already stored; kept the stored file", self.id);
-        }
-        let shown = if categories.is_empty() {
-            "unknown".to_owned()
-        } else {
-            categories.join(", ")
-        };
-        tracing::info!(
-            publisher = %self.id,
-            incident = name,
-            size,
-            categories = ?categories,
-            path = %relative,
-            "fetched incident {name} ({}) from {}, classified as [{shown}]",
-            human_size(size),
-            self.id,
-        );
-        self.cx.notify(GatherEvent::Stored(Stored {
-            publisher_id: self.id.clone(),
-            name: name.to_owned(),
-            path: basedir.join(&relative),
-            size,
-            categories,
-        }));
-        Ok(())
+    let id = &publisher.id;
+    if from.offset() > 0 {
+        tracing::info!(publisher = %id, incident = name, offset = from.offset(), "resuming incident {name} from {id} at byte {}", from.offset());
     }
+    let max = publisher.cx.config.max_incident_size;
+    let mut limited = Limited {
+        inner: &mut file,
+        remaining: max.saturating_sub(from.offset()),
+        max,
+    };
+    let transfer = client.resume_incident_to(name, from, &mut limited);
+    let deadline = publisher.cx.config.fetch_timeout;
+    let operation = Operation::Fetching(name.to_owned());
+    let result = publisher.network(stop, deadline, operation, transfer).await;
+    let fetched = match result {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            drop(file);
+            // A broken connection leaves good bytes to resume from; any
+            // other failure (a wrong digest, an oversized stream) may have
+            // left bad ones, and after a stop nothing resumes (the next
+            // start removes what is left anyway).
+            if error.keeps_partial() {
+                publisher.partial = Some(partial);
+            } else {
+                let _ = tokio::fs::remove_file(partial.path()).await;
+            }
+            return Err(error);
+        }
+    };
+    if let Err(source) = file.sync_all().await {
+        let _ = tokio::fs::remove_file(partial.path()).await;
+        return Err(PollError::Store {
+            action: "fsync",
+            path: partial.path().to_owned(),
+            source,
+        });
+    }
+    drop(file);
+    store_fetched(publisher, partial, fetched).await
+}
+
+/// Verifies, stores and lists a fetched file, then tells of it.
+async fn store_fetched(
+    publisher: &mut Publisher,
+    partial: Partial,
+    fetched: FetchedIncident,
+) -> Result<(), PollError> {
+    let index = publisher.cx.index.clone();
+    let (name, size) = (fetched.name.clone(), fetched.size);
+    let (outcome, categories, relative) = publisher
+        .with_store("store an incident", move |store| {
+            commit(store, &index, partial, &fetched)
+        })
+        .await?;
+    let id = &publisher.id;
+    if outcome == Commit::AlreadyStored {
+        tracing::warn!(publisher = %id, incident = name, "incident {name} from {id} was already stored; kept the stored file");
+    }
+    let shown = if categories.is_empty() {
+        "unknown".to_owned()
+    } else {
+        categories.join(", ")
+    };
+    tracing::info!(
+        publisher = %id,
+        incident = name,
+        size,
+        categories = ?categories,
+        path = %relative,
+        "fetched incident {name} ({}) from {id}, classified as [{shown}]",
+        human_size(size),
+    );
+    publisher.cx.notify(GatherEvent::Stored(Stored {
+        publisher_id: id.clone(),
+        name,
+        path: publisher.cx.basedir.join(&relative),
+        size,
+        categories,
+    }));
+    Ok(())
 }
 
 /// Opens the temporary file of a fetch of `info`, positioned at its end,
@@ -194,7 +193,7 @@ fn digest_of(path: &Path) -> io::Result<([u8; 32], u64)> {
 /// recognises.
 fn commit(
     store: &mut PublisherStore,
-    index: &crate::classified::ClassifiedIndex,
+    index: &ClassifiedIndex,
     partial: Partial,
     fetched: &FetchedIncident,
 ) -> Result<(Commit, Vec<String>, String), PollError> {
@@ -207,7 +206,7 @@ fn commit(
 
 fn verify_and_store(
     store: &mut PublisherStore,
-    index: &crate::classified::ClassifiedIndex,
+    index: &ClassifiedIndex,
     partial: &Partial,
     fetched: &FetchedIncident,
 ) -> Result<(Commit, Vec<String>, String), PollError> {
@@ -225,14 +224,11 @@ fn verify_and_store(
             path: partial.path().to_owned(),
         });
     }
-    let trigger = match read_trigger(partial.path()) {
-        Ok(trigger) => trigger,
-        Err(error) => {
-            tracing::warn!(publisher = store.id(), incident = name, %error, "cannot read the trigger of incident {name} from {}: {error}; classifying it as unknown", store.id());
-            None
-        }
-    };
     let relative = store.relative_path(name);
+    // Whatever reading the trigger does (fails, or panics), the file is
+    // stored: an incident that cannot be classified is listed as unknown,
+    // not fetched again and again.
+    let trigger = index.trigger_of(partial.path(), &relative);
     let (outcome, categories) = index
         .store(&relative, trigger.as_ref(), || store.commit(partial))
         .map_err(|source| PollError::Store {
