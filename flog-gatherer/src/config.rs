@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::classify::{compile_rules, Classifier, RawRule};
-use crate::error::{ConfigError, GatherError, Source};
+use crate::error::{ConfigError, ConfigProblem, GatherError, Source};
 use crate::units::{RawDuration, RawSize};
 
 /// The config file's name in the base directory.
@@ -117,6 +117,100 @@ struct RawConfig {
     rule: Vec<RawRule>,
 }
 
+impl RawConfig {
+    fn read_durations(&self, config: &mut Config, source: &Source<'_>) -> Result<(), ConfigError> {
+        let durations = [
+            (
+                &self.poll_interval,
+                &mut config.poll_interval,
+                "poll_interval",
+            ),
+            (
+                &self.notice_interval,
+                &mut config.notice_interval,
+                "notice_interval",
+            ),
+            (
+                &self.connect_timeout,
+                &mut config.connect_timeout,
+                "connect_timeout",
+            ),
+            (
+                &self.request_timeout,
+                &mut config.request_timeout,
+                "request_timeout",
+            ),
+            (
+                &self.fetch_timeout,
+                &mut config.fetch_timeout,
+                "fetch_timeout",
+            ),
+            (&self.min_backoff, &mut config.min_backoff, "min_backoff"),
+            (&self.max_backoff, &mut config.max_backoff, "max_backoff"),
+        ];
+        for (value, slot, key) in durations {
+            let Some(value) = value else { continue };
+            let duration = value.get_ref().parse().map_err(|e| {
+                source.error_at(value.span(), ConfigProblem::Unit { key, source: e })
+            })?;
+            if duration.is_zero() {
+                return Err(source.error_at(value.span(), ConfigProblem::Zero { key }));
+            }
+            *slot = duration;
+        }
+        if config.min_backoff > config.max_backoff {
+            let span = raw_span(&self.min_backoff, &self.max_backoff);
+            return Err(source.error_at(span, ConfigProblem::BackoffOrder));
+        }
+        Ok(())
+    }
+
+    fn read_numbers(&self, config: &mut Config, source: &Source<'_>) -> Result<(), ConfigError> {
+        let out_of_range =
+            |span, key, range| source.error_at(span, ConfigProblem::OutOfRange { key, range });
+        if let Some(value) = &self.concurrency {
+            config.concurrency = usize::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "concurrency", "1 to 4096"))?;
+        }
+        if let Some(value) = &self.page_size {
+            config.page_size = u32::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "page_size", "1 to 10000"))?;
+        }
+        let size = |value: &Spanned<RawSize>, key| {
+            value
+                .get_ref()
+                .parse()
+                .map_err(|e| source.error_at(value.span(), ConfigProblem::Unit { key, source: e }))
+        };
+        if let Some(value) = &self.chunk_size {
+            let bytes = size(value, "chunk_size")?;
+            let chunk = u32::try_from(bytes)
+                .ok()
+                .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "chunk_size", "1 KiB to 8 MiB"))?;
+            config.chunk_size = Some(chunk);
+        }
+        if let Some(value) = &self.max_incident_size {
+            config.max_incident_size = match size(value, "max_incident_size")? {
+                0 => {
+                    return Err(source.error_at(
+                        value.span(),
+                        ConfigProblem::Zero {
+                            key: "max_incident_size",
+                        },
+                    ))
+                }
+                bytes => bytes,
+            };
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// The config file of a base directory.
     pub fn path_in(basedir: &Path) -> PathBuf {
@@ -146,110 +240,22 @@ impl Config {
         };
         let raw: RawConfig = source.parse()?;
         let mut config = Config::default();
-
-        for url in raw.publishers {
-            let parsed =
-                url.get_ref().trim().parse::<LogportUrl>().map_err(|e| {
-                    source.error_at(url.span(), format!("invalid logport URL: {e}"))
-                })?;
+        for url in &raw.publishers {
+            let parsed = url
+                .get_ref()
+                .trim()
+                .parse::<LogportUrl>()
+                .map_err(|e| source.error_at(url.span(), ConfigProblem::Url(e)))?;
             config.publishers.push(parsed);
         }
-        if let Some(dir) = raw.publishers_dir {
+        if let Some(dir) = &raw.publishers_dir {
             config.publishers_dir = PathBuf::from(dir);
-        }
-        let durations = [
-            (
-                &raw.poll_interval,
-                &mut config.poll_interval,
-                "poll_interval",
-            ),
-            (
-                &raw.notice_interval,
-                &mut config.notice_interval,
-                "notice_interval",
-            ),
-            (
-                &raw.connect_timeout,
-                &mut config.connect_timeout,
-                "connect_timeout",
-            ),
-            (
-                &raw.request_timeout,
-                &mut config.request_timeout,
-                "request_timeout",
-            ),
-            (
-                &raw.fetch_timeout,
-                &mut config.fetch_timeout,
-                "fetch_timeout",
-            ),
-            (&raw.min_backoff, &mut config.min_backoff, "min_backoff"),
-            (&raw.max_backoff, &mut config.max_backoff, "max_backoff"),
-        ];
-        for (value, slot, key) in durations {
-            let Some(value) = value else { continue };
-            let duration = value
-                .get_ref()
-                .parse()
-                .map_err(|e| source.error_at(value.span(), format!("{key}: {e}")))?;
-            if duration.is_zero() {
-                return Err(source.error_at(value.span(), format!("{key} must be more than zero")));
-            }
-            *slot = duration;
-        }
-        if config.min_backoff > config.max_backoff {
-            let span = raw_span(&raw.min_backoff, &raw.max_backoff);
-            return Err(source.error_at(span, "min_backoff is longer than max_backoff"));
-        }
-        if let Some(value) = raw.concurrency {
-            config.concurrency = usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=4096).contains(n))
-                .ok_or_else(|| {
-                    source.error_at(value.span(), "concurrency must be from 1 to 4096")
-                })?;
-        }
-        if let Some(value) = raw.page_size {
-            config.page_size = u32::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    source.error_at(value.span(), "page_size must be from 1 to 10000")
-                })?;
-        }
-        if let Some(value) = raw.chunk_size {
-            let size = value
-                .get_ref()
-                .parse()
-                .map_err(|e| source.error_at(value.span(), format!("chunk_size: {e}")))?;
-            config.chunk_size = Some(
-                u32::try_from(size)
-                    .ok()
-                    .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
-                    .ok_or_else(|| {
-                        source.error_at(value.span(), "chunk_size must be from 1 KiB to 8 MiB")
-                    })?,
-            );
         }
         if let Some(subscribe) = raw.subscribe {
             config.subscribe = subscribe;
         }
-        if let Some(value) = raw.max_incident_size {
-            config.max_incident_size =
-                value
-                    .get_ref()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        let detail = value
-                            .get_ref()
-                            .parse()
-                            .err()
-                            .unwrap_or_else(|| "it must be more than zero".into());
-                        source.error_at(value.span(), format!("max_incident_size: {detail}"))
-                    })?;
-        }
+        raw.read_durations(&mut config, &source)?;
+        raw.read_numbers(&mut config, &source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
         Ok(config)
     }

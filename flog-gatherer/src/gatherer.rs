@@ -19,7 +19,7 @@ use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
-use crate::publishers::{Origin, PublisherScan, Wanted};
+use crate::publishers::{PublisherScan, Wanted};
 use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
 use crate::worker::{run_publisher, Context};
 
@@ -346,11 +346,7 @@ fn reconcile(
                 }
             }
             None => {
-                let from = match &origin {
-                    Origin::Config => "the config file".to_owned(),
-                    Origin::File(path) => path.display().to_string(),
-                };
-                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {from})", url.redacted());
+                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {origin})", url.redacted());
                 let (tx, rx) = watch::channel(url);
                 let stop = shutdown.child_token();
                 let task = tracker.spawn(run_publisher(cx.clone(), id.clone(), rx, stop.clone()));

@@ -11,12 +11,13 @@
 //! stored name, and fetching resumes right after it.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flog_core::FINISHED_SUFFIX;
 use flog_wire::{is_valid_incident_name, is_valid_publisher_id};
+use sha2::{Digest, Sha256};
 
 /// The folder of stored incidents, in the base directory.
 pub const INCIDENTS_DIR: &str = "incidents";
@@ -45,6 +46,32 @@ impl Partial {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The SHA-256 and size of the file's bytes as they are on disk.
+    pub(crate) fn digest(&self) -> io::Result<([u8; 32], u64)> {
+        let mut file = fs::File::open(&self.path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; 64 * 1024];
+        let mut size = 0;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok((hasher.finalize().into(), size));
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+    }
+}
+
+/// Why a publisher's folder cannot be used, as the cause of an
+/// [`io::Error`] (of kind `InvalidInput` or `InvalidData`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FolderProblem {
+    #[error("invalid publisher id {0:?}")]
+    BadId(String),
+    #[error("{} does not hold an incident name; fix or remove it", .0.display())]
+    BadLatest(PathBuf),
 }
 
 /// The stored incidents of one publisher.
@@ -87,7 +114,7 @@ impl PublisherStore {
             // from ever becoming a path.
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("invalid publisher id {id:?}"),
+                FolderProblem::BadId(id.to_owned()),
             ));
         }
         let dir = basedir.join(INCIDENTS_DIR).join(id);
@@ -244,10 +271,7 @@ fn read_latest(dir: &Path) -> io::Result<Option<String>> {
                 // and let the operator look.
                 Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!(
-                        "{} does not hold an incident name; fix or remove it",
-                        path.display()
-                    ),
+                    FolderProblem::BadLatest(path),
                 ))
             }
         }

@@ -129,7 +129,7 @@ fn bad_values_point_at_their_line() {
         ("page_size = 100000\n", "gatherer.toml:1:13: page_size must be from 1"),
         ("chunk_size = 12\n", "gatherer.toml:1:14: chunk_size must be from 1 KiB to 8 MiB"),
         ("max_incident_size = \"huge\"\n", "gatherer.toml:1:21: max_incident_size: invalid size"),
-        ("max_incident_size = 0\n", "gatherer.toml:1:21: max_incident_size: it must be more than zero"),
+        ("max_incident_size = 0\n", "gatherer.toml:1:21: max_incident_size must be more than zero"),
         (
             "min_backoff = \"1m\"\nmax_backoff = \"1s\"\n",
             "gatherer.toml:1:15: min_backoff is longer than max_backoff",

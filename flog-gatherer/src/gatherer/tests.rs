@@ -133,7 +133,7 @@ async fn a_file_whose_reading_panics_is_stored_as_unknown_and_nothing_else_stops
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(list("unknown"), [poisoned.clone()]);
+    assert_eq!(list("unknown"), std::slice::from_ref(&poisoned));
     assert_eq!(list("all").len(), 4);
     assert_eq!(list("database").len(), 3);
 

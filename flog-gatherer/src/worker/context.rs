@@ -117,6 +117,10 @@ pub(crate) enum PollError {
         path: PathBuf,
         source: io::Error,
     },
+    /// The folder's store is not open: a task that had it failed, and the
+    /// next connection reopens it.
+    #[error("the incident folder {} is not open", folder.display())]
+    StoreClosed { folder: PathBuf },
     /// The fetched file on disk is not what was received and verified:
     /// something else wrote to it.
     #[error("{} changed while it was written: the SHA-256 of its bytes is not the one received and verified; discarded", path.display())]
@@ -188,10 +192,8 @@ impl Publisher {
     }
 
     fn store_gone(&self) -> PollError {
-        PollError::Store {
-            action: "use the incident folder of",
-            path: self.folder(),
-            source: io::Error::other("it is not open"),
+        PollError::StoreClosed {
+            folder: self.folder(),
         }
     }
 

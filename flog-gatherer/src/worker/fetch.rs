@@ -1,13 +1,12 @@
 //! Fetching one incident into a temporary file of its own, verifying the
 //! bytes on disk, and moving it into place.
 
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use flog_wire::{FetchedIncident, IncidentInfo, LogportClient, ResumePoint};
-use sha2::{Digest, Sha256};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
@@ -171,22 +170,6 @@ async fn open_partial(
     }
 }
 
-/// The SHA-256 and size of a file as it is on disk.
-fn digest_of(path: &Path) -> io::Result<([u8; 32], u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 64 * 1024];
-    let mut size = 0;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok((hasher.finalize().into(), size));
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-}
-
 /// The blocking end of a fetch: reads the trigger, moves the file into place
 /// and lists it, then moves `latest` past it, in that order, so a crash
 /// anywhere leaves either nothing stored or a stored file that start-up
@@ -214,7 +197,7 @@ fn verify_and_store(
     // What is linked into place is the file, not the stream that was
     // verified: check the file's bytes, which anything else writing to it
     // would have changed.
-    let (sha256, size) = digest_of(partial.path()).map_err(|source| PollError::Store {
+    let (sha256, size) = partial.digest().map_err(|source| PollError::Store {
         action: "read back",
         path: partial.path().to_owned(),
         source,
@@ -244,6 +227,13 @@ fn verify_and_store(
     Ok((outcome, categories, relative))
 }
 
+/// The stream of an incident went past `max_incident_size`.
+#[derive(Debug, thiserror::Error)]
+#[error("the incident exceeds max_incident_size ({})", human_size(*max))]
+struct TooLarge {
+    max: u64,
+}
+
 /// Refuses writes beyond `max` bytes in all: a publisher that lists a small
 /// incident and streams a huge one is cut off, not obeyed.
 struct Limited<'a, W> {
@@ -259,11 +249,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Limited<'_, W> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         if buf.len() as u64 > self.remaining {
-            let message = format!(
-                "the incident exceeds max_incident_size ({})",
-                human_size(self.max)
-            );
-            return Poll::Ready(Err(io::Error::other(message)));
+            let too_large = TooLarge { max: self.max };
+            return Poll::Ready(Err(io::Error::other(too_large)));
         }
         let written = Pin::new(&mut *self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &written {
