@@ -76,11 +76,12 @@ struct State {
     /// lists if the rebuild's scan missed it.
     recorded_during_rebuild: Option<Vec<(String, Option<Event>)>>,
     /// By publisher id: the greatest incident name in `all`, learnt from the
-    /// list at its first use. A name after it cannot be listed yet, so its
-    /// lines are appended without reading the lists; any other is listed
-    /// only where it is missing. That keeps appends idempotent at the cost of
-    /// one read of `all` per publisher and run.
-    greatest_listed: HashMap<String, Option<String>>,
+    /// list at the first store after start-up or a rebuild (`None` until
+    /// then). A name after it cannot be listed yet, so its lines are
+    /// appended without reading the lists; any other is listed only where it
+    /// is missing. That keeps appends idempotent at the cost of one read of
+    /// `all` per run and a name per publisher.
+    greatest_listed: Option<HashMap<String, String>>,
 }
 
 impl ClassifiedIndex {
@@ -91,7 +92,7 @@ impl ClassifiedIndex {
             state: Mutex::new(State {
                 classifier,
                 recorded_during_rebuild: None,
-                greatest_listed: HashMap::new(),
+                greatest_listed: None,
             }),
             rebuilding: Mutex::new(()),
         }
@@ -222,8 +223,9 @@ impl ClassifiedIndex {
         let only_where_missing = only_where_missing
             || match incident {
                 Some((id, name)) => self
-                    .greatest_listed(state, id)?
-                    .is_some_and(|greatest| name <= greatest),
+                    .greatest_listed(state)?
+                    .get(id)
+                    .is_some_and(|greatest| name <= greatest.as_str()),
                 None => true,
             };
         for list in lists_of(&categories) {
@@ -233,10 +235,7 @@ impl ClassifiedIndex {
             }
         }
         if let Some((id, name)) = incident {
-            let greatest = state.greatest_listed.entry(id.to_owned()).or_default();
-            if greatest.as_deref().is_none_or(|g| name > g) {
-                *greatest = Some(name.to_owned());
-            }
+            note_greatest(self.greatest_listed(state)?, id, name);
         }
         if let Some(recorded) = &mut state.recorded_during_rebuild {
             recorded.push((path.to_owned(), trigger.cloned()));
@@ -244,25 +243,23 @@ impl ClassifiedIndex {
         Ok(categories)
     }
 
-    /// The greatest name of publisher `id` listed in `all`.
-    fn greatest_listed<'s>(&self, state: &'s mut State, id: &str) -> io::Result<Option<&'s str>> {
-        if !state.greatest_listed.contains_key(id) {
-            let prefix = format!("{INCIDENTS_DIR}/{id}/");
-            let mut greatest: Option<String> = None;
+    /// The greatest name of each publisher listed in `all`.
+    fn greatest_listed<'s>(
+        &self,
+        state: &'s mut State,
+    ) -> io::Result<&'s mut HashMap<String, String>> {
+        if state.greatest_listed.is_none() {
+            let mut greatest = HashMap::new();
             if let Some(all) = open_if_exists(&self.dir().join(CATEGORY_ALL))? {
                 for line in BufReader::new(all).lines() {
-                    let line = line?;
-                    if let Some((_, name)) = split_path(&line).filter(|_| line.starts_with(&prefix))
-                    {
-                        if greatest.as_deref().is_none_or(|g| name > g) {
-                            greatest = Some(name.to_owned());
-                        }
+                    if let Some((id, name)) = split_path(&line?) {
+                        note_greatest(&mut greatest, id, name);
                     }
                 }
             }
-            state.greatest_listed.insert(id.to_owned(), greatest);
+            state.greatest_listed = Some(greatest);
         }
-        Ok(state.greatest_listed[id].as_deref())
+        Ok(state.greatest_listed.get_or_insert_with(HashMap::new))
     }
 
     /// Rebuilds every list from the stored incidents with `classifier`, which
@@ -319,7 +316,7 @@ impl ClassifiedIndex {
             }
             lists.finish(&classifier.fingerprint())?;
             self.swap_in(&new_dir, &unique)?;
-            state.greatest_listed.clear();
+            state.greatest_listed = None;
             drop(state);
             Ok(seen.len())
         })();
@@ -428,6 +425,16 @@ fn append_line(list: &Path, line: &str) -> io::Result<()> {
         let _ = file.set_len(len);
     }
     written
+}
+
+fn note_greatest(greatest: &mut HashMap<String, String>, id: &str, name: &str) {
+    match greatest.get_mut(id) {
+        Some(known) if name <= known.as_str() => {}
+        Some(known) => *known = name.to_owned(),
+        None => {
+            greatest.insert(id.to_owned(), name.to_owned());
+        }
+    }
 }
 
 /// `incidents/<id>/<name>.flog.bz2` as `(id, name)`.
