@@ -8,7 +8,7 @@
 //! renames; a crash between the renames leaves no `classified/`, which the
 //! next start rebuilds.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use flog_core::{Event, FlogReader, ReadError, Record};
 
 use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
+use crate::contain::catch;
 use crate::store::{publisher_ids, relative_path, stored_names, Commit, INCIDENTS_DIR};
 
 /// The folder of classification lists, in the base directory.
@@ -52,11 +53,16 @@ pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
     Ok(best)
 }
 
+/// How the trigger of an incident file is read: [`read_trigger`], unless a
+/// test puts a faulty reader in its place.
+pub(crate) type TriggerReader = fn(&Path) -> Result<Option<Event>, ReadError>;
+
 /// The lists, with the classifier that fills them. Only one of these exists
 /// per base directory (the gatherer holds its lock).
 #[derive(Debug)]
 pub(crate) struct ClassifiedIndex {
     basedir: PathBuf,
+    read_trigger: TriggerReader,
     // A std mutex: every holder does short blocking file I/O on a blocking
     // thread, and a rebuild holds it only to start and to swap.
     state: Mutex<State>,
@@ -69,17 +75,52 @@ struct State {
     /// While a rebuild runs: what was recorded meanwhile, to add to the new
     /// lists if the rebuild's scan missed it.
     recorded_during_rebuild: Option<Vec<(String, Option<Event>)>>,
+    /// By publisher id: the greatest incident name in `all`, learnt from the
+    /// list at the first store after start-up or a rebuild (`None` until
+    /// then). A name after it cannot be listed yet, so its lines are
+    /// appended without reading the lists; any other is listed only where it
+    /// is missing. That keeps appends idempotent at the cost of one read of
+    /// `all` per run and a name per publisher.
+    greatest_listed: Option<HashMap<String, String>>,
 }
 
 impl ClassifiedIndex {
     pub(crate) fn new(basedir: &Path, classifier: Classifier) -> ClassifiedIndex {
         ClassifiedIndex {
             basedir: basedir.to_owned(),
+            read_trigger,
             state: Mutex::new(State {
                 classifier,
                 recorded_during_rebuild: None,
+                greatest_listed: None,
             }),
             rebuilding: Mutex::new(()),
+        }
+    }
+
+    /// With `reader` in place of [`read_trigger`].
+    #[cfg(test)]
+    pub(crate) fn with_trigger_reader(mut self, reader: TriggerReader) -> ClassifiedIndex {
+        self.read_trigger = reader;
+        self
+    }
+
+    /// The trigger of an incident file (`shown` names it in messages), for
+    /// classification: `None`, so `unknown`, when it has none or cannot be
+    /// read, also when reading it panics. A bad file fails alone: it is
+    /// stored and listed, and the gatherer goes on.
+    pub(crate) fn trigger_of(&self, file: &Path, shown: &str) -> Option<Event> {
+        let read = self.read_trigger;
+        match catch("read a trigger", || read(file)) {
+            Ok(Ok(trigger)) => trigger,
+            Ok(Err(error)) => {
+                tracing::warn!(incident = shown, %error, "cannot read the trigger of {shown}: {error}; classifying it as unknown");
+                None
+            }
+            Err(panicked) => {
+                tracing::error!(incident = shown, error = %panicked, "reading the trigger of {shown} failed: {panicked}; classifying it as unknown");
+                None
+            }
         }
     }
 
@@ -136,7 +177,7 @@ impl ClassifiedIndex {
         }
         for path in unrecorded {
             if !listed.contains(path) {
-                let trigger = trigger_or_warn(&self.basedir, path);
+                let trigger = self.trigger_of(&self.basedir.join(path), path);
                 self.ensure(path, trigger.as_ref())?;
             }
         }
@@ -178,16 +219,47 @@ impl ClassifiedIndex {
         let categories = classify(&state.classifier, trigger);
         let dir = self.dir();
         fs::create_dir_all(&dir)?;
+        let incident = split_path(path);
+        let only_where_missing = only_where_missing
+            || match incident {
+                Some((id, name)) => self
+                    .greatest_listed(state)?
+                    .get(id)
+                    .is_some_and(|greatest| name <= greatest.as_str()),
+                None => true,
+            };
         for list in lists_of(&categories) {
             let list = dir.join(list);
             if !only_where_missing || !contains_line(&list, path)? {
                 append_line(&list, path)?;
             }
         }
+        if let Some((id, name)) = incident {
+            note_greatest(self.greatest_listed(state)?, id, name);
+        }
         if let Some(recorded) = &mut state.recorded_during_rebuild {
             recorded.push((path.to_owned(), trigger.cloned()));
         }
         Ok(categories)
+    }
+
+    /// The greatest name of each publisher listed in `all`.
+    fn greatest_listed<'s>(
+        &self,
+        state: &'s mut State,
+    ) -> io::Result<&'s mut HashMap<String, String>> {
+        if state.greatest_listed.is_none() {
+            let mut greatest = HashMap::new();
+            if let Some(all) = open_if_exists(&self.dir().join(CATEGORY_ALL))? {
+                for line in BufReader::new(all).lines() {
+                    if let Some((id, name)) = split_path(&line?) {
+                        note_greatest(&mut greatest, id, name);
+                    }
+                }
+            }
+            state.greatest_listed = Some(greatest);
+        }
+        Ok(state.greatest_listed.get_or_insert_with(HashMap::new))
     }
 
     /// Rebuilds every list from the stored incidents with `classifier`, which
@@ -228,7 +300,7 @@ impl ClassifiedIndex {
                 let dir = self.basedir.join(INCIDENTS_DIR).join(&id);
                 for name in stored_names(&dir)? {
                     let path = relative_path(&id, &name);
-                    let trigger = trigger_or_warn(&self.basedir, &path);
+                    let trigger = self.trigger_of(&self.basedir.join(&path), &path);
                     lists.add(&path, &classify(classifier, trigger.as_ref()))?;
                     seen.insert(path);
                 }
@@ -244,6 +316,7 @@ impl ClassifiedIndex {
             }
             lists.finish(&classifier.fingerprint())?;
             self.swap_in(&new_dir, &unique)?;
+            state.greatest_listed = None;
             drop(state);
             Ok(seen.len())
         })();
@@ -283,16 +356,6 @@ fn lists_of(categories: &[String]) -> Vec<&str> {
     }
     lists.push(CATEGORY_ALL);
     lists
-}
-
-fn trigger_or_warn(basedir: &Path, path: &str) -> Option<Event> {
-    match read_trigger(&basedir.join(path)) {
-        Ok(trigger) => trigger,
-        Err(error) => {
-            tracing::warn!(incident = path, %error, "cannot read the trigger of {path}: {error}; classifying it as unknown");
-            None
-        }
-    }
 }
 
 /// The files of a rebuild in progress.
@@ -364,11 +427,34 @@ fn append_line(list: &Path, line: &str) -> io::Result<()> {
     written
 }
 
+fn note_greatest(greatest: &mut HashMap<String, String>, id: &str, name: &str) {
+    match greatest.get_mut(id) {
+        Some(known) if name <= known.as_str() => {}
+        Some(known) => *known = name.to_owned(),
+        None => {
+            greatest.insert(id.to_owned(), name.to_owned());
+        }
+    }
+}
+
+/// `incidents/<id>/<name>.flog.bz2` as `(id, name)`.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(INCIDENTS_DIR)?.strip_prefix('/')?;
+    let (id, file) = rest.split_once('/')?;
+    Some((id, file.strip_suffix(flog_core::FINISHED_SUFFIX)?))
+}
+
+fn open_if_exists(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn contains_line(list: &Path, line: &str) -> io::Result<bool> {
-    let file = match File::open(list) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
+    let Some(file) = open_if_exists(list)? else {
+        return Ok(false);
     };
     for existing in BufReader::new(file).lines() {
         if existing? == line {

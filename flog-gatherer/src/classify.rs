@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::error::{ConfigError, Source};
+use crate::error::{ConfigError, ConfigProblem, RuleError, Source};
 
 /// The category every stored incident is listed in.
 pub const CATEGORY_ALL: &str = "all";
@@ -91,18 +91,6 @@ pub struct Rule {
     min_level: Option<Level>,
     message: Option<Regex>,
     fields: Vec<(String, FieldValue)>,
-}
-
-/// A rule was given an invalid category or regular expression.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RuleError {
-    /// See [`is_valid_category`].
-    #[error("invalid category {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.', and not \"all\" or \"unknown\"")]
-    BadCategory(String),
-    /// The message pattern does not compile.
-    #[error("invalid regular expression: {0}")]
-    BadRegex(#[from] regex::Error),
 }
 
 impl Rule {
@@ -331,7 +319,7 @@ pub(crate) fn compile_rules(
 
 fn compile_rule(raw: RawRule, source: &Source<'_>) -> Result<Rule, ConfigError> {
     let mut rule = Rule::new(raw.category.get_ref().clone())
-        .map_err(|e| source.error_at(raw.category.span(), e.to_string()))?;
+        .map_err(|e| source.error_at(raw.category.span(), e))?;
     if let Some(facility) = raw.facility {
         rule = rule.facility(facility);
     }
@@ -340,18 +328,13 @@ fn compile_rule(raw: RawRule, source: &Source<'_>) -> Result<Rule, ConfigError> 
             RawLevel::Number(n) => u16::try_from(*n).ok().map(Level),
             RawLevel::Name(name) => Level::parse(name),
         };
-        let level_error = || {
-            source.error_at(
-                level.span(),
-                "invalid level: use a name (NOISY, OPERATIONAL, UNUSUAL, INFREQUENT, CURIOUS, WEIRD, SCARY, BAD) or a number from 0 to 65535",
-            )
-        };
+        let level_error = || source.error_at(level.span(), ConfigProblem::Level);
         rule = rule.min_level(parsed.ok_or_else(level_error)?);
     }
     if let Some(pattern) = raw.message {
         rule = rule
             .message(pattern.get_ref())
-            .map_err(|e| source.error_at(pattern.span(), e.to_string()))?;
+            .map_err(|e| source.error_at(pattern.span(), e))?;
     }
     for (name, value) in raw.fields {
         let span = value.span();
@@ -360,12 +343,7 @@ fn compile_rule(raw: RawRule, source: &Source<'_>) -> Result<Rule, ConfigError> 
             toml::Value::Integer(n) => FieldValue::Int(n),
             toml::Value::Float(x) => FieldValue::Float(x),
             toml::Value::Boolean(b) => FieldValue::Bool(b),
-            _ => {
-                return Err(source.error_at(
-                    span,
-                    format!("field {name:?}: compare with text, a number or a boolean"),
-                ))
-            }
+            _ => return Err(source.error_at(span, ConfigProblem::FieldValue { name })),
         };
         rule = rule.field(name, value);
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::classify::{compile_rules, Classifier, RawRule};
-use crate::error::{ConfigError, GatherError, Source};
+use crate::error::{ConfigError, ConfigProblem, GatherError, Source};
 use crate::units::{RawDuration, RawSize};
 
 /// The config file's name in the base directory.
@@ -36,6 +36,11 @@ pub struct Config {
     pub publishers_dir: PathBuf,
     /// How often each publisher is asked for new incidents. Default 60 s.
     pub poll_interval: Duration,
+    /// How often notices may bring a publisher's next poll round forward,
+    /// after a burst of ten: a publisher pushing notices without pause gets
+    /// a round per interval, not a round per notice, while an honest one
+    /// (whose incidents storm control spaces out) never waits. Default 1 s.
+    pub notice_interval: Duration,
     /// How many publishers are talked to at once (each connect, listing and
     /// fetch takes a turn). Default 16.
     pub concurrency: usize,
@@ -73,6 +78,7 @@ impl Default for Config {
             publishers: Vec::new(),
             publishers_dir: PathBuf::from(PUBLISHERS_DIR),
             poll_interval: Duration::from_secs(60),
+            notice_interval: Duration::from_secs(1),
             concurrency: 16,
             subscribe: true,
             connect_timeout: Duration::from_secs(10),
@@ -96,6 +102,7 @@ struct RawConfig {
     publishers: Vec<Spanned<String>>,
     publishers_dir: Option<String>,
     poll_interval: Option<Spanned<RawDuration>>,
+    notice_interval: Option<Spanned<RawDuration>>,
     concurrency: Option<Spanned<i64>>,
     subscribe: Option<bool>,
     connect_timeout: Option<Spanned<RawDuration>>,
@@ -108,6 +115,100 @@ struct RawConfig {
     chunk_size: Option<Spanned<RawSize>>,
     #[serde(default)]
     rule: Vec<RawRule>,
+}
+
+impl RawConfig {
+    fn read_durations(&self, config: &mut Config, source: &Source<'_>) -> Result<(), ConfigError> {
+        let durations = [
+            (
+                &self.poll_interval,
+                &mut config.poll_interval,
+                "poll_interval",
+            ),
+            (
+                &self.notice_interval,
+                &mut config.notice_interval,
+                "notice_interval",
+            ),
+            (
+                &self.connect_timeout,
+                &mut config.connect_timeout,
+                "connect_timeout",
+            ),
+            (
+                &self.request_timeout,
+                &mut config.request_timeout,
+                "request_timeout",
+            ),
+            (
+                &self.fetch_timeout,
+                &mut config.fetch_timeout,
+                "fetch_timeout",
+            ),
+            (&self.min_backoff, &mut config.min_backoff, "min_backoff"),
+            (&self.max_backoff, &mut config.max_backoff, "max_backoff"),
+        ];
+        for (value, slot, key) in durations {
+            let Some(value) = value else { continue };
+            let duration = value.get_ref().parse().map_err(|e| {
+                source.error_at(value.span(), ConfigProblem::Unit { key, source: e })
+            })?;
+            if duration.is_zero() {
+                return Err(source.error_at(value.span(), ConfigProblem::Zero { key }));
+            }
+            *slot = duration;
+        }
+        if config.min_backoff > config.max_backoff {
+            let span = raw_span(&self.min_backoff, &self.max_backoff);
+            return Err(source.error_at(span, ConfigProblem::BackoffOrder));
+        }
+        Ok(())
+    }
+
+    fn read_numbers(&self, config: &mut Config, source: &Source<'_>) -> Result<(), ConfigError> {
+        let out_of_range =
+            |span, key, range| source.error_at(span, ConfigProblem::OutOfRange { key, range });
+        if let Some(value) = &self.concurrency {
+            config.concurrency = usize::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "concurrency", "1 to 4096"))?;
+        }
+        if let Some(value) = &self.page_size {
+            config.page_size = u32::try_from(*value.get_ref())
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "page_size", "1 to 10000"))?;
+        }
+        let size = |value: &Spanned<RawSize>, key| {
+            value
+                .get_ref()
+                .parse()
+                .map_err(|e| source.error_at(value.span(), ConfigProblem::Unit { key, source: e }))
+        };
+        if let Some(value) = &self.chunk_size {
+            let bytes = size(value, "chunk_size")?;
+            let chunk = u32::try_from(bytes)
+                .ok()
+                .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
+                .ok_or_else(|| out_of_range(value.span(), "chunk_size", "1 KiB to 8 MiB"))?;
+            config.chunk_size = Some(chunk);
+        }
+        if let Some(value) = &self.max_incident_size {
+            config.max_incident_size = match size(value, "max_incident_size")? {
+                0 => {
+                    return Err(source.error_at(
+                        value.span(),
+                        ConfigProblem::Zero {
+                            key: "max_incident_size",
+                        },
+                    ))
+                }
+                bytes => bytes,
+            };
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -139,105 +240,22 @@ impl Config {
         };
         let raw: RawConfig = source.parse()?;
         let mut config = Config::default();
-
-        for url in raw.publishers {
-            let parsed =
-                url.get_ref().trim().parse::<LogportUrl>().map_err(|e| {
-                    source.error_at(url.span(), format!("invalid logport URL: {e}"))
-                })?;
+        for url in &raw.publishers {
+            let parsed = url
+                .get_ref()
+                .trim()
+                .parse::<LogportUrl>()
+                .map_err(|e| source.error_at(url.span(), ConfigProblem::Url(e)))?;
             config.publishers.push(parsed);
         }
-        if let Some(dir) = raw.publishers_dir {
+        if let Some(dir) = &raw.publishers_dir {
             config.publishers_dir = PathBuf::from(dir);
-        }
-        let durations = [
-            (
-                &raw.poll_interval,
-                &mut config.poll_interval,
-                "poll_interval",
-            ),
-            (
-                &raw.connect_timeout,
-                &mut config.connect_timeout,
-                "connect_timeout",
-            ),
-            (
-                &raw.request_timeout,
-                &mut config.request_timeout,
-                "request_timeout",
-            ),
-            (
-                &raw.fetch_timeout,
-                &mut config.fetch_timeout,
-                "fetch_timeout",
-            ),
-            (&raw.min_backoff, &mut config.min_backoff, "min_backoff"),
-            (&raw.max_backoff, &mut config.max_backoff, "max_backoff"),
-        ];
-        for (value, slot, key) in durations {
-            let Some(value) = value else { continue };
-            let duration = value
-                .get_ref()
-                .parse()
-                .map_err(|e| source.error_at(value.span(), format!("{key}: {e}")))?;
-            if duration.is_zero() {
-                return Err(source.error_at(value.span(), format!("{key} must be more than zero")));
-            }
-            *slot = duration;
-        }
-        if config.min_backoff > config.max_backoff {
-            let span = raw_span(&raw.min_backoff, &raw.max_backoff);
-            return Err(source.error_at(span, "min_backoff is longer than max_backoff"));
-        }
-        if let Some(value) = raw.concurrency {
-            config.concurrency = usize::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=4096).contains(n))
-                .ok_or_else(|| {
-                    source.error_at(value.span(), "concurrency must be from 1 to 4096")
-                })?;
-        }
-        if let Some(value) = raw.page_size {
-            config.page_size = u32::try_from(*value.get_ref())
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    source.error_at(value.span(), "page_size must be from 1 to 10000")
-                })?;
-        }
-        if let Some(value) = raw.chunk_size {
-            let size = value
-                .get_ref()
-                .parse()
-                .map_err(|e| source.error_at(value.span(), format!("chunk_size: {e}")))?;
-            config.chunk_size = Some(
-                u32::try_from(size)
-                    .ok()
-                    .filter(|n| (1024..=8 * 1024 * 1024).contains(n))
-                    .ok_or_else(|| {
-                        source.error_at(value.span(), "chunk_size must be from 1 KiB to 8 MiB")
-                    })?,
-            );
         }
         if let Some(subscribe) = raw.subscribe {
             config.subscribe = subscribe;
         }
-        if let Some(value) = raw.max_incident_size {
-            config.max_incident_size =
-                value
-                    .get_ref()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        let detail = value
-                            .get_ref()
-                            .parse()
-                            .err()
-                            .unwrap_or_else(|| "it must be more than zero".into());
-                        source.error_at(value.span(), format!("max_incident_size: {detail}"))
-                    })?;
-        }
+        raw.read_durations(&mut config, &source)?;
+        raw.read_numbers(&mut config, &source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
         Ok(config)
     }
@@ -284,6 +302,10 @@ poll_interval = "60s"
 # remains the fallback.
 subscribe = true
 
+# Notices bring a publisher's next round forward: ten at once, then one per
+# this interval, however many notices come.
+notice_interval = "1s"
+
 # How many publishers are talked to at once.
 concurrency = 16
 
@@ -299,6 +321,10 @@ max_backoff = "5m"
 
 # Incidents larger than this are refused (and skipped).
 max_incident_size = "256 MiB"
+
+# Incidents per listing page (1..10000). A publisher answering with a longer
+# page breaks the protocol, and is treated as failing.
+page_size = 500
 
 # The largest chunk to ask for when fetching (default: the publisher's
 # choice). A fetch cut by a broken connection resumes after the last whole

@@ -5,7 +5,9 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::units::line_column;
+use flog_wire::UrlError;
+
+use crate::units::{line_column, UnitError};
 
 /// Why a config or rules file could not be used.
 ///
@@ -23,7 +25,7 @@ pub enum ConfigError {
         source: io::Error,
     },
     /// The file is not valid TOML, or a value in it is wrong.
-    #[error("{}: {message}", Location { path, line: *line, column: *column })]
+    #[error("{}: {problem}", Location { path, line: *line, column: *column })]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -32,7 +34,57 @@ pub enum ConfigError {
         /// The 1-based column (in characters) of the offending value, when known.
         column: Option<usize>,
         /// What is wrong.
-        message: String,
+        problem: ConfigProblem,
+    },
+}
+
+/// What is wrong with a value of a config or rules file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// Not TOML, an unknown key, or a value of the wrong type. (Boxed: it
+    /// is large, and errors travel in every `Result`.)
+    #[error("{}", .0.message().trim())]
+    Toml(Box<toml::de::Error>),
+    /// A publisher's URL does not parse (the message never holds a secret).
+    #[error("invalid logport URL: {0}")]
+    Url(#[source] UrlError),
+    /// A duration or size that is not one.
+    #[error("{key}: {source}")]
+    Unit {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        source: UnitError,
+    },
+    /// A duration of zero where that would mean "never" or "spin".
+    #[error("{key} must be more than zero")]
+    Zero {
+        /// The key.
+        key: &'static str,
+    },
+    /// A number outside what the key allows.
+    #[error("{key} must be from {range}")]
+    OutOfRange {
+        /// The key.
+        key: &'static str,
+        /// The range allowed, for people: `1 to 4096`.
+        range: &'static str,
+    },
+    /// The first wait after a failure is longer than the longest.
+    #[error("min_backoff is longer than max_backoff")]
+    BackoffOrder,
+    /// A rule's category or message pattern.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A rule's `min_level` is neither a level name nor a number.
+    #[error("invalid level: use a name (NOISY, OPERATIONAL, UNUSUAL, INFREQUENT, CURIOUS, WEIRD, SCARY, BAD) or a number from 0 to 65535")]
+    Level,
+    /// A rule compares a field with a table or an array.
+    #[error("field {name:?}: compare with text, a number or a boolean")]
+    FieldValue {
+        /// The field.
+        name: String,
     },
 }
 
@@ -74,31 +126,44 @@ pub(crate) struct Source<'a> {
 
 impl Source<'_> {
     /// An error about the value at `span`.
-    pub(crate) fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error_at(
+        &self,
+        span: Range<usize>,
+        problem: impl Into<ConfigProblem>,
+    ) -> ConfigError {
         let (line, column) = line_column(self.text, span.start);
         ConfigError::Invalid {
             path: self.path.to_owned(),
             line: Some(line),
             column: Some(column),
-            message: message.into(),
+            problem: problem.into(),
         }
     }
 
     /// Parses the whole file, reporting TOML and shape errors at their span.
     pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        toml::from_str(self.text).map_err(|error| {
-            let message = error.message().trim().to_string();
-            match error.span() {
-                Some(span) => self.error_at(span, message),
-                None => ConfigError::Invalid {
-                    path: self.path.to_owned(),
-                    line: None,
-                    column: None,
-                    message,
-                },
-            }
+        toml::from_str(self.text).map_err(|error| match error.span() {
+            Some(span) => self.error_at(span, ConfigProblem::Toml(Box::new(error))),
+            None => ConfigError::Invalid {
+                path: self.path.to_owned(),
+                line: None,
+                column: None,
+                problem: ConfigProblem::Toml(Box::new(error)),
+            },
         })
     }
+}
+
+/// A rule was given an invalid category or regular expression.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// See [`is_valid_category`](crate::is_valid_category).
+    #[error("invalid category {0:?}: use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.', and not \"all\" or \"unknown\"")]
+    BadCategory(String),
+    /// The message pattern does not compile.
+    #[error("invalid regular expression: {0}")]
+    BadRegex(#[from] regex::Error),
 }
 
 /// Why the gatherer could not start, or an operation on its base directory
@@ -119,14 +184,19 @@ pub enum GatherError {
         /// The cause.
         source: io::Error,
     },
-    /// Another gatherer already runs in this base directory.
-    #[error("another gatherer is running in {} (it holds {})", basedir.display(), lock.display())]
+    /// Another gatherer already runs in this base directory (it holds a
+    /// lock on the directory).
+    #[error("another gatherer is running in {}{}", basedir.display(), Holder(*holder))]
     Locked {
         /// The base directory.
         basedir: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
+        /// The holder's pid, as its `lock` file says, if it does.
+        holder: Option<u32>,
     },
+    /// A task of the gatherer panicked (a bug): what it was doing failed,
+    /// the gatherer itself goes on.
+    #[error(transparent)]
+    Panicked(#[from] crate::contain::Panicked),
     /// [`Gatherer::run`](crate::Gatherer::run) was called while it runs.
     #[error("this gatherer is already running")]
     AlreadyRunning,
@@ -136,6 +206,18 @@ pub enum GatherError {
         /// The existing config file.
         path: PathBuf,
     },
+}
+
+/// ` (pid N)` when the holder of a lock is known.
+struct Holder(Option<u32>);
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(pid) => write!(f, " (pid {pid})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl GatherError {

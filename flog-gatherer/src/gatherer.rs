@@ -15,12 +15,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::classified::ClassifiedIndex;
 use crate::config::Config;
+use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
-use crate::poll::{run_publisher, Context};
-use crate::publishers::{Origin, PublisherScan, Wanted};
+use crate::publishers::{PublisherScan, Wanted};
 use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
+use crate::worker::{run_publisher, Context};
 
 /// Gathers incidents from publishers into a base directory.
 ///
@@ -99,6 +100,18 @@ impl Gatherer {
         })
     }
 
+    /// With `reader` in place of the trigger reader, for tests of what a
+    /// faulty one does.
+    #[cfg(test)]
+    pub(crate) fn with_trigger_reader(
+        mut self,
+        reader: crate::classified::TriggerReader,
+    ) -> Gatherer {
+        let index = ClassifiedIndex::new(&self.basedir, self.config.classifier.clone());
+        self.index = Arc::new(index.with_trigger_reader(reader));
+        self
+    }
+
     /// Tells `observer` of every [`GatherEvent`].
     #[must_use]
     pub fn with_observer(mut self, observer: impl GatherObserver + 'static) -> Gatherer {
@@ -165,14 +178,23 @@ impl Gatherer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
             let dir = publishers_dir.clone();
-            let (returned, wanted) = tokio::task::spawn_blocking(move || {
+            let scanned = blocking("scan the publishers", move || {
                 let wanted = scan.scan(&configured, &dir);
                 (scan, wanted)
             })
-            .await
-            .expect("scanning publishers does not panic");
-            scan = returned;
-            reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
+            .await;
+            match scanned {
+                Ok((returned, wanted)) => {
+                    scan = returned;
+                    reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
+                }
+                Err(panicked) => {
+                    // The running publishers go on; the next round scans
+                    // again (and reports the folder's problems afresh).
+                    tracing::error!(error = %panicked, "{panicked}; the publishers stay as they are");
+                    scan = PublisherScan::default();
+                }
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
@@ -215,9 +237,8 @@ impl Gatherer {
     async fn rebuild(&self, classifier: crate::Classifier) -> Result<usize, GatherError> {
         let index = self.index.clone();
         let classified = self.basedir.join(crate::classified::CLASSIFIED_DIR);
-        let count = tokio::task::spawn_blocking(move || index.rebuild(classifier))
-            .await
-            .expect("reclassifying does not panic")
+        let count = blocking("reclassify", move || index.rebuild(classifier))
+            .await?
             .map_err(GatherError::io("rebuild", &classified))?;
         tracing::info!(incidents = count, "reclassified {count} incidents");
         self.notify(GatherEvent::Reclassified { incidents: count });
@@ -228,9 +249,7 @@ impl Gatherer {
     async fn recover(&self) -> Result<(), GatherError> {
         let basedir = self.basedir.clone();
         let index = self.index.clone();
-        let rebuilt = tokio::task::spawn_blocking(move || recover(&basedir, &index))
-            .await
-            .expect("recovery does not panic")?;
+        let rebuilt = blocking("recover", move || recover(&basedir, &index)).await??;
         if let Some(count) = rebuilt {
             tracing::info!(incidents = count, "classified {count} stored incidents");
             self.notify(GatherEvent::Reclassified { incidents: count });
@@ -327,11 +346,7 @@ fn reconcile(
                 }
             }
             None => {
-                let from = match &origin {
-                    Origin::Config => "the config file".to_owned(),
-                    Origin::File(path) => path.display().to_string(),
-                };
-                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {from})", url.redacted());
+                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {origin})", url.redacted());
                 let (tx, rx) = watch::channel(url);
                 let stop = shutdown.child_token();
                 let task = tracker.spawn(run_publisher(cx.clone(), id.clone(), rx, stop.clone()));
@@ -347,3 +362,6 @@ fn reconcile(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

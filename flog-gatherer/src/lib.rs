@@ -62,24 +62,26 @@ mod backoff;
 mod classified;
 mod classify;
 mod config;
+mod contain;
 mod error;
-mod fetch;
 mod gatherer;
 mod lock;
 mod observer;
-mod poll;
 mod publishers;
 mod store;
 mod units;
+mod worker;
 
 pub use crate::classified::{read_trigger, CLASSIFIED_DIR};
 pub use crate::classify::{
-    is_valid_category, Classifier, FieldValue, Rule, RuleError, CATEGORY_ALL, CATEGORY_UNKNOWN,
+    is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{create, Config, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS_DIR};
-pub use crate::error::{ConfigError, GatherError};
+pub use crate::contain::Panicked;
+pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::gatherer::Gatherer;
 pub use crate::lock::LOCK_FILE;
-pub use crate::observer::{GatherEvent, GatherObserver, Stored};
+pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};
+pub use crate::units::UnitError;

@@ -1,52 +1,76 @@
 //! One gatherer per base directory: two would fetch and list the same
-//! incidents twice.
+//! incidents twice, and write into each other's files.
+//!
+//! The lock is a `flock` on the base directory itself, which nobody removes
+//! while it holds anything: a lock on a file can be lost to an operator who
+//! deletes the file as stale, after which a second gatherer locks a new file
+//! of the same name and both run. The `lock` file only tells operators which
+//! process holds the lock; removing it changes nothing.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use crate::error::GatherError;
 
-/// The lock file in the base directory.
+/// The file in the base directory naming the running gatherer's pid. The
+/// lock itself is on the directory; this file is gone after a clean stop.
 pub const LOCK_FILE: &str = "lock";
 
 /// Held while a [`Gatherer`](crate::Gatherer) exists; the operating system
 /// releases it when the process dies, however it dies.
 #[derive(Debug)]
 pub(crate) struct BasedirLock {
-    _file: File,
+    /// The open directory that carries the lock.
+    _dir: Option<File>,
+    pid_file: PathBuf,
 }
 
 impl BasedirLock {
     pub(crate) fn acquire(basedir: &Path) -> Result<BasedirLock, GatherError> {
-        let path = basedir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(GatherError::io("open", &path))?;
-        #[cfg(unix)]
-        {
-            use rustix::fs::{flock, FlockOperation};
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => {}
-                Err(rustix::io::Errno::WOULDBLOCK) => {
-                    return Err(GatherError::Locked {
-                        basedir: basedir.to_owned(),
-                        lock: path,
-                    })
-                }
-                Err(errno) => return Err(GatherError::io("lock", &path)(errno.into())),
-            }
-        }
-        // For the operator: which process holds it.
+        let pid_file = basedir.join(LOCK_FILE);
+        let dir = lock_directory(basedir, &pid_file)?;
         let pid = format!("{}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.write_all(pid.as_bytes()))
-            .map_err(GatherError::io("write", &path))?;
-        Ok(BasedirLock { _file: file })
+        flog_core::fs::write_file_atomically(&pid_file, pid.as_bytes())
+            .map_err(GatherError::io("write", &pid_file))?;
+        Ok(BasedirLock {
+            _dir: dir,
+            pid_file,
+        })
     }
+}
+
+impl Drop for BasedirLock {
+    fn drop(&mut self) {
+        // Before the lock goes with the directory handle: a pid left behind
+        // after a clean stop invites an operator to call a live lock stale.
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+#[cfg(unix)]
+fn lock_directory(basedir: &Path, pid_file: &Path) -> Result<Option<File>, GatherError> {
+    use rustix::fs::{flock, FlockOperation};
+    let dir = File::open(basedir).map_err(GatherError::io("open", basedir))?;
+    match flock(&dir, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(dir)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(GatherError::Locked {
+            basedir: basedir.to_owned(),
+            holder: read_pid(pid_file),
+        }),
+        Err(errno) => Err(GatherError::io("lock", basedir)(errno.into())),
+    }
+}
+
+/// Without `flock` there is no lock, only the pid file.
+#[cfg(not(unix))]
+fn lock_directory(_basedir: &Path, _pid_file: &Path) -> Result<Option<File>, GatherError> {
+    Ok(None)
+}
+
+/// The pid in the pid file, for the message of a refused start.
+fn read_pid(pid_file: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    text.trim().parse().ok()
 }
 
 #[cfg(all(test, unix))]
@@ -64,5 +88,24 @@ mod tests {
         );
         drop(first);
         BasedirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn removing_the_pid_file_does_not_unlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = BasedirLock::acquire(dir.path()).unwrap();
+        let pid_file = dir.path().join(LOCK_FILE);
+        assert_eq!(read_pid(&pid_file), Some(std::process::id()));
+        std::fs::remove_file(&pid_file).unwrap();
+        let second = BasedirLock::acquire(dir.path());
+        assert!(
+            matches!(second, Err(GatherError::Locked { holder: None, .. })),
+            "{second:?}"
+        );
+        drop(first);
+        // Gone after a clean stop.
+        let again = BasedirLock::acquire(dir.path()).unwrap();
+        drop(again);
+        assert!(!pid_file.exists());
     }
 }

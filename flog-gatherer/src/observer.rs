@@ -1,7 +1,10 @@
 //! What a caller of the library can learn while the gatherer runs.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::units::human_size;
 
 /// An incident the gatherer stored and classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +35,17 @@ pub enum GatherEvent {
     Stored(Stored),
     /// An incident the publisher listed was refused: a bad or out-of-order
     /// name, or too large. Refused names are not fetched.
+    ///
+    /// A publisher that keeps listing what is refused is reported for the
+    /// first round of such a run only: these events, like the log, do not
+    /// repeat at every round.
     Rejected {
         /// The publisher.
         publisher_id: String,
         /// The name as listed (it may be hostile: display it quoted).
         name: String,
         /// Why.
-        reason: String,
+        reason: Refusal,
     },
     /// Talking to a publisher failed; the gatherer tries again after
     /// `retry_in`.
@@ -55,6 +62,44 @@ pub enum GatherEvent {
         /// How many stored incidents they list.
         incidents: usize,
     },
+}
+
+/// Why a listed incident was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Not a valid incident name: it could not be a file name here.
+    InvalidName,
+    /// Not after the name asked for (or the one before it in the listing),
+    /// as names must be.
+    NotAfter {
+        /// The name it should have followed.
+        previous: String,
+    },
+    /// Listed larger than `max_incident_size`: skipped for good.
+    TooLarge {
+        /// The size listed.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::InvalidName => f.write_str("not a valid incident name"),
+            Refusal::NotAfter { previous } => {
+                write!(f, "not after {previous}, as asked and as names must be")
+            }
+            Refusal::TooLarge { size, max } => write!(
+                f,
+                "{} exceeds max_incident_size ({}); skipped",
+                human_size(*size),
+                human_size(*max)
+            ),
+        }
+    }
 }
 
 /// Receives [`GatherEvent`]s, on the gatherer's tasks: keep it quick and

@@ -2,11 +2,12 @@
 //! in the publishers folder, read again at every poll round.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use flog_wire::LogportUrl;
+use flog_wire::{LogportUrl, UrlError};
 
 /// A URL file larger than this is not a URL file.
 const MAX_URL_FILE: u64 = 64 * 1024;
@@ -35,15 +36,17 @@ impl PublisherScan {
     pub(crate) fn scan(&mut self, configured: &[LogportUrl], dir: &Path) -> Wanted {
         let mut problems = Vec::new();
         let mut wanted = Wanted::new();
-        let mut add = |url: LogportUrl, origin: Origin, problems: &mut Vec<String>| {
+        let mut add = |url: LogportUrl, origin: Origin, problems: &mut Vec<ScanProblem>| {
             let id = url.publisher_id().to_owned();
             match wanted.get(&id) {
-                Some((first, first_origin)) if *first != url => problems.push(format!(
-                    "{} names publisher {id} again with another address ({}); using the one from {}",
-                    describe(&origin),
-                    url.redacted(),
-                    describe(first_origin),
-                )),
+                Some((first, first_origin)) if *first != url => {
+                    problems.push(ScanProblem::Duplicate {
+                        again: origin,
+                        id,
+                        url: url.redacted().to_string(),
+                        first: first_origin.clone(),
+                    })
+                }
                 Some(_) => {}
                 None => {
                     wanted.insert(id, (url, origin));
@@ -62,16 +65,18 @@ impl PublisherScan {
                                 add(url, Origin::File(file.clone()), &mut problems);
                             }
                         }
-                        Err(problem) => problems.push(problem),
+                        Err(problem) => problems.push(ScanProblem::File(problem)),
                     }
                 }
             }
-            Err(error) => problems.push(format!(
-                "cannot read the publishers folder {}: {error}",
-                dir.display()
-            )),
+            Err(source) => problems.push(ScanProblem::Folder {
+                dir: dir.to_owned(),
+                source,
+            }),
         }
-        let current: HashSet<String> = problems.into_iter().collect();
+        // Compared by their messages: a problem is the same as one reported
+        // before when it reads the same.
+        let current: HashSet<String> = problems.iter().map(ToString::to_string).collect();
         for problem in current.difference(&self.reported) {
             tracing::warn!(problem = problem.as_str(), "{problem}");
         }
@@ -80,10 +85,46 @@ impl PublisherScan {
     }
 }
 
-fn describe(origin: &Origin) -> String {
-    match origin {
-        Origin::Config => "the config file".to_owned(),
-        Origin::File(path) => path.display().to_string(),
+/// Something wrong with the publishers the gatherer is given.
+#[derive(Debug, thiserror::Error)]
+enum ScanProblem {
+    #[error("{again} names publisher {id} again with another address ({url}); using the one from {first}")]
+    Duplicate {
+        again: Origin,
+        id: String,
+        /// Redacted.
+        url: String,
+        first: Origin,
+    },
+    #[error(transparent)]
+    File(UrlFileError),
+    #[error("cannot read the publishers folder {}: {source}", dir.display())]
+    Folder { dir: PathBuf, source: io::Error },
+}
+
+/// Why a file of the publishers folder is not used.
+#[derive(Debug, thiserror::Error)]
+enum UrlFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} is larger than {MAX_URL_FILE} bytes: not a URL file", path.display())]
+    TooLarge { path: PathBuf },
+    #[error("{}:{line}: invalid logport URL: {source}; ignoring the file", path.display())]
+    BadUrl {
+        path: PathBuf,
+        line: usize,
+        source: UrlError,
+    },
+    #[error("{} holds no logport URL", path.display())]
+    Empty { path: PathBuf },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Config => f.write_str("the config file"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -115,16 +156,18 @@ fn url_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// The URLs in a file: one per non-blank line, `#` starting a comment line.
 /// A bad line makes the whole file count as broken (reported with its line).
-fn read_url_file(path: &Path) -> Result<Vec<LogportUrl>, String> {
+fn read_url_file(path: &Path) -> Result<Vec<LogportUrl>, UrlFileError> {
     let mut text = String::new();
     fs::File::open(path)
         .and_then(|file| file.take(MAX_URL_FILE + 1).read_to_string(&mut text))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|source| UrlFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     if text.len() as u64 > MAX_URL_FILE {
-        return Err(format!(
-            "{} is larger than {MAX_URL_FILE} bytes: not a URL file",
-            path.display()
-        ));
+        return Err(UrlFileError::TooLarge {
+            path: path.to_owned(),
+        });
     }
     let mut urls = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -132,17 +175,19 @@ fn read_url_file(path: &Path) -> Result<Vec<LogportUrl>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let url = line.parse::<LogportUrl>().map_err(|e| {
-            format!(
-                "{}:{}: invalid logport URL: {e}; ignoring the file",
-                path.display(),
-                index + 1
-            )
-        })?;
+        let url = line
+            .parse::<LogportUrl>()
+            .map_err(|source| UrlFileError::BadUrl {
+                path: path.to_owned(),
+                line: index + 1,
+                source,
+            })?;
         urls.push(url);
     }
     if urls.is_empty() {
-        return Err(format!("{} holds no logport URL", path.display()));
+        return Err(UrlFileError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(urls)
 }

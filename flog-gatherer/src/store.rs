@@ -11,18 +11,68 @@
 //! stored name, and fetching resumes right after it.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flog_core::FINISHED_SUFFIX;
 use flog_wire::{is_valid_incident_name, is_valid_publisher_id};
+use sha2::{Digest, Sha256};
 
 /// The folder of stored incidents, in the base directory.
 pub const INCIDENTS_DIR: &str = "incidents";
 /// The file in a publisher's folder naming the latest incident handled.
 pub const LATEST_FILE: &str = "latest";
-/// Ends the name of an incident being fetched: `.<name>.flog.bz2.part`.
+/// Ends the name of an incident being fetched:
+/// `.<name>.flog.bz2.<pid>-<n>.part`.
 const PARTIAL_SUFFIX: &str = ".part";
+
+/// The temporary file of one fetch. Its name is its own (the process id and
+/// a count), so no other fetch, in this process or another, writes to it or
+/// resumes from it.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    name: String,
+    path: PathBuf,
+}
+
+impl Partial {
+    /// The incident being fetched.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The temporary file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SHA-256 and size of the file's bytes as they are on disk.
+    pub(crate) fn digest(&self) -> io::Result<([u8; 32], u64)> {
+        let mut file = fs::File::open(&self.path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; 64 * 1024];
+        let mut size = 0;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok((hasher.finalize().into(), size));
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+    }
+}
+
+/// Why a publisher's folder cannot be used, as the cause of an
+/// [`io::Error`] (of kind `InvalidInput` or `InvalidData`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FolderProblem {
+    #[error("invalid publisher id {0:?}")]
+    BadId(String),
+    #[error("{} does not hold an incident name; fix or remove it", .0.display())]
+    BadLatest(PathBuf),
+}
 
 /// The stored incidents of one publisher.
 #[derive(Debug)]
@@ -64,7 +114,7 @@ impl PublisherStore {
             // from ever becoming a path.
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("invalid publisher id {id:?}"),
+                FolderProblem::BadId(id.to_owned()),
             ));
         }
         let dir = basedir.join(INCIDENTS_DIR).join(id);
@@ -122,21 +172,30 @@ impl PublisherStore {
         relative_path(&self.id, name)
     }
 
-    /// Where incident `name` is written while it is fetched.
-    pub(crate) fn partial_path(&self, name: &str) -> PathBuf {
-        self.dir
-            .join(format!(".{name}{FINISHED_SUFFIX}{PARTIAL_SUFFIX}"))
+    /// A new temporary file name for a fetch of `name`, used by no other
+    /// fetch. Create it exclusively (`create_new`): should a file of that
+    /// name exist anyway, ask for another.
+    pub(crate) fn new_partial(&self, name: &str) -> Partial {
+        static FETCHES: AtomicU64 = AtomicU64::new(0);
+        let n = FETCHES.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        Partial {
+            name: name.to_owned(),
+            path: self.dir.join(format!(
+                ".{name}{FINISHED_SUFFIX}.{pid}-{n}{PARTIAL_SUFFIX}"
+            )),
+        }
     }
 
     /// Moves a fetched and verified incident into place. `partial` must have
     /// been fsynced. The stored file is never replaced: a file of that name
     /// already there stays, and the fetched copy is dropped.
-    pub(crate) fn commit(&self, name: &str) -> io::Result<Commit> {
-        let partial = self.partial_path(name);
-        let stored = self.stored_path(name);
+    pub(crate) fn commit(&self, partial: &Partial) -> io::Result<Commit> {
+        let stored = self.stored_path(&partial.name);
+        let partial = &partial.path;
         // A hard link fails when the target exists, unlike rename, which
         // would silently replace it: this is the "never overwrite" rule.
-        let outcome = match fs::hard_link(&partial, &stored) {
+        let outcome = match fs::hard_link(partial, &stored) {
             Ok(()) => Commit::Stored,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Commit::AlreadyStored,
             // File systems without hard links: check, then rename. Only this
@@ -145,13 +204,13 @@ impl PublisherStore {
                 if stored.exists() {
                     Commit::AlreadyStored
                 } else {
-                    fs::rename(&partial, &stored)?;
+                    fs::rename(partial, &stored)?;
                     Commit::Stored
                 }
             }
             Err(e) => return Err(e),
         };
-        match fs::remove_file(&partial) {
+        match fs::remove_file(partial) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -212,10 +271,7 @@ fn read_latest(dir: &Path) -> io::Result<Option<String>> {
                 // and let the operator look.
                 Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!(
-                        "{} does not hold an incident name; fix or remove it",
-                        path.display()
-                    ),
+                    FolderProblem::BadLatest(path),
                 ))
             }
         }

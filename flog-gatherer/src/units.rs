@@ -14,12 +14,38 @@ pub(crate) enum RawDuration {
     Text(String),
 }
 
+/// Why a duration or size in a config file is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnitError {
+    /// Not a duration.
+    #[error("invalid duration {0:?}: write a number of seconds or e.g. \"500ms\", \"30s\", \"5m\", \"1h\"")]
+    BadDuration(String),
+    /// Longer than a year.
+    #[error("duration {0:?} is out of range")]
+    DurationOutOfRange(String),
+    /// A negative number of seconds.
+    #[error("a duration cannot be negative ({0})")]
+    NegativeDuration(i64),
+    /// Not a size.
+    #[error(
+        "invalid size {0:?}: write a number of bytes or e.g. \"64 KiB\", \"256 MiB\", \"1 GiB\""
+    )]
+    BadSize(String),
+    /// More bytes than a `u64` holds.
+    #[error("size {0:?} is out of range")]
+    SizeOutOfRange(String),
+    /// A negative number of bytes.
+    #[error("a size cannot be negative ({0})")]
+    NegativeSize(i64),
+}
+
 impl RawDuration {
-    pub(crate) fn parse(&self) -> Result<Duration, String> {
+    pub(crate) fn parse(&self) -> Result<Duration, UnitError> {
         match self {
             RawDuration::Seconds(n) => u64::try_from(*n)
                 .map(Duration::from_secs)
-                .map_err(|_| format!("a duration cannot be negative ({n})")),
+                .map_err(|_| UnitError::NegativeDuration(*n)),
             RawDuration::Text(text) => parse_duration(text),
         }
     }
@@ -27,10 +53,8 @@ impl RawDuration {
 
 /// Parses `"<number><unit>"` with unit `ms`, `s`, `m` or `h` (a space between
 /// them is allowed); a bare number means seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("invalid duration {text:?}: write a number of seconds or e.g. \"500ms\", \"30s\", \"5m\", \"1h\"")
-    };
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, UnitError> {
+    let bad = || UnitError::BadDuration(text.to_owned());
     let (number, unit) = split_number(text.trim()).ok_or_else(bad)?;
     let millis_per_unit: f64 = match unit {
         "ms" => 1.0,
@@ -43,7 +67,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     // A year is plenty for any timeout or interval, and keeps the arithmetic
     // on Instants far from overflow.
     if !(0.0..=365.0 * 86_400e3).contains(&millis) {
-        return Err(format!("duration {text:?} is out of range"));
+        return Err(UnitError::DurationOutOfRange(text.to_owned()));
     }
     Ok(Duration::from_micros((millis * 1e3).round() as u64))
 }
@@ -57,11 +81,9 @@ pub(crate) enum RawSize {
 }
 
 impl RawSize {
-    pub(crate) fn parse(&self) -> Result<u64, String> {
+    pub(crate) fn parse(&self) -> Result<u64, UnitError> {
         match self {
-            RawSize::Bytes(n) => {
-                u64::try_from(*n).map_err(|_| format!("a size cannot be negative ({n})"))
-            }
+            RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| UnitError::NegativeSize(*n)),
             RawSize::Text(text) => parse_size(text),
         }
     }
@@ -69,10 +91,8 @@ impl RawSize {
 
 /// Parses `"<number> <unit>"` with units B, KiB, MiB, GiB (powers of 1024;
 /// `k`, `K`, `M`, `G` too) or kB, MB, GB (powers of 1000).
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("invalid size {text:?}: write a number of bytes or e.g. \"64 KiB\", \"256 MiB\", \"1 GiB\"")
-    };
+pub(crate) fn parse_size(text: &str) -> Result<u64, UnitError> {
+    let bad = || UnitError::BadSize(text.to_owned());
     let (number, unit) = split_number(text.trim()).ok_or_else(bad)?;
     let multiplier: f64 = match unit {
         "" | "B" | "b" => 1.0,
@@ -86,7 +106,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     };
     let bytes = number * multiplier;
     if !(0.0..=u64::MAX as f64).contains(&bytes) {
-        return Err(format!("size {text:?} is out of range"));
+        return Err(UnitError::SizeOutOfRange(text.to_owned()));
     }
     Ok(bytes.round() as u64)
 }

@@ -51,10 +51,11 @@ fn store(
     name: &str,
     trigger: &Event,
 ) -> Vec<String> {
-    fs::write(s.partial_path(name), incident_bytes(trigger)).unwrap();
-    let read = read_trigger(&s.partial_path(name)).unwrap();
+    let partial = s.new_partial(name);
+    fs::write(partial.path(), incident_bytes(trigger)).unwrap();
+    let read = read_trigger(partial.path()).unwrap();
     let (outcome, categories) = index
-        .store(&s.relative_path(name), read.as_ref(), || s.commit(name))
+        .store(&s.relative_path(name), read.as_ref(), || s.commit(&partial))
         .unwrap();
     assert_eq!(outcome, Commit::Stored);
     s.set_latest(name).unwrap();
@@ -190,12 +191,13 @@ fn repair_finishes_what_a_crash_interrupted() {
     store(&index, &mut s, A, &trigger(Level::BAD, "app.db"));
     // The crash: B stored and listed in `db` only, half a line in `bad`,
     // and a rebuild's folder left behind.
+    let partial = s.new_partial(B);
     fs::write(
-        s.partial_path(B),
+        partial.path(),
         incident_bytes(&trigger(Level::BAD, "app.db")),
     )
     .unwrap();
-    s.commit(B).unwrap();
+    s.commit(&partial).unwrap();
     append_line(&basedir.join(CLASSIFIED_DIR).join("db"), &path(B)).unwrap();
     let mut bad = OpenOptions::new()
         .append(true)
@@ -216,6 +218,31 @@ fn repair_finishes_what_a_crash_interrupted() {
     // Idempotent.
     index.repair(&unrecorded).unwrap();
     assert_eq!(list(basedir, "all"), [path(A), path(B)]);
+}
+
+#[test]
+fn an_incident_recorded_twice_is_listed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path();
+    let index = ClassifiedIndex::new(basedir, rules());
+    index.rebuild(rules()).unwrap();
+    let bad = trigger(Level::BAD, "app.db");
+    for name in [A, B, A, B] {
+        // As two writers into one base directory would: each believes it
+        // stored the file.
+        index
+            .store(&path(name), Some(&bad), || Ok(Commit::Stored))
+            .unwrap();
+    }
+    index.ensure(&path(A), Some(&bad)).unwrap();
+    // A new index (a restart) learns what is listed from the lists.
+    let restarted = ClassifiedIndex::new(basedir, rules());
+    restarted
+        .store(&path(B), Some(&bad), || Ok(Commit::Stored))
+        .unwrap();
+    for list_name in ["db", "bad", "all"] {
+        assert_eq!(list(basedir, list_name), [path(A), path(B)], "{list_name}");
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ fn the_template_parses_to_the_defaults() {
     assert!(config.publishers.is_empty());
     assert_eq!(config.publishers_dir, defaults.publishers_dir);
     assert_eq!(config.poll_interval, defaults.poll_interval);
+    assert_eq!(config.notice_interval, defaults.notice_interval);
     assert_eq!(config.concurrency, defaults.concurrency);
     assert_eq!(config.subscribe, defaults.subscribe);
     assert_eq!(config.connect_timeout, defaults.connect_timeout);
@@ -23,6 +24,7 @@ fn the_template_parses_to_the_defaults() {
     assert_eq!(config.min_backoff, defaults.min_backoff);
     assert_eq!(config.max_backoff, defaults.max_backoff);
     assert_eq!(config.max_incident_size, defaults.max_incident_size);
+    assert_eq!(config.page_size, defaults.page_size);
     assert!(config.classifier.rules().is_empty());
     // An empty file is all defaults too.
     assert_eq!(parse("").unwrap().poll_interval, Duration::from_secs(60));
@@ -35,6 +37,7 @@ fn every_key_is_read() {
 publishers = ["flog://127.0.0.1:4817/web-1/s3cr3t", " flog://[::1]:9/db_2/x "]
 publishers_dir = "/etc/flog/publishers.d"
 poll_interval = "1.5s"
+notice_interval = "250ms"
 concurrency = 3
 subscribe = false
 connect_timeout = 2
@@ -70,6 +73,7 @@ fields = { kind = "panic", code = 7, fatal = true, ratio = 0.5 }
         PathBuf::from("/etc/flog/publishers.d")
     );
     assert_eq!(config.poll_interval, Duration::from_millis(1500));
+    assert_eq!(config.notice_interval, Duration::from_millis(250));
     assert_eq!(config.concurrency, 3);
     assert!(!config.subscribe);
     assert_eq!(config.connect_timeout, Duration::from_secs(2));
@@ -125,7 +129,7 @@ fn bad_values_point_at_their_line() {
         ("page_size = 100000\n", "gatherer.toml:1:13: page_size must be from 1"),
         ("chunk_size = 12\n", "gatherer.toml:1:14: chunk_size must be from 1 KiB to 8 MiB"),
         ("max_incident_size = \"huge\"\n", "gatherer.toml:1:21: max_incident_size: invalid size"),
-        ("max_incident_size = 0\n", "gatherer.toml:1:21: max_incident_size: it must be more than zero"),
+        ("max_incident_size = 0\n", "gatherer.toml:1:21: max_incident_size must be more than zero"),
         (
             "min_backoff = \"1m\"\nmax_backoff = \"1s\"\n",
             "gatherer.toml:1:15: min_backoff is longer than max_backoff",

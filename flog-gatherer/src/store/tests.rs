@@ -17,10 +17,19 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Stores `name` as a fetch does: partial file, then commit.
+/// Moves `contents` into place as incident `name`, as a fetch does:
+/// partial file, then commit.
+fn commit(store: &PublisherStore, name: &str, contents: &str) -> Commit {
+    let partial = store.new_partial(name);
+    fs::write(partial.path(), contents).unwrap();
+    let outcome = store.commit(&partial).unwrap();
+    assert!(!partial.path().exists());
+    outcome
+}
+
+/// Stores `name` as a fetch does: partial file, commit, latest.
 fn store(store: &mut PublisherStore, name: &str, contents: &str) -> Commit {
-    fs::write(store.partial_path(name), contents).unwrap();
-    let outcome = store.commit(name).unwrap();
+    let outcome = commit(store, name, contents);
     store.set_latest(name).unwrap();
     outcome
 }
@@ -74,7 +83,20 @@ fn an_existing_stored_file_is_never_overwritten() {
     store(&mut s, A, "original");
     assert_eq!(store(&mut s, A, "impostor"), Commit::AlreadyStored);
     assert_eq!(fs::read_to_string(s.stored_path(A)).unwrap(), "original");
-    assert!(!s.partial_path(A).exists());
+}
+
+#[test]
+fn every_fetch_has_a_temporary_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = PublisherStore::recover(dir.path(), "web-1").unwrap().store;
+    let first = s.new_partial(A);
+    let second = s.new_partial(A);
+    assert_ne!(first.path(), second.path());
+    for partial in [&first, &second] {
+        let file = partial.path().file_name().unwrap().to_str().unwrap();
+        assert!(is_partial_name(file), "{file}");
+        assert!(file.starts_with(&format!(".{A}.flog.bz2.")), "{file}");
+    }
 }
 
 #[test]
@@ -84,8 +106,7 @@ fn recovery_after_a_crash_between_storing_and_latest() {
     store(&mut s, A, "a");
     // The crash: B and C were moved into place, `latest` still says A.
     for name in [B, C] {
-        fs::write(s.partial_path(name), name).unwrap();
-        s.commit(name).unwrap();
+        commit(&s, name, name);
     }
     drop(s);
     let recovered = PublisherStore::recover(dir.path(), "web-1").unwrap();
@@ -109,7 +130,7 @@ fn recovery_removes_what_a_crash_mid_fetch_left() {
     let mut s = PublisherStore::recover(dir.path(), "web-1").unwrap().store;
     store(&mut s, A, "a");
     // Killed while fetching B, and while rewriting `latest`.
-    fs::write(s.partial_path(B), "half of b").unwrap();
+    fs::write(s.new_partial(B).path(), "half of b").unwrap();
     let temp = flog_core::fs::temp_path_for(&folder(dir.path()).join(LATEST_FILE));
     fs::write(&temp, "incident-").unwrap();
     // Not ours: left alone.

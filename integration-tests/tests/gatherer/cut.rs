@@ -126,11 +126,7 @@ async fn a_fetch_cut_midway_resumes_and_stores_once() {
     assert_eq!(stored_names(&events), [(id.clone(), name.clone())]);
     assert_identical(basedir, &service, &name);
     assert_eq!(list(basedir, "all"), [relative(&id, &name)]);
-    assert!(!basedir
-        .join("incidents")
-        .join(&id)
-        .join(format!(".{name}.flog.bz2.part"))
-        .exists());
+    assert!(partial_files(basedir, &id, &name).is_empty());
     // The second connection resumed rather than starting over: it brought
     // back less than the whole file.
     let returned = proxy.returned();

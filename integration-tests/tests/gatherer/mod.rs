@@ -267,6 +267,23 @@ pub(crate) fn stored_files(basedir: &Path, id: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The temporary files of fetches of `name` in a publisher's folder of the
+/// gatherer (`.<name>.flog.bz2.<unique>.part`).
+pub(crate) fn partial_files(basedir: &Path, id: &str, name: &str) -> Vec<PathBuf> {
+    let prefix = format!(".{name}.flog.bz2.");
+    let Ok(entries) = fs::read_dir(basedir.join(flog_gatherer::INCIDENTS_DIR).join(id)) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let file = e.file_name().into_string().unwrap();
+            file.starts_with(&prefix) && file.ends_with(".part")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// The lines of a classification list.
 pub(crate) fn list(basedir: &Path, category: &str) -> Vec<String> {
     fs::read_to_string(basedir.join(flog_gatherer::CLASSIFIED_DIR).join(category))

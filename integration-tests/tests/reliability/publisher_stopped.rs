@@ -12,7 +12,7 @@ use flog_publisher::Publisher;
 use tokio::net::TcpSocket;
 
 use super::{eventually, ThrottlingProxy};
-use crate::gatherer::{list, quick_config, relative, stored_files, stored_names};
+use crate::gatherer::{list, partial_files, quick_config, relative, stored_files, stored_names};
 use crate::gatherer::{Running, Service};
 
 /// A publisher for `logger` on a socket whose send buffer is small and fixed,
@@ -55,12 +55,10 @@ async fn a_publisher_stopped_mid_transfer_is_retried_with_backoff_while_others_f
     config.publishers = vec![proxy.url(&url), other.url().clone()];
     let mut gatherer = Running::start(basedir, config);
 
-    let partial = basedir
-        .join("incidents")
-        .join(&slow_id)
-        .join(format!(".{name}.flog.bz2.part"));
     eventually("part of the incident to arrive", || {
-        std::fs::metadata(&partial).is_ok_and(|m| m.len() >= 64 * 1024)
+        partial_files(basedir, &slow_id, &name)
+            .iter()
+            .any(|partial| std::fs::metadata(partial).is_ok_and(|m| m.len() >= 64 * 1024))
     })
     .await;
     // Stopped in the middle of the transfer (the service goes on logging).

@@ -2,214 +2,16 @@
 //! config errors, and a kill -9 in the middle of a fetch.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use flog_core::{Level, Logger};
-use flog_publisher::Publisher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flog-gatherer");
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn gatherer(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).env_remove("FLOG_LOG");
-    command
-}
-
-/// A daemon run as a child process, its standard error read line by line.
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Daemon {
-    fn start(basedir: &Path) -> Daemon {
-        Daemon::start_logging(basedir, None)
-    }
-
-    /// With `FLOG_LOG` set to `filter`.
-    fn start_logging(basedir: &Path, filter: Option<&str>) -> Daemon {
-        let mut command = gatherer(&["run", basedir.to_str().unwrap(), "--json"]);
-        if let Some(filter) = filter {
-            command.env("FLOG_LOG", filter);
-        }
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing every one of `parts`.
-    fn wait_line(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if parts.iter().all(|part| line.contains(part)) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line with {parts:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the daemon did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it holds, failing after the usual patience.
-fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !check() {
-        assert!(Instant::now() < deadline, "waited in vain for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-struct Service {
-    logger: Logger,
-    publisher: Publisher,
-    logdir: tempfile::TempDir,
-    finished: mpsc::Receiver<String>,
-}
-
-impl Service {
-    async fn start() -> Service {
-        let logdir = tempfile::tempdir().unwrap();
-        let logger = Logger::builder()
-            .trailing(false)
-            .incident_rate_limit(1000, Duration::from_secs(1))
-            .build()
-            .unwrap();
-        logger.set_logdir(logdir.path()).unwrap();
-        let (tx, finished) = mpsc::channel();
-        let tx = std::sync::Mutex::new(tx);
-        logger.add_incident_observer(Arc::new(
-            move |name: &str, _: &Path, _: &flog_core::Event| {
-                let _ = tx.lock().unwrap().send(name.to_owned());
-            },
-        ));
-        let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
-        Service {
-            logger,
-            publisher,
-            logdir,
-            finished,
-        }
-    }
-
-    fn incident(&self, facility: &'static str, blobs: usize) -> String {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        for _ in 0..blobs {
-            let mut noise = Vec::with_capacity(32 * 1024);
-            while noise.len() < 32 * 1024 {
-                // xorshift: noise that does not compress.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                noise.extend_from_slice(&state.to_le_bytes());
-            }
-            self.logger
-                .event(Level::OPERATIONAL)
-                .facility("app.noise")
-                .message("noise")
-                .field("blob", noise)
-                .emit();
-        }
-        self.logger
-            .event(Level::WEIRD)
-            .facility(facility)
-            .message("something odd")
-            .emit();
-        self.finished.recv_timeout(PATIENCE).unwrap()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.logdir.path().join(format!("{name}.flog.bz2"))
-    }
-}
-
-fn create(basedir: &Path, settings: &[(&str, &str)]) {
-    let output = gatherer(&["create", basedir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("created"));
-    let path = basedir.join("gatherer.toml");
-    let mut text = fs::read_to_string(&path).unwrap();
-    for (key, value) in settings {
-        let old = text
-            .lines()
-            .find(|line| line.starts_with(&format!("{key} =")))
-            .unwrap_or_else(|| panic!("{key} is in the template"))
-            .to_owned();
-        text = text.replace(&old, &format!("{key} = {value}"));
-    }
-    fs::write(&path, text).unwrap();
-}
-
-fn add_rule(basedir: &Path, rule: &str) {
-    let path = basedir.join("gatherer.toml");
-    let text = fs::read_to_string(&path).unwrap();
-    fs::write(&path, format!("{text}\n{rule}\n")).unwrap();
-}
-
-fn list(basedir: &Path, category: &str) -> Vec<String> {
-    fs::read_to_string(basedir.join("classified").join(category))
-        .map(|text| text.lines().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
+use crate::support::{
+    add_rule, create, eventually, gatherer, list, partial_files, Daemon, Service,
+};
 
 #[test]
 fn usage_errors_exit_2() {
@@ -377,9 +179,10 @@ async fn kill_9_in_the_middle_of_a_fetch_loses_and_repeats_nothing() {
 
     let mut daemon = Daemon::start(&basedir);
     let folder = basedir.join("incidents").join(&id);
-    let partial = folder.join(format!(".{name}.flog.bz2.part"));
     eventually("part of the incident to arrive", || {
-        fs::metadata(&partial).is_ok_and(|m| m.len() >= 16 * 1024)
+        partial_files(&folder, &name)
+            .iter()
+            .any(|partial| fs::metadata(partial).is_ok_and(|m| m.len() >= 16 * 1024))
     });
     daemon.child.kill().unwrap();
     daemon.wait_exit();

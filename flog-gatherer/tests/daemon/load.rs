@@ -3,7 +3,7 @@
 //! to it being stored. Ignored by default; run it with
 //!
 //! ```text
-//! cargo test --release -p flog-gatherer --test load -- --ignored --nocapture
+//! cargo test --release -p flog-gatherer --test daemon load:: -- --ignored --nocapture
 //! ```
 //!
 //! `FLOG_LOAD_PUBLISHERS`, `FLOG_LOAD_SECONDS` change the defaults (200, 20).
@@ -19,44 +19,13 @@ use std::time::{Duration, Instant};
 use flog_core::{Level, Logger};
 use flog_publisher::Publisher;
 
-const BIN: &str = env!("CARGO_BIN_EXE_flog-gatherer");
+use crate::support::{cpu_time, memory, BIN};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// User plus system CPU time of a process, from /proc.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let per_second: u64 = String::from_utf8(
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
-    Duration::from_secs_f64(ticks as f64 / per_second as f64)
-}
-
-/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 struct Run {
@@ -68,13 +37,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn measure(run: Run) {
-    let seconds = env_or("FLOG_LOAD_SECONDS", 20);
-    let (finished_tx, finished_rx) = mpsc::channel::<(String, Instant)>();
-    let finished_tx = Arc::new(Mutex::new(finished_tx));
+/// Loggers with publishers, each telling `finished` of its incidents.
+async fn services(
+    count: usize,
+    finished: mpsc::Sender<(String, Instant)>,
+) -> Vec<(Logger, Publisher, tempfile::TempDir)> {
+    let finished = Arc::new(Mutex::new(finished));
     let mut services = Vec::new();
-    let mut logdirs = Vec::new();
-    for _ in 0..run.publishers {
+    for _ in 0..count {
         let logdir = tempfile::tempdir().unwrap();
         let logger = Logger::builder()
             .trailing(false)
@@ -82,19 +52,25 @@ async fn measure(run: Run) {
             .build()
             .unwrap();
         logger.set_logdir(logdir.path()).unwrap();
-        let tx = finished_tx.clone();
+        let tx = finished.clone();
         logger.add_incident_observer(Arc::new(
             move |name: &str, _: &Path, _: &flog_core::Event| {
                 let _ = tx.lock().unwrap().send((name.to_owned(), Instant::now()));
             },
         ));
         let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
-        services.push((logger, publisher));
-        logdirs.push(logdir);
+        services.push((logger, publisher, logdir));
     }
+    services
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let basedir = dir.path().join("g");
+/// Creates `basedir` for `publishers` and starts the daemon on it; its
+/// standard error comes as lines with the time each was read.
+fn start_daemon(
+    basedir: &Path,
+    run: &Run,
+    publishers: &[&Publisher],
+) -> (Child, mpsc::Receiver<(String, Instant)>) {
     let status = Command::new(BIN)
         .args(["create", basedir.to_str().unwrap()])
         .output()
@@ -110,20 +86,18 @@ async fn measure(run: Run) {
             &format!("subscribe = {}", run.subscribe),
         );
     fs::write(&config, text).unwrap();
-    for (i, (_, publisher)) in services.iter().enumerate() {
+    for (i, publisher) in publishers.iter().enumerate() {
         fs::write(
             basedir.join("publishers").join(format!("p{i:03}.url")),
             format!("{}\n", publisher.url()),
         )
         .unwrap();
     }
-
     let mut child: Child = Command::new(BIN)
         .args(["run", basedir.to_str().unwrap(), "--json"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
     let stderr = child.stderr.take().unwrap();
     let (line_tx, lines) = mpsc::channel::<(String, Instant)>();
     std::thread::spawn(move || {
@@ -134,6 +108,18 @@ async fn measure(run: Run) {
             }
         }
     });
+    (child, lines)
+}
+
+async fn measure(run: Run) {
+    let seconds = env_or("FLOG_LOAD_SECONDS", 20);
+    let (finished_tx, finished_rx) = mpsc::channel::<(String, Instant)>();
+    let services = services(run.publishers, finished_tx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("g");
+    let publishers: Vec<&Publisher> = services.iter().map(|(_, p, _)| p).collect();
+    let (mut child, lines) = start_daemon(&basedir, &run, &publishers);
+    let pid = child.id();
     let mut connected = 0;
     while connected < run.publishers {
         let (line, _) = lines
@@ -154,7 +140,7 @@ async fn measure(run: Run) {
     for i in 0..incidents {
         let target = started + Duration::from_millis(200 * i);
         tokio::time::sleep_until(target.into()).await;
-        let (logger, _) = &services[(i as usize * 7) % run.publishers];
+        let (logger, _, _) = &services[(i as usize * 7) % run.publishers];
         logger
             .event(Level::WEIRD)
             .facility("load")
@@ -182,6 +168,23 @@ async fn measure(run: Run) {
         .map(|(name, done)| stored[name].saturating_duration_since(*done))
         .collect();
     delays.sort();
+    report(&run, window, cpu, (rss, peak), &delays);
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &pid.to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    for (_, publisher, _) in services {
+        publisher.shutdown().await;
+    }
+}
+
+fn report(
+    run: &Run,
+    window: Duration,
+    cpu: Duration,
+    (rss, peak): (u64, u64),
+    delays: &[Duration],
+) {
     let mean = delays.iter().sum::<Duration>() / delays.len() as u32;
     println!(
         "{} publishers, poll every 1s, subscribe = {}: CPU {:.1}% of one core over {:.1}s ({:.2}s), RSS {} KiB (peak {} KiB); \
@@ -195,17 +198,10 @@ async fn measure(run: Run) {
         peak,
         delays.len(),
         mean.as_secs_f64() * 1e3,
-        percentile(&delays, 0.5).as_secs_f64() * 1e3,
-        percentile(&delays, 0.95).as_secs_f64() * 1e3,
+        percentile(delays, 0.5).as_secs_f64() * 1e3,
+        percentile(delays, 0.95).as_secs_f64() * 1e3,
         delays.last().unwrap().as_secs_f64() * 1e3,
     );
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &pid.to_string()])
-        .status();
-    assert!(child.wait().unwrap().success());
-    for (_, publisher) in services {
-        publisher.shutdown().await;
-    }
 }
 
 fn note_stored(line: &str, at: Instant, stored: &mut HashMap<String, Instant>) {

@@ -1,0 +1,9 @@
+//! The `flog-gatherer` daemon as a child process, as an operator runs it,
+//! against real publishers and fake hostile ones on loopback TCP.
+
+mod cli;
+mod docs;
+mod hostile;
+mod load;
+mod shared_basedir;
+mod support;
