@@ -71,5 +71,5 @@ pub use crate::qualifier::{
     facility_has_prefix, FacilityQualifier, IncidentQualifier, RateQualifier, ThresholdQualifier,
 };
 pub use crate::redact::{Redaction, DEFAULT_SENSITIVE, REDACTED};
-pub use crate::time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use crate::time::{Clock, ManualClock, Passage, SystemClock, Timestamp};
 pub use crate::value::Value;
