@@ -35,6 +35,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod buffer;
+mod counter;
 mod event;
 mod facility;
 mod flogfile;
@@ -60,8 +61,8 @@ pub use crate::flogfile::{
     Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC,
 };
 pub use crate::incident::{
-    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, FINISHED_SUFFIX,
-    INCIDENT_PREFIX, RECORDING_SUFFIX,
+    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
+    FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
 };
 pub use crate::level::Level;
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};

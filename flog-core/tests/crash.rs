@@ -79,6 +79,17 @@ fn child(mode: &str, dir: &Path) -> Command {
     cmd
 }
 
+/// A child that parks for ever must not outlive a failed test: it would hold
+/// whatever the test process held (a build lock, a terminal).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn only_flog(dir: &Path) -> std::path::PathBuf {
     let names = files_in(dir);
     assert_eq!(names.len(), 1, "{names:?}");
@@ -93,8 +104,8 @@ fn texts(c: &FlogContents) -> Vec<String> {
 #[test]
 fn killed_service_leaves_a_report_that_the_next_start_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut proc = child("trigger", dir.path()).spawn().unwrap();
-    let mut out = BufReader::new(proc.stdout.take().unwrap());
+    let mut proc = KillOnDrop(child("trigger", dir.path()).spawn().unwrap());
+    let mut out = BufReader::new(proc.0.stdout.take().unwrap());
     let mut line = String::new();
     while !line.contains("ready") {
         line.clear();
@@ -105,8 +116,8 @@ fn killed_service_leaves_a_report_that_the_next_start_recovers() {
     wait_until("trailing events on disk", || {
         read_flogfile(&flog).is_ok_and(|c| c.events.len() == 54)
     });
-    proc.kill().unwrap();
-    let status = proc.wait().unwrap();
+    proc.0.kill().unwrap();
+    let status = proc.0.wait().unwrap();
     assert_eq!(status.signal(), Some(9));
 
     let before = read_flogfile(&flog).unwrap();

@@ -2,7 +2,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::{IncidentError, FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
+use super::error::IncidentError;
+use super::names::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
 use crate::flogfile::{
     FlogContents, FlogReader, FlogWriter, Header, ReadError, Trailer, HEADER_INCIDENT,
 };
@@ -12,6 +13,8 @@ use crate::fs::{is_temp_name, write_atomically};
 /// each `NAME.flog` without a `NAME.flog.bz2` becomes an ordinary incident, marked
 /// as recovered. Also removes temporary files of interrupted writes. Returns
 /// problems with single files, which do not stop the others.
+///
+/// Only for a directory whose writers are gone: the caller holds its lock.
 pub(crate) fn recover_orphans(dir: &Path) -> io::Result<Vec<IncidentError>> {
     let mut problems = Vec::new();
     for entry in fs::read_dir(dir)? {
