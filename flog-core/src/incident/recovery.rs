@@ -63,11 +63,18 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
         name: Some(stem.to_owned()),
         ..Header::default()
     });
-    let mut trailer = contents.trailer.unwrap_or_else(|| Trailer {
-        triggers: header.trigger.iter().map(|t| t.num).collect(),
-        trailing_events: 0,
-        end: "recovered".to_owned(),
-        ..Trailer::default()
+    let mut trailer = contents.trailer.unwrap_or_else(|| {
+        let trigger = header.trigger.as_ref().map(|t| t.num);
+        Trailer {
+            triggers: trigger.into_iter().collect(),
+            // What the reporter would have counted: the events numbered
+            // after the trigger, in the dump or appended after it.
+            trailing_events: trigger.map_or(0, |t| {
+                contents.events.iter().filter(|e| e.num > t).count() as u64
+            }),
+            end: "recovered".to_owned(),
+            ..Trailer::default()
+        }
     });
     trailer.recovered = true;
     trailer.truncated = contents.damage.is_some();
