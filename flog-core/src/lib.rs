@@ -57,8 +57,9 @@ pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFL
 pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::flogfile::{
-    identify, read_flogfile, FlogContents, FlogReader, FlogWriter, Header, ReadError, Record,
-    Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC,
+    identify, read_flogfile, read_trigger, FlogContents, FlogReader, FlogWriter, Header, ReadError,
+    Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC, MAX_RECORD_BYTES,
+    MAX_RECORD_DEPTH,
 };
 pub use crate::incident::{
     incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
