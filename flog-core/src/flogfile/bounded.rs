@@ -69,51 +69,8 @@ pub(crate) fn read_item(
                 return Err(ScanError::Malformed("a bad chunk in an indefinite string"));
             }
         }
-        let arg = match info {
-            0..=23 => Some(u64::from(info)),
-            24..=27 => {
-                let width = 1 << (info - 24);
-                let bytes = take(input, out, width, max_bytes)?;
-                Some(bytes.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)))
-            }
-            28..=30 => {
-                return Err(ScanError::Malformed(
-                    "a reserved additional information value",
-                ))
-            }
-            _ => None,
-        };
-        let nested = match (major, arg) {
-            (0 | 1 | 7, Some(_)) => None,
-            (2 | 3, Some(len)) => {
-                let len = usize::try_from(len).map_err(|_| ScanError::TooLarge)?;
-                take(input, out, len, max_bytes)?;
-                None
-            }
-            (2 | 3, None) => Some(Open::Chunks(major)),
-            (4 | 5, Some(n)) => {
-                let items = if major == 5 {
-                    n.checked_mul(2)
-                } else {
-                    Some(n)
-                };
-                // Every item takes a byte at least: refuse a count that cannot fit.
-                match items {
-                    Some(0) => None,
-                    Some(items) if items <= (max_bytes - out.len()) as u64 => {
-                        Some(Open::Items(items))
-                    }
-                    _ => return Err(ScanError::TooLarge),
-                }
-            }
-            (4 | 5, None) => Some(Open::Indefinite),
-            (6, Some(_)) => Some(Open::Items(1)),
-            _ => {
-                return Err(ScanError::Malformed(
-                    "an indefinite length where none is allowed",
-                ))
-            }
-        };
+        let arg = argument(input, out, info, max_bytes)?;
+        let nested = open_or_skip(input, out, major, arg, max_bytes)?;
         match nested {
             Some(o) => {
                 if open.len() >= max_depth {
@@ -128,6 +85,68 @@ pub(crate) fn read_item(
             }
         }
     }
+}
+
+/// The argument that follows an initial byte with additional information
+/// `info`; `None` for an indefinite length.
+fn argument(
+    input: &mut impl BufRead,
+    out: &mut Vec<u8>,
+    info: u8,
+    max_bytes: usize,
+) -> Result<Option<u64>, ScanError> {
+    match info {
+        0..=23 => Ok(Some(u64::from(info))),
+        24..=27 => {
+            let width = 1 << (info - 24);
+            let bytes = take(input, out, width, max_bytes)?;
+            Ok(Some(bytes.iter().fold(0u64, |n, &b| n << 8 | u64::from(b))))
+        }
+        28..=30 => Err(ScanError::Malformed(
+            "a reserved additional information value",
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Reads the rest of an item of type `major` with argument `arg`: the bytes
+/// of a string; for a container, what is still to come in it.
+fn open_or_skip(
+    input: &mut impl BufRead,
+    out: &mut Vec<u8>,
+    major: u8,
+    arg: Option<u64>,
+    max_bytes: usize,
+) -> Result<Option<Open>, ScanError> {
+    Ok(match (major, arg) {
+        (0 | 1 | 7, Some(_)) => None,
+        (2 | 3, Some(len)) => {
+            let len = usize::try_from(len).map_err(|_| ScanError::TooLarge)?;
+            take(input, out, len, max_bytes)?;
+            None
+        }
+        (2 | 3, None) => Some(Open::Chunks(major)),
+        (4 | 5, Some(n)) => {
+            let items = if major == 5 {
+                n.checked_mul(2)
+            } else {
+                Some(n)
+            };
+            // Every item takes a byte at least: refuse a count that cannot fit.
+            match items {
+                Some(0) => None,
+                Some(items) if items <= (max_bytes - out.len()) as u64 => Some(Open::Items(items)),
+                _ => return Err(ScanError::TooLarge),
+            }
+        }
+        (4 | 5, None) => Some(Open::Indefinite),
+        (6, Some(_)) => Some(Open::Items(1)),
+        _ => {
+            return Err(ScanError::Malformed(
+                "an indefinite length where none is allowed",
+            ))
+        }
+    })
 }
 
 /// Counts one finished item against the open containers, closing those it
