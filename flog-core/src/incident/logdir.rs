@@ -15,6 +15,10 @@ use crate::time::Clock;
 pub(crate) struct Logdir {
     path: PathBuf,
     owner: LogdirOwner,
+    /// What the previous owner left in its record: without `released`, it
+    /// died (or exited without dropping its logger). Kept for the rescue of
+    /// a dead owner's buffers (issue 17); shown in `Debug` meanwhile.
+    previous: Option<LogdirOwner>,
     clock: Arc<dyn Clock>,
     // Dropped last (fields drop in order): the record says "released" first.
     _lock: DirLock,
@@ -24,6 +28,7 @@ impl std::fmt::Debug for Logdir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logdir")
             .field("path", &self.path)
+            .field("previous", &self.previous)
             .finish_non_exhaustive()
     }
 }
@@ -53,11 +58,13 @@ impl Logdir {
                 owner: LogdirOwner::read(path).ok().flatten(),
             });
         };
+        let previous = LogdirOwner::read(path).map_err(err)?;
         owner.write(path).map_err(err)?;
         let problems = recovery::recover_orphans(path).map_err(err)?;
         let logdir = Logdir {
             path: path.to_owned(),
             owner,
+            previous,
             clock,
             _lock: lock,
         };

@@ -30,8 +30,9 @@ const MAX_RECORD: u64 = 4096;
 /// ```
 ///
 /// `released` is written when the owner lets go of the directory in an
-/// orderly way; an owner record without it, in a directory nobody holds,
-/// was left by a process that died.
+/// orderly way (its logger dropped); an owner record without it, in a
+/// directory nobody holds, was left by a process that died, or that exited
+/// without dropping its logger (the process-wide one is never dropped).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogdirOwner {
     /// Process id.
