@@ -88,23 +88,24 @@ impl Progress {
         Ok(None)
     }
 
-    /// Handles `msg` and, when nothing else is waiting, hands what was written
-    /// to the OS: the file on disk must stay current in case the process dies.
+    /// Handles `msg` and whatever else is already waiting, then hands what
+    /// was written to the OS: the file on disk must stay current in case the
+    /// process dies, and nothing written may wait in the buffer while this
+    /// thread sleeps.
     fn handle_burst(
         &mut self,
         msg: ReporterMsg,
         rx: &Receiver<ReporterMsg>,
     ) -> io::Result<Option<&'static str>> {
-        if let Some(reason) = self.handle(msg)? {
-            return Ok(Some(reason));
-        }
-        match rx.try_recv() {
-            Ok(next) => self.handle(next),
-            Err(_) => {
-                self.rec.writer.flush()?;
-                Ok(None)
+        let mut next = Some(msg);
+        while let Some(msg) = next {
+            if let Some(reason) = self.handle(msg)? {
+                return Ok(Some(reason));
             }
+            next = rx.try_recv().ok();
         }
+        self.rec.writer.flush()?;
+        Ok(None)
     }
 
     /// Records trailing events until capture ends; returns why it ended.
