@@ -23,9 +23,11 @@
 //!   they are logging calls between taking their number and buffering the
 //!   event (microseconds); one that died there (a panicking event observer)
 //!   never comes.
+//! - An event numbered before `T` that reaches its buffer only after capture
+//!   went on (its logging call took its number before the trigger's and was
+//!   slower) may be missed by the dump, so it is offered too.
 //! - The reporter writes what the dump did not already hold, by number: each
-//!   event is in the dump, in the trailing part, or (before `T`) in neither,
-//!   never twice.
+//!   event is in the dump or in the trailing part, never both.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -77,7 +79,8 @@ struct Capture {
 }
 
 impl Capture {
-    fn wants(&self, num: u64) -> bool {
+    /// Whether `num` is in the trailing window.
+    fn holds(&self, num: u64) -> bool {
         self.after < num && num <= self.upto
     }
 
@@ -135,11 +138,18 @@ impl Captures {
     #[cold]
     fn offer_slow(&self, event: &Event) {
         let mut list = self.lock_list();
-        let Some(i) = list.captures.iter().position(|c| c.wants(event.num)) else {
+        // The oldest capture whose range reaches this number: an event
+        // numbered before its trigger, buffered only now, is one the dump may
+        // have missed, so it goes to the report too (the reporter drops it if
+        // the dump has it).
+        let Some(i) = list.captures.iter().position(|c| event.num <= c.upto) else {
             return;
         };
         let c = &mut list.captures[i];
         let _ = c.tx.send(ReporterMsg::Event(Box::new(event.clone())));
+        if !c.holds(event.num) {
+            return;
+        }
         c.seen += 1;
         c.newest = c.newest.max(event.num);
         if c.complete() {
@@ -199,7 +209,9 @@ impl Captures {
     }
 
     fn finish(&self, list: &mut CaptureList, i: usize, reason: &'static str) {
-        let c = list.captures.swap_remove(i);
+        // `remove`, not `swap_remove`: the list stays in the order captures
+        // were opened, which is the order of their triggers.
+        let c = list.captures.remove(i);
         let _ = c.tx.send(ReporterMsg::End(reason));
         if list.captures.is_empty() {
             self.on.store(false, Ordering::Release);
@@ -228,7 +240,7 @@ impl CaptureGuard<'_> {
             .list
             .captures
             .iter()
-            .find(|c| c.closed.is_none() && c.wants(num))
+            .find(|c| c.closed.is_none() && c.holds(num))
         {
             Some(c) => {
                 let _ = c.tx.send(ReporterMsg::Trigger(num));
@@ -319,8 +331,8 @@ mod tests {
         }
         assert_eq!(
             drain(&rx),
-            (vec![t + 2, t + 3], None),
-            "t+1 is still on its way"
+            (vec![t + 2, t - 1, t + 3], None),
+            "t+1 is still on its way; t-1, buffered late, is offered too; t+4 is beyond"
         );
         captures.offer(&event(t + 1));
         assert_eq!(drain(&rx), (vec![t + 1], Some(END_EVENT_LIMIT)));

@@ -303,7 +303,8 @@ impl Incidents {
     /// `capture`): each event numbered after the trigger is offered to the
     /// capture while its buffer is locked, and the reporter writes those the
     /// dump did not already copy. Events numbered before the trigger are in
-    /// the report if they were still in their buffers when it was dumped.
+    /// the report if they were still in their buffers when it was dumped, or
+    /// reached them only later, while the window was open.
     pub(crate) fn declare(&self, trigger: &mut Event, counter: &EventCounter) -> Option<Pending> {
         let target = self.logdirs().current.as_ref().and_then(|c| {
             let outcomes = c.outcomes.clone()?;

@@ -59,6 +59,8 @@ pub(crate) struct Recording {
 
 struct Progress {
     rec: Recording,
+    /// The trigger's number.
+    trigger: u64,
     triggers: Vec<u64>,
     /// Events numbered after the trigger, in the dump or appended.
     trailing: u64,
@@ -73,7 +75,9 @@ impl Progress {
             ReporterMsg::Event(e) => {
                 if self.rec.dumped.binary_search(&e.num).is_err() {
                     self.rec.writer.write_event(&e)?;
-                    self.trailing += 1;
+                    if e.num > self.trigger {
+                        self.trailing += 1;
+                    }
                 }
             }
             ReporterMsg::Trigger(num) => {
@@ -171,6 +175,7 @@ pub(crate) fn run(job: Job, rec: Recording) {
     let dumped_after = rec.dumped.iter().filter(|&&n| n > trigger.num).count() as u64;
     let mut p = Progress {
         rec,
+        trigger: trigger.num,
         triggers: vec![trigger.num],
         trailing: dumped_after,
         cut: false,
