@@ -92,6 +92,37 @@ pub fn write_file_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     write_atomically(path, |out| out.write_all(contents))
 }
 
+/// An exclusive lock on a directory, held until dropped or until the process
+/// ends, however it ends: flock(2) on the directory itself.
+///
+/// Not a lock file: a lock file that someone removes (taking it for stale)
+/// lets the next comer lock a new file of the same name while the holder
+/// still runs. Nobody tidies a directory away by mistake: removing it means
+/// removing everything in it. Locks of two opens conflict in one process too,
+/// so two holders in one process are refused like two processes.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: File,
+}
+
+impl DirLock {
+    /// Takes the lock on `dir` without waiting; `Ok(None)` when someone else
+    /// holds it.
+    pub fn try_acquire(dir: &Path) -> io::Result<Option<DirLock>> {
+        let dir_file = File::open(dir)?;
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&dir_file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+        Ok(Some(DirLock { _dir: dir_file }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +154,16 @@ mod tests {
         assert!(is_temp_name(
             temp_path_for(&path).file_name().unwrap().to_str().unwrap()
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::try_acquire(dir.path()).unwrap().unwrap();
+        assert!(DirLock::try_acquire(dir.path()).unwrap().is_none());
+        drop(first);
+        assert!(DirLock::try_acquire(dir.path()).unwrap().is_some());
+        assert!(DirLock::try_acquire(&dir.path().join("missing")).is_err());
     }
 }

@@ -35,6 +35,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod buffer;
+mod counter;
 mod event;
 mod facility;
 mod flogfile;
@@ -56,12 +57,13 @@ pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFL
 pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::flogfile::{
-    file_kind, identify, read_flogfile, FileKind, FlogContents, FlogReader, FlogWriter, Header,
-    ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC,
+    file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
+    FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
+    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
 pub use crate::incident::{
-    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, FINISHED_SUFFIX,
-    INCIDENT_PREFIX, RECORDING_SUFFIX,
+    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
+    FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
 };
 pub use crate::level::Level;
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};
@@ -71,5 +73,5 @@ pub use crate::qualifier::{
     facility_has_prefix, FacilityQualifier, IncidentQualifier, RateQualifier, ThresholdQualifier,
 };
 pub use crate::redact::{Redaction, DEFAULT_SENSITIVE, REDACTED};
-pub use crate::time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use crate::time::{Clock, ManualClock, Passage, SystemClock, Timestamp};
 pub use crate::value::Value;

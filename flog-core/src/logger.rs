@@ -2,13 +2,13 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
 use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
+use crate::counter::EventCounter;
 use crate::event::{Event, Fields, Incarnation, Text};
 use crate::incident::{
     ErrorHook, IncidentConfig, IncidentError, IncidentStats, Incidents, LogdirError,
@@ -41,17 +41,12 @@ struct Shared {
     incidents: Arc<Incidents>,
 }
 
-/// The one counter every logging thread writes, on cache lines of its own so
-/// that its traffic does not evict the read-mostly fields beside it.
-#[repr(align(128))]
-struct EventCounter(AtomicU64);
-
 impl fmt::Debug for Logger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Logger")
             .field("incarnation", &self.shared.incarnation)
             .field("threshold", &self.shared.thresholds.global())
-            .field("next_num", &self.shared.next_num.0.load(Ordering::Relaxed))
+            .field("next_num", &self.shared.next_num.peek())
             .field("logdir", &self.logdir())
             .finish_non_exhaustive()
     }
@@ -100,6 +95,12 @@ impl fmt::Debug for LoggerBuilder {
 
 impl LoggerBuilder {
     /// Where times come from (tests inject a [`ManualClock`](crate::ManualClock)).
+    ///
+    /// Everything that depends on time follows it: event times, incident
+    /// names, storm control, [`RateQualifier`](crate::RateQualifier), and the
+    /// trailing delay, whose reporter waits on this clock as [`Clock`]
+    /// describes (with a `ManualClock`, the window ends when the clock is
+    /// moved past it, without real waiting).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -135,12 +136,14 @@ impl LoggerBuilder {
         self.sequential = Some(n);
         self
     }
-    /// How long to keep recording after a trigger (default 5 s).
+    /// How long to keep recording after a trigger (default 5 s), on the
+    /// logger's [`clock`](Self::clock).
     pub fn trailing_delay(mut self, d: Duration) -> Self {
         self.incidents.trailing_delay = d;
         self
     }
-    /// How many events to record after a trigger at most (default 100).
+    /// How many events to record after a trigger at most (default 100): the
+    /// events numbered right after it, whichever thread logged them.
     pub fn trailing_event_limit(mut self, n: usize) -> Self {
         self.incidents.trailing_event_limit = n;
         self
@@ -207,7 +210,7 @@ impl LoggerBuilder {
             shared: Arc::new(Shared {
                 thresholds: Thresholds::new(self.threshold),
                 redaction: ArcSwapOption::from(self.redaction.map(Arc::new)),
-                next_num: EventCounter(AtomicU64::new(0)),
+                next_num: EventCounter::default(),
                 incarnation,
                 clock: self.clock,
                 buffers,
@@ -281,13 +284,11 @@ impl Logger {
     }
 
     /// Generates `event` unconditionally (callers check [`enabled`](Self::enabled)
-    /// first): assigns its number, time and incarnation, tells the observers,
+    /// first): assigns its time, incarnation and number, tells the observers,
     /// buffers it and runs the incident qualifier. Returns the number.
     #[inline(always)]
     pub fn emit(&self, mut event: Event) -> u64 {
         let s = &*self.shared;
-        let num = s.next_num.0.fetch_add(1, Ordering::Relaxed);
-        event.num = num;
         event.time = s.clock.now();
         event.incarnation = s.incarnation;
         // Before anything else sees the event: buffers, observers (the live
@@ -295,15 +296,25 @@ impl Logger {
         if let Some(policy) = &*s.redaction.load() {
             policy.apply(&mut event);
         }
+        // A trigger is numbered by the incident policy, in one step with
+        // switching trailing capture on: every event numbered after it is then
+        // captured (see `Incidents::declare`). So the qualifier runs first.
+        let declared = if s.incidents.qualifies(&event) {
+            s.incidents.declare(&mut event, &s.next_num)
+        } else {
+            s.next_num.number(&mut event);
+            None
+        };
+        let num = event.num;
         if s.observers.any() {
             s.observers.for_each(|o| o.on_event(&event));
         }
-        let trigger = s.incidents.qualifies(&event).then(|| event.clone());
-        // The capture check runs while the event's buffer is locked: see
-        // `Incidents::declare` for why that keeps every event in the report once.
+        let trigger = declared.as_ref().map(|_| event.clone());
+        // The capture check runs while the event's buffer is locked, so the
+        // dump either finds the event in its buffer or the capture has it.
         s.buffers.push(event, |e| s.incidents.capture(e));
-        if let Some(trigger) = trigger {
-            s.incidents.declare(trigger, &s.buffers);
+        if let (Some(declared), Some(trigger)) = (declared, trigger) {
+            s.incidents.record(declared, trigger, &s.buffers);
         }
         num
     }
@@ -345,9 +356,20 @@ impl Logger {
     }
 
     /// Sets the log directory, creating it, and starts declaring incidents.
-    /// Orphaned reports of a process that died while recording are finished first.
-    /// Setting the same directory again does nothing. Fails when the directory
-    /// cannot be created or written to (a file in the way, a read-only mount).
+    ///
+    /// The directory is this logger's for as long as it lives: it is locked
+    /// (flock(2) on the directory; its [`OWNER_FILE`](crate::OWNER_FILE) names
+    /// the holder for people), and another logger, in this process or
+    /// another, is refused with [`LogdirError::InUse`] until this one is
+    /// dropped or its process ends. Only then are reports left unfinished by a
+    /// process that died while recording finished ("recovered"): never one
+    /// whose writer still runs.
+    ///
+    /// Setting the same directory again does nothing. Setting another moves
+    /// new incidents there; the previous directory is released once the
+    /// incidents still recording into it are done. Fails with
+    /// [`LogdirError::Unusable`] when the directory cannot be created or
+    /// written to (a file in the way, a read-only mount).
     pub fn set_logdir(&self, dir: impl AsRef<Path>) -> Result<(), LogdirError> {
         self.shared.incidents.set_logdir(dir.as_ref())
     }
@@ -405,7 +427,9 @@ impl Logger {
     }
 
     /// Ends trailing capture now and waits until every incident in progress is
-    /// written and compressed. For orderly shutdown.
+    /// written and compressed, and its observers were called. For orderly
+    /// shutdown; dropping the last clone of a logger does the same, and
+    /// releases its log directory.
     pub fn finish_incidents(&self) {
         self.shared.incidents.finish_all();
     }

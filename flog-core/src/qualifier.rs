@@ -11,6 +11,11 @@ use crate::time::Timestamp;
 ///
 /// Called for every generated event once a log directory is set, on the logging
 /// thread, so it must be quick and must not log.
+///
+/// The event has its time, incarnation and (redacted) fields, but its `num`
+/// is not assigned yet: an event that qualifies is numbered in one step with
+/// switching trailing capture on, so that its report holds every event
+/// numbered after it.
 pub trait IncidentQualifier: Send + Sync + fmt::Debug {
     /// Whether `event` declares an incident.
     fn check_event(&self, event: &Event) -> bool;

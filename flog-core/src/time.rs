@@ -1,5 +1,6 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -173,9 +174,77 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Where a logger reads the time. Injected so tests control it.
+///
+/// Everything in a logger that depends on time follows its clock: event
+/// times, incident names, storm control, [`RateQualifier`](crate::RateQualifier)
+/// and the length of an incident's trailing window.
+///
+/// # Waiting on a clock
+///
+/// A background thread that waits for time to pass on a clock (a reporter
+/// waiting for the end of a trailing window) must learn when the clock has
+/// moved. How depends on the clock, and [`watch`](Clock::watch) says which:
+///
+/// - A clock that moves with real time ([`SystemClock`], and the default
+///   for any clock) returns [`Passage::RealTime`]: the waiter sleeps for the
+///   real time it still waits for, then reads the clock again.
+/// - A clock that moves only when told to ([`ManualClock`]) returns
+///   [`Passage::Notified`] and calls the waker it was given each time it is
+///   moved: the waiter sleeps until woken and never waits in real time, so a
+///   test drives a whole trailing window by moving the clock.
+///
+/// A waiter measures a delay from a start time by the clock's forward moves
+/// between its readings: a clock stepping back does not lengthen the delay,
+/// one jumping forward shortens it.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// How a thread waiting on this clock sees time pass. A clock that returns
+    /// [`Passage::Notified`] must call `wake` (while it can still be upgraded)
+    /// every time its time changes; the default ignores it.
+    fn watch(&self, wake: Weak<dyn Fn() + Send + Sync>) -> Passage {
+        let _ = wake;
+        Passage::RealTime
+    }
+}
+
+/// How a thread waiting on a [`Clock`] sees its time pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passage {
+    /// With real time: sleep the real time left, then read the clock again.
+    RealTime,
+    /// Only when the clock is moved, which wakes the waiter: sleep until woken.
+    Notified,
+}
+
+/// A delay measured on a clock by its forward moves only (see [`Clock`]).
+#[derive(Debug)]
+pub(crate) struct Stopwatch {
+    last: Timestamp,
+    /// Microseconds still to pass.
+    left: i64,
+}
+
+impl Stopwatch {
+    /// A delay that started at `start` (a time read from the clock it is
+    /// measured on).
+    pub(crate) fn started_at(start: Timestamp, delay: Duration) -> Stopwatch {
+        Stopwatch {
+            last: start,
+            left: delay.as_micros().min(i64::MAX as u128) as i64,
+        }
+    }
+
+    /// The time still to pass, reading the clock; `None` once it has passed.
+    pub(crate) fn remaining(&mut self, clock: &dyn Clock) -> Option<Duration> {
+        let now = clock.now();
+        self.left = self
+            .left
+            .saturating_sub(now.0.saturating_sub(self.last.0).max(0));
+        self.last = now;
+        (self.left > 0).then(|| Duration::from_micros(self.left as u64))
+    }
 }
 
 /// The system's wall clock, read through the CPU's time-stamp counter.
@@ -260,9 +329,21 @@ mod fast_wall {
 }
 
 /// A clock that moves only when told to; for tests.
-#[derive(Debug, Default)]
+///
+/// Threads waiting on it (a reporter in a trailing window) are woken each
+/// time it is moved and never wait in real time: see [`Clock`].
+#[derive(Default)]
 pub struct ManualClock {
     micros: AtomicI64,
+    wakers: Mutex<Vec<Weak<dyn Fn() + Send + Sync>>>,
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ManualClock {
@@ -270,24 +351,46 @@ impl ManualClock {
     pub fn new(start: Timestamp) -> ManualClock {
         ManualClock {
             micros: AtomicI64::new(start.0),
+            wakers: Mutex::new(Vec::new()),
         }
     }
 
     /// Moves the clock to `t` (backwards too).
     pub fn set(&self, t: Timestamp) {
         self.micros.store(t.0, Ordering::SeqCst);
+        self.wake();
     }
 
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
         self.micros
             .fetch_add(d.as_micros() as i64, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        // Called outside the lock: a waker may take locks of its own.
+        let live: Vec<Arc<dyn Fn() + Send + Sync>> = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            wakers.retain(|w| w.strong_count() > 0);
+            wakers.iter().filter_map(Weak::upgrade).collect()
+        };
+        for wake in live {
+            wake();
+        }
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.micros.load(Ordering::SeqCst))
+    }
+
+    fn watch(&self, wake: Weak<dyn Fn() + Send + Sync>) -> Passage {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        wakers.retain(|w| w.strong_count() > 0);
+        wakers.push(wake);
+        Passage::Notified
     }
 }
 
@@ -351,5 +454,37 @@ mod tests {
         assert_eq!(c.now(), Timestamp(15));
         c.set(Timestamp(1));
         assert_eq!(c.now(), Timestamp(1));
+    }
+
+    #[test]
+    fn manual_clock_wakes_its_watchers_and_forgets_dropped_ones() {
+        let c = ManualClock::new(Timestamp(0));
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&woken);
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(c.watch(Arc::downgrade(&wake)), Passage::Notified);
+        c.advance(Duration::from_secs(1));
+        c.set(Timestamp(5));
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+        drop(wake);
+        c.advance(Duration::from_secs(1));
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+        assert_eq!(SystemClock.watch(Weak::<fn()>::new()), Passage::RealTime);
+    }
+
+    #[test]
+    fn a_stopwatch_counts_forward_moves_only() {
+        let c = ManualClock::new(Timestamp(1_000_000));
+        let mut w = Stopwatch::started_at(c.now(), Duration::from_secs(10));
+        assert_eq!(w.remaining(&c), Some(Duration::from_secs(10)));
+        c.advance(Duration::from_secs(4));
+        assert_eq!(w.remaining(&c), Some(Duration::from_secs(6)));
+        // A step back of an hour does not lengthen the delay.
+        c.set(Timestamp(c.now().0 - 3_600_000_000));
+        assert_eq!(w.remaining(&c), Some(Duration::from_secs(6)));
+        c.advance(Duration::from_secs(6));
+        assert_eq!(w.remaining(&c), None);
     }
 }

@@ -79,6 +79,17 @@ fn child(mode: &str, dir: &Path) -> Command {
     cmd
 }
 
+/// A child that parks for ever must not outlive a failed test: it would hold
+/// whatever the test process held (a build lock, a terminal).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn only_flog(dir: &Path) -> std::path::PathBuf {
     let names = files_in(dir);
     assert_eq!(names.len(), 1, "{names:?}");
@@ -93,8 +104,8 @@ fn texts(c: &FlogContents) -> Vec<String> {
 #[test]
 fn killed_service_leaves_a_report_that_the_next_start_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut proc = child("trigger", dir.path()).spawn().unwrap();
-    let mut out = BufReader::new(proc.stdout.take().unwrap());
+    let mut proc = KillOnDrop(child("trigger", dir.path()).spawn().unwrap());
+    let mut out = BufReader::new(proc.0.stdout.take().unwrap());
     let mut line = String::new();
     while !line.contains("ready") {
         line.clear();
@@ -105,8 +116,8 @@ fn killed_service_leaves_a_report_that_the_next_start_recovers() {
     wait_until("trailing events on disk", || {
         read_flogfile(&flog).is_ok_and(|c| c.events.len() == 54)
     });
-    proc.kill().unwrap();
-    let status = proc.wait().unwrap();
+    proc.0.kill().unwrap();
+    let status = proc.0.wait().unwrap();
     assert_eq!(status.signal(), Some(9));
 
     let before = read_flogfile(&flog).unwrap();
@@ -141,6 +152,8 @@ fn killed_service_leaves_a_report_that_the_next_start_recovers() {
     assert!(after.damage.is_none());
     let trailer = after.trailer.clone().unwrap();
     assert!(trailer.recovered && trailer.truncated);
+    // The trailing events the kill left, less the one cut in half.
+    assert_eq!(trailer.trailing_events, 2, "{trailer:?}");
     assert_eq!(
         texts(&after),
         texts(&before)[..53],
@@ -170,4 +183,50 @@ fn panicking_service_with_abort_leaves_an_incident_naming_the_panic() {
         .unwrap_or("")
         .contains("crash_child"));
     assert_eq!(report.events.last().unwrap().num, trigger.num);
+}
+
+/// What a process killed while recording leaves: the dump, then trailing
+/// events, no trailer. The recovered trailer counts what the file holds.
+#[test]
+fn a_recovered_report_counts_the_trailing_events_it_holds() {
+    use flog_core::{Event, FlogWriter, Header, INCIDENT_PREFIX};
+
+    let dir = tempfile::tempdir().unwrap();
+    let event = |num: u64, level: Level| Event {
+        num,
+        level,
+        ..Event::default()
+    };
+    let header = Header {
+        kind: "incident".into(),
+        name: Some(format!("{INCIDENT_PREFIX}x")),
+        trigger: Some(event(5, Level::WEIRD)),
+        ..Header::default()
+    };
+    let mut bytes = FlogWriter::new(Vec::new(), &header).unwrap();
+    for num in [1, 3, 5, 6] {
+        let level = if num == 5 { Level::WEIRD } else { Level::NOISY };
+        bytes.write_event(&event(num, level)).unwrap();
+    }
+    // Trailing events, out of order as threads deliver them.
+    for num in [8, 7, 9] {
+        bytes.write_event(&event(num, Level::NOISY)).unwrap();
+    }
+    let stem = "incident-2026-01-01T00-00-00.000000Z-0000";
+    std::fs::write(
+        dir.path().join(format!("{stem}.flog")),
+        bytes.into_inner().unwrap(),
+    )
+    .unwrap();
+
+    let logger = Logger::new();
+    logger.set_logdir(dir.path()).unwrap();
+    let report = read_flogfile(&dir.path().join(format!("{stem}.flog.bz2"))).unwrap();
+    let trailer = report.trailer.unwrap();
+    assert!(trailer.recovered && !trailer.truncated);
+    assert_eq!(trailer.triggers, [5]);
+    assert_eq!(
+        trailer.trailing_events, 4,
+        "events numbered after the trigger"
+    );
 }

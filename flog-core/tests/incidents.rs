@@ -360,7 +360,9 @@ fn names_keep_increasing_when_the_clock_steps_back() {
     }
     assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     assert!(names[0].starts_with("incident-2026-11-27T12-00-00.000000Z-"));
-    // A new logger on the same logdir continues after the existing names.
+    // A new logger on the same logdir (once the first is gone: a logdir has
+    // one owner) continues after the existing names.
+    drop(logger);
     clock.set(start);
     let again = quiet().clock(clock).trailing(false).build().unwrap();
     again.set_logdir(dir.path()).unwrap();
@@ -419,7 +421,9 @@ fn retention_keeps_the_newest_files() {
     }
     assert_eq!(files_in(dir.path()), names[2..]);
 
-    // A byte budget deletes the oldest too, but never the newest.
+    // A byte budget deletes the oldest too, but never the newest (a new
+    // logger: the first must let go of the logdir).
+    drop(logger);
     let logger = quiet().trailing(false).retention(100, 1).build().unwrap();
     logger.set_logdir(dir.path()).unwrap();
     let rx = watch_incidents(&logger);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use flog_core::{Event, FlogReader, ReadError, Record};
+use flog_core::Event;
 
 use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
 use crate::contain::catch;
@@ -29,29 +29,9 @@ const FINGERPRINT_FILE: &str = ".rules";
 const NEW_PREFIX: &str = ".classified.new-";
 const OLD_PREFIX: &str = ".classified.old-";
 
-/// Reads the trigger event of an incident file: the header's trigger, or for
-/// a file without one, the first event of the highest level in it. `None`
-/// when the file holds no event at all.
-pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
-    let mut reader = FlogReader::open(path)?;
-    let mut best: Option<Event> = None;
-    while let Some(record) = reader.next_record()? {
-        match record {
-            Record::Header(header) => {
-                if let Some(trigger) = header.trigger {
-                    return Ok(Some(trigger));
-                }
-            }
-            Record::Event(event) => {
-                if best.as_ref().is_none_or(|b| event.level > b.level) {
-                    best = Some(*event);
-                }
-            }
-            Record::Trailer(_) | Record::Unknown(_) => {}
-        }
-    }
-    Ok(best)
-}
+/// Reads the trigger of an incident file (the one bounded reader of it, in
+/// the crate that owns the format).
+pub use flog_core::read_trigger;
 
 /// How the trigger of an incident file is read: [`read_trigger`], unless a
 /// test puts a faulty reader in its place.

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use flog_core::{Event, FlogReader, Record, FINISHED_SUFFIX, INCIDENT_PREFIX};
+use flog_core::{read_trigger, Event, FINISHED_SUFFIX, INCIDENT_PREFIX};
 use flog_wire::{EncodedEvent, IncidentInfo, ListQuery};
 
 /// One finished incident.
@@ -154,10 +154,6 @@ impl IncidentIndex {
 
 fn read_header(path: &Path) -> Result<(Option<Event>, u64), String> {
     let size = fs::metadata(path).map_err(|e| e.to_string())?.len();
-    let mut reader = FlogReader::open(path).map_err(|e| e.to_string())?;
-    match reader.next_record().map_err(|e| e.to_string())? {
-        Some(Record::Header(h)) => Ok((h.trigger, size)),
-        Some(_) => Ok((None, size)),
-        None => Err("empty flogfile".into()),
-    }
+    let trigger = read_trigger(path).map_err(|e| e.to_string())?;
+    Ok((trigger, size))
 }

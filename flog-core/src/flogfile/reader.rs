@@ -2,9 +2,18 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use super::bounded::{read_item, ScanError};
 use super::record::{Header, Record, Trailer};
 use super::MAGIC;
 use crate::event::Event;
+
+/// The largest record a reader accepts, in bytes (before compression). Far
+/// above anything flog writes (a logport frame is at most 8 MiB); a record
+/// declaring more is refused before anything is allocated for it.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The deepest nesting of arrays, maps and tags a reader accepts in a record.
+pub const MAX_RECORD_DEPTH: usize = 128;
 
 /// Why a flogfile could not be read (completely).
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +40,23 @@ pub enum ReadError {
     Truncated {
         /// Complete records read before the partial one.
         records: u64,
+    },
+    /// A record is larger than [`MAX_RECORD_BYTES`], or says it is: a
+    /// decompression bomb, or not a file of ours.
+    #[error("flogfile is corrupt at record {}: the record is larger than the limit of {limit} bytes", records + 1)]
+    RecordTooLarge {
+        /// Complete records read before the bad one.
+        records: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// A record nests deeper than [`MAX_RECORD_DEPTH`].
+    #[error("flogfile is corrupt at record {}: the record nests deeper than the limit of {limit} levels", records + 1)]
+    RecordTooDeep {
+        /// Complete records read before the bad one.
+        records: u64,
+        /// The limit.
+        limit: usize,
     },
     /// A record could not be decoded.
     #[error("flogfile is corrupt at record {}: {detail}", records + 1)]
@@ -113,11 +139,19 @@ pub fn identify(start: &[u8]) -> String {
 
 /// Reads a flogfile record by record, plain or bzip2-compressed (recognised by its
 /// signature, whatever the file is called).
+///
+/// Every record is bounded: at most [`MAX_RECORD_BYTES`] and
+/// [`MAX_RECORD_DEPTH`] levels deep, checked as it is read, before its declared
+/// lengths are trusted with any allocation; a record beyond them is an error.
+/// So a reader holds at most a few times the largest record in memory, however
+/// the file is made.
 pub struct FlogReader {
     input: BufReader<Box<dyn Read + Send>>,
     compressed: bool,
     records: u64,
     done: bool,
+    /// The current record's bytes, reused.
+    record: Vec<u8>,
 }
 
 impl std::fmt::Debug for FlogReader {
@@ -188,6 +222,7 @@ impl FlogReader {
             compressed,
             records: 0,
             done: false,
+            record: Vec::new(),
         })
     }
 
@@ -221,12 +256,44 @@ impl FlogReader {
             Ok(_) => {}
             Err(e) => return Err(self.stream_error(e)),
         }
-        match ciborium::from_reader::<Record, _>(&mut self.input) {
+        let scanned = read_item(
+            &mut self.input,
+            &mut self.record,
+            MAX_RECORD_BYTES,
+            MAX_RECORD_DEPTH,
+        );
+        match scanned {
+            Ok(()) => {}
+            Err(ScanError::Io(e)) => return Err(self.stream_error(e)),
+            Err(ScanError::TooLarge) => {
+                return Err(ReadError::RecordTooLarge {
+                    records,
+                    limit: MAX_RECORD_BYTES,
+                })
+            }
+            Err(ScanError::TooDeep) => {
+                return Err(ReadError::RecordTooDeep {
+                    records,
+                    limit: MAX_RECORD_DEPTH,
+                })
+            }
+            Err(ScanError::Malformed(what)) => {
+                return Err(ReadError::Corrupt {
+                    records,
+                    detail: format!("not well-formed CBOR: {what}"),
+                })
+            }
+        }
+        // A record far below its limit should not keep a buffer the size of
+        // the largest one seen.
+        if self.record.capacity() > 1024 * 1024 && self.record.len() < 64 * 1024 {
+            self.record.shrink_to(64 * 1024);
+        }
+        match ciborium::from_reader::<Record, _>(self.record.as_slice()) {
             Ok(record) => {
                 self.records += 1;
                 Ok(Some(record))
             }
-            Err(ciborium::de::Error::Io(e)) => Err(self.stream_error(e)),
             Err(e) => Err(ReadError::Corrupt {
                 records,
                 detail: e.to_string(),
@@ -300,4 +367,30 @@ pub fn read_flogfile(path: &Path) -> Result<FlogContents, ReadError> {
         }),
         Err(e) => Err(e),
     }
+}
+
+/// Reads the trigger of an incident file: the header's trigger, without
+/// reading further, or for a file without one, the first event of the highest
+/// level in it (read a record at a time to the end). `None` when the file
+/// holds no trigger and no event. Every record is bounded as in
+/// [`FlogReader`], so a hostile file costs an error, not memory.
+pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
+    let mut reader = FlogReader::open(path)?;
+    let mut worst: Option<Event> = None;
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Header(header) => {
+                if let Some(trigger) = header.trigger {
+                    return Ok(Some(trigger));
+                }
+            }
+            Record::Event(event) => {
+                if worst.as_ref().is_none_or(|w| event.level > w.level) {
+                    worst = Some(*event);
+                }
+            }
+            Record::Trailer(_) | Record::Unknown(_) => {}
+        }
+    }
+    Ok(worst)
 }

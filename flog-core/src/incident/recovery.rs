@@ -2,7 +2,8 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::{IncidentError, FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
+use super::error::IncidentError;
+use super::names::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
 use crate::flogfile::{
     FlogContents, FlogReader, FlogWriter, Header, ReadError, Trailer, HEADER_INCIDENT,
 };
@@ -12,6 +13,8 @@ use crate::fs::{is_temp_name, write_atomically};
 /// each `NAME.flog` without a `NAME.flog.bz2` becomes an ordinary incident, marked
 /// as recovered. Also removes temporary files of interrupted writes. Returns
 /// problems with single files, which do not stop the others.
+///
+/// Only for a directory whose writers are gone: the caller holds its lock.
 pub(crate) fn recover_orphans(dir: &Path) -> io::Result<Vec<IncidentError>> {
     let mut problems = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -60,11 +63,18 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
         name: Some(stem.to_owned()),
         ..Header::default()
     });
-    let mut trailer = contents.trailer.unwrap_or_else(|| Trailer {
-        triggers: header.trigger.iter().map(|t| t.num).collect(),
-        trailing_events: 0,
-        end: "recovered".to_owned(),
-        ..Trailer::default()
+    let mut trailer = contents.trailer.unwrap_or_else(|| {
+        let trigger = header.trigger.as_ref().map(|t| t.num);
+        Trailer {
+            triggers: trigger.into_iter().collect(),
+            // What the reporter would have counted: the events numbered
+            // after the trigger, in the dump or appended after it.
+            trailing_events: trigger.map_or(0, |t| {
+                contents.events.iter().filter(|e| e.num > t).count() as u64
+            }),
+            end: "recovered".to_owned(),
+            ..Trailer::default()
+        }
     });
     trailer.recovered = true;
     trailer.truncated = contents.damage.is_some();

@@ -1,57 +1,83 @@
+//! The reporter thread of one incident: appends trailing events to the
+//! report, ends it with the trailer, compresses it, and sends the outcome to
+//! the logdir's keeper.
+
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{IncidentError, Incidents, Unfinished, FINISHED_SUFFIX, RECORDING_SUFFIX};
+use super::capture::{
+    CaptureId, Captures, ReporterMsg, END_DELAY, END_FAILED, END_IMMEDIATE, END_SHUTDOWN,
+};
+use super::error::IncidentError;
+use super::names::{FINISHED_SUFFIX, RECORDING_SUFFIX};
+use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{FlogWriter, Trailer};
 use crate::fs::write_atomically;
+use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
-pub(crate) const END_EVENT_LIMIT: &str = "event_limit";
-pub(crate) const END_DELAY: &str = "delay";
-pub(crate) const END_IMMEDIATE: &str = "immediate";
-pub(crate) const END_SHUTDOWN: &str = "shutdown";
-pub(crate) const END_FAILED: &str = "failed";
+/// How long, in real time, a cut window waits for an event numbered inside
+/// it that has not reached its buffer yet. Such an event is in a logging call
+/// between taking its number and buffering it: microseconds, unless its
+/// thread is descheduled, or the call died (a panicking observer), in which
+/// case it never comes. Real time, not the logger's clock: it is about
+/// threads being scheduled, not about the trailing window.
+const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
-/// What logging threads send a reporter while it records trailing events.
-pub(crate) enum ReporterMsg {
-    Event(Box<Event>),
-    /// Another trigger joined this incident.
-    Trigger(u64),
-    /// Trailing capture is over, for this reason.
-    End(&'static str),
-}
-
-pub(crate) struct Job {
-    pub(crate) name: String,
-    pub(crate) dir: PathBuf,
-    pub(crate) writer: FlogWriter<BufWriter<File>>,
-    /// `num`s already written, sorted.
-    pub(crate) dumped: Vec<u64>,
+/// The trailing capture a reporter records from.
+pub(crate) struct Trailing {
+    pub(crate) id: CaptureId,
     pub(crate) rx: Receiver<ReporterMsg>,
-    pub(crate) trigger: Event,
-    pub(crate) trailing: bool,
+    pub(crate) captures: Arc<Captures>,
+    /// When the trigger was recorded: the window starts then, not when this
+    /// thread first runs.
+    pub(crate) started: Timestamp,
     pub(crate) delay: Duration,
 }
 
-struct Recording {
-    writer: FlogWriter<BufWriter<File>>,
-    dumped: Vec<u64>,
-    triggers: Vec<u64>,
-    trailing: u64,
+/// One incident to finish.
+pub(crate) struct Job {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) trigger: Event,
+    /// `None` when trailing capture is off.
+    pub(crate) trailing: Option<Trailing>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) outcomes: Sender<Outcome>,
 }
 
-impl Recording {
+/// The report being written.
+pub(crate) struct Recording {
+    pub(crate) writer: FlogWriter<BufWriter<File>>,
+    /// `num`s already written by the dump, sorted.
+    pub(crate) dumped: Vec<u64>,
+}
+
+struct Progress {
+    rec: Recording,
+    /// The trigger's number.
+    trigger: u64,
+    triggers: Vec<u64>,
+    /// Events numbered after the trigger, in the dump or appended.
+    trailing: u64,
+    /// The window was cut (shutdown): only stragglers are still to come.
+    cut: bool,
+}
+
+impl Progress {
     /// Handles one message; returns the end reason when capture is over.
     fn handle(&mut self, msg: ReporterMsg) -> io::Result<Option<&'static str>> {
         match msg {
             ReporterMsg::Event(e) => {
-                if self.dumped.binary_search(&e.num).is_err() {
-                    self.writer.write_event(&e)?;
-                    self.trailing += 1;
+                if self.rec.dumped.binary_search(&e.num).is_err() {
+                    self.rec.writer.write_event(&e)?;
+                    if e.num > self.trigger {
+                        self.trailing += 1;
+                    }
                 }
             }
             ReporterMsg::Trigger(num) => {
@@ -60,101 +86,136 @@ impl Recording {
                 }
             }
             ReporterMsg::End(reason) => return Ok(Some(reason)),
+            ReporterMsg::Cut => self.cut = true,
+            ReporterMsg::ClockMoved => {}
         }
         Ok(None)
     }
 
-    fn capture(
+    /// Handles `msg` and whatever else is already waiting, then hands what
+    /// was written to the OS: the file on disk must stay current in case the
+    /// process dies, and nothing written may wait in the buffer while this
+    /// thread sleeps.
+    fn handle_burst(
         &mut self,
+        msg: ReporterMsg,
         rx: &Receiver<ReporterMsg>,
-        deadline: Instant,
     ) -> io::Result<Option<&'static str>> {
-        loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let msg = match rx.recv_timeout(wait) {
-                Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => return Ok(None),
-                Err(RecvTimeoutError::Disconnected) => return Ok(Some(END_SHUTDOWN)),
-            };
+        let mut next = Some(msg);
+        while let Some(msg) = next {
             if let Some(reason) = self.handle(msg)? {
                 return Ok(Some(reason));
             }
-            // Hand each burst to the OS as soon as it is written: the file on disk
-            // must stay current in case the process dies.
-            if let Ok(msg) = rx.try_recv() {
-                if let Some(reason) = self.handle(msg)? {
-                    return Ok(Some(reason));
+            next = rx.try_recv().ok();
+        }
+        self.rec.writer.flush()?;
+        Ok(None)
+    }
+
+    /// Records trailing events until capture ends; returns why it ended.
+    fn capture(&mut self, t: &Trailing, clock: &dyn Clock) -> io::Result<&'static str> {
+        // A clock that moves when told wakes us through the capture; dropped
+        // (and so forgotten by the clock) when this returns.
+        let waker: Arc<dyn Fn() + Send + Sync> = {
+            let (captures, id) = (Arc::clone(&t.captures), t.id);
+            Arc::new(move || captures.nudge(id))
+        };
+        let passage = clock.watch(Arc::downgrade(&waker));
+        let mut window = Stopwatch::started_at(t.started, t.delay);
+        while let Some(left) = window.remaining(clock) {
+            let received = match passage {
+                Passage::RealTime => t.rx.recv_timeout(left),
+                Passage::Notified => t.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let msg = match received {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(END_SHUTDOWN),
+            };
+            if let Some(reason) = self.handle_burst(msg, &t.rx)? {
+                return Ok(reason);
+            }
+            if self.cut {
+                return self.finish_cut(t);
+            }
+        }
+        t.captures.close(t.id, END_DELAY);
+        self.finish_cut(t)
+    }
+
+    /// The window is cut: takes the events numbered inside it that are still
+    /// on their way, waiting for them a little (see [`STRAGGLER_WAIT`]).
+    fn finish_cut(&mut self, t: &Trailing) -> io::Result<&'static str> {
+        loop {
+            match t.rx.recv_timeout(STRAGGLER_WAIT) {
+                Ok(msg) => {
+                    if let Some(reason) = self.handle_burst(msg, &t.rx)? {
+                        return Ok(reason);
+                    }
                 }
-            } else {
-                self.writer.flush()?;
+                // Gives up on them; the capture's `End` follows.
+                Err(RecvTimeoutError::Timeout) => t.captures.abandon(t.id, END_DELAY),
+                Err(RecvTimeoutError::Disconnected) => return Ok(END_SHUTDOWN),
             }
         }
     }
 }
 
-/// The reporter thread of one incident: records trailing events, then compresses.
-pub(crate) fn run(inc: &Incidents, job: Job) {
+/// The reporter thread's body.
+pub(crate) fn run(job: Job, rec: Recording) {
     let Job {
         name,
         dir,
-        writer,
-        dumped,
-        rx,
         trigger,
         trailing,
-        delay,
+        clock,
+        outcomes,
     } = job;
     let flog = dir.join(format!("{name}{RECORDING_SUFFIX}"));
-    let mut rec = Recording {
-        writer,
-        dumped,
+    let dumped_after = rec.dumped.iter().filter(|&&n| n > trigger.num).count() as u64;
+    let mut p = Progress {
+        rec,
+        trigger: trigger.num,
         triggers: vec![trigger.num],
-        trailing: 0,
+        trailing: dumped_after,
+        cut: false,
     };
     let result = (|| {
-        let end = if trailing {
-            match rec.capture(&rx, Instant::now() + delay)? {
-                Some(reason) => reason,
-                None => {
-                    inc.close_if_active(&name, END_DELAY);
-                    // Events sent before the close are still ours.
-                    let mut end = END_DELAY;
-                    while let Ok(msg) = rx.try_recv() {
-                        if let Some(reason) = rec.handle(msg)? {
-                            end = reason;
-                        }
-                    }
-                    end
-                }
-            }
-        } else {
-            END_IMMEDIATE
+        let end = match &trailing {
+            Some(t) => p.capture(t, &*clock)?,
+            None => END_IMMEDIATE,
         };
-        rec.writer.write_trailer(&Trailer {
-            triggers: std::mem::take(&mut rec.triggers),
-            trailing_events: rec.trailing,
+        p.rec.writer.write_trailer(&Trailer {
+            triggers: std::mem::take(&mut p.triggers),
+            trailing_events: p.trailing,
             end: end.to_owned(),
-            finished: Some(inc.clock.now()),
+            finished: Some(clock.now()),
             ..Trailer::default()
         })?;
-        rec.writer.flush()
+        p.rec.writer.flush()
     })();
-    drop(rec);
+    drop(p);
     if let Err(source) = result {
-        inc.close_if_active(&name, END_FAILED);
-        inc.counters.failed.fetch_add(1, Ordering::Relaxed);
-        inc.report(IncidentError::Write { path: flog, source });
+        if let Some(t) = &trailing {
+            t.captures.abandon(t.id, END_FAILED);
+        }
+        let _ = outcomes.send(Outcome::Failed(IncidentError::Write { path: flog, source }));
         return;
     }
     let finished = dir.join(format!("{name}{FINISHED_SUFFIX}"));
-    match compress(&flog, &finished) {
-        Ok(()) => inc.recorded(&name, &finished, &trigger, &dir),
-        Err(source) => {
-            inc.counters.failed.fetch_add(1, Ordering::Relaxed);
-            inc.report(IncidentError::Finish { path: flog, source });
-            inc.unfinished(Unfinished { name, dir, trigger });
-        }
-    }
+    let outcome = match compress(&flog, &finished) {
+        Ok(()) => Outcome::Recorded {
+            name,
+            path: finished,
+            trigger,
+        },
+        Err(source) => Outcome::Unfinished {
+            name,
+            trigger,
+            error: IncidentError::Finish { path: flog, source },
+        },
+    };
+    let _ = outcomes.send(outcome);
 }
 
 /// Compresses `flog` into `finished` atomically, then removes `flog`.

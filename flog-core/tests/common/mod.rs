@@ -29,10 +29,12 @@ pub fn next_incident(rx: &Receiver<Recorded>) -> Recorded {
         .expect("an incident should have been recorded")
 }
 
+/// The files in a logdir, but for the owner record every logdir in use has.
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != flog_core::OWNER_FILE)
         .collect();
     names.sort();
     names

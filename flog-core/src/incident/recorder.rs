@@ -1,0 +1,70 @@
+//! Recording one incident: the dump of the buffers, written before the
+//! logging call returns, then a reporter thread for the rest.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use super::error::IncidentError;
+use super::names::RECORDING_SUFFIX;
+use super::reporter::{self, Job, Recording};
+use crate::buffer::Buffers;
+use crate::event::Event;
+use crate::flogfile::{FlogWriter, Header};
+
+/// Writes the dump of `job`'s incident and starts its reporter thread.
+///
+/// On an error nothing is left behind but, when only the thread could not be
+/// started, a `.flog` complete up to the trigger, which the next start
+/// recovers. The caller then ends the incident's capture.
+pub(crate) fn start(
+    job: Job,
+    header: &Header,
+    buffers: &Buffers,
+) -> Result<JoinHandle<()>, IncidentError> {
+    let path = job.dir.join(format!("{}{RECORDING_SUFFIX}", job.name));
+    let rec = match write_dump(&job.dir, &path, header, buffers, &job.trigger) {
+        Ok(rec) => rec,
+        Err(source) => {
+            let _ = fs::remove_file(&path);
+            return Err(IncidentError::Write { path, source });
+        }
+    };
+    std::thread::Builder::new()
+        .name("flog-incident-reporter".into())
+        .spawn(move || reporter::run(job, rec))
+        .map_err(|source| IncidentError::Finish { path, source })
+}
+
+/// Writes header and buffered events, and hands the data to the operating system
+/// before returning, so the report survives the process dying right after.
+fn write_dump(
+    dir: &Path,
+    path: &Path,
+    header: &Header,
+    buffers: &Buffers,
+    trigger: &Event,
+) -> io::Result<Recording> {
+    let encode = |e: &Event, out: &mut Vec<u8>| FlogWriter::append_to(out).write_event(e);
+    let mut snapshot = buffers.snapshot_encoded(encode)?;
+    // The trigger can only be missing if other threads flooded its buffer
+    // between its push and now; it must be in its own report regardless.
+    if !snapshot.contains(trigger.num) {
+        snapshot.insert(trigger, encode)?;
+    }
+    let mut out = Vec::with_capacity(snapshot.len_bytes() + 4096);
+    FlogWriter::new(&mut out, header)?;
+    for event in snapshot.in_order() {
+        out.extend_from_slice(event);
+    }
+    // Recreate a logdir deleted under us rather than lose the incident.
+    fs::create_dir_all(dir)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    // One write: the whole dump reaches the OS in a single system call.
+    file.write_all(&out)?;
+    Ok(Recording {
+        writer: FlogWriter::append_to(BufWriter::with_capacity(64 * 1024, file)),
+        dumped: snapshot.nums(),
+    })
+}
