@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use flog_core::Event;
+use flog_core::{Event, ReadError};
 
 use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
 use crate::contain::catch;

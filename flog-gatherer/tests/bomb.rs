@@ -186,6 +186,7 @@ async fn serve(
         versions: BTreeMap::new(),
         incarnation: "0".into(),
         server: "fake/1".into(),
+        idle_timeout_ms: None,
     };
     connection.write_message(&welcome.into()).await?;
     while let Some(message) = connection.read_message().await? {

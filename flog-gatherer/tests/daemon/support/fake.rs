@@ -76,7 +76,7 @@ impl Served {
 pub(crate) fn listing(name: &str, size: u64) -> IncidentInfo {
     IncidentInfo {
         name: name.into(),
-        trigger: EncodedEvent(ByteBuf::from(vec![0xa0])),
+        trigger: EncodedEvent::new(vec![0xa0]),
         time: 0,
         size,
         level: Level::WEIRD.number(),
@@ -196,6 +196,7 @@ async fn serve(
         versions: BTreeMap::new(),
         incarnation: "0".into(),
         server: "fake/1".into(),
+        idle_timeout_ms: None,
     };
     writer.lock().await.write_message(&welcome.into()).await?;
     let mut pusher = None;
@@ -333,7 +334,7 @@ async fn push(writer: &Writer, pushes: &Pushes, stats: &Stats) -> Result<(), flo
             incident: IncidentInfo {
                 // After any name a test serves: the notice says "poll now".
                 name: format!("incident-9999-notice-{i:08}"),
-                trigger: EncodedEvent(ByteBuf::from(vec![0x42; pushes.trigger_size])),
+                trigger: EncodedEvent::new(vec![0x42; pushes.trigger_size]),
                 time: 0,
                 size: 1,
                 level: Level::WEIRD.number(),
