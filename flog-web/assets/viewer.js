@@ -102,6 +102,7 @@
 
   const PAGE = 200;
   const ESTIMATE = 26; // px: one line, before a row is measured
+  const FIELD_LINE = 18; // px: a line of fields, failure or stack
   const OVERSCAN = 600; // px rendered above and below the viewport
   const MAX_INDENT = 40; // levels of nesting drawn; deeper rows say how deep
 
@@ -297,6 +298,8 @@
     this.events = first.events;
     this.pages.set(0, first.rows);
     this.heights = new Float64Array(this.total).fill(ESTIMATE);
+    this.measured = new Uint8Array(this.total);
+    this.estimate(0, first.rows);
     for (const el of this.elements.values()) {
       el.remove();
     }
@@ -371,12 +374,21 @@
     if (!this.shown || this.shown.length === 0) {
       return null;
     }
+    const list = this.list;
+    if (list.scrollTop > 0 && list.scrollTop + list.clientHeight >= list.scrollHeight - 2) {
+      // At the end: stay at the end.
+      return { end: true };
+    }
     const k = this.firstShownAt(this.list.scrollTop);
     return { pos: this.shown[k], delta: this.list.scrollTop - this.offsets[k] };
   };
 
   EventsPage.prototype.restore = function (anchor) {
     if (!anchor) {
+      return;
+    }
+    if (anchor.end) {
+      this.list.scrollTop = this.list.scrollHeight;
       return;
     }
     const k = this.shownIndex(anchor.pos);
@@ -442,6 +454,9 @@
           return;
         }
         this.pages.set(page, body.rows);
+        if (this.estimate(page * PAGE, body.rows)) {
+          this.relayout();
+        }
         this.render();
       })
       .catch((e) => {
@@ -507,6 +522,7 @@
         continue;
       }
       const h = el.offsetHeight;
+      this.measured[pos] = 1;
       if (h && h !== this.heights[pos]) {
         this.heights[pos] = h;
         changed = true;
@@ -537,7 +553,33 @@
       return;
     }
     this.heights.fill(ESTIMATE);
+    this.measured.fill(0);
+    for (const [page, rows] of this.pages) {
+      this.estimate(page * PAGE, rows);
+    }
     this.layout();
+  };
+
+  // Heights guessed from what a row holds, for rows not drawn yet, so that
+  // the scroll bar is nearly right before they are; whether any changed.
+  EventsPage.prototype.estimate = function (start, rows) {
+    let changed = false;
+    rows.forEach((row, k) => {
+      const pos = start + k;
+      if (this.measured[pos]) {
+        return;
+      }
+      let h = ESTIMATE;
+      if (this.query.details) {
+        const lines = (text) => (text === null ? 0 : text.split("\n").length);
+        h += row.fields.length * FIELD_LINE + (lines(row.failure) + lines(row.stack)) * FIELD_LINE;
+      }
+      if (h !== this.heights[pos]) {
+        this.heights[pos] = h;
+        changed = true;
+      }
+    });
+    return changed;
   };
 
   EventsPage.prototype.placeholder = function (pos) {

@@ -194,7 +194,12 @@ pub(crate) async fn summary(State(viewer): State<Arc<Viewer>>, Path(id): Path<us
         id,
         title,
         kind,
-        covering: format!("{:.3}", s.covering_seconds),
+        // Incidents often span milliseconds: show them.
+        covering: if s.covering_seconds < 10.0 {
+            format!("{:.6}", s.covering_seconds)
+        } else {
+            format!("{:.3}", s.covering_seconds)
+        },
         is_incident: loaded.file.is_incident(),
         started: Time::of(s.started_us),
         first: Time::of(s.first_us),

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{classify, convert, demo, dump, fetch, filter, list, tail};
+use crate::commands::{classify, convert, demo, dump, fetch, filter, list, tail, web};
 
 /// flog's command line: read incident reports and other flogfiles, and talk to
 /// the logport of a running service.
@@ -48,4 +48,10 @@ pub(crate) enum Command {
     /// Run a sample service, a publisher and a gatherer, trigger incidents and
     /// show what was gathered.
     Demo(demo::DemoArgs),
+    /// Show flogfiles in the browser: a summary per file and its events
+    /// (nested by parent, by number or by time; filters; permalinks).
+    ///
+    /// Serves on 127.0.0.1 and prints the URL; Ctrl-C (or SIGTERM) stops it
+    /// with exit code 0. docs/web.md describes the pages.
+    Web(web::WebArgs),
 }

@@ -11,9 +11,12 @@ use crate::browser::BrowserError;
 /// Where tests save screenshots: `target/browser-artifacts` of the workspace
 /// (or of `CARGO_TARGET_DIR`).
 pub fn artifacts_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-browser sits in the workspace");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| workspace.join("target"));
     target.join("browser-artifacts")
 }
 

@@ -8,6 +8,7 @@ pub(crate) mod fetch;
 pub(crate) mod filter;
 pub(crate) mod list;
 pub(crate) mod tail;
+pub(crate) mod web;
 
 use crate::cli::Command;
 
@@ -22,5 +23,6 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
         Command::ClassifyIncident(args) => classify::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Demo(args) => demo::run(args),
+        Command::Web(args) => crate::logport::block_on(web::run(args))?,
     }
 }
