@@ -3,11 +3,13 @@
 //!
 //! - A process per logger incarnation; a track (thread) per facility.
 //! - An event with children (a `flog-tracing` span, or any event others follow
-//!   from) is a slice from its time to the latest time below it: flog records
-//!   no span ends, so that is the span as far as the file saw it. Other events
-//!   are instants.
-//! - Slices on one track must nest; one that would overlap another without
-//!   nesting goes to the facility's next track (`app.db #2`).
+//!   from) is a slice from its time to just past the latest time below it:
+//!   flog records no span ends, so that is the span as far as the file saw
+//!   it. Other events are instants.
+//! - Slices on one track must nest, and what is drawn inside a slice reads as
+//!   its child: an event whose innermost open slice on the facility's track is
+//!   not its ancestor goes to the facility's next track (`app.db #2`), as
+//!   concurrent work does.
 //! - Each parent -> child link is a flow arrow (`s` bound to the parent, `f`
 //!   bound to the child).
 //! - Triggers are coloured `terrible`, carry `trigger: true`, and get a global
@@ -27,6 +29,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::file::LoadedFile;
+use crate::tree::EventTree;
 
 /// Longer texts are cut in a record's name (the whole text is in its args).
 const MAX_NAME: usize = 120;
@@ -83,10 +86,10 @@ pub fn write_chrome_trace(file: &LoadedFile, mut out: impl Write) -> std::io::Re
     let places: Vec<Place> = {
         let mut places = vec![None; events.len()];
         for &i in &order {
+            // Just past the last event below it, so that event is inside.
             let end =
-                (!tree.children(i).is_empty()).then(|| tree.latest(i).0.max(events[i].time.0));
-            let parent_place = tree.parent(i).and_then(|p| places[p]);
-            places[i] = Some(tracks.place(&events[i], end, parent_place));
+                (!tree.children(i).is_empty()).then(|| tree.latest(i).0.max(events[i].time.0) + 1);
+            places[i] = Some(tracks.place(tree, i, &events[i], end));
         }
         places.into_iter().flatten().collect()
     };
@@ -264,8 +267,8 @@ pub(crate) fn to_json(value: &Value) -> Json {
 struct Tracks {
     processes: Vec<(Incarnation, u32, String)>,
     /// (pid, facility) -> lanes; each lane is a track with its stack of the
-    /// ends of the slices open on it.
-    lanes: HashMap<(u32, String), Vec<(u32, Vec<i64>)>>,
+    /// slices open on it (end, event).
+    lanes: HashMap<(u32, String), Vec<(u32, Vec<(i64, usize)>)>>,
     names: Vec<(u32, u32, String)>,
     header_pid: Option<u32>,
     header_incarnation: Option<String>,
@@ -308,34 +311,37 @@ impl Tracks {
         pid
     }
 
-    /// A track for `event` (a slice when `end` is given): its parent's when
-    /// the parent is a slice of the same facility and process (it nests
-    /// there), else the first of the facility's tracks it nests in.
-    fn place(&mut self, event: &Event, end: Option<i64>, parent: Option<Place>) -> Place {
+    /// A track for event `i` (a slice when `end` is given). Slices on a
+    /// track must nest, and what is drawn inside a slice reads as following
+    /// from it: so an event goes on the facility's track whose innermost open
+    /// slice is its nearest ancestor, else on one with no slice open, else on
+    /// a new one (`app.db #2`: concurrent work, like a thread).
+    fn place(&mut self, tree: &EventTree, i: usize, event: &Event, end: Option<i64>) -> Place {
         let pid = self.pid(event.incarnation);
         let facility = event.facility().to_owned();
         let start = event.time.0;
         let lanes = self.lanes.entry((pid, facility.clone())).or_default();
-        let preferred = parent
-            .filter(|p| p.pid == pid && p.end.is_some())
-            .and_then(|p| lanes.iter().position(|(tid, _)| *tid == p.tid));
-        let fits = |stack: &mut Vec<i64>, end: i64| {
-            while stack.last().is_some_and(|&top| top <= start) {
-                stack.pop();
+        let mut best: Option<(usize, u32)> = None;
+        let mut empty = None;
+        for (k, (_, open)) in lanes.iter_mut().enumerate() {
+            while open.last().is_some_and(|&(top_end, _)| top_end <= start) {
+                open.pop();
             }
-            stack.last().is_none_or(|&top| top >= end)
-        };
-        let lane = match end {
-            None => preferred.unwrap_or(0),
-            Some(end) => {
-                let found = preferred
-                    .into_iter()
-                    .chain(0..lanes.len())
-                    .find(|&k| fits(&mut lanes[k].1, end));
-                found.unwrap_or(lanes.len())
+            match open.last() {
+                None => {
+                    empty = empty.or(Some(k));
+                }
+                Some(&(top_end, top)) => {
+                    let inside = end.is_none_or(|end| end <= top_end);
+                    let depth = tree.depth(top);
+                    if inside && tree.is_ancestor(top, i) && best.is_none_or(|(_, d)| depth > d) {
+                        best = Some((k, depth));
+                    }
+                }
             }
-        };
-        while lanes.len() <= lane {
+        }
+        let lane = best.map(|(k, _)| k).or(empty).unwrap_or(lanes.len());
+        if lane == lanes.len() {
             let tid = self.names.len() as u32 + 1;
             let name = match (lanes.len(), facility.is_empty()) {
                 (0, true) => "(no facility)".to_owned(),
@@ -347,7 +353,7 @@ impl Tracks {
             lanes.push((tid, Vec::new()));
         }
         if let Some(end) = end {
-            lanes[lane].1.push(end);
+            lanes[lane].1.push((end, i));
         }
         Place {
             pid,

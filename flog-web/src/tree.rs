@@ -23,6 +23,8 @@ pub struct EventTree {
     child_start: Vec<u32>,
     child_list: Vec<u32>,
     preorder: Vec<u32>,
+    /// Where each event is in `preorder`.
+    rank: Vec<u32>,
     /// Descendants of each event (not counting itself).
     descendants: Vec<u32>,
     /// The latest time in each event's subtree, itself included.
@@ -62,6 +64,7 @@ impl EventTree {
             descendants: vec![0; n],
             latest: events.iter().map(|e| e.time).collect(),
             preorder: Vec::with_capacity(n),
+            rank: vec![0; n],
             parent: Vec::new(),
             child_start,
             child_list,
@@ -70,6 +73,9 @@ impl EventTree {
         };
         tree.walk(&mut parent);
         tree.parent = parent;
+        for (k, &i) in tree.preorder.iter().enumerate() {
+            tree.rank[i as usize] = k as u32;
+        }
         tree.sum_subtrees();
         tree
     }
@@ -183,6 +189,13 @@ impl EventTree {
         self.descendants[i] as usize
     }
 
+    /// Whether event `a` is above event `b` (its parent, or its parent's ...).
+    /// Constant time: `b` is in `a`'s block of the preorder.
+    pub fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        let (ra, rb) = (self.rank[a], self.rank[b]);
+        ra < rb && rb <= ra + self.descendants[a]
+    }
+
     /// The latest time of event `i` and everything below it.
     pub fn latest(&self, i: usize) -> Timestamp {
         self.latest[i]
@@ -279,6 +292,8 @@ mod tests {
         assert_eq!(tree.descendants(0), 3);
         assert_eq!(tree.descendants(1), 1);
         assert_eq!(tree.latest(0), Timestamp(50));
+        assert!(tree.is_ancestor(0, 3) && tree.is_ancestor(1, 3) && !tree.is_ancestor(2, 3));
+        assert!(!tree.is_ancestor(3, 0) && !tree.is_ancestor(0, 0) && !tree.is_ancestor(0, 4));
         assert_eq!(tree.latest(2), Timestamp(30));
     }
 

@@ -14,6 +14,10 @@ pub(crate) enum Target {
     Foolscap,
     /// A flog flogfile.
     Flog,
+    /// Chrome trace event JSON, which the Perfetto UI (ui.perfetto.dev) and
+    /// chrome://tracing open: a track per facility, spans as slices, parent ->
+    /// child as flow arrows (docs/web.md).
+    Perfetto,
 }
 
 #[derive(Debug, Args)]
@@ -34,7 +38,7 @@ pub(crate) struct ConvertArgs {
 
 /// Converts IN to OUT. A damaged IN converts what it holds, then fails.
 pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
-    let contents = flogfiles::read(&args.input)?;
+    let mut contents = flogfiles::read(&args.input)?;
     match args.to {
         Target::Foolscap => {
             let compress = flogfiles::wants_bzip2(&args.output);
@@ -47,6 +51,19 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
                 } else {
                     flog_foolscap::write(file, contents.header.as_ref(), &contents.events)
                 }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
+        }
+        Target::Perfetto => {
+            // flog-web prepares the file (tree, triggers) from the contents it
+            // takes; the damage stays here, reported below. JSON text: never
+            // compressed, whatever the name.
+            let damage = contents.damage.take();
+            let label = args.input.display().to_string();
+            let file = flog_web::LoadedFile::new(label, 1, std::mem::take(&mut contents));
+            contents.damage = damage;
+            flog_core::fs::write_atomically(&args.output, |out| {
+                flog_web::write_chrome_trace(&file, out).map(|_| ())
             })
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
         }

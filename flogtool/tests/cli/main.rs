@@ -6,5 +6,6 @@ mod convert;
 mod demo;
 mod dump;
 mod filter;
+mod perfetto;
 mod remote;
 mod util;
