@@ -62,7 +62,7 @@ struct Slot {
 }
 
 /// The files a viewer shows and how its pages link to each other. Share it as
-/// an `Arc` with [`router`](crate::router).
+/// an `Arc` with the crate's `router`.
 #[derive(Debug)]
 pub struct Viewer {
     base: String,
