@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::browser::BrowserError;
+use crate::error::BrowserError;
 
 /// Where tests save screenshots: `target/browser-artifacts` of the workspace
 /// (or of `CARGO_TARGET_DIR`).

@@ -22,7 +22,9 @@
 
 mod browser;
 mod driver;
+mod error;
 pub mod http;
 
-pub use crate::browser::{Browser, BrowserBuilder, BrowserError, DEADLINE};
+pub use crate::browser::{Browser, BrowserBuilder, DEADLINE};
 pub use crate::driver::{artifacts_dir, find_program};
+pub use crate::error::BrowserError;
