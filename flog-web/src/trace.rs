@@ -263,12 +263,15 @@ pub(crate) fn to_json(value: &Value) -> Json {
     }
 }
 
+/// One track of a facility: its tid and the slices open on it, innermost
+/// last, as (end, event).
+type Lane = (u32, Vec<(i64, usize)>);
+
 /// Processes and tracks, assigned as events are placed.
 struct Tracks {
     processes: Vec<(Incarnation, u32, String)>,
-    /// (pid, facility) -> lanes; each lane is a track with its stack of the
-    /// slices open on it (end, event).
-    lanes: HashMap<(u32, String), Vec<(u32, Vec<(i64, usize)>)>>,
+    /// (pid, facility) -> its tracks.
+    lanes: HashMap<(u32, String), Vec<Lane>>,
     names: Vec<(u32, u32, String)>,
     header_pid: Option<u32>,
     header_incarnation: Option<String>,

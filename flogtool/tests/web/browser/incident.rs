@@ -34,7 +34,7 @@ async fn the_tree_of_a_real_incident_nests_and_folds() {
             // Below its parent, one level deeper, inside the parent's block.
             let at = nested
                 .iter()
-                .position(|r| r["key"] == p.to_string())
+                .position(|r| r["key"].as_str().and_then(|k| k.parse().ok()) == Some(p))
                 .unwrap();
             assert!(at < k);
             assert_eq!(
