@@ -1,5 +1,6 @@
 //! A WebDriver session on a headless Chromium, with the few helpers tests use.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -73,7 +74,12 @@ impl BrowserBuilder {
             if std::env::var_os("CI").is_some() {
                 return Err(error);
             }
-            eprintln!("\n!!!!!!!! SKIPPING A BROWSER TEST: {error} !!!!!!!!\n");
+            // Written to the process's stderr, not eprintln!: the test
+            // harness captures that for passing tests, and this must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPING A BROWSER TEST: {error} !!!!!!!!\n"
+            );
             return Ok(None);
         }
         let (browser, driver) = (browser.expect("found"), driver.expect("found"));
@@ -219,7 +225,8 @@ impl Browser {
             path: path.clone(),
             source,
         })?;
-        eprintln!("screenshot: {}", path.display());
+        // Past the harness's capture, like the skip message.
+        let _ = writeln!(std::io::stderr(), "screenshot: {}", path.display());
         Ok(path)
     }
 
