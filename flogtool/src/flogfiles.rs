@@ -188,6 +188,18 @@ impl Contents {
     pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
         self.entries.iter().map(|entry| &entry.event)
     }
+
+    /// The contents as flog-core holds them (for flog-web), without what
+    /// only gathered files carry (receive times, origins).
+    pub(crate) fn into_flog_contents(self) -> flog_core::FlogContents {
+        flog_core::FlogContents {
+            header: self.header,
+            events: self.entries.into_iter().map(|entry| entry.event).collect(),
+            trailer: self.trailer,
+            unknown_records: self.unknown_records,
+            damage: self.damage,
+        }
+    }
 }
 
 /// Reads a whole file of either format, counting bytes on `progress`. Fails

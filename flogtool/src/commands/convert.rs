@@ -15,6 +15,10 @@ pub(crate) enum Format {
     Foolscap,
     /// A flog flogfile.
     Flog,
+    /// Chrome trace event JSON, which the Perfetto UI (ui.perfetto.dev) and
+    /// chrome://tracing open: a track per facility, spans as slices, parent ->
+    /// child as flow arrows (docs/web.md).
+    Perfetto,
 }
 
 #[derive(Debug, Args)]
@@ -38,7 +42,7 @@ pub(crate) struct ConvertArgs {
 pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let size = std::fs::metadata(&args.input).map_or(0, |m| m.len());
     let reading = progress::bytes(&format!("read {}", args.input.display()), size);
-    let contents = flogfiles::read(&args.input, &reading)?;
+    let mut contents = flogfiles::read(&args.input, &reading)?;
     reading.finish_and_clear();
     let writing = progress::count(
         &format!("write {}", args.output.display()),
@@ -61,9 +65,28 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
                 Ok(())
             })?;
         }
+        Format::Perfetto => {
+            // flog-web prepares the trace (tree, triggers) from the contents;
+            // the damage stays here, reported below. JSON text: never
+            // compressed, whatever the name.
+            let damage = contents.damage.take();
+            let label = args.input.display().to_string();
+            let file = flog_web::LoadedFile::new(label, 1, contents.into_flog_contents());
+            flog_core::fs::write_atomically(&args.output, |out| {
+                flog_web::write_chrome_trace(&file, out).map(|_| ())
+            })
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.output.display()))?;
+            writing.finish_and_clear();
+            return report_damage(args, damage);
+        }
     }
     writing.finish_and_clear();
-    match contents.damage {
+    report_damage(args, contents.damage)
+}
+
+/// A damaged IN: converted what it holds; a truncated one only warns.
+fn report_damage(args: &ConvertArgs, damage: Option<flog_core::ReadError>) -> anyhow::Result<()> {
+    match damage {
         Some(damage) if damage.is_truncated() => {
             eprintln!(
                 "flogtool: warning: {}: {damage}; converted what it holds",

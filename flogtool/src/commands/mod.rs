@@ -9,6 +9,7 @@ pub(crate) mod filter;
 pub(crate) mod generate;
 pub(crate) mod list;
 pub(crate) mod tail;
+pub(crate) mod web;
 
 use clap::Subcommand;
 
@@ -50,6 +51,12 @@ pub(crate) enum Command {
     Completions(generate::CompletionsArgs),
     /// Print flogtool's man page (or a subcommand's) as roff.
     Man(generate::ManArgs),
+    /// Show flogfiles in the browser: a summary per file and its events
+    /// (nested by parent, by number or by time; filters; permalinks).
+    ///
+    /// Serves on 127.0.0.1 and prints the URL; Ctrl-C (or SIGTERM) stops it
+    /// with exit code 0. docs/web.md describes the pages.
+    Web(web::WebArgs),
 }
 
 /// Runs one subcommand. `cli` builds the whole command line's definition, for
@@ -66,5 +73,6 @@ pub(crate) fn run(command: Command, cli: fn() -> clap::Command) -> anyhow::Resul
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => generate::completions(&args, cli()),
         Command::Man(args) => generate::man(&args, cli()),
+        Command::Web(args) => crate::logport::block_on(web::run(args))?,
     }
 }

@@ -10,6 +10,7 @@ mod dump;
 mod filter;
 mod foolscap;
 mod generate;
+mod perfetto;
 mod progress;
 mod remote;
 mod times;

@@ -1,0 +1,135 @@
+//! `flogtool web FILE... [--port N] [--open]`: flogfiles in the browser, served
+//! by flog-web on 127.0.0.1 until Ctrl-C.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use flog_core::FlogContents;
+use flog_web::{BoxError, PathSource, Viewer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::flogfiles;
+use crate::logport::Interrupt;
+
+#[derive(Debug, Args)]
+pub(crate) struct WebArgs {
+    /// Flogfiles to show: incidents (.flog, .flog.bz2), tail saves, gathered
+    /// files, foolscap files. Each is read again when it changes, so a .flog
+    /// still being written shows more on reload.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// The port to listen on, on 127.0.0.1 (default: a free one).
+    #[arg(long, short)]
+    port: Option<u16>,
+
+    /// Open the page in a browser: $BROWSER if set, else xdg-open.
+    #[arg(long)]
+    open: bool,
+}
+
+/// flogtool reads foolscap's files too; errors keep their whole chain.
+fn load(path: &Path) -> Result<FlogContents, BoxError> {
+    flogfiles::read(path, &indicatif::ProgressBar::hidden())
+        .map(flogfiles::Contents::into_flog_contents)
+        .map_err(|e| crate::error_chain(&e).into())
+}
+
+/// Serves until SIGINT or SIGTERM, then exits 0.
+pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
+    for path in &args.files {
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    }
+    let mut interrupt = Interrupt::install()?;
+    let listener = TcpListener::bind(("127.0.0.1", args.port.unwrap_or(0)))
+        .await
+        .with_context(|| match args.port {
+            Some(port) => format!("cannot listen on 127.0.0.1:{port}"),
+            None => "cannot listen on 127.0.0.1".to_owned(),
+        })?;
+    let port = listener.local_addr()?.port();
+    // Only our own names: a page elsewhere that points a name of its own at
+    // 127.0.0.1 (DNS rebinding) gets no file.
+    let viewer = Viewer::builder()
+        .allowed_hosts([format!("127.0.0.1:{port}"), format!("localhost:{port}")])
+        .build()?;
+    for path in &args.files {
+        viewer.add(PathSource::with_loader(path, load));
+    }
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{url}")?;
+    stdout.flush()?;
+    eprintln!(
+        "flogtool: serving {} file(s) at {url}; Ctrl-C to stop",
+        args.files.len()
+    );
+    if args.open {
+        open_browser(&url);
+    }
+    let viewer = Arc::new(viewer);
+    // Read the files now, while the browser starts: a large one is then ready
+    // when its page is first asked for (a request meanwhile waits for it).
+    let warm = viewer.clone();
+    tokio::spawn(async move {
+        for id in 0..warm.len() {
+            if let Err(e) = warm.file(id).await {
+                eprintln!("flogtool: warning: {e}");
+            }
+        }
+    });
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(flog_web::serve(listener, viewer, shutdown.clone()));
+    interrupt.wait().await;
+    shutdown.cancel();
+    server
+        .await
+        .context("the web server stopped unexpectedly")?
+        .context("the web server failed")
+}
+
+/// Starts a browser on `url` without waiting for it; failing is only a warning
+/// (the URL was printed).
+fn open_browser(url: &str) {
+    // $BROWSER is a list of commands separated by ':'; `%s` stands for the URL.
+    let command = std::env::var("BROWSER").ok().and_then(|list| {
+        list.split(':')
+            .map(str::trim)
+            .find(|c| !c.is_empty())
+            .map(str::to_owned)
+    });
+    let (program, args): (String, Vec<String>) = match command {
+        Some(command) => {
+            let mut words = command.split_whitespace().map(str::to_owned);
+            let program = words.next().unwrap_or_default();
+            let mut args: Vec<String> = words.collect();
+            if args.iter().any(|a| a.contains("%s")) {
+                args = args.into_iter().map(|a| a.replace("%s", url)).collect();
+            } else {
+                args.push(url.to_owned());
+            }
+            (program, args)
+        }
+        None => ("xdg-open".to_owned(), vec![url.to_owned()]),
+    };
+    let started = Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match started {
+        // Reaped on a thread of its own, so it leaves no zombie.
+        Ok(mut child) => {
+            let _ = std::thread::Builder::new()
+                .name("browser".into())
+                .spawn(move || child.wait());
+        }
+        Err(e) => eprintln!("flogtool: warning: cannot start {program} to open {url}: {e}"),
+    }
+}
