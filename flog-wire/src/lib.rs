@@ -49,6 +49,7 @@ mod client;
 mod codec;
 mod connection;
 mod error;
+mod fingerprint;
 mod message;
 #[cfg(test)]
 mod testing;
@@ -61,12 +62,13 @@ pub use crate::client::{
 pub use crate::codec::{Decoded, FlogCodec, DEFAULT_MAX_FRAME};
 pub use crate::connection::{Connection, MessageReader, MessageWriter};
 pub use crate::error::WireError;
+pub use crate::fingerprint::{FingerprintError, KeyFingerprint};
 pub use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
     IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Reply, Request, Response,
     SubscriptionEnded, Welcome, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use crate::url::{
-    is_valid_incident_name, is_valid_publisher_id, LogportUrl, Redacted, UrlError,
+    is_valid_incident_name, is_valid_publisher_id, LogportUrl, Redacted, Security, UrlError,
     MAX_INCIDENT_NAME_LEN, MAX_PUBLISHER_ID_LEN, MAX_SECRET_LEN,
 };
