@@ -81,8 +81,9 @@ impl Stream {
         self.tcp().local_addr()
     }
 
-    /// The TCP socket underneath, e.g. to set socket options.
-    pub fn tcp(&self) -> &TcpStream {
+    // Not public: `TcpStream::try_write` takes `&self`, and a byte written
+    // past rustls would break the TLS stream.
+    fn tcp(&self) -> &TcpStream {
         match &self.io {
             Io::Plain(tcp) => tcp,
             Io::Tls(tls) => tls.get_ref().0,
