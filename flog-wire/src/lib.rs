@@ -13,7 +13,9 @@
 //! (`flogs://KEY@HOST:PORT/ID/SECRET`), or plaintext only when asked for
 //! explicitly (`flog+insecure://`). [`TlsKey`] and [`KeyFile`] hold a
 //! server's long-lived key, [`Connector`] and [`Acceptor`] turn TCP
-//! connections into [`Stream`]s for a [`Connection`].
+//! connections into [`Stream`]s for a [`Connection`]. ([`LogportClient`]
+//! still connects in plaintext to pre-TLS `flog://` URLs until it is
+//! switched over to [`Connector`].)
 //!
 //! Events travel as [`EncodedEvent`]s, opaque CBOR that `flog-core` decodes,
 //! so this crate depends on no other part of flog.
