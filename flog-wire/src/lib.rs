@@ -9,6 +9,14 @@
 //! subscriptions. `docs/protocol.md` specifies the protocol for other
 //! implementations.
 //!
+//! Connections are TLS 1.3 with the server's key pinned in the URL
+//! (`flogs://KEY@HOST:PORT/ID/SECRET`), or plaintext only when asked for
+//! explicitly (`flog+insecure://`). [`TlsKey`] and [`KeyFile`] hold a
+//! server's long-lived key, [`Connector`] and [`Acceptor`] turn TCP
+//! connections into [`Stream`]s for a [`Connection`]. ([`LogportClient`]
+//! still connects in plaintext to pre-TLS `flog://` URLs until it is
+//! switched over to [`Connector`].)
+//!
 //! Events travel as [`EncodedEvent`]s, opaque CBOR that `flog-core` decodes,
 //! so this crate depends on no other part of flog.
 //!
@@ -49,9 +57,12 @@ mod client;
 mod codec;
 mod connection;
 mod error;
+mod fingerprint;
 mod message;
 #[cfg(test)]
 mod testing;
+mod tls;
+mod transport;
 mod url;
 
 pub use crate::client::{
@@ -61,12 +72,19 @@ pub use crate::client::{
 pub use crate::codec::{Decoded, FlogCodec, DEFAULT_MAX_FRAME};
 pub use crate::connection::{Connection, MessageReader, MessageWriter};
 pub use crate::error::{DecodeError, EncodeError, WireError};
+
+pub use crate::fingerprint::{FingerprintError, KeyFingerprint};
 pub use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
     IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Reply, Request, Response,
     SubscriptionEnded, Welcome, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
+pub use crate::tls::{KeyError, KeyFile, KeyFileError, Rotation, ServerTls, TlsKey, WritePrivate};
+pub use crate::transport::{
+    Acceptor, Connector, PeerRole, Stream, TransportError, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use crate::url::{
-    is_valid_incident_name, is_valid_publisher_id, LogportUrl, Redacted, UrlError,
+    is_valid_incident_name, is_valid_publisher_id, LogportUrl, Redacted, Security, UrlError,
     MAX_INCIDENT_NAME_LEN, MAX_PUBLISHER_ID_LEN, MAX_SECRET_LEN,
 };

@@ -4,7 +4,11 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-const SCHEME: &str = "flog://";
+use crate::fingerprint::KeyFingerprint;
+
+const TLS_SCHEME: &str = "flogs://";
+const INSECURE_SCHEME: &str = "flog+insecure://";
+const PRE_TLS_SCHEME: &str = "flog://";
 
 /// The longest publisher id accepted.
 pub const MAX_PUBLISHER_ID_LEN: usize = 64;
@@ -18,8 +22,15 @@ pub const MAX_INCIDENT_NAME_LEN: usize = 200;
 const MAX_HOST_LEN: usize = 253;
 const INCIDENT_PREFIX: &str = "incident-";
 
-/// Where a publisher's logport is and how to authenticate to it:
-/// `flog://HOST:PORT/<publisher-id>/<secret>`.
+/// Where a publisher's logport is and how to authenticate it and to it:
+/// `flogs://KEY@HOST:PORT/<publisher-id>/<secret>`.
+///
+/// `KEY` is the [`KeyFingerprint`] of the publisher's TLS key: a client
+/// refuses a server that does not hold it, before sending anything.
+/// `flog+insecure://HOST:PORT/<publisher-id>/<secret>` is the explicit
+/// plaintext form, with no key. A `flog://` URL (no key, from before TLS) is
+/// refused by [`parse_current`](Self::parse_current); see [`Security::PreTls`]
+/// for why [`parse`](Self::parse) still reads it during the migration.
 ///
 /// Anyone holding the URL can read the publisher's incidents and events, so
 /// `Debug` hides the secret and [`redacted`](LogportUrl::redacted) displays
@@ -27,21 +38,51 @@ const INCIDENT_PREFIX: &str = "incident-";
 /// it can be handed to a client.
 ///
 /// ```
-/// use flog_wire::LogportUrl;
+/// use flog_wire::{LogportUrl, Security};
 ///
-/// let url: LogportUrl = "flog://[::1]:4817/web-1/s3cr3t".parse()?;
+/// let key = "4oymiquy7qobjgx36tejs35zeqt24qpemsnzgtfeswmrw6csxbkq";
+/// let url: LogportUrl = format!("flogs://{key}@[::1]:4817/web-1/s3cr3t").parse()?;
 /// assert_eq!(url.host(), "::1");
 /// assert_eq!(url.port(), 4817);
-/// assert_eq!(url.to_string(), "flog://[::1]:4817/web-1/s3cr3t");
-/// assert_eq!(url.redacted().to_string(), "flog://[::1]:4817/web-1/<secret>");
+/// assert_eq!(url.key().map(|k| k.to_string()).as_deref(), Some(key));
+/// assert_eq!(url.to_string(), format!("flogs://{key}@[::1]:4817/web-1/s3cr3t"));
+/// assert_eq!(
+///     url.redacted().to_string(),
+///     format!("flogs://{key}@[::1]:4817/web-1/<secret>")
+/// );
+///
+/// let plain: LogportUrl = "flog+insecure://127.0.0.1:4817/web-1/s3cr3t".parse()?;
+/// assert_eq!(plain.security(), Security::Insecure);
 /// # Ok::<(), flog_wire::UrlError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LogportUrl {
+    security: Security,
     host: String,
     port: u16,
     publisher_id: String,
     secret: String,
+}
+
+/// How a [`LogportUrl`] protects its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Security {
+    /// `flogs://`: TLS 1.3, and the server must hold the key with this
+    /// fingerprint.
+    Tls(KeyFingerprint),
+    /// `flog+insecure://`: plaintext TCP, asked for explicitly. Anyone on
+    /// the path can read the secret and everything served.
+    Insecure,
+    /// `flog://`: a URL from before TLS, which names no key.
+    ///
+    /// Transitional (issue 11, stage 1): [`LogportUrl::parse`] still reads
+    /// these, and [`LogportUrl::new`] still makes them, only until the
+    /// client, publisher, gatherer and `flogtool` speak TLS; the
+    /// [transport](crate::Connector::connect) already refuses them with
+    /// [`UrlError::PreTlsUrl`], as [`LogportUrl::parse_current`] does.
+    /// Integration deletes this variant, and `parse` becomes `parse_current`.
+    PreTls,
 }
 
 /// Why a logport URL, or a part of one, was refused.
@@ -50,9 +91,25 @@ pub struct LogportUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlError {
-    /// The URL does not start with `flog://`.
-    #[error("a logport URL starts with flog://")]
+    /// The URL does not start with `flogs://` or `flog+insecure://`.
+    #[error("a logport URL starts with flogs:// (or flog+insecure:// for plaintext)")]
     BadScheme,
+    /// A `flog://` URL: from before TLS, it names no key to check the
+    /// publisher against.
+    #[error(
+        "flog:// URLs are from before TLS and name no publisher key: use the flogs:// URL \
+         in the publisher's logport file (flog+insecure:// connects without TLS, insecurely)"
+    )]
+    PreTlsUrl,
+    /// A `flogs://` URL without `KEY@` before the host.
+    #[error("a flogs:// URL names the server's key: flogs://KEY@HOST:PORT/ID/SECRET")]
+    MissingKey,
+    /// The `KEY@` part is not a valid [`KeyFingerprint`].
+    #[error(transparent)]
+    BadKey(#[from] crate::fingerprint::FingerprintError),
+    /// A `flog+insecure://` URL with `KEY@`: plaintext cannot check a key.
+    #[error("a flog+insecure:// URL has no KEY@ (plaintext cannot check a key); use flogs://")]
+    KeyInInsecureUrl,
     /// The host is empty, not a valid host name, or not a valid IP address.
     #[error("invalid host {host:?}: {reason}")]
     BadHost {
@@ -81,10 +138,44 @@ pub enum UrlError {
 }
 
 impl LogportUrl {
-    /// Builds a URL from its parts, validating each as [`parse`](Self::parse)
-    /// does. `host` is a host name, an IPv4 address, or an IPv6 address
-    /// without brackets.
+    /// Builds a `flogs://` URL: TLS, and the server must hold `key`.
+    /// The parts are validated as [`parse`](Self::parse) does; `host` is a
+    /// host name, an IPv4 address, or an IPv6 address without brackets.
+    pub fn tls(
+        key: KeyFingerprint,
+        host: impl Into<String>,
+        port: u16,
+        publisher_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, UrlError> {
+        Self::with_security(Security::Tls(key), host, port, publisher_id, secret)
+    }
+
+    /// Builds a `flog+insecure://` URL: plaintext, explicitly.
+    pub fn insecure(
+        host: impl Into<String>,
+        port: u16,
+        publisher_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, UrlError> {
+        Self::with_security(Security::Insecure, host, port, publisher_id, secret)
+    }
+
+    /// Builds a pre-TLS `flog://` URL, as before issue 11.
+    ///
+    /// Transitional, see [`Security::PreTls`]: integration removes it in
+    /// favour of [`tls`](Self::tls) and [`insecure`](Self::insecure).
     pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        publisher_id: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, UrlError> {
+        Self::with_security(Security::PreTls, host, port, publisher_id, secret)
+    }
+
+    fn with_security(
+        security: Security,
         host: impl Into<String>,
         port: u16,
         publisher_id: impl Into<String>,
@@ -108,6 +199,7 @@ impl LogportUrl {
             return Err(UrlError::BadSecret);
         }
         Ok(Self {
+            security,
             host,
             port,
             publisher_id,
@@ -115,19 +207,65 @@ impl LogportUrl {
         })
     }
 
-    /// Parses `flog://HOST:PORT/<publisher-id>/<secret>`, where HOST is a
-    /// host name, an IPv4 address or a bracketed IPv6 address. Nothing else
-    /// is accepted: no user info, query, fragment, percent-encoding or
-    /// trailing slash.
+    /// Parses `flogs://KEY@HOST:PORT/<publisher-id>/<secret>` or
+    /// `flog+insecure://HOST:PORT/<publisher-id>/<secret>`, where KEY is a
+    /// [`KeyFingerprint`] and HOST a host name, an IPv4 address or a
+    /// bracketed IPv6 address. Nothing else is accepted: no other user info,
+    /// query, fragment, percent-encoding or trailing slash.
+    ///
+    /// During the migration it also reads a pre-TLS
+    /// `flog://HOST:PORT/<publisher-id>/<secret>` as [`Security::PreTls`];
+    /// [`parse_current`](Self::parse_current) refuses those.
     pub fn parse(text: &str) -> Result<Self, UrlError> {
-        let rest = text.strip_prefix(SCHEME).ok_or(UrlError::BadScheme)?;
+        let (security, rest) = if let Some(rest) = text.strip_prefix(TLS_SCHEME) {
+            let authority = rest.split('/').next().unwrap_or_default();
+            let (key, _) = authority.split_once('@').ok_or(UrlError::MissingKey)?;
+            (
+                Security::Tls(KeyFingerprint::parse(key)?),
+                &rest[key.len() + 1..],
+            )
+        } else if let Some(rest) = text.strip_prefix(INSECURE_SCHEME) {
+            if rest.split('/').next().unwrap_or_default().contains('@') {
+                return Err(UrlError::KeyInInsecureUrl);
+            }
+            (Security::Insecure, rest)
+        } else if let Some(rest) = text.strip_prefix(PRE_TLS_SCHEME) {
+            (Security::PreTls, rest)
+        } else {
+            return Err(UrlError::BadScheme);
+        };
         let (authority, path) = rest.split_once('/').ok_or(UrlError::BadPath)?;
         let (host, port) = split_host_port(authority)?;
         let (publisher_id, secret) = path.split_once('/').ok_or(UrlError::BadPath)?;
         if secret.contains('/') || publisher_id.is_empty() || secret.is_empty() {
             return Err(UrlError::BadPath);
         }
-        Self::new(host, port, publisher_id, secret)
+        Self::with_security(security, host, port, publisher_id, secret)
+    }
+
+    /// [`parse`](Self::parse) as it will be once the migration to TLS is
+    /// done: a `flog://` URL is refused with [`UrlError::PreTlsUrl`], whose
+    /// message tells where the new URL is.
+    pub fn parse_current(text: &str) -> Result<Self, UrlError> {
+        let url = Self::parse(text)?;
+        if url.security == Security::PreTls {
+            return Err(UrlError::PreTlsUrl);
+        }
+        Ok(url)
+    }
+
+    /// How the connection is protected.
+    pub fn security(&self) -> Security {
+        self.security
+    }
+
+    /// The fingerprint of the key the server must hold, for a `flogs://`
+    /// URL.
+    pub fn key(&self) -> Option<KeyFingerprint> {
+        match self.security {
+            Security::Tls(key) => Some(key),
+            Security::Insecure | Security::PreTls => None,
+        }
     }
 
     /// The host name or IP address (an IPv6 address without brackets).
@@ -171,20 +309,31 @@ impl FromStr for LogportUrl {
 
 impl fmt::Display for LogportUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{SCHEME}{}:{}/{}/{}",
-            BracketedHost(&self.host),
-            self.port,
-            self.publisher_id,
-            self.secret
-        )
+        write_url(f, self, &self.secret)
     }
+}
+
+/// Writes `url` with `secret` in the place of its secret, so that the whole
+/// and the redacted form cannot drift apart.
+fn write_url(f: &mut fmt::Formatter<'_>, url: &LogportUrl, secret: &str) -> fmt::Result {
+    match url.security {
+        Security::Tls(key) => write!(f, "{TLS_SCHEME}{key}@")?,
+        Security::Insecure => f.write_str(INSECURE_SCHEME)?,
+        Security::PreTls => f.write_str(PRE_TLS_SCHEME)?,
+    }
+    write!(
+        f,
+        "{}:{}/{}/{secret}",
+        BracketedHost(&url.host),
+        url.port,
+        url.publisher_id
+    )
 }
 
 impl fmt::Debug for LogportUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogportUrl")
+            .field("security", &self.security)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("publisher_id", &self.publisher_id)
@@ -199,13 +348,7 @@ pub struct Redacted<'a>(&'a LogportUrl);
 
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{SCHEME}{}:{}/{}/<secret>",
-            BracketedHost(&self.0.host),
-            self.0.port,
-            self.0.publisher_id
-        )
+        write_url(f, self.0, "<secret>")
     }
 }
 
@@ -358,213 +501,4 @@ pub fn is_valid_incident_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    #[test]
-    fn parses_host_names_and_addresses() {
-        let url =
-            LogportUrl::parse("flog://logs.example.com:4817/web-1/abc_DEF-123").expect("valid");
-        assert_eq!(url.host(), "logs.example.com");
-        assert_eq!(url.port(), 4817);
-        assert_eq!(url.publisher_id(), "web-1");
-        assert_eq!(url.secret(), "abc_DEF-123");
-        assert_eq!(url.authority(), "logs.example.com:4817");
-
-        let url = LogportUrl::parse("flog://127.0.0.1:1/p/s").expect("valid");
-        assert_eq!(url.host(), "127.0.0.1");
-
-        let url = LogportUrl::parse("flog://[fe80::1:2]:65535/p/s").expect("valid");
-        assert_eq!(url.host(), "fe80::1:2");
-        assert_eq!(url.port(), 65535);
-        assert_eq!(url.authority(), "[fe80::1:2]:65535");
-        assert_eq!(url.to_string(), "flog://[fe80::1:2]:65535/p/s");
-    }
-
-    #[test]
-    fn secret_stays_out_of_debug_and_redacted() {
-        let url = LogportUrl::parse("flog://h:1/pub/TOPSECRET").expect("valid");
-        assert!(!format!("{url:?}").contains("TOPSECRET"));
-        assert_eq!(url.redacted().to_string(), "flog://h:1/pub/<secret>");
-        assert_eq!(url.to_string(), "flog://h:1/pub/TOPSECRET");
-    }
-
-    #[test]
-    fn hostile_urls_are_rejected() {
-        let cases: &[(&str, UrlError)] = &[
-            ("", UrlError::BadScheme),
-            ("http://h:1/p/s", UrlError::BadScheme),
-            ("FLOG://h:1/p/s", UrlError::BadScheme),
-            (" flog://h:1/p/s", UrlError::BadScheme),
-            ("flog://h:1", UrlError::BadPath),
-            ("flog://h:1/p", UrlError::BadPath),
-            ("flog://h:1/p/", UrlError::BadPath),
-            ("flog://h:1//s", UrlError::BadPath),
-            ("flog://h:1/p/s/", UrlError::BadPath),
-            ("flog://h:1/p/s/extra", UrlError::BadPath),
-            ("flog://h/p/s", UrlError::MissingPort),
-            ("flog://[::1]/p/s", UrlError::MissingPort),
-            ("flog://h:0/p/s", UrlError::BadPort("0".into())),
-            ("flog://h:65536/p/s", UrlError::BadPort("65536".into())),
-            ("flog://h:+80/p/s", UrlError::BadPort("+80".into())),
-            ("flog://h:/p/s", UrlError::BadPort(String::new())),
-            ("flog://h:0080800/p/s", UrlError::BadPort("0080800".into())),
-            ("flog://h:080/p/s", UrlError::BadPort("080".into())),
-            ("flog://h:1/p.x/s", UrlError::BadPublisherId),
-            ("flog://h:1/p/s%2F", UrlError::BadSecret),
-            ("flog://h:1/p/s?x=1", UrlError::BadSecret),
-            ("flog://h:1/p/s#frag", UrlError::BadSecret),
-            ("flog://h:1/p/sé", UrlError::BadSecret),
-            ("flog://h:1/p/s\n", UrlError::BadSecret),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(LogportUrl::parse(text).as_ref(), Err(expected), "{text:?}");
-        }
-        let bad_hosts = [
-            "flog://:1/p/s",
-            "flog://user@h:1/p/s",
-            "flog://h_x:1/p/s",
-            "flog://-h:1/p/s",
-            "flog://h..x:1/p/s",
-            "flog://h.:1/p/s",
-            "flog://999.1.1.1:1/p/s",
-            "flog://127.1:1/p/s",
-            "flog://::1:1/p/s",
-            "flog://[::1:1/p/s",
-            "flog://[::1]x:1/p/s",
-            "flog://[not-v6]:1/p/s",
-            "flog://[fe80::1%eth0]:1/p/s",
-            "flog://h x:1/p/s",
-        ];
-        for text in bad_hosts {
-            assert!(
-                matches!(LogportUrl::parse(text), Err(UrlError::BadHost { .. })),
-                "{text:?}: {:?}",
-                LogportUrl::parse(text)
-            );
-        }
-        let long_label = format!("flog://{}:1/p/s", "a".repeat(64));
-        assert!(matches!(
-            LogportUrl::parse(&long_label),
-            Err(UrlError::BadHost { .. })
-        ));
-        let long_id = format!("flog://h:1/{}/s", "p".repeat(MAX_PUBLISHER_ID_LEN + 1));
-        assert_eq!(LogportUrl::parse(&long_id), Err(UrlError::BadPublisherId));
-        let long_secret = format!("flog://h:1/p/{}", "s".repeat(MAX_SECRET_LEN + 1));
-        assert_eq!(LogportUrl::parse(&long_secret), Err(UrlError::BadSecret));
-    }
-
-    #[test]
-    fn errors_do_not_quote_the_secret() {
-        for text in ["flog://h:1/p/TOP.SECRET", "flog://h:1/p.x/TOPSECRET"] {
-            let error = LogportUrl::parse(text).expect_err("invalid");
-            assert!(!error.to_string().contains("SECRET"), "{error}");
-        }
-    }
-
-    #[test]
-    fn new_validates_like_parse() {
-        assert!(LogportUrl::new("::1", 5, "p", "s").is_ok());
-        assert!(matches!(
-            LogportUrl::new("[::1]", 5, "p", "s"),
-            Err(UrlError::BadHost { .. })
-        ));
-        assert!(matches!(
-            LogportUrl::new("h", 0, "p", "s"),
-            Err(UrlError::BadPort(_))
-        ));
-        assert_eq!(
-            LogportUrl::new("h", 1, "", "s"),
-            Err(UrlError::BadPublisherId)
-        );
-        assert_eq!(
-            LogportUrl::new("h", 1, "p", "a/b"),
-            Err(UrlError::BadSecret)
-        );
-    }
-
-    #[test]
-    fn incident_names() {
-        let good = [
-            "incident-1",
-            "incident-2024-05-01--12-00-00Z-x7.flog.bz2",
-            "incident-a_b-C.d",
-        ];
-        for name in good {
-            assert!(is_valid_incident_name(name), "{name:?}");
-        }
-        let long = format!("incident-{}", "x".repeat(MAX_INCIDENT_NAME_LEN - 8));
-        let longest = &long[..MAX_INCIDENT_NAME_LEN];
-        assert!(is_valid_incident_name(longest));
-        let bad = [
-            "",
-            "incident-",
-            "incident",
-            "Incident-1",
-            ".incident-1",
-            "x-incident-1",
-            "incident-..",
-            "incident-a..b",
-            "incident-../secret",
-            "incident-a/b",
-            "incident-a\\b",
-            "incident-a b",
-            "incident-a\0",
-            "incident-é",
-            "incident-1\n",
-            "/incident-1",
-            &long,
-        ];
-        for name in bad {
-            assert!(!is_valid_incident_name(name), "{name:?}");
-        }
-    }
-
-    #[test]
-    fn publisher_ids() {
-        assert!(is_valid_publisher_id("web-1_A"));
-        assert!(!is_valid_publisher_id(""));
-        assert!(!is_valid_publisher_id("a.b"));
-        assert!(!is_valid_publisher_id(
-            &"p".repeat(MAX_PUBLISHER_ID_LEN + 1)
-        ));
-    }
-
-    fn arb_host() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z][a-z0-9-]{0,10}[a-z0-9](\\.[a-z][a-z0-9]{0,5}){0,3}",
-            any::<[u8; 4]>().prop_map(|o| Ipv4Addr::from(o).to_string()),
-            any::<[u16; 8]>().prop_map(|s| Ipv6Addr::from(s).to_string()),
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn display_parse_round_trip(
-            host in arb_host(),
-            port in 1..=u16::MAX,
-            id in "[A-Za-z0-9_-]{1,64}",
-            secret in "[A-Za-z0-9_-]{1,128}",
-        ) {
-            let url = LogportUrl::new(host, port, id, secret).expect("generated parts are valid");
-            let text = url.to_string();
-            prop_assert_eq!(LogportUrl::parse(&text), Ok(url));
-        }
-
-        #[test]
-        fn parse_never_panics(text in "flog://.{0,40}") {
-            let _ = LogportUrl::parse(&text);
-        }
-
-        #[test]
-        fn valid_incident_names_have_no_path_tricks(name in "incident-[A-Za-z0-9._/\\\\-]{0,20}") {
-            if is_valid_incident_name(&name) {
-                let path = std::path::Path::new(&name);
-                prop_assert_eq!(path.components().count(), 1);
-                prop_assert!(!name.contains(".."));
-            }
-        }
-    }
-}
+mod tests;
