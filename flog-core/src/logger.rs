@@ -284,8 +284,9 @@ impl Logger {
     }
 
     /// Generates `event` unconditionally (callers check [`enabled`](Self::enabled)
-    /// first): assigns its time, incarnation and number, tells the observers,
-    /// buffers it and runs the incident qualifier. Returns the number.
+    /// first): assigns its time, incarnation and number, runs the incident
+    /// qualifier, buffers it, records the incident it triggers and then tells
+    /// the observers. Returns the number.
     #[inline(always)]
     pub fn emit(&self, mut event: Event) -> u64 {
         let s = &*self.shared;
@@ -306,15 +307,22 @@ impl Logger {
             None
         };
         let num = event.num;
-        if s.observers.any() {
-            s.observers.for_each(|o| o.on_event(&event));
-        }
+        // Observers see the event only once it is buffered: a live tail
+        // starting with a catch-up from the buffers then finds every event it
+        // has not observed in them (one it has seen in both, it recognises by
+        // number), however long this thread is preempted in between.
+        let observed = s.observers.any().then(|| event.clone());
         let trigger = declared.as_ref().map(|_| event.clone());
         // The capture check runs while the event's buffer is locked, so the
         // dump either finds the event in its buffer or the capture has it.
         s.buffers.push(event, |e| s.incidents.capture(e));
         if let (Some(declared), Some(trigger)) = (declared, trigger) {
             s.incidents.record(declared, trigger, &s.buffers);
+        }
+        // Last, so that an observer that panics cannot keep an event out of
+        // the buffers or an incident from being recorded.
+        if let Some(event) = observed {
+            s.observers.for_each(|o| o.on_event(&event));
         }
         num
     }

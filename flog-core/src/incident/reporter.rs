@@ -23,8 +23,8 @@ use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 /// How long, in real time, a cut window waits for an event numbered inside
 /// it that has not reached its buffer yet. Such an event is in a logging call
 /// between taking its number and buffering it: microseconds, unless its
-/// thread is descheduled, or the call died (a panicking observer), in which
-/// case it never comes. Real time, not the logger's clock: it is about
+/// thread is descheduled, or the call died in between (observers run only
+/// after buffering, so not of theirs), in which case it never comes. Real time, not the logger's clock: it is about
 /// threads being scheduled, not about the trailing window.
 const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 

@@ -50,13 +50,18 @@ pub(crate) enum Delivery {
     Gap(u64),
 }
 
-/// Where a subscriber reads next, and which positions to skip because its
+/// Where a subscriber reads next, and which events to skip because its
 /// catch-up sent them already.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor {
     pub(crate) next: u64,
-    /// Sorted positions of events the catch-up held.
+    /// Sorted positions of events the catch-up held, among those the ring
+    /// had when it was taken (to count losses exactly).
     pub(crate) sent: Arc<[u64]>,
+    /// Sorted numbers of the events the catch-up held: an event is buffered
+    /// before it is observed, so one the catch-up holds can still reach the
+    /// ring after the catch-up was taken.
+    pub(crate) sent_nums: Arc<[u64]>,
 }
 
 impl Cursor {
@@ -64,7 +69,13 @@ impl Cursor {
         Cursor {
             next,
             sent: Arc::from([]),
+            sent_nums: Arc::from([]),
         }
+    }
+
+    fn already_sent(&self, entry: &Entry) -> bool {
+        self.sent.binary_search(&entry.pos).is_ok()
+            || self.sent_nums.binary_search(&entry.num).is_ok()
     }
 
     /// How many of the positions in `from..to` the catch-up already sent.
@@ -162,7 +173,7 @@ impl Ring {
             cursor.next = e.pos + e.weight;
             match &e.event {
                 None => lost += e.weight,
-                Some(_) if cursor.sent.binary_search(&e.pos).is_ok() => {}
+                Some(_) if cursor.already_sent(e) => {}
                 Some(event) => {
                     if lost > 0 {
                         out.push(Delivery::Gap(std::mem::take(&mut lost)));
@@ -253,6 +264,7 @@ mod tests {
         let mut cursor = Cursor {
             next: 0,
             sent: Arc::from([1, 2]),
+            sent_nums: Arc::from([]),
         };
         assert_eq!(read_all(&ring, &mut cursor, u64::MAX)[0], Delivery::Gap(2));
         let ring = {
@@ -266,6 +278,29 @@ mod tests {
         let mut cursor = Cursor {
             next: 0,
             sent: Arc::from([1, 3]),
+            sent_nums: Arc::from([]),
+        };
+        assert_eq!(
+            read_all(&ring, &mut cursor, u64::MAX),
+            [
+                Delivery::Event(Bytes::from(vec![0])),
+                Delivery::Event(Bytes::from(vec![2])),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_the_catch_up_sent_are_skipped_wherever_they_reach_the_ring() {
+        let mut ring = Ring::new(1 << 20);
+        // Event 7 was buffered (and so in the catch-up) before it was
+        // observed: it reaches the ring after events numbered above it.
+        for (pos, num) in [8u8, 7, 9].into_iter().enumerate() {
+            ring.push(1, u64::from(num), ev(pos as u8));
+        }
+        let mut cursor = Cursor {
+            next: 0,
+            sent: Arc::from([]),
+            sent_nums: Arc::from([5, 7]),
         };
         assert_eq!(
             read_all(&ring, &mut cursor, u64::MAX),

@@ -2,9 +2,9 @@
 //! and shared by every catch-up that can use them.
 //!
 //! A snapshot is taken at a ring position: live delivery continues from
-//! there, skipping the positions of events the snapshot holds (an event is
-//! observed before it is buffered, so one logged while the snapshot is taken
-//! can be in both). A later catch-up reuses a snapshot while the ring still
+//! there, skipping the events the snapshot holds (an event is buffered before
+//! it is observed, so one logged while the snapshot is taken can be in both,
+//! and can reach the ring any time after). A later catch-up reuses a snapshot while the ring still
 //! holds everything from its position, so a crowd of subscribers costs one
 //! snapshot, not one each. The bytes of the snapshots in use are bounded by a
 //! budget; a catch-up beyond it is refused with `busy`.
@@ -131,7 +131,8 @@ async fn attempt(
         }
         ring.positions_of(start, end, &nums)
     };
-    let bytes: usize = buffered.iter().map(|(_, b)| b.len() + 64).sum::<usize>() + 8 * sent.len();
+    let bytes: usize =
+        buffered.iter().map(|(_, b)| b.len() + 64).sum::<usize>() + 8 * (sent.len() + nums.len());
     let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
     let budget = Arc::clone(&shared.snapshots.budget)
         .try_acquire_many_owned(permits)
@@ -143,6 +144,7 @@ async fn attempt(
         cursor: Cursor {
             next: start,
             sent: Arc::from(sent),
+            sent_nums: Arc::from(nums),
         },
         _budget: budget,
     }))

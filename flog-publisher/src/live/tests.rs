@@ -155,3 +155,72 @@ async fn a_catch_up_beyond_the_budget_is_refused() {
         Err(CatchUpRefused::Budget { budget: 100 })
     ));
 }
+
+/// An observer that holds the logging thread inside the logging call of the
+/// event called `held` until released: a thread preempted at the worst
+/// moment, made deterministic.
+fn hold_in_observer(
+    logger: &Logger,
+) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+    use std::sync::mpsc;
+    let (reached_tx, reached) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    logger.add_event_observer(Arc::new(move |e: &Event| {
+        if e.render() == "held" {
+            let _ = reached_tx.send(());
+            let _ = release_rx.lock().unwrap().recv_timeout(PATIENCE);
+        }
+    }));
+    (reached, release)
+}
+
+/// Catches up while another thread is inside the logging call of `held`,
+/// then collects everything the subscriber gets up to the event `after`.
+async fn catch_up_around_a_held_event(logger: Logger, live: &Live) -> Vec<String> {
+    let (reached, release) = hold_in_observer(&logger);
+    let _first = live.subscribe();
+    let held = std::thread::spawn({
+        let logger = logger.clone();
+        move || logger.msg(Level::OPERATIONAL, "held")
+    });
+    reached
+        .recv_timeout(PATIENCE)
+        .expect("the logging thread reaches the observer");
+    let mut sub = live.subscribe();
+    let snapshot = sub.catch_up().await.unwrap();
+    release.send(()).unwrap();
+    held.join().unwrap();
+    logger.msg(Level::OPERATIONAL, "after");
+    let mut got: Vec<String> = snapshot
+        .events
+        .iter()
+        .map(|e| Event::from_cbor(e).unwrap().render().into_owned())
+        .collect();
+    while got.last().map(String::as_str) != Some("after") {
+        got.extend(texts(&next_n(&mut sub, 1).await));
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_being_logged_while_a_catch_up_starts_arrives_once_observed_first() {
+    let logger = Logger::new();
+    let (live, _shutdown, _tracker) = live(&logger, LIMITS);
+    // The live tail's observer is registered before the holding one: the
+    // event has been observed, and not yet buffered, while it is held.
+    let first = live.subscribe();
+    let got = catch_up_around_a_held_event(logger, &live).await;
+    drop(first);
+    assert_eq!(got, ["held", "after"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_being_logged_while_a_catch_up_starts_arrives_once_observed_last() {
+    let logger = Logger::new();
+    // The holding observer is registered first: the live tail observes the
+    // event only after it is released.
+    let (live, _shutdown, _tracker) = live(&logger, LIMITS);
+    let got = catch_up_around_a_held_event(logger, &live).await;
+    assert_eq!(got, ["held", "after"]);
+}
