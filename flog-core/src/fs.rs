@@ -1,4 +1,10 @@
 //! Writing files so that readers never see half of one.
+//!
+//! The workspace's one implementation of "temp file + fsync + rename" and of
+//! the directory lock: the logger, the publisher, the gatherer and `flogtool`
+//! all write through it, so every file flog writes is written the same way.
+//! A public module rather than root re-exports because only programs that
+//! write files of their own need it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};

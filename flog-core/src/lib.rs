@@ -11,7 +11,7 @@
 //! No async runtime is needed: reporters run on named threads.
 //!
 //! ```
-//! use flog_core::{msg, Level, Logger, read_flogfile};
+//! use flog_core::{msg, Level, Logger, flogfile::read_flogfile};
 //! use std::sync::{mpsc, Arc};
 //!
 //! let dir = tempfile::tempdir()?;
@@ -38,7 +38,7 @@ mod buffer;
 mod counter;
 mod event;
 mod facility;
-mod flogfile;
+pub mod flogfile;
 pub mod fs;
 mod incident;
 mod level;
@@ -56,15 +56,7 @@ mod value;
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
-pub use crate::flogfile::{
-    file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
-    FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
-    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
-};
-pub use crate::incident::{
-    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
-    FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
-};
+pub use crate::incident::{IncidentError, IncidentStats, LogdirError};
 pub use crate::level::Level;
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};
 pub use crate::observer::{EventObserver, IncidentObserver, ObserverId};

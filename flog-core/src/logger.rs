@@ -358,7 +358,7 @@ impl Logger {
     /// Sets the log directory, creating it, and starts declaring incidents.
     ///
     /// The directory is this logger's for as long as it lives: it is locked
-    /// (flock(2) on the directory; its [`OWNER_FILE`](crate::OWNER_FILE) names
+    /// (flock(2) on the directory; its [`OWNER_FILE`](crate::flogfile::OWNER_FILE) names
     /// the holder for people), and another logger, in this process or
     /// another, is refused with [`LogdirError::InUse`] until this one is
     /// dropped or its process ends. Only then are reports left unfinished by a

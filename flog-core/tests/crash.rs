@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{files_in, wait_until};
-use flog_core::{read_flogfile, FlogContents, Level, Logger};
+use flog_core::{
+    flogfile::{read_flogfile, FlogContents},
+    Level, Logger,
+};
 
 const MODE: &str = "FLOG_CRASH_CHILD_MODE";
 const DIR: &str = "FLOG_CRASH_CHILD_DIR";
@@ -189,7 +192,10 @@ fn panicking_service_with_abort_leaves_an_incident_naming_the_panic() {
 /// events, no trailer. The recovered trailer counts what the file holds.
 #[test]
 fn a_recovered_report_counts_the_trailing_events_it_holds() {
-    use flog_core::{Event, FlogWriter, Header, INCIDENT_PREFIX};
+    use flog_core::{
+        flogfile::{FlogWriter, Header, INCIDENT_PREFIX},
+        Event,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let event = |num: u64, level: Level| Event {

@@ -4,8 +4,10 @@ use std::fs;
 use std::io::Write;
 
 use flog_core::{
-    read_flogfile, Event, FileKind, FlogReader, FlogWriter, Header, Level, ReadError, Record, Text,
-    Trailer,
+    flogfile::{
+        read_flogfile, FileKind, FlogReader, FlogWriter, Header, ReadError, Record, Trailer,
+    },
+    Event, Level, Text,
 };
 use proptest::prelude::*;
 
@@ -174,10 +176,10 @@ fn a_foolscap_file_is_told_apart_by_its_kind() {
     assert_eq!(kind(b"hello\n".to_vec()), FileKind::Unknown);
     assert_eq!(kind(bzip(b"")), FileKind::Unknown);
     assert_eq!(
-        flog_core::file_kind(b"# flog flogfile v1\n"),
+        flog_core::flogfile::file_kind(b"# flog flogfile v1\n"),
         FileKind::Flog
     );
-    assert_eq!(flog_core::file_kind(b"(dp0\n"), FileKind::Unknown);
+    assert_eq!(flog_core::flogfile::file_kind(b"(dp0\n"), FileKind::Unknown);
 }
 
 #[test]
@@ -195,8 +197,10 @@ fn corrupt_record_is_an_error_not_a_panic() {
 }
 
 #[allow(non_snake_case)]
-fn FlogContents_from(bytes: Vec<u8>) -> flog_core::FlogContents {
-    flog_core::FlogContents::read_from(FlogReader::new(std::io::Cursor::new(bytes)).unwrap())
+fn FlogContents_from(bytes: Vec<u8>) -> flog_core::flogfile::FlogContents {
+    flog_core::flogfile::FlogContents::read_from(
+        FlogReader::new(std::io::Cursor::new(bytes)).unwrap(),
+    )
 }
 
 proptest! {
@@ -219,7 +223,7 @@ proptest! {
         }
         bytes.truncate(cut.index(bytes.len() + 1));
         if let Ok(reader) = FlogReader::new(std::io::Cursor::new(bytes)) {
-            let c = flog_core::FlogContents::read_from(reader);
+            let c = flog_core::flogfile::FlogContents::read_from(reader);
             prop_assert!(c.events.len() <= 5 + 1);
         }
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{files_in, next_incident, wait_until, watch_incidents};
 use flog_core::{
-    msg, read_flogfile, Clock, Event, IncidentQualifier, Level, Logger, ManualClock, Timestamp,
+    flogfile::read_flogfile, msg, Clock, Event, IncidentQualifier, Level, Logger, ManualClock,
+    Timestamp,
 };
 
 fn quiet() -> flog_core::LoggerBuilder {

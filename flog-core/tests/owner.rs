@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{files_in, wait_until};
-use flog_core::{read_flogfile, Level, Logger};
+use flog_core::{flogfile::read_flogfile, Level, Logger};
 
 const DIR: &str = "FLOG_OWNER_CHILD_DIR";
 
@@ -157,7 +157,7 @@ fn a_second_process_on_a_logdir_in_use_is_refused_and_the_live_report_untouched(
 
 #[test]
 fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
-    use flog_core::{LogdirError, LogdirOwner};
+    use flog_core::{flogfile::LogdirOwner, LogdirError};
 
     let dir = tempfile::tempdir().unwrap();
     let first = Logger::new();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{next_incident, wait_until, watch_incidents};
-use flog_core::{read_flogfile, Level, Logger};
+use flog_core::{flogfile::read_flogfile, Level, Logger};
 
 const LOGGERS: usize = 4;
 const ROUNDS: usize = 25;

@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use flog_core::{Event, Header, Level, Text, Timestamp, Value, HEADER_GATHERED};
+use flog_core::{
+    flogfile::{Header, HEADER_GATHERED},
+    Event, Level, Text, Timestamp, Value,
+};
 use serde_json::{json, Map, Number, Value as Json};
 
 use crate::printf::{self, Args};

@@ -6,7 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use flog_core::{Event, Header, Incarnation, Level, Text, Timestamp, Value, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{Header, HEADER_INCIDENT},
+    Event, Incarnation, Level, Text, Timestamp, Value,
+};
 
 /// A foolscap v1 flogfile as foolscap's `flogfile.serialize_*` lays it out.
 const HAND_WRITTEN: &str = r#"# foolscap flogfile v1
@@ -17,7 +20,7 @@ const HAND_WRITTEN: &str = r#"# foolscap flogfile v1
 {"from": "tubid1", "rx_time": 1700000000.3, "d": {"num": 4, "time": 1700000000.3, "incarnation": ["0102030405060708", null], "level": 40, "message": "boom", "isError": 1, "failure": {"@": "Failure", "str": "ValueError: x", "repr": "<Failure ValueError>", "traceback": "Traceback...\nValueError: x"}, "stacktrace": ["line 1", "line 2"]}}
 "#;
 
-fn check_hand_written(c: &flog_core::FlogContents) {
+fn check_hand_written(c: &flog_core::flogfile::FlogContents) {
     assert!(c.damage.is_none(), "{:?}", c.damage);
     let h = c.header.as_ref().unwrap();
     assert_eq!((h.kind.as_str(), h.pid), ("incident", Some(4242)));

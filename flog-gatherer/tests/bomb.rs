@@ -13,7 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use flog_core::{Event, FlogWriter, Header, Level, Logger};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Event, Level, Logger,
+};
 use flog_publisher::Publisher;
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, LogportUrl, Message, Op,
@@ -141,7 +144,7 @@ fn incident_file(name: &str) -> Vec<u8> {
         ..Event::default()
     };
     let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HEADER_INCIDENT.into(),
         name: Some(name.into()),
         trigger: Some(trigger.clone()),
         ..Header::default()

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flog_core::{
-    incident_name, Event, FlogWriter, Header, Level, Logger, Text, Timestamp, HEADER_INCIDENT,
+    flogfile::{incident_name, FlogWriter, Header, HEADER_INCIDENT},
+    Event, Level, Logger, Text, Timestamp,
 };
 use flog_publisher::Publisher;
 use flog_wire::{ListQuery, LogportClient};

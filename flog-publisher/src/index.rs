@@ -5,7 +5,10 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use flog_core::{read_trigger, Event, FINISHED_SUFFIX, INCIDENT_PREFIX};
+use flog_core::{
+    flogfile::{read_trigger, FINISHED_SUFFIX, INCIDENT_PREFIX},
+    Event,
+};
 use flog_wire::{EncodedEvent, IncidentInfo, ListQuery};
 
 /// One finished incident.

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{Event, FlogContents, FlogReader, Level, Logger};
+use flog_core::{
+    flogfile::{FlogContents, FlogReader},
+    Event, Level, Logger,
+};
 use flog_publisher::Publisher;
 use flog_wire::{ClientError, ErrorCode, ListQuery, LogportClient};
 

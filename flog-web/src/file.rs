@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use flog_core::{Event, FlogContents, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{FlogContents, HEADER_INCIDENT},
+    Event,
+};
 
 use crate::tree::EventTree;
 

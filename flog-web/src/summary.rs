@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use flog_core::{FlogContents, Level, Timestamp};
+use flog_core::{flogfile::FlogContents, Level, Timestamp};
 use serde::Serialize;
 
 use crate::file::LoadedFile;

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 
-use flog_core::{Event, FlogContents, Incarnation, Value};
+use flog_core::{flogfile::FlogContents, Event, Incarnation, Value};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 

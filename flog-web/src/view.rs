@@ -355,7 +355,10 @@ impl ViewCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flog_core::{Event, FlogContents, Header, Text, Timestamp, Trailer};
+    use flog_core::{
+        flogfile::{FlogContents, Header, Trailer},
+        Event, Text, Timestamp,
+    };
 
     fn event(num: u64, parent: Option<u64>, level: Level, facility: &str, text: &str) -> Event {
         Event {

@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flog_core::{Event, FlogWriter, Header, Incarnation, Level, Text, Timestamp};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Event, Incarnation, Level, Text, Timestamp,
+};
 use flog_web::{router, ConfigError, PathSource, Viewer};
 use test_browser::http;
 

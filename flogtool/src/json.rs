@@ -4,7 +4,10 @@
 //! consumer tells them apart without guessing; times are RFC 3339 strings, with
 //! the exact microseconds beside them.
 
-use flog_core::{Event, Header, Text, Timestamp, Trailer, Value};
+use flog_core::{
+    flogfile::{Header, Trailer},
+    Event, Text, Timestamp, Value,
+};
 use serde_json::{json, Map, Value as Json};
 
 /// An event with every field. `trigger` is present (and true) on triggers only.

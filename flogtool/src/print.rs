@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use flog_core::{Event, Header, Text, Timestamp, Trailer, Value, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{Header, Trailer, HEADER_INCIDENT},
+    Event, Text, Timestamp, Value,
+};
 
 use crate::timefmt::{TimeFormat, TimeMode, TIMESTAMPS_ENV};
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use bzip2::write::BzEncoder;
 use bzip2::Compression;
-use flog_core::{FlogWriter, Header};
+use flog_core::flogfile::{FlogWriter, Header};
 
 /// Whether `path` asks for a bzip2-compressed file.
 pub(crate) fn wants_bzip2(path: &Path) -> bool {

@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::owner::LogdirOwner;
+use crate::flogfile::LogdirOwner;
 
 /// Recording an incident failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,7 @@ mod config;
 mod error;
 mod keeper;
 mod logdir;
-mod names;
 mod outcome;
-mod owner;
 mod policy;
 mod recorder;
 mod recovery;
@@ -38,15 +36,11 @@ use std::thread::{JoinHandle, ThreadId};
 pub(crate) use config::IncidentConfig;
 pub(crate) use error::ErrorHook;
 pub use error::{IncidentError, LogdirError};
-pub use names::{
-    incident_name, parse_incident_name, FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX,
-};
-pub use owner::{LogdirOwner, OWNER_FILE};
 
 use crate::buffer::Buffers;
 use crate::counter::EventCounter;
 use crate::event::{Event, Incarnation};
-use crate::flogfile::{Header, HEADER_INCIDENT};
+use crate::flogfile::{Header, LogdirOwner, HEADER_INCIDENT};
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::time::Clock;

@@ -3,10 +3,10 @@ use std::io;
 use std::path::Path;
 
 use super::error::IncidentError;
-use super::names::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
 use crate::flogfile::{
     FlogContents, FlogReader, FlogWriter, Header, ReadError, Trailer, HEADER_INCIDENT,
 };
+use crate::flogfile::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
 use crate::fs::{is_temp_name, write_atomically};
 
 /// Finishes the reports a process left behind when it died while recording:

@@ -13,10 +13,10 @@ use super::capture::{
     CaptureId, Captures, ReporterMsg, END_DELAY, END_FAILED, END_IMMEDIATE, END_SHUTDOWN,
 };
 use super::error::IncidentError;
-use super::names::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{FlogWriter, Trailer};
+use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use crate::fs::write_atomically;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 

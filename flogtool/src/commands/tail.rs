@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::Args;
-use flog_core::{Event, FlogWriter, Header, Timestamp, HEADER_TAIL};
+use flog_core::{
+    flogfile::{FlogWriter, Header, HEADER_TAIL},
+    Event, Timestamp,
+};
 use flog_wire::{EventUpdate, Welcome};
 
 use crate::filter::EventFilter;

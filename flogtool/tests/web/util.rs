@@ -8,7 +8,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flog_core::{
-    msg, Event, FlogContents, FlogWriter, Header, Level, Logger, ManualClock, Text, Timestamp,
+    flogfile::{FlogContents, FlogWriter, Header},
+    msg, Event, Level, Logger, ManualClock, Text, Timestamp,
 };
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -244,7 +245,7 @@ pub(crate) fn big_file(path: &Path, n: u64) {
 
 /// Reads a flogfile (the truth the pages are checked against).
 pub(crate) fn read(path: &Path) -> FlogContents {
-    flog_core::read_flogfile(path).unwrap()
+    flog_core::flogfile::read_flogfile(path).unwrap()
 }
 
 /// Polls `f` until it gives `Some`, failing after [`DEADLINE`].

@@ -15,7 +15,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use flog_core::{read_flogfile, Level, Logger, RECORDING_SUFFIX};
+use flog_core::{
+    flogfile::{read_flogfile, RECORDING_SUFFIX},
+    Level, Logger,
+};
 use flog_publisher::Publisher;
 
 fn main() -> ExitCode {

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use flog_core::{Event, FlogWriter, Header, Level};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Event, Level,
+};
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, Message, Op, Reply, Request,
     Response, Welcome,
@@ -33,7 +36,7 @@ fn incident_file(name: &str) -> (Vec<u8>, EncodedEvent) {
         ..Event::default()
     };
     let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HEADER_INCIDENT.into(),
         name: Some(name.into()),
         trigger: Some(trigger.clone()),
         ..Header::default()

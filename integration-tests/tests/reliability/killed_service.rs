@@ -5,7 +5,10 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use flog_core::{read_flogfile, Level, FINISHED_SUFFIX, RECORDING_SUFFIX};
+use flog_core::{
+    flogfile::{read_flogfile, FINISHED_SUFFIX, RECORDING_SUFFIX},
+    Level,
+};
 use flog_wire::{ListQuery, LogportClient, LogportUrl};
 
 use super::ChildService;

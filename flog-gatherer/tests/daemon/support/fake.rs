@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flog_core::{Event, FlogWriter, Header, Level};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Event, Level,
+};
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, ListQuery, Message,
     MessageWriter, NewIncident, Op, Reply, Request, Response, Welcome,
@@ -36,7 +39,7 @@ pub(crate) fn incident_file(name: &str, padding: usize) -> Vec<u8> {
         ..Event::default()
     };
     let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HEADER_INCIDENT.into(),
         name: Some(name.into()),
         trigger: Some(trigger.clone()),
         ..Header::default()
