@@ -40,6 +40,7 @@ mod event;
 mod facility;
 pub mod flogfile;
 pub mod fs;
+mod incarnation;
 mod incident;
 mod level;
 mod logger;
@@ -54,8 +55,9 @@ mod time;
 mod value;
 
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
-pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
+pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
+pub use crate::incarnation::{Incarnation, ParseIncarnationError};
 pub use crate::incident::{IncidentError, IncidentStats, LogdirError};
 pub use crate::level::Level;
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};

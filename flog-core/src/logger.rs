@@ -9,7 +9,8 @@ use arc_swap::ArcSwapOption;
 
 use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 use crate::counter::EventCounter;
-use crate::event::{Event, Fields, Incarnation, Text};
+use crate::event::{Event, Fields, Text};
+use crate::incarnation::Incarnation;
 use crate::incident::{
     ErrorHook, IncidentConfig, IncidentError, IncidentStats, Incidents, LogdirError,
 };

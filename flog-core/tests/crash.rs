@@ -204,7 +204,7 @@ fn a_recovered_report_counts_the_trailing_events_it_holds() {
         ..Event::default()
     };
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some(format!("{INCIDENT_PREFIX}x")),
         trigger: Some(event(5, Level::WEIRD)),
         ..Header::default()

@@ -24,7 +24,7 @@ fn sample(n: u64) -> Event {
 
 fn write_sample(events: u64) -> Vec<u8> {
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some("incident-x".into()),
         trigger: Some(sample(0)),
         ..Header::default()
@@ -35,7 +35,7 @@ fn write_sample(events: u64) -> Vec<u8> {
     }
     w.write_trailer(&Trailer {
         triggers: vec![0],
-        end: "immediate".into(),
+        end: Some(flog_core::flogfile::EndReason::Immediate),
         ..Trailer::default()
     })
     .unwrap();
@@ -61,7 +61,10 @@ fn plain_and_compressed_files_read_the_same_whatever_their_name() {
         assert_eq!(c.header.unwrap().name.as_deref(), Some("incident-x"));
         assert_eq!(c.events.len(), 10);
         assert_eq!(c.events[3].render(), "value 3");
-        assert_eq!(c.trailer.unwrap().end, "immediate");
+        assert_eq!(
+            c.trailer.unwrap().end,
+            Some(flog_core::flogfile::EndReason::Immediate)
+        );
     }
     assert!(FlogReader::open(&dir.path().join("b.flog"))
         .unwrap()

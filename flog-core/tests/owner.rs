@@ -166,7 +166,7 @@ fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
         .unwrap()
         .expect("an owner record");
     assert_eq!(owner.pid, Some(std::process::id()));
-    assert_eq!(owner.incarnation, Some(first.incarnation().to_string()));
+    assert_eq!(owner.incarnation, Some(first.incarnation()));
     assert!(owner.started.is_some() && owner.released.is_none());
 
     let second = Logger::new();
@@ -196,7 +196,7 @@ fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
     assert!(released.released.is_some(), "{released:?}");
     second.set_logdir(dir.path()).unwrap();
     let owner = LogdirOwner::read(dir.path()).unwrap().unwrap();
-    assert_eq!(owner.incarnation, Some(second.incarnation().to_string()));
+    assert_eq!(owner.incarnation, Some(second.incarnation()));
     assert_eq!(owner.released, None);
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use flog_core::{
-    flogfile::{Header, HEADER_INCIDENT},
+    flogfile::{Header, HeaderKind},
     Event, Incarnation, Level, Text, Timestamp, Value,
 };
 
@@ -23,7 +23,10 @@ const HAND_WRITTEN: &str = r#"# foolscap flogfile v1
 fn check_hand_written(c: &flog_core::flogfile::FlogContents) {
     assert!(c.damage.is_none(), "{:?}", c.damage);
     let h = c.header.as_ref().unwrap();
-    assert_eq!((h.kind.as_str(), h.pid), ("incident", Some(4242)));
+    assert_eq!(
+        (h.kind.clone(), h.pid),
+        (Some(HeaderKind::Incident), Some(4242))
+    );
     assert_eq!(h.versions.get("app").map(String::as_str), Some("1.0"));
     assert_eq!(
         h.trigger.as_ref().unwrap().render(),
@@ -115,7 +118,7 @@ fn sample_events() -> (Header, Vec<Event>) {
     b.failure = Some("Traceback\nValueError".into());
     b.stack = Some("frame 1\nframe 2".into());
     let header = Header {
-        kind: HEADER_INCIDENT.into(),
+        kind: HeaderKind::Incident.into(),
         name: Some("incident-2023-11-14T22-13-20.000000Z-0000".into()),
         trigger: Some(b.clone()),
         pid: Some(77),

@@ -144,7 +144,7 @@ fn incident_file(name: &str) -> Vec<u8> {
         ..Event::default()
     };
     let header = Header {
-        kind: flog_core::flogfile::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some(name.into()),
         trigger: Some(trigger.clone()),
         ..Header::default()

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use flog_core::{
-    flogfile::{FlogContents, HEADER_INCIDENT},
+    flogfile::{FlogContents, HeaderKind},
     Event,
 };
 
@@ -169,7 +169,7 @@ impl LoadedFile {
         self.contents
             .header
             .as_ref()
-            .is_some_and(|h| h.kind == HEADER_INCIDENT)
+            .is_some_and(|h| h.kind == Some(HeaderKind::Incident))
     }
 
     /// Event indices by number.

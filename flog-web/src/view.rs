@@ -385,7 +385,7 @@ mod tests {
         ];
         let contents = FlogContents {
             header: Some(Header {
-                kind: "incident".into(),
+                kind: flog_core::flogfile::HeaderKind::Incident.into(),
                 trigger: Some(events[2].clone()),
                 ..Header::default()
             }),

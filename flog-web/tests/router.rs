@@ -14,7 +14,7 @@ use test_browser::http;
 /// A gathered file mixing two logger runs, whose numbers overlap.
 fn gathered(path: &Path) {
     let header = Header {
-        kind: "gathered".into(),
+        kind: flog_core::flogfile::HeaderKind::Gathered.into(),
         ..Header::default()
     };
     let mut writer = FlogWriter::new(std::fs::File::create(path).unwrap(), &header).unwrap();

@@ -39,12 +39,12 @@ pub use error::{IncidentError, LogdirError};
 
 use crate::buffer::Buffers;
 use crate::counter::EventCounter;
-use crate::event::{Event, Incarnation};
-use crate::flogfile::{Header, LogdirOwner, HEADER_INCIDENT};
+use crate::event::Event;
+use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner};
+use crate::incarnation::Incarnation;
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::time::Clock;
-use capture::{END_FAILED, END_SHUTDOWN};
 use keeper::KeeperContext;
 use logdir::Logdir;
 use outcome::{Health, Outcome};
@@ -228,7 +228,7 @@ impl Incidents {
         }
         let owner = LogdirOwner {
             pid: Some(std::process::id()),
-            incarnation: Some(self.about.incarnation.to_string()),
+            incarnation: Some(self.about.incarnation),
             host: Some(self.about.host.clone()),
             started: Some(self.clock.now()),
             released: None,
@@ -334,12 +334,12 @@ impl Incidents {
         } = pending;
         let started = self.clock.now();
         let header = Header {
-            kind: HEADER_INCIDENT.to_owned(),
+            kind: Some(HeaderKind::Incident),
             name: Some(incident.name.clone()),
             trigger: Some(trigger.clone()),
             pid: Some(std::process::id()),
             versions: self.versions(),
-            incarnation: Some(self.about.incarnation.to_string()),
+            incarnation: Some(self.about.incarnation),
             host: Some(self.about.host.clone()),
             started: Some(started),
             suppressed_triggers: incident.suppressed,
@@ -371,7 +371,7 @@ impl Incidents {
             }
             Err(error) => {
                 if let Some(id) = capture_id {
-                    captures.abandon(id, END_FAILED);
+                    captures.abandon(id, EndReason::Failed);
                 }
                 match error {
                     // The report is complete up to the trigger and the next
@@ -386,7 +386,7 @@ impl Incidents {
     /// Ends trailing capture now and waits until every incident in progress
     /// is written, compressed and settled by its keeper.
     pub(crate) fn finish_all(&self) {
-        self.policy.captures().close_all(END_SHUTDOWN);
+        self.policy.captures().close_all(EndReason::Shutdown);
         let (reporters, current, retired) = {
             let mut logdirs = self.logdirs();
             let Logdirs { current, retired } = &mut *logdirs;

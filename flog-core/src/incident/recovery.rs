@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::error::IncidentError;
 use crate::flogfile::{
-    FlogContents, FlogReader, FlogWriter, Header, ReadError, Trailer, HEADER_INCIDENT,
+    EndReason, FlogContents, FlogReader, FlogWriter, Header, HeaderKind, ReadError, Trailer,
 };
 use crate::flogfile::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
 use crate::fs::{is_temp_name, write_atomically};
@@ -59,7 +59,7 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
         }
     };
     let header = contents.header.unwrap_or_else(|| Header {
-        kind: HEADER_INCIDENT.to_owned(),
+        kind: Some(HeaderKind::Incident),
         name: Some(stem.to_owned()),
         ..Header::default()
     });
@@ -72,7 +72,7 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
             trailing_events: trigger.map_or(0, |t| {
                 contents.events.iter().filter(|e| e.num > t).count() as u64
             }),
-            end: "recovered".to_owned(),
+            end: Some(EndReason::Recovered),
             ..Trailer::default()
         }
     });

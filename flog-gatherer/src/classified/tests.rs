@@ -23,7 +23,7 @@ fn trigger(level: Level, facility: &'static str) -> Event {
 /// An incident file whose header names `trigger`.
 fn incident_bytes(trigger: &Event) -> Vec<u8> {
     let header = Header {
-        kind: flog_core::flogfile::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         trigger: Some(trigger.clone()),
         ..Header::default()
     };

@@ -3,7 +3,7 @@
 //! with `TZ=... date -d @SECONDS`.
 
 use flog_core::{
-    flogfile::{Header, HEADER_INCIDENT},
+    flogfile::{Header, HeaderKind},
     Event, Level, Text, Timestamp,
 };
 
@@ -25,7 +25,7 @@ fn file(dir: &std::path::Path) -> std::path::PathBuf {
         ..Event::default()
     };
     let header = Header {
-        kind: HEADER_INCIDENT.into(),
+        kind: HeaderKind::Incident.into(),
         started: Some(Timestamp(WINTER)),
         ..Header::default()
     };

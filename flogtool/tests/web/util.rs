@@ -230,7 +230,7 @@ pub(crate) fn big_file(path: &Path, n: u64) {
         }
     };
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some("incident-big".into()),
         trigger: Some(event(trigger_num)),
         ..Header::default()

@@ -91,7 +91,7 @@ async fn a_killed_service_s_incident_is_recovered_listed_and_gathered_after_rest
     let report = read_flogfile(&stored.path).unwrap();
     let trailer = report.trailer.expect("recovery added a trailer");
     assert!(trailer.recovered && !trailer.truncated, "{trailer:?}");
-    assert_eq!(trailer.end, "recovered");
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Recovered));
     assert_eq!(report.header.as_ref(), Some(&header));
     assert_eq!(report.events, left.events);
     assert!(service.stop().success());
