@@ -43,6 +43,7 @@ pub mod fs;
 mod incarnation;
 mod incident;
 mod level;
+mod level_map;
 mod logger;
 #[doc(hidden)]
 pub mod macros;
@@ -60,6 +61,7 @@ pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
 pub use crate::incident::{IncidentError, IncidentStats, LogdirError};
 pub use crate::level::Level;
+pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};
 pub use crate::observer::{EventObserver, IncidentObserver, ObserverId};
 pub use crate::panic::install_panic_hook;
