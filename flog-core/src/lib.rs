@@ -59,7 +59,7 @@ pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFL
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
-pub use crate::incident::{IncidentError, IncidentStats, LogdirError};
+pub use crate::incident::{IncidentError, IncidentStats, LogdirError, RecoverError};
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};

@@ -236,3 +236,46 @@ fn a_recovered_report_counts_the_trailing_events_it_holds() {
         "events numbered after the trigger"
     );
 }
+
+/// An orphan that is not a flogfile at all is set aside, not lost and not
+/// retried at every start, and the problem reaches the error hook typed.
+#[test]
+fn an_unreadable_orphan_is_kept_aside_and_reported_as_unreadable() {
+    use std::sync::{Arc, Mutex};
+
+    use flog_core::{flogfile::INCIDENT_PREFIX, IncidentError, RecoverError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let stem = format!("{INCIDENT_PREFIX}2026-01-01T00-00-00.000000Z-0000");
+    let garbage = vec![b'x'; 200];
+    std::fs::write(dir.path().join(format!("{stem}.flog")), &garbage).unwrap();
+
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let logger = {
+        let seen = Arc::clone(&seen);
+        Logger::builder()
+            .on_error(move |e: &IncidentError| {
+                let kind = match e {
+                    IncidentError::Recover {
+                        source: RecoverError::Unreadable { .. },
+                        ..
+                    } => "unreadable",
+                    _ => "other",
+                };
+                seen.lock().unwrap().push(format!("{kind}: {e}"));
+            })
+            .build()
+            .unwrap()
+    };
+    logger.set_logdir(dir.path()).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("unreadable: cannot recover incident"),
+        "{seen:?}"
+    );
+    let kept = dir.path().join(format!("{stem}.flog.unreadable"));
+    assert_eq!(std::fs::read(&kept).unwrap(), garbage);
+    assert!(!dir.path().join(format!("{stem}.flog")).exists());
+    assert!(!dir.path().join(format!("{stem}.flog.bz2")).exists());
+}

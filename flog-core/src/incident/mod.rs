@@ -35,7 +35,7 @@ use std::thread::{JoinHandle, ThreadId};
 
 pub(crate) use config::IncidentConfig;
 pub(crate) use error::ErrorHook;
-pub use error::{IncidentError, LogdirError};
+pub use error::{IncidentError, LogdirError, RecoverError};
 
 use crate::buffer::Buffers;
 use crate::counter::EventCounter;

@@ -2,7 +2,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::error::IncidentError;
+use super::error::{IncidentError, RecoverError};
 use crate::flogfile::{
     EndReason, FlogContents, FlogReader, FlogWriter, Header, HeaderKind, ReadError, Trailer,
 };
@@ -37,25 +37,25 @@ pub(crate) fn recover_orphans(dir: &Path) -> io::Result<Vec<IncidentError>> {
             let _ = fs::remove_file(&path);
             continue;
         }
-        if let Err(detail) = recover_one(stem, &path, &finished) {
-            problems.push(IncidentError::Recover { path, detail });
+        if let Err(source) = recover_one(stem, &path, &finished) {
+            problems.push(IncidentError::Recover { path, source });
         }
     }
     Ok(problems)
 }
 
-fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
+fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), RecoverError> {
     let contents = match FlogReader::open(path) {
         Ok(reader) => FlogContents::read_from(reader),
         // Died before the magic line was out: nothing was recorded.
         Err(ReadError::NotFlogfile { .. }) if fs::metadata(path).is_ok_and(|m| m.len() < 64) => {
-            fs::remove_file(path).map_err(|e| e.to_string())?;
+            fs::remove_file(path).map_err(|source| RecoverError::Remove { source })?;
             return Ok(());
         }
         Err(e) => {
             // Keep the bytes for a person to look at, out of the way of the next start.
             let _ = fs::rename(path, path.with_extension("flog.unreadable"));
-            return Err(e.to_string());
+            return Err(RecoverError::Unreadable { source: e });
         }
     };
     let header = contents.header.unwrap_or_else(|| Header {
@@ -88,6 +88,6 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
         w.into_inner()?.finish()?;
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
-    fs::remove_file(path).map_err(|e| e.to_string())
+    .map_err(|source| RecoverError::Write { source })?;
+    fs::remove_file(path).map_err(|source| RecoverError::Remove { source })
 }
