@@ -1,7 +1,6 @@
 //! Event and header mapping between flog and foolscap (see `docs/flogfile.md`).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use flog_core::{
     flogfile::{Header, HeaderKind},
@@ -48,11 +47,7 @@ fn value_to_json(v: &Value) -> Json {
         }
         Value::Text(t) => Json::String(t.to_string()),
         Value::Bytes(b) => {
-            let hex = b.iter().fold(String::new(), |mut s, x| {
-                let _ = write!(s, "{x:02x}");
-                s
-            });
-            json!({"@": "Bytes", "hex": hex})
+            json!({"@": "Bytes", "hex": data_encoding::HEXLOWER.encode(b)})
         }
         Value::List(items) => Json::Array(items.iter().map(value_to_json).collect()),
         Value::Map(entries) => Json::Object(

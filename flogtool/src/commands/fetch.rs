@@ -92,7 +92,7 @@ pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
         "{}: {} bytes, sha256 {} verified",
         output.display(),
         fetched.size,
-        hex(&fetched.sha256)
+        data_encoding::HEXLOWER.encode_display(&fetched.sha256)
     );
     Ok(())
 }
@@ -115,10 +115,6 @@ async fn fetch_to(
     file.flush().await?;
     file.sync_all().await?;
     Ok(fetched)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
