@@ -7,7 +7,7 @@ use crate::flogfile::{
     EndReason, FlogContents, FlogReader, FlogWriter, Header, HeaderKind, ReadError, Trailer,
 };
 use crate::flogfile::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
-use crate::fs::{is_temp_name, write_atomically};
+use crate::fs::{is_temp_name, write_bzip2_atomically};
 
 /// Finishes the reports a process left behind when it died while recording:
 /// each `NAME.flog` without a `NAME.flog.bz2` becomes an ordinary incident, marked
@@ -78,14 +78,13 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), RecoverEr
     });
     trailer.recovered = true;
     trailer.truncated = contents.damage.is_some();
-    write_atomically(finished, |out| {
-        let enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
+    write_bzip2_atomically(finished, bzip2::Compression::default(), |enc| {
         let mut w = FlogWriter::new(enc, &header)?;
         for event in &contents.events {
             w.write_event(event)?;
         }
         w.write_trailer(&trailer)?;
-        w.into_inner()?.finish()?;
+        w.into_inner()?;
         Ok(())
     })
     .map_err(|source| RecoverError::Write { source })?;

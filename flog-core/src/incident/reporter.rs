@@ -3,7 +3,7 @@
 //! the logdir's keeper.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{EndReason, FlogWriter, Trailer};
 use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
-use crate::fs::write_atomically;
+use crate::fs::write_bzip2_atomically;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
 /// How long, in real time, a cut window waits for an event numbered inside
@@ -219,10 +219,8 @@ pub(crate) fn run(job: Job, rec: Recording) {
 /// Compresses `flog` into `finished` atomically, then removes `flog`.
 pub(crate) fn compress(flog: &Path, finished: &Path) -> io::Result<()> {
     let mut input = File::open(flog)?;
-    write_atomically(finished, |out| {
-        let mut enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
-        io::copy(&mut input, &mut enc)?;
-        enc.finish()?.flush()
+    write_bzip2_atomically(finished, bzip2::Compression::default(), |enc| {
+        io::copy(&mut input, enc).map(drop)
     })?;
     fs::remove_file(flog)?;
     crate::fs::sync_parent(finished)
