@@ -96,3 +96,24 @@ async fn a_killed_service_s_incident_is_recovered_listed_and_gathered_after_rest
     assert_eq!(report.events, left.events);
     assert!(service.stop().success());
 }
+
+/// A second start on a logdir another run still holds is told so and exits
+/// with its own code, without a panic, and leaves the first one serving.
+#[test]
+fn a_second_service_on_a_held_logdir_exits_cleanly_saying_it_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let logdir = dir.path().join("logs");
+    let first = ChildService::start("serve", &logdir);
+    first.wait_line("url ");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_flog-test-service"))
+        .arg("serve")
+        .arg(&logdir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("in use by another logger"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(first.stop().success());
+}
