@@ -13,10 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use flog_core::{
-    flogfile::{FlogWriter, Header},
-    Event, Level, Logger,
-};
+use flog_core::{Event, Level, Logger};
 use flog_publisher::Publisher;
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, LogportUrl, Message, Op,
@@ -137,21 +134,7 @@ impl Drop for Daemon {
 
 /// An incident file of the fake publisher's.
 fn incident_file(name: &str) -> Vec<u8> {
-    let trigger = Event {
-        num: 1,
-        level: Level::WEIRD,
-        facility: Some("fake".into()),
-        ..Event::default()
-    };
-    let header = Header {
-        kind: flog_core::flogfile::HeaderKind::Incident.into(),
-        name: Some(name.into()),
-        trigger: Some(trigger.clone()),
-        ..Header::default()
-    };
-    let mut writer = FlogWriter::new(Vec::new(), &header).unwrap();
-    writer.write_event(&trigger).unwrap();
-    writer.into_inner().unwrap()
+    flog_testkit::incident_file(name, 0)
 }
 
 /// A publisher that serves `files` (name, bytes) honestly: right sizes, right
