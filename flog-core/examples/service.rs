@@ -6,7 +6,7 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{msg, read_flogfile, Event, Level, Logger};
+use flog_core::{flogfile::read_flogfile, msg, Event, Level, Logger};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logdir = match std::env::args().nth(1) {

@@ -6,6 +6,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
+use crate::incarnation::Incarnation;
 use crate::level::Level;
 use crate::time::Timestamp;
 use crate::value::{serialize_entries, visit_entries, Value};
@@ -14,53 +15,6 @@ use crate::value::{serialize_entries, visit_entries, Value};
 ///
 /// Up to four fields live inline, so a typical call site allocates nothing for them.
 pub type Fields = SmallVec<[(Cow<'static, str>, Value); 4]>;
-
-/// Which logger run produced an event: a random id drawn when the logger starts, plus
-/// an optional sequential counter the application may supply (a restart count).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Incarnation {
-    /// Random per logger start.
-    pub unique: [u8; 8],
-    /// Optional sequential counter.
-    pub sequential: Option<u64>,
-}
-
-impl Incarnation {
-    /// A fresh random incarnation.
-    pub fn random() -> Incarnation {
-        let mut unique = [0u8; 8];
-        if getrandom::fill(&mut unique).is_err() {
-            // No OS randomness: fall back to time and pid, which still differ
-            // between starts, the only property the id needs.
-            let seed = Timestamp::now().0 as u64 ^ (u64::from(std::process::id()) << 32);
-            unique = seed.to_le_bytes();
-        }
-        Incarnation {
-            unique,
-            sequential: None,
-        }
-    }
-
-    /// The random part as 16 hex digits.
-    pub fn hex(&self) -> String {
-        self.unique
-            .iter()
-            .fold(String::with_capacity(16), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
-    }
-}
-
-impl fmt::Display for Incarnation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())?;
-        if let Some(seq) = self.sequential {
-            write!(f, ":{seq}")?;
-        }
-        Ok(())
-    }
-}
 
 /// The text of an event: plain, or a format string rendered only when displayed.
 #[derive(Clone, Debug, PartialEq)]

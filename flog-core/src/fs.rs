@@ -1,4 +1,10 @@
 //! Writing files so that readers never see half of one.
+//!
+//! The workspace's one implementation of "temp file + fsync + rename" and of
+//! the directory lock: the logger, the publisher, the gatherer and `flogtool`
+//! all write through it, so every file flog writes is written the same way.
+//! A public module rather than root re-exports because only programs that
+//! write files of their own need it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -33,6 +39,23 @@ pub fn write_atomically<T>(
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
 ) -> io::Result<T> {
     write_atomically_with(path, false, write)
+}
+
+/// [`write_atomically`] through a bzip2 encoder: what `write` writes is
+/// compressed at `level`, the stream is finished, then the file is fsynced
+/// and renamed as usual. The one "compress into an atomic file" of the
+/// workspace (finished incidents, recovered ones, `flogtool`'s `.bz2` output).
+pub fn write_bzip2_atomically<T>(
+    path: &Path,
+    level: bzip2::Compression,
+    write: impl FnOnce(&mut bzip2::write::BzEncoder<&mut BufWriter<File>>) -> io::Result<T>,
+) -> io::Result<T> {
+    write_atomically(path, |out| {
+        let mut encoder = bzip2::write::BzEncoder::new(out, level);
+        let value = write(&mut encoder)?;
+        encoder.finish()?;
+        Ok(value)
+    })
 }
 
 /// [`write_atomically`] for secrets: the file is readable by its owner only
@@ -157,6 +180,34 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_bzip2_write_is_compressed_and_whole_or_not_at_all() {
+        use std::io::Read as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bz2");
+        let text = b"compressed text ".repeat(100);
+        write_bzip2_atomically(&path, bzip2::Compression::best(), |out| {
+            out.write_all(&text)
+        })
+        .unwrap();
+        let stored = fs::read(&path).unwrap();
+        assert!(stored.starts_with(b"BZh9") && stored.len() < text.len());
+        let mut back = Vec::new();
+        bzip2::read::BzDecoder::new(stored.as_slice())
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, text);
+
+        let failed = write_bzip2_atomically(&path, bzip2::Compression::best(), |out| {
+            out.write_all(b"half")?;
+            Err::<(), _>(io::Error::other("stop"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path).unwrap(), stored, "untouched");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+    }
+
     #[test]
     fn a_directory_lock_is_exclusive_until_dropped() {
         let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@
 //! No async runtime is needed: reporters run on named threads.
 //!
 //! ```
-//! use flog_core::{msg, Level, Logger, read_flogfile};
+//! use flog_core::{msg, Level, Logger, flogfile::read_flogfile};
 //! use std::sync::{mpsc, Arc};
 //!
 //! let dir = tempfile::tempdir()?;
@@ -38,10 +38,12 @@ mod buffer;
 mod counter;
 mod event;
 mod facility;
-mod flogfile;
+pub mod flogfile;
 pub mod fs;
+mod incarnation;
 mod incident;
 mod level;
+mod level_map;
 mod logger;
 #[doc(hidden)]
 pub mod macros;
@@ -54,18 +56,12 @@ mod time;
 mod value;
 
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
-pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
+pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
-pub use crate::flogfile::{
-    file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
-    FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
-    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
-};
-pub use crate::incident::{
-    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
-    FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
-};
+pub use crate::incarnation::{Incarnation, ParseIncarnationError};
+pub use crate::incident::{IncidentError, IncidentStats, LogdirError, RecoverError};
 pub use crate::level::Level;
+pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};
 pub use crate::observer::{EventObserver, IncidentObserver, ObserverId};
 pub use crate::panic::install_panic_hook;

@@ -9,7 +9,8 @@ use arc_swap::ArcSwapOption;
 
 use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 use crate::counter::EventCounter;
-use crate::event::{Event, Fields, Incarnation, Text};
+use crate::event::{Event, Fields, Text};
+use crate::incarnation::Incarnation;
 use crate::incident::{
     ErrorHook, IncidentConfig, IncidentError, IncidentStats, Incidents, LogdirError,
 };
@@ -366,7 +367,7 @@ impl Logger {
     /// Sets the log directory, creating it, and starts declaring incidents.
     ///
     /// The directory is this logger's for as long as it lives: it is locked
-    /// (flock(2) on the directory; its [`OWNER_FILE`](crate::OWNER_FILE) names
+    /// (flock(2) on the directory; its [`OWNER_FILE`](crate::flogfile::OWNER_FILE) names
     /// the holder for people), and another logger, in this process or
     /// another, is refused with [`LogdirError::InUse`] until this one is
     /// dropped or its process ends. Only then are reports left unfinished by a

@@ -43,7 +43,7 @@ impl fmt::Display for Value {
             Value::Text(s) => f.write_str(s),
             Value::Bytes(b) => {
                 f.write_str("0x")?;
-                b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+                write!(f, "{}", data_encoding::HEXLOWER.encode_display(b))
             }
             Value::List(items) => {
                 f.write_str("[")?;

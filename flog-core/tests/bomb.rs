@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use flog_core::{
+use flog_core::flogfile::{
     read_flogfile, read_trigger, FlogReader, ReadError, MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
 
@@ -130,7 +130,10 @@ fn the_seeds_are_real_bombs() {
 
 #[test]
 fn records_within_the_limits_still_read_and_deeper_ones_are_refused() {
-    use flog_core::{Event, FlogWriter, Header, Value};
+    use flog_core::{
+        flogfile::{FlogWriter, Header},
+        Event, Value,
+    };
     let dir = tempfile::tempdir().unwrap();
     // A big but honest event, and an unknown key of 4 MiB: read, skipped.
     let big = Event {

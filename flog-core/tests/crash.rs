@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{files_in, wait_until};
-use flog_core::{read_flogfile, FlogContents, Level, Logger};
+use flog_core::{
+    flogfile::{read_flogfile, FlogContents},
+    Level, Logger,
+};
 
 const MODE: &str = "FLOG_CRASH_CHILD_MODE";
 const DIR: &str = "FLOG_CRASH_CHILD_DIR";
@@ -189,7 +192,10 @@ fn panicking_service_with_abort_leaves_an_incident_naming_the_panic() {
 /// events, no trailer. The recovered trailer counts what the file holds.
 #[test]
 fn a_recovered_report_counts_the_trailing_events_it_holds() {
-    use flog_core::{Event, FlogWriter, Header, INCIDENT_PREFIX};
+    use flog_core::{
+        flogfile::{FlogWriter, Header, INCIDENT_PREFIX},
+        Event,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let event = |num: u64, level: Level| Event {
@@ -198,7 +204,7 @@ fn a_recovered_report_counts_the_trailing_events_it_holds() {
         ..Event::default()
     };
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some(format!("{INCIDENT_PREFIX}x")),
         trigger: Some(event(5, Level::WEIRD)),
         ..Header::default()
@@ -229,4 +235,47 @@ fn a_recovered_report_counts_the_trailing_events_it_holds() {
         trailer.trailing_events, 4,
         "events numbered after the trigger"
     );
+}
+
+/// An orphan that is not a flogfile at all is set aside, not lost and not
+/// retried at every start, and the problem reaches the error hook typed.
+#[test]
+fn an_unreadable_orphan_is_kept_aside_and_reported_as_unreadable() {
+    use std::sync::{Arc, Mutex};
+
+    use flog_core::{flogfile::INCIDENT_PREFIX, IncidentError, RecoverError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let stem = format!("{INCIDENT_PREFIX}2026-01-01T00-00-00.000000Z-0000");
+    let garbage = vec![b'x'; 200];
+    std::fs::write(dir.path().join(format!("{stem}.flog")), &garbage).unwrap();
+
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let logger = {
+        let seen = Arc::clone(&seen);
+        Logger::builder()
+            .on_error(move |e: &IncidentError| {
+                let kind = match e {
+                    IncidentError::Recover {
+                        source: RecoverError::Unreadable { .. },
+                        ..
+                    } => "unreadable",
+                    _ => "other",
+                };
+                seen.lock().unwrap().push(format!("{kind}: {e}"));
+            })
+            .build()
+            .unwrap()
+    };
+    logger.set_logdir(dir.path()).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("unreadable: cannot recover incident"),
+        "{seen:?}"
+    );
+    let kept = dir.path().join(format!("{stem}.flog.unreadable"));
+    assert_eq!(std::fs::read(&kept).unwrap(), garbage);
+    assert!(!dir.path().join(format!("{stem}.flog")).exists());
+    assert!(!dir.path().join(format!("{stem}.flog.bz2")).exists());
 }

@@ -4,8 +4,10 @@ use std::fs;
 use std::io::Write;
 
 use flog_core::{
-    read_flogfile, Event, FileKind, FlogReader, FlogWriter, Header, Level, ReadError, Record, Text,
-    Trailer,
+    flogfile::{
+        read_flogfile, FileKind, FlogReader, FlogWriter, Header, ReadError, Record, Trailer,
+    },
+    Event, Level, Text,
 };
 use proptest::prelude::*;
 
@@ -22,7 +24,7 @@ fn sample(n: u64) -> Event {
 
 fn write_sample(events: u64) -> Vec<u8> {
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some("incident-x".into()),
         trigger: Some(sample(0)),
         ..Header::default()
@@ -33,7 +35,7 @@ fn write_sample(events: u64) -> Vec<u8> {
     }
     w.write_trailer(&Trailer {
         triggers: vec![0],
-        end: "immediate".into(),
+        end: Some(flog_core::flogfile::EndReason::Immediate),
         ..Trailer::default()
     })
     .unwrap();
@@ -59,7 +61,10 @@ fn plain_and_compressed_files_read_the_same_whatever_their_name() {
         assert_eq!(c.header.unwrap().name.as_deref(), Some("incident-x"));
         assert_eq!(c.events.len(), 10);
         assert_eq!(c.events[3].render(), "value 3");
-        assert_eq!(c.trailer.unwrap().end, "immediate");
+        assert_eq!(
+            c.trailer.unwrap().end,
+            Some(flog_core::flogfile::EndReason::Immediate)
+        );
     }
     assert!(FlogReader::open(&dir.path().join("b.flog"))
         .unwrap()
@@ -174,10 +179,10 @@ fn a_foolscap_file_is_told_apart_by_its_kind() {
     assert_eq!(kind(b"hello\n".to_vec()), FileKind::Unknown);
     assert_eq!(kind(bzip(b"")), FileKind::Unknown);
     assert_eq!(
-        flog_core::file_kind(b"# flog flogfile v1\n"),
+        flog_core::flogfile::file_kind(b"# flog flogfile v1\n"),
         FileKind::Flog
     );
-    assert_eq!(flog_core::file_kind(b"(dp0\n"), FileKind::Unknown);
+    assert_eq!(flog_core::flogfile::file_kind(b"(dp0\n"), FileKind::Unknown);
 }
 
 #[test]
@@ -195,8 +200,10 @@ fn corrupt_record_is_an_error_not_a_panic() {
 }
 
 #[allow(non_snake_case)]
-fn FlogContents_from(bytes: Vec<u8>) -> flog_core::FlogContents {
-    flog_core::FlogContents::read_from(FlogReader::new(std::io::Cursor::new(bytes)).unwrap())
+fn FlogContents_from(bytes: Vec<u8>) -> flog_core::flogfile::FlogContents {
+    flog_core::flogfile::FlogContents::read_from(
+        FlogReader::new(std::io::Cursor::new(bytes)).unwrap(),
+    )
 }
 
 proptest! {
@@ -219,7 +226,7 @@ proptest! {
         }
         bytes.truncate(cut.index(bytes.len() + 1));
         if let Ok(reader) = FlogReader::new(std::io::Cursor::new(bytes)) {
-            let c = flog_core::FlogContents::read_from(reader);
+            let c = flog_core::flogfile::FlogContents::read_from(reader);
             prop_assert!(c.events.len() <= 5 + 1);
         }
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{files_in, next_incident, wait_until, watch_incidents};
 use flog_core::{
-    msg, read_flogfile, Clock, Event, IncidentQualifier, Level, Logger, ManualClock, Timestamp,
+    flogfile::read_flogfile, msg, Clock, Event, IncidentQualifier, Level, Logger, ManualClock,
+    Timestamp,
 };
 
 fn quiet() -> flog_core::LoggerBuilder {
@@ -41,7 +42,7 @@ fn flog_holds_events_up_to_the_trigger_while_recording() {
     let report = read_flogfile(&dir.path().join(&names[0])).unwrap();
     assert!(report.damage.is_none());
     let header = report.header.unwrap();
-    assert_eq!(header.kind, "incident");
+    assert_eq!(header.kind, Some(flog_core::flogfile::HeaderKind::Incident));
     assert_eq!(header.trigger.as_ref().unwrap().num, trigger);
     assert_eq!(header.pid, Some(std::process::id()));
     assert!(header.versions.contains_key("flog-core"));
@@ -89,8 +90,8 @@ fn finished_report_holds_buffered_and_trailing_events_and_flog_is_gone() {
     );
     let trailer = report.trailer.unwrap();
     assert_eq!(
-        (trailer.trailing_events, trailer.end.as_str()),
-        (3, "event_limit")
+        (trailer.trailing_events, trailer.end),
+        (3, Some(flog_core::flogfile::EndReason::EventLimit))
     );
     assert_eq!(trailer.triggers, [trigger]);
     let stats = logger.incident_stats();
@@ -111,7 +112,7 @@ fn trailing_delay_ends_recording() {
     let (_, path, _) = next_incident(&rx);
     let report = read_flogfile(&path).unwrap();
     let trailer = report.trailer.unwrap();
-    assert_eq!(trailer.end, "delay");
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Delay));
     assert_eq!(trailer.trailing_events, 1);
     assert_eq!(report.events.len(), 2);
 }
@@ -205,7 +206,10 @@ fn non_trailing_reporter_finishes_at_once() {
     let (_, path, _) = next_incident(&rx);
     let report = read_flogfile(&path).unwrap();
     assert_eq!(report.events.len(), 1);
-    assert_eq!(report.trailer.unwrap().end, "immediate");
+    assert_eq!(
+        report.trailer.unwrap().end,
+        Some(flog_core::flogfile::EndReason::Immediate)
+    );
     // A second trigger is a new incident, not a joined one.
     logger.msg(Level::WEIRD, "again");
     let (_, second, _) = next_incident(&rx);
@@ -336,7 +340,7 @@ fn concurrent_logging_during_a_dump_loses_and_duplicates_nothing() {
     );
     assert_eq!(last + 1, generated);
     let trailer = report.trailer.unwrap();
-    assert_eq!(trailer.end, "shutdown");
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Shutdown));
     assert!(trailer.trailing_events > 2_000);
 }
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{files_in, wait_until};
-use flog_core::{read_flogfile, Level, Logger};
+use flog_core::{flogfile::read_flogfile, Level, Logger};
 
 const DIR: &str = "FLOG_OWNER_CHILD_DIR";
 
@@ -157,7 +157,7 @@ fn a_second_process_on_a_logdir_in_use_is_refused_and_the_live_report_untouched(
 
 #[test]
 fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
-    use flog_core::{LogdirError, LogdirOwner};
+    use flog_core::{flogfile::LogdirOwner, LogdirError};
 
     let dir = tempfile::tempdir().unwrap();
     let first = Logger::new();
@@ -166,7 +166,7 @@ fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
         .unwrap()
         .expect("an owner record");
     assert_eq!(owner.pid, Some(std::process::id()));
-    assert_eq!(owner.incarnation, Some(first.incarnation().to_string()));
+    assert_eq!(owner.incarnation, Some(first.incarnation()));
     assert!(owner.started.is_some() && owner.released.is_none());
 
     let second = Logger::new();
@@ -196,7 +196,7 @@ fn a_second_logger_in_this_process_is_refused_until_the_first_is_dropped() {
     assert!(released.released.is_some(), "{released:?}");
     second.set_logdir(dir.path()).unwrap();
     let owner = LogdirOwner::read(dir.path()).unwrap().unwrap();
-    assert_eq!(owner.incarnation, Some(second.incarnation().to_string()));
+    assert_eq!(owner.incarnation, Some(second.incarnation()));
     assert_eq!(owner.released, None);
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::{files_in, log_hex_noise, next_incident, watch_incidents};
-use flog_core::{read_flogfile, IncidentError, Level, Logger, ManualClock, Timestamp};
+use flog_core::{flogfile::read_flogfile, IncidentError, Level, Logger, ManualClock, Timestamp};
 
 const THREADS: usize = 4;
 const TRIGGERS_PER_THREAD: usize = 2500;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::{next_incident, wait_until, watch_incidents};
-use flog_core::{read_flogfile, Level, Logger};
+use flog_core::{flogfile::read_flogfile, Level, Logger};
 
 const LOGGERS: usize = 4;
 const ROUNDS: usize = 25;
@@ -82,7 +82,7 @@ fn one_round(round: usize) {
         &missing[..missing.len().min(10)]
     );
     let trailer = report.trailer.unwrap();
-    assert_eq!(trailer.end, "shutdown");
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Shutdown));
     // Nothing numbered after the last generated event, and the trailer counts
     // every event after the trigger, in the dump or appended.
     let after_trigger = nums.iter().filter(|&&n| n > trigger).count() as u64;
@@ -151,8 +151,8 @@ fn the_trailing_window_follows_the_injected_clock() {
     assert_eq!(texts, ["trigger", "inside the window"]);
     let trailer = report.trailer.unwrap();
     assert_eq!(
-        (trailer.end.as_str(), trailer.trailing_events),
-        ("delay", 1)
+        (trailer.end, trailer.trailing_events),
+        (Some(flog_core::flogfile::EndReason::Delay), 1)
     );
     assert_eq!(trailer.finished, Some(clock.now()));
 }

@@ -1,9 +1,11 @@
 //! Event and header mapping between flog and foolscap (see `docs/flogfile.md`).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
-use flog_core::{Event, Header, Level, Text, Timestamp, Value, HEADER_GATHERED};
+use flog_core::{
+    flogfile::{Header, HeaderKind},
+    Event, Level, Text, Timestamp, Value,
+};
 use serde_json::{json, Map, Number, Value as Json};
 
 use crate::printf::{self, Args};
@@ -45,11 +47,7 @@ fn value_to_json(v: &Value) -> Json {
         }
         Value::Text(t) => Json::String(t.to_string()),
         Value::Bytes(b) => {
-            let hex = b.iter().fold(String::new(), |mut s, x| {
-                let _ = write!(s, "{x:02x}");
-                s
-            });
-            json!({"@": "Bytes", "hex": hex})
+            json!({"@": "Bytes", "hex": data_encoding::HEXLOWER.encode(b)})
         }
         Value::List(items) => Json::Array(items.iter().map(value_to_json).collect()),
         Value::Map(entries) => Json::Object(
@@ -240,10 +238,11 @@ pub fn event_from_foolscap(d: &Map<String, Json>) -> Event {
 /// ignores keys it does not know).
 pub fn header_to_foolscap(h: &Header) -> Json {
     let mut m = Map::new();
-    let kind = if h.kind == HEADER_GATHERED {
-        "gatherer"
-    } else {
-        h.kind.as_str()
+    // foolscap's tools read `type` from every header, so it is always there.
+    let kind = match &h.kind {
+        Some(HeaderKind::Gathered) => "gatherer",
+        Some(kind) => kind.as_str(),
+        None => "",
     };
     m.insert("type".into(), json!(kind));
     if let Some(t) = &h.trigger {
@@ -260,7 +259,7 @@ pub fn header_to_foolscap(h: &Header) -> Json {
         m.insert("flog_host".into(), json!(host));
     }
     if let Some(inc) = &h.incarnation {
-        m.insert("flog_incarnation".into(), json!(inc));
+        m.insert("flog_incarnation".into(), json!(inc.to_string()));
     }
     if let Some(t) = h.started {
         m.insert("start".into(), seconds(t));
@@ -276,13 +275,12 @@ pub fn header_to_foolscap(h: &Header) -> Json {
 
 /// A foolscap header dict as a flog header.
 pub fn header_from_foolscap(m: &Map<String, Json>) -> Header {
-    let kind = m.get("type").and_then(Json::as_str).unwrap_or("unknown");
+    let kind = m.get("type").and_then(Json::as_str).map(|kind| match kind {
+        "gatherer" => HeaderKind::Gathered,
+        other => HeaderKind::from(other),
+    });
     Header {
-        kind: if kind == "gatherer" {
-            HEADER_GATHERED.into()
-        } else {
-            kind.into()
-        },
+        kind,
         name: m.get("flog_name").and_then(Json::as_str).map(str::to_owned),
         trigger: m
             .get("trigger")
@@ -304,7 +302,7 @@ pub fn header_from_foolscap(m: &Map<String, Json>) -> Header {
         incarnation: m
             .get("flog_incarnation")
             .and_then(Json::as_str)
-            .map(str::to_owned),
+            .and_then(|inc| inc.parse().ok()),
         host: m.get("flog_host").and_then(Json::as_str).map(str::to_owned),
         started: m.get("start").map(|s| timestamp(Some(s))),
         suppressed_triggers: m

@@ -28,7 +28,10 @@ pub use crate::convert::{
     event_from_foolscap, event_to_foolscap, header_from_foolscap, header_to_foolscap,
 };
 pub use crate::reader::{FoolscapReader, FoolscapRecord, Wrapped, MAX_LINE_BYTES};
-use flog_core::{Event, FlogContents, Header};
+use flog_core::{
+    flogfile::{FlogContents, Header},
+    Event,
+};
 use serde_json::json;
 
 /// The first line of a foolscap JSON flogfile.

@@ -2,7 +2,10 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use flog_core::{Event, Header, ReadError, Timestamp};
+use flog_core::{
+    flogfile::{Header, ReadError},
+    Event, Timestamp,
+};
 use serde_json::{Map, Value as Json};
 
 use crate::convert::{event_from_foolscap, header_from_foolscap, timestamp};
@@ -78,7 +81,7 @@ impl<'a> FoolscapReader<'a> {
                 } else if magic.starts_with(b"pb:") {
                     FoolscapError::Furl
                 } else {
-                    FoolscapError::NotFoolscap(flog_core::identify(&magic))
+                    FoolscapError::NotFoolscap(flog_core::flogfile::identify(&magic))
                 },
             );
         }

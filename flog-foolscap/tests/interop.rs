@@ -6,7 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use flog_core::{Event, Header, Incarnation, Level, Text, Timestamp, Value, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{Header, HeaderKind},
+    Event, Incarnation, Level, Text, Timestamp, Value,
+};
 
 /// A foolscap v1 flogfile as foolscap's `flogfile.serialize_*` lays it out.
 const HAND_WRITTEN: &str = r#"# foolscap flogfile v1
@@ -17,10 +20,13 @@ const HAND_WRITTEN: &str = r#"# foolscap flogfile v1
 {"from": "tubid1", "rx_time": 1700000000.3, "d": {"num": 4, "time": 1700000000.3, "incarnation": ["0102030405060708", null], "level": 40, "message": "boom", "isError": 1, "failure": {"@": "Failure", "str": "ValueError: x", "repr": "<Failure ValueError>", "traceback": "Traceback...\nValueError: x"}, "stacktrace": ["line 1", "line 2"]}}
 "#;
 
-fn check_hand_written(c: &flog_core::FlogContents) {
+fn check_hand_written(c: &flog_core::flogfile::FlogContents) {
     assert!(c.damage.is_none(), "{:?}", c.damage);
     let h = c.header.as_ref().unwrap();
-    assert_eq!((h.kind.as_str(), h.pid), ("incident", Some(4242)));
+    assert_eq!(
+        (h.kind.clone(), h.pid),
+        (Some(HeaderKind::Incident), Some(4242))
+    );
     assert_eq!(h.versions.get("app").map(String::as_str), Some("1.0"));
     assert_eq!(
         h.trigger.as_ref().unwrap().render(),
@@ -112,7 +118,7 @@ fn sample_events() -> (Header, Vec<Event>) {
     b.failure = Some("Traceback\nValueError".into());
     b.stack = Some("frame 1\nframe 2".into());
     let header = Header {
-        kind: HEADER_INCIDENT.into(),
+        kind: HeaderKind::Incident.into(),
         name: Some("incident-2023-11-14T22-13-20.000000Z-0000".into()),
         trigger: Some(b.clone()),
         pid: Some(77),

@@ -36,7 +36,7 @@ fn records_come_with_their_lines_and_receipts() {
         let Some(FoolscapRecord::Header(header)) = reader.next_record().unwrap() else {
             panic!("the header first");
         };
-        assert_eq!(header.kind, flog_core::HEADER_GATHERED);
+        assert_eq!(header.kind, Some(flog_core::flogfile::HeaderKind::Gathered));
         assert_eq!(reader.line(), lines[1]);
 
         let Some(FoolscapRecord::Event(first)) = reader.next_record().unwrap() else {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use flog_core::{Event, ReadError};
+use flog_core::{flogfile::ReadError, Event};
 
 use crate::classify::{Classifier, CATEGORY_ALL, CATEGORY_UNKNOWN};
 use crate::contain::catch;
@@ -31,7 +31,7 @@ const OLD_PREFIX: &str = ".classified.old-";
 
 /// Reads the trigger of an incident file (the one bounded reader of it, in
 /// the crate that owns the format).
-pub use flog_core::read_trigger;
+pub use flog_core::flogfile::read_trigger;
 
 /// How the trigger of an incident file is read: [`read_trigger`], unless a
 /// test puts a faulty reader in its place.
@@ -421,7 +421,7 @@ fn note_greatest(greatest: &mut HashMap<String, String>, id: &str, name: &str) {
 fn split_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix(INCIDENTS_DIR)?.strip_prefix('/')?;
     let (id, file) = rest.split_once('/')?;
-    Some((id, file.strip_suffix(flog_core::FINISHED_SUFFIX)?))
+    Some((id, file.strip_suffix(flog_core::flogfile::FINISHED_SUFFIX)?))
 }
 
 fn open_if_exists(path: &Path) -> io::Result<Option<File>> {

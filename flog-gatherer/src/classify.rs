@@ -284,7 +284,7 @@ impl Classifier {
             rule.canonical(&mut text);
         }
         let digest = Sha256::digest(text.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        data_encoding::HEXLOWER.encode(&digest)
     }
 }
 

@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flog_core::FINISHED_SUFFIX;
+use flog_core::flogfile::FINISHED_SUFFIX;
 use flog_wire::{is_valid_incident_name, is_valid_publisher_id};
 use sha2::{Digest, Sha256};
 

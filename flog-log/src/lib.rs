@@ -32,8 +32,10 @@
 mod levels;
 mod logger;
 
-pub use crate::levels::{ConfigError, LevelMap};
+pub use crate::levels::ConfigError;
 pub use crate::logger::{FlogLogger, FlogLoggerBuilder};
+/// The level map, shared with flog-tracing (defined in flog-core).
+pub use flog_core::LevelMap;
 
 /// Installs a [`FlogLogger`] feeding `logger` as the `log` crate's global logger
 /// and sets `log`'s maximum level to `max_level`. Records above `max_level` are

@@ -3,7 +3,9 @@ use std::borrow::Cow;
 use flog_core::{Event, Fields, Logger, Text, Value};
 use log::kv::{self, VisitSource, VisitValue};
 
-use crate::levels::{ConfigError, LevelMap};
+use flog_core::LevelMap;
+
+use crate::levels::{severity, ConfigError};
 use flog_core::facility_from_target as facility_of;
 
 /// A [`log::Log`] that records every log record as a flog event.
@@ -41,7 +43,7 @@ impl FlogLoggerBuilder {
 
     /// Maps one log level to a flog level.
     pub fn level(mut self, level: log::Level, to: flog_core::Level) -> Self {
-        self.levels.set(level, to);
+        self.levels.set(severity(level), to);
         self
     }
 
@@ -93,13 +95,13 @@ impl FlogLogger {
 
 impl log::Log for FlogLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        let level = self.levels.get(metadata.level());
+        let level = self.levels.get(severity(metadata.level()));
         self.logger
             .enabled(level, Some(&facility_of(metadata.target())))
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        let level = self.levels.get(record.level());
+        let level = self.levels.get(severity(record.level()));
         let facility = facility_of(record.target());
         if !self.logger.enabled(level, Some(&facility)) {
             return;

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flog_core::{
-    incident_name, Event, FlogWriter, Header, Level, Logger, Text, Timestamp, HEADER_INCIDENT,
+    flogfile::{incident_name, FlogWriter, Header, HeaderKind},
+    Event, Level, Logger, Text, Timestamp,
 };
 use flog_publisher::Publisher;
 use flog_wire::{ListQuery, LogportClient};
 
 fn write_incident(dir: &Path, name: &str, trigger: &Event, filler: usize) {
     let header = Header {
-        kind: HEADER_INCIDENT.into(),
+        kind: HeaderKind::Incident.into(),
         name: Some(name.into()),
         trigger: Some(trigger.clone()),
         ..Header::default()

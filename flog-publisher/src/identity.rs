@@ -1,4 +1,3 @@
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -31,12 +30,7 @@ impl std::fmt::Debug for Identity {
 fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
-    Ok(buf
-        .iter()
-        .fold(String::with_capacity(bytes * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        }))
+    Ok(data_encoding::HEXLOWER.encode(&buf))
 }
 
 fn read_token(path: &Path, valid: impl Fn(&str) -> bool) -> io::Result<Option<String>> {

@@ -5,7 +5,10 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use flog_core::{read_trigger, Event, FINISHED_SUFFIX, INCIDENT_PREFIX};
+use flog_core::{
+    flogfile::{read_trigger, ReadError, FINISHED_SUFFIX, INCIDENT_PREFIX},
+    Event,
+};
 use flog_wire::{EncodedEvent, IncidentInfo, ListQuery};
 
 /// One finished incident.
@@ -45,7 +48,18 @@ fn info_for(name: &str, trigger: Option<&Event>, size: u64) -> IncidentInfo {
 #[derive(Debug)]
 pub(crate) struct Skipped {
     pub(crate) path: PathBuf,
-    pub(crate) reason: String,
+    pub(crate) reason: SkipReason,
+}
+
+/// What was wrong with a skipped file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SkipReason {
+    /// Its size could not be read.
+    #[error("cannot read its size: {0}")]
+    Size(io::Error),
+    /// Its header (the trigger) could not be read.
+    #[error("{0}")]
+    Read(ReadError),
 }
 
 impl IncidentIndex {
@@ -152,8 +166,8 @@ impl IncidentIndex {
     }
 }
 
-fn read_header(path: &Path) -> Result<(Option<Event>, u64), String> {
-    let size = fs::metadata(path).map_err(|e| e.to_string())?.len();
-    let trigger = read_trigger(path).map_err(|e| e.to_string())?;
+fn read_header(path: &Path) -> Result<(Option<Event>, u64), SkipReason> {
+    let size = fs::metadata(path).map_err(SkipReason::Size)?.len();
+    let trigger = read_trigger(path).map_err(SkipReason::Read)?;
     Ok((trigger, size))
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{Event, FlogContents, FlogReader, Level, Logger};
+use flog_core::{
+    flogfile::{FlogContents, FlogReader},
+    Event, Level, Logger,
+};
 use flog_publisher::Publisher;
 use flog_wire::{ClientError, ErrorCode, ListQuery, LogportClient};
 
@@ -47,7 +50,10 @@ async fn a_fetched_incident_decodes_to_header_events_and_trailer() {
         .map(|e| e.render().into_owned())
         .collect();
     assert_eq!(texts, ["before", "the trigger"]);
-    assert_eq!(incident.trailer.unwrap().end, "immediate");
+    assert_eq!(
+        incident.trailer.unwrap().end,
+        Some(flog_core::flogfile::EndReason::Immediate)
+    );
 
     let missing = "incident-2000-01-01T00-00-00.000000Z-0000";
     match client.get_incident_bytes(missing).await {

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use flog_core::{Event, Level, Logger, Text};
+use flog_core::{Event, Level, LevelMap, LevelOrderError, Logger, Text};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Metadata, Subscriber};
@@ -10,7 +10,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::facility::{Facilities, Facility};
 use crate::fields::{FieldVisitor, Kind};
-use crate::levels::LevelMap;
+use crate::levels::severity;
 
 /// A [`Layer`](tracing_subscriber::Layer) that records every tracing event, and
 /// every span as an event, in a flog [`Logger`].
@@ -43,19 +43,8 @@ pub struct FlogLayer {
 #[non_exhaustive]
 pub enum ConfigError {
     /// A more severe tracing level would map to a less severe flog level.
-    #[error(
-        "level map goes down: {higher} maps to {higher_level:?}, below {lower}'s {lower_level:?}"
-    )]
-    LevelOrder {
-        /// The less severe tracing level.
-        lower: &'static str,
-        /// What it maps to.
-        lower_level: Level,
-        /// The more severe tracing level.
-        higher: &'static str,
-        /// What it maps to.
-        higher_level: Level,
-    },
+    #[error(transparent)]
+    LevelOrder(#[from] LevelOrderError),
 }
 
 /// Builds a [`FlogLayer`] with a non-default level map or without span events.
@@ -76,7 +65,7 @@ impl FlogLayerBuilder {
 
     /// Maps one tracing level to a flog level.
     pub fn level(mut self, level: tracing::Level, to: Level) -> Self {
-        self.levels.set(level, to);
+        self.levels.set(severity(&level), to);
         self
     }
 
@@ -149,7 +138,7 @@ impl FlogLayer {
         &self,
         metadata: &'static Metadata<'static>,
     ) -> Option<(Level, Cow<'static, str>)> {
-        let level = self.levels.get(metadata.level());
+        let level = self.levels.get(severity(metadata.level()));
         let facility = match self.facilities.get(metadata) {
             Facility::Target(target) => Cow::Borrowed(target),
             Facility::LogRecord => Cow::Borrowed("log"),
@@ -220,7 +209,7 @@ where
 
     fn on_event(&self, tracing_event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let metadata = tracing_event.metadata();
-        let level = self.levels.get(metadata.level());
+        let level = self.levels.get(severity(metadata.level()));
         let mut event = Event {
             level,
             ..Event::default()

@@ -58,4 +58,5 @@ mod levels;
 mod tests;
 
 pub use crate::layer::{ConfigError, FlogLayer, FlogLayerBuilder};
-pub use crate::levels::LevelMap;
+/// The level map, shared with flog-log (defined in flog-core).
+pub use flog_core::LevelMap;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{read_flogfile, Event, Level, Logger, Value};
+use flog_core::{flogfile::read_flogfile, Event, Level, Logger, Value};
 use tracing::subscriber::with_default;
 use tracing::{debug, debug_span, error, info, info_span, trace, warn};
 use tracing_subscriber::filter::LevelFilter;

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use flog_core::{Event, FlogContents, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{FlogContents, HeaderKind},
+    Event,
+};
 
 use crate::tree::EventTree;
 
@@ -166,7 +169,7 @@ impl LoadedFile {
         self.contents
             .header
             .as_ref()
-            .is_some_and(|h| h.kind == HEADER_INCIDENT)
+            .is_some_and(|h| h.kind == Some(HeaderKind::Incident))
     }
 
     /// Event indices by number.

@@ -45,7 +45,7 @@ pub use crate::file::LoadedFile;
 pub use crate::router::router;
 pub use crate::rows::{level_class, FieldRow, Page, Row, MAX_PAGE};
 pub use crate::source::{BoxError, FlogSource, Loader, PathSource, Stamp};
-pub use crate::summary::{EndReason, LevelCount, Summary, TrailerSummary, TriggerSummary};
+pub use crate::summary::{LevelCount, Summary, TrailerSummary, TriggerSummary};
 pub use crate::trace::{write_chrome_trace, TraceStats};
 pub use crate::tree::EventTree;
 pub use crate::view::{Order, QueryError, View, ViewCache, ViewParams, ViewQuery, MAX_FILTER_TEXT};

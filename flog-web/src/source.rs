@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use flog_core::FlogContents;
+use flog_core::flogfile::FlogContents;
 
 /// The error of a [`FlogSource`]: the caller's own, shown to the user as text.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -59,9 +59,9 @@ pub struct PathSource {
 }
 
 impl PathSource {
-    /// A flog flogfile (plain or bzip2), read with [`flog_core::read_flogfile`].
+    /// A flog flogfile (plain or bzip2), read with [`flog_core::flogfile::read_flogfile`].
     pub fn new(path: impl Into<PathBuf>) -> PathSource {
-        PathSource::with_loader(path, |path| Ok(flog_core::read_flogfile(path)?))
+        PathSource::with_loader(path, |path| Ok(flog_core::flogfile::read_flogfile(path)?))
     }
 
     /// A file read by `loader` (flogtool's reads foolscap files too).

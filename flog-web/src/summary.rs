@@ -2,57 +2,27 @@
 
 use std::collections::BTreeMap;
 
-use flog_core::{FlogContents, Level, Timestamp};
+use flog_core::{
+    flogfile::{EndReason, FlogContents},
+    Level, Timestamp,
+};
 use serde::Serialize;
 
 use crate::file::LoadedFile;
 
-/// Why an incident stopped recording: the trailer's `end` (docs/flogfile.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndReason {
-    /// The trailing-event limit was reached.
-    EventLimit,
-    /// The trailing delay ran out.
-    Delay,
-    /// No trailing capture was asked for.
-    Immediate,
-    /// The logger shut down while recording.
-    Shutdown,
-    /// The process died while recording; a later start finished the file.
-    Recovered,
-    /// Writing the report failed part way.
-    Failed,
-    /// A value this viewer does not know (a newer writer).
-    Unknown(String),
-}
-
-impl EndReason {
-    /// Reads a trailer's `end`.
-    pub fn parse(end: &str) -> EndReason {
-        match end {
-            "event_limit" => EndReason::EventLimit,
-            "delay" => EndReason::Delay,
-            "immediate" => EndReason::Immediate,
-            "shutdown" => EndReason::Shutdown,
-            "recovered" => EndReason::Recovered,
-            "failed" => EndReason::Failed,
-            other => EndReason::Unknown(other.to_owned()),
+/// A trailer's `end` for people.
+fn describe_end(end: Option<&EndReason>) -> String {
+    match end {
+        Some(EndReason::EventLimit) => "the trailing-event limit was reached".into(),
+        Some(EndReason::Delay) => "the trailing delay ran out".into(),
+        Some(EndReason::Immediate) => "no trailing events were asked for".into(),
+        Some(EndReason::Shutdown) => "the logger shut down while recording".into(),
+        Some(EndReason::Recovered) => {
+            "the process died while recording; a later start finished the file".into()
         }
-    }
-
-    /// For people.
-    pub fn describe(&self) -> String {
-        match self {
-            EndReason::EventLimit => "the trailing-event limit was reached".into(),
-            EndReason::Delay => "the trailing delay ran out".into(),
-            EndReason::Immediate => "no trailing events were asked for".into(),
-            EndReason::Shutdown => "the logger shut down while recording".into(),
-            EndReason::Recovered => {
-                "the process died while recording; a later start finished the file".into()
-            }
-            EndReason::Failed => "writing the report failed".into(),
-            EndReason::Unknown(other) => format!("\"{other}\""),
-        }
+        Some(EndReason::Failed) => "writing the report failed".into(),
+        Some(other) => format!("\"{other}\""),
+        None => "the trailer does not say".into(),
     }
 }
 
@@ -160,8 +130,8 @@ impl Summary {
             *levels.entry(e.level).or_default() += 1;
         }
         let trailer = contents.trailer.as_ref().map(|t| TrailerSummary {
-            end: t.end.clone(),
-            why: EndReason::parse(&t.end).describe(),
+            end: t.end.as_ref().map_or_else(String::new, ToString::to_string),
+            why: describe_end(t.end.as_ref()),
             trailing_events: t.trailing_events,
             recovered: t.recovered,
             truncated: t.truncated,
@@ -169,11 +139,15 @@ impl Summary {
         });
         Summary {
             label: file.label.clone(),
-            kind: header.map(|h| h.kind.clone()),
+            kind: header.map(|h| {
+                h.kind
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string)
+            }),
             name: header.and_then(|h| h.name.clone()),
             pid: header.and_then(|h| h.pid),
             host: header.and_then(|h| h.host.clone()),
-            incarnation: header.and_then(|h| h.incarnation.clone()),
+            incarnation: header.and_then(|h| h.incarnation).map(|i| i.to_string()),
             versions: header.map(|h| h.versions.clone()).unwrap_or_default(),
             started_us: header.and_then(|h| h.started).map(|s| s.0),
             events: events.len(),

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 
-use flog_core::{Event, FlogContents, Incarnation, Value};
+use flog_core::{flogfile::FlogContents, Event, Incarnation, Value};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
@@ -274,16 +274,20 @@ struct Tracks {
     lanes: HashMap<(u32, String), Vec<Lane>>,
     names: Vec<(u32, u32, String)>,
     header_pid: Option<u32>,
-    header_incarnation: Option<String>,
+    header_incarnation: Option<Incarnation>,
     label: String,
 }
 
 impl Tracks {
     fn new(contents: &FlogContents) -> Tracks {
         let header = contents.header.as_ref();
-        let mut label = header
-            .and_then(|h| h.name.clone())
-            .unwrap_or_else(|| header.map_or("flogfile".into(), |h| h.kind.clone()));
+        let mut label = header.and_then(|h| h.name.clone()).unwrap_or_else(|| {
+            header.map_or("flogfile".into(), |h| {
+                h.kind
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string)
+            })
+        });
         if let Some(host) = header.and_then(|h| h.host.as_ref()) {
             label = format!("{label} on {host}");
         }
@@ -292,7 +296,7 @@ impl Tracks {
             lanes: HashMap::new(),
             names: Vec::new(),
             header_pid: header.and_then(|h| h.pid),
-            header_incarnation: header.and_then(|h| h.incarnation.clone()),
+            header_incarnation: header.and_then(|h| h.incarnation),
             label,
         }
     }
@@ -304,7 +308,7 @@ impl Tracks {
             return *pid;
         }
         let inc = incarnation.to_string();
-        let is_header_own = self.header_incarnation.as_deref().is_none_or(|h| h == inc);
+        let is_header_own = self.header_incarnation.is_none_or(|h| h == incarnation);
         let pid = match self.header_pid {
             Some(pid) if is_header_own && !self.processes.iter().any(|p| p.1 == pid) => pid,
             _ => 1_000_000 + self.processes.len() as u32,
@@ -427,7 +431,8 @@ impl<W: Write> Records<W> {
     fn finish(mut self, contents: &FlogContents) -> std::io::Result<()> {
         let mut other = Map::new();
         if let Some(h) = &contents.header {
-            other.insert("flog_kind".into(), h.kind.clone().into());
+            let kind = h.kind.as_ref().map_or("", |k| k.as_str());
+            other.insert("flog_kind".into(), kind.into());
             for (key, value) in [("incident", &h.name), ("host", &h.host)] {
                 if let Some(value) = value {
                     other.insert(key.into(), value.clone().into());
@@ -438,7 +443,8 @@ impl<W: Write> Records<W> {
             }
         }
         if let Some(t) = &contents.trailer {
-            other.insert("recording_ended".into(), t.end.clone().into());
+            let end = t.end.as_ref().map_or("", |e| e.as_str());
+            other.insert("recording_ended".into(), end.into());
         }
         self.out
             .write_all(b"\n],\"displayTimeUnit\":\"ms\",\"otherData\":")?;

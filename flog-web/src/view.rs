@@ -355,7 +355,10 @@ impl ViewCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flog_core::{Event, FlogContents, Header, Text, Timestamp, Trailer};
+    use flog_core::{
+        flogfile::{FlogContents, Header, Trailer},
+        Event, Text, Timestamp,
+    };
 
     fn event(num: u64, parent: Option<u64>, level: Level, facility: &str, text: &str) -> Event {
         Event {
@@ -382,7 +385,7 @@ mod tests {
         ];
         let contents = FlogContents {
             header: Some(Header {
-                kind: "incident".into(),
+                kind: flog_core::flogfile::HeaderKind::Incident.into(),
                 trigger: Some(events[2].clone()),
                 ..Header::default()
             }),

@@ -4,14 +4,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flog_core::{Event, FlogWriter, Header, Incarnation, Level, Text, Timestamp};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Event, Incarnation, Level, Text, Timestamp,
+};
 use flog_web::{router, ConfigError, PathSource, Viewer};
 use test_browser::http;
 
 /// A gathered file mixing two logger runs, whose numbers overlap.
 fn gathered(path: &Path) {
     let header = Header {
-        kind: "gathered".into(),
+        kind: flog_core::flogfile::HeaderKind::Gathered.into(),
         ..Header::default()
     };
     let mut writer = FlogWriter::new(std::fs::File::create(path).unwrap(), &header).unwrap();

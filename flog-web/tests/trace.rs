@@ -1,7 +1,7 @@
 //! The Chrome trace export on files made for the edge cases: clocks that step
 //! back, values JSON lacks, nothing at all.
 
-use flog_core::{Event, FlogContents, Text, Timestamp, Value};
+use flog_core::{flogfile::FlogContents, Event, Text, Timestamp, Value};
 use flog_web::{write_chrome_trace, LoadedFile, TraceStats};
 use serde_json::Value as Json;
 

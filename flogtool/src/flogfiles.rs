@@ -6,7 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use flog_core::{Event, FileKind, FlogReader, Header, ReadError, Record, Timestamp, Trailer};
+use flog_core::{
+    flogfile::{FileKind, FlogReader, Header, ReadError, Record, Trailer},
+    Event, Timestamp,
+};
 use flog_foolscap::{FoolscapReader, FoolscapRecord};
 use indicatif::ProgressBar;
 
@@ -191,8 +194,8 @@ impl Contents {
 
     /// The contents as flog-core holds them (for flog-web), without what
     /// only gathered files carry (receive times, origins).
-    pub(crate) fn into_flog_contents(self) -> flog_core::FlogContents {
-        flog_core::FlogContents {
+    pub(crate) fn into_flog_contents(self) -> flog_core::flogfile::FlogContents {
+        flog_core::flogfile::FlogContents {
             header: self.header,
             events: self.entries.into_iter().map(|entry| entry.event).collect(),
             trailer: self.trailer,

@@ -4,7 +4,10 @@
 //! consumer tells them apart without guessing; times are RFC 3339 strings, with
 //! the exact microseconds beside them.
 
-use flog_core::{Event, Header, Text, Timestamp, Trailer, Value};
+use flog_core::{
+    flogfile::{EndReason, Header, HeaderKind, Trailer},
+    Event, Text, Timestamp, Value,
+};
 use serde_json::{json, Map, Value as Json};
 
 /// An event with every field. `trigger` is present (and true) on triggers only.
@@ -109,12 +112,16 @@ pub(crate) fn header_json(header: &Header, file: Option<&str>) -> Json {
     if let Some(file) = file {
         object.insert("file".into(), file.into());
     }
-    object.insert("type".into(), header.kind.as_str().into());
+    let kind = header.kind.as_ref().map_or("", HeaderKind::as_str);
+    object.insert("type".into(), kind.into());
     let optional = [
         ("name", header.name.clone().map(Json::from)),
         ("pid", header.pid.map(Json::from)),
         ("host", header.host.clone().map(Json::from)),
-        ("incarnation", header.incarnation.clone().map(Json::from)),
+        (
+            "incarnation",
+            header.incarnation.map(|i| i.to_string().into()),
+        ),
         ("started", header.started.map(|t| t.to_string().into())),
         ("trigger", header.trigger.as_ref().map(event_object)),
     ];
@@ -135,7 +142,7 @@ pub(crate) fn header_json(header: &Header, file: Option<&str>) -> Json {
 pub(crate) fn trailer_json(trailer: &Trailer) -> Json {
     json!({
         "record": "trailer",
-        "end": trailer.end,
+        "end": trailer.end.as_ref().map_or("", EndReason::as_str),
         "triggers": trailer.triggers,
         "trailing_events": trailer.trailing_events,
         "finished": trailer.finished.map(|t| t.to_string()),

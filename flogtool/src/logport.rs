@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use flog_core::{Event, FlogReader, Record, MAGIC};
+use flog_core::{
+    flogfile::{FlogReader, Record, MAGIC},
+    Event,
+};
 use flog_publisher::LOGPORT_FILE;
 use flog_wire::{ClientOptions, LogportClient, LogportUrl};
 
@@ -116,7 +119,7 @@ impl Interrupt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flog_core::{FlogWriter, Level, Text};
+    use flog_core::{flogfile::FlogWriter, Level, Text};
 
     #[test]
     fn urls_come_from_text_files_and_logdirs() {

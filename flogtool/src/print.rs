@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use flog_core::{Event, Header, Text, Timestamp, Trailer, Value, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{EndReason, Header, HeaderKind, Trailer},
+    Event, Text, Timestamp, Value,
+};
 
 use crate::timefmt::{TimeFormat, TimeMode, TIMESTAMPS_ENV};
 
@@ -214,11 +217,7 @@ fn quoted(value: &Value) -> String {
 pub(crate) fn header_text(header: &Header, times: &TimeFormat) -> String {
     let mut out = format!(
         "== {}",
-        if header.kind.is_empty() {
-            "flogfile"
-        } else {
-            &header.kind
-        }
+        header.kind.as_ref().map_or("flogfile", HeaderKind::as_str)
     );
     if let Some(name) = &header.name {
         let _ = write!(out, " {name}");
@@ -247,7 +246,7 @@ pub(crate) fn header_text(header: &Header, times: &TimeFormat) -> String {
         let _ = write!(out, " | versions {}", versions.join(", "));
     }
     // An incident's count, even when 0; other files' only when they carry one.
-    if header.kind == HEADER_INCIDENT || header.suppressed_triggers > 0 {
+    if header.kind == Some(HeaderKind::Incident) || header.suppressed_triggers > 0 {
         let _ = write!(out, " | suppressed triggers {}", header.suppressed_triggers);
     }
     out
@@ -257,11 +256,7 @@ pub(crate) fn header_text(header: &Header, times: &TimeFormat) -> String {
 pub(crate) fn trailer_text(trailer: &Trailer, times: &TimeFormat) -> String {
     let mut out = format!(
         "== end: {}",
-        if trailer.end.is_empty() {
-            "?"
-        } else {
-            &trailer.end
-        }
+        trailer.end.as_ref().map_or("?", EndReason::as_str)
     );
     let triggers: Vec<String> = trailer.triggers.iter().map(|n| format!("#{n}")).collect();
     if !triggers.is_empty() {
@@ -404,7 +399,7 @@ mod tests {
     #[test]
     fn header_and_trailer_summaries() {
         let header = Header {
-            kind: "incident".into(),
+            kind: flog_core::flogfile::HeaderKind::Incident.into(),
             name: Some("incident-x".into()),
             trigger: Some(sample()),
             pid: Some(42),
@@ -423,7 +418,7 @@ mod tests {
         let trailer = Trailer {
             triggers: vec![12, 40],
             trailing_events: 5,
-            end: "delay".into(),
+            end: Some(flog_core::flogfile::EndReason::Delay),
             ..Trailer::default()
         };
         assert_eq!(

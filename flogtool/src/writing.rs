@@ -1,14 +1,14 @@
 //! Writing files atomically, bzip2-compressed or not: the one way every
 //! command writes a file (filter, convert, the end of `tail --save-to`).
 
-use std::fs::Permissions;
+use std::fs::{File, Permissions};
 use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
-use bzip2::write::BzEncoder;
 use bzip2::Compression;
-use flog_core::{FlogWriter, Header};
+use flog_core::flogfile::{FlogWriter, Header};
+use flog_core::fs::{write_atomically, write_bzip2_atomically};
 
 /// Whether `path` asks for a bzip2-compressed file.
 pub(crate) fn wants_bzip2(path: &Path) -> bool {
@@ -43,20 +43,22 @@ pub(crate) fn write_file<T>(
     target: &Target,
     body: impl FnOnce(&mut dyn Write) -> io::Result<T>,
 ) -> anyhow::Result<T> {
-    flog_core::fs::write_atomically(path, |file| {
-        if let Some(permissions) = &target.permissions {
-            file.get_ref().set_permissions(permissions.clone())?;
-        }
-        if target.compress {
-            let mut encoder = BzEncoder::new(file, Compression::best());
-            let value = body(&mut encoder)?;
-            encoder.finish()?;
-            Ok(value)
-        } else {
+    let set_permissions = |file: &File| match &target.permissions {
+        Some(permissions) => file.set_permissions(permissions.clone()),
+        None => Ok(()),
+    };
+    let written = if target.compress {
+        write_bzip2_atomically(path, Compression::best(), |encoder| {
+            set_permissions(encoder.get_ref().get_ref())?;
+            body(encoder)
+        })
+    } else {
+        write_atomically(path, |file| {
+            set_permissions(file.get_ref())?;
             body(file)
-        }
-    })
-    .with_context(|| format!("cannot write {}", path.display()))
+        })
+    };
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes a flogfile at `path` atomically (see [`write_file`]). `header`

@@ -126,13 +126,10 @@ pub fn identify(start: &[u8]) -> String {
     } else if std::str::from_utf8(start).is_ok() {
         format!("text starting {:?}", text.lines().next().unwrap_or(""))
     } else {
+        let first = &start[..start.len().min(8)];
         format!(
             "binary data starting {}",
-            start
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            data_encoding::HEXLOWER.encode_display(first)
         )
     }
 }

@@ -6,23 +6,19 @@ use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::kinds::{EndReason, HeaderKind};
 use crate::event::Event;
+use crate::incarnation::Incarnation;
 use crate::time::Timestamp;
-
-/// Header kind of an incident report written by a reporter.
-pub const HEADER_INCIDENT: &str = "incident";
-/// Header kind of a file written by a live-tail tool.
-pub const HEADER_TAIL: &str = "tail";
-/// Header kind of a file assembled by a gatherer or a filter.
-pub const HEADER_GATHERED: &str = "gathered";
 
 /// The first record of a flogfile: what the file is and where it came from.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Header {
-    /// `incident`, `tail`, `gathered`, ...
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// What the file is: `incident`, `tail`, `gathered`, ...; `None` when
+    /// the header does not say.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<HeaderKind>,
     /// The incident name, for incident reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -35,9 +31,13 @@ pub struct Header {
     /// Versions of the service's components.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub versions: BTreeMap<String, String>,
-    /// The logger incarnation, as hex (with `:seq` when it has a counter).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub incarnation: Option<String>,
+    /// The logger incarnation (written as hex, with `:seq` when it has a
+    /// counter; a text that is not one reads as `None`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "crate::incarnation::optional_text"
+    )]
+    pub incarnation: Option<Incarnation>,
     /// Host name of the machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -57,8 +57,9 @@ pub struct Trailer {
     pub triggers: Vec<u64>,
     /// How many events were recorded after the trigger.
     pub trailing_events: u64,
-    /// Why recording ended: `event_limit`, `delay`, `immediate`, `recovered`.
-    pub end: String,
+    /// Why recording ended; `None` when the trailer does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<EndReason>,
     /// The process died while recording; a later start finished the file.
     #[serde(skip_serializing_if = "is_false")]
     pub recovered: bool,

@@ -35,13 +35,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::counter::EventCounter;
 use crate::event::Event;
-
-/// Why trailing capture ended, as the trailer's `end` says it.
-pub(crate) const END_EVENT_LIMIT: &str = "event_limit";
-pub(crate) const END_DELAY: &str = "delay";
-pub(crate) const END_IMMEDIATE: &str = "immediate";
-pub(crate) const END_SHUTDOWN: &str = "shutdown";
-pub(crate) const END_FAILED: &str = "failed";
+use crate::flogfile::EndReason;
 
 /// What a reporter receives while it records trailing events.
 #[derive(Debug)]
@@ -51,7 +45,7 @@ pub(crate) enum ReporterMsg {
     /// Another trigger joined this incident.
     Trigger(u64),
     /// Capture is over, for this reason: nothing follows.
-    End(&'static str),
+    End(EndReason),
     /// The window was cut (shutdown) with events numbered inside it still on
     /// their way: only those are to come, then `End`.
     Cut,
@@ -74,7 +68,7 @@ struct Capture {
     /// The newest number seen, or `after`.
     newest: u64,
     /// Set when the window was cut; no trigger joins it after that.
-    closed: Option<&'static str>,
+    closed: Option<EndReason>,
     tx: Sender<ReporterMsg>,
 }
 
@@ -153,14 +147,14 @@ impl Captures {
         c.seen += 1;
         c.newest = c.newest.max(event.num);
         if c.complete() {
-            let reason = c.closed.unwrap_or(END_EVENT_LIMIT);
+            let reason = c.closed.clone().unwrap_or(EndReason::EventLimit);
             self.finish(&mut list, i, reason);
         }
     }
 
     /// Cuts the window of capture `id` at the newest event seen (see the
     /// module docs); it ends once the events numbered up to there are in.
-    pub(crate) fn close(&self, id: CaptureId, reason: &'static str) {
+    pub(crate) fn close(&self, id: CaptureId, reason: EndReason) {
         let mut list = self.lock_list();
         if let Some(i) = list.captures.iter().position(|c| c.id == id) {
             self.close_at(&mut list, i, reason);
@@ -168,25 +162,26 @@ impl Captures {
     }
 
     /// [`close`](Self::close) for every capture (shutdown).
-    pub(crate) fn close_all(&self, reason: &'static str) {
+    pub(crate) fn close_all(&self, reason: EndReason) {
         let mut list = self.lock_list();
         // Back to front: closing may remove the capture at `i`.
         for i in (0..list.captures.len()).rev() {
-            self.close_at(&mut list, i, reason);
+            self.close_at(&mut list, i, reason.clone());
         }
     }
 
-    fn close_at(&self, list: &mut CaptureList, i: usize, reason: &'static str) {
+    fn close_at(&self, list: &mut CaptureList, i: usize, reason: EndReason) {
         let c = &mut list.captures[i];
-        if c.closed.is_none() {
-            c.closed = Some(reason);
+        let first = c.closed.is_none();
+        // The first reason given is the one the trailer keeps.
+        let reason = c.closed.get_or_insert(reason).clone();
+        if first {
             c.upto = c.upto.min(c.newest);
             if !c.complete() {
                 let _ = c.tx.send(ReporterMsg::Cut);
             }
         }
         if c.complete() {
-            let reason = c.closed.unwrap_or(reason);
             self.finish(list, i, reason);
         }
     }
@@ -200,15 +195,15 @@ impl Captures {
     }
 
     /// Ends capture `id` now, whatever is still on its way.
-    pub(crate) fn abandon(&self, id: CaptureId, reason: &'static str) {
+    pub(crate) fn abandon(&self, id: CaptureId, reason: EndReason) {
         let mut list = self.lock_list();
         if let Some(i) = list.captures.iter().position(|c| c.id == id) {
-            let reason = list.captures[i].closed.unwrap_or(reason);
+            let reason = list.captures[i].closed.clone().unwrap_or(reason);
             self.finish(&mut list, i, reason);
         }
     }
 
-    fn finish(&self, list: &mut CaptureList, i: usize, reason: &'static str) {
+    fn finish(&self, list: &mut CaptureList, i: usize, reason: EndReason) {
         // `remove`, not `swap_remove`: the list stays in the order captures
         // were opened, which is the order of their triggers.
         let c = list.captures.remove(i);
@@ -309,7 +304,7 @@ mod tests {
         (t.num, id, rx)
     }
 
-    fn drain(rx: &Receiver<ReporterMsg>) -> (Vec<u64>, Option<&'static str>) {
+    fn drain(rx: &Receiver<ReporterMsg>) -> (Vec<u64>, Option<EndReason>) {
         let mut nums = Vec::new();
         while let Ok(msg) = rx.try_recv() {
             match msg {
@@ -335,7 +330,7 @@ mod tests {
             "t+1 is still on its way; t-1, buffered late, is offered too; t+4 is beyond"
         );
         captures.offer(&event(t + 1));
-        assert_eq!(drain(&rx), (vec![t + 1], Some(END_EVENT_LIMIT)));
+        assert_eq!(drain(&rx), (vec![t + 1], Some(EndReason::EventLimit)));
         assert!(!captures.on.load(Ordering::Relaxed));
     }
 
@@ -345,7 +340,7 @@ mod tests {
         let (t, id, rx) = trigger(&captures, &counter, 100);
         captures.offer(&event(t + 1));
         captures.offer(&event(t + 3));
-        captures.close(id, END_DELAY);
+        captures.close(id, EndReason::Delay);
         // A trigger now (after t+1 ..= t+4 were numbered) is not joined to
         // the cut window.
         for _ in 0..4 {
@@ -358,7 +353,7 @@ mod tests {
         captures.offer(&event(t + 4));
         assert_eq!(drain(&rx), (vec![t + 1, t + 3], None));
         captures.offer(&event(t + 2));
-        assert_eq!(drain(&rx), (vec![t + 2], Some(END_DELAY)));
+        assert_eq!(drain(&rx), (vec![t + 2], Some(EndReason::Delay)));
     }
 
     #[test]
@@ -368,8 +363,11 @@ mod tests {
         let mut second = Event::default();
         assert!(captures.lock().number_trigger(&mut second, &counter));
         assert!(matches!(rx.try_recv(), Ok(ReporterMsg::Trigger(n)) if n == second.num));
-        captures.abandon(id, END_FAILED);
-        assert!(matches!(rx.try_recv(), Ok(ReporterMsg::End(END_FAILED))));
+        captures.abandon(id, EndReason::Failed);
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(ReporterMsg::End(EndReason::Failed))
+        ));
         let mut third = Event::default();
         assert!(!captures.lock().number_trigger(&mut third, &counter));
         assert!(

@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::owner::LogdirOwner;
+use crate::flogfile::{LogdirOwner, ReadError};
 
 /// Recording an incident failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +27,44 @@ pub enum IncidentError {
         source: io::Error,
     },
     /// An orphaned report could not be recovered.
-    #[error("cannot recover incident {}: {detail}", path.display())]
+    #[error("cannot recover incident {}: {source}", path.display())]
     Recover {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        detail: String,
+        source: RecoverError,
     },
     /// Old incidents could not be deleted.
     #[error("cannot apply retention in {}: {source}", dir.display())]
     Retention {
         /// The logdir.
         dir: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Why an orphaned report (a `.flog` a dead process left) could not be
+/// recovered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoverError {
+    /// The file is not a flogfile that can be read; it is renamed to
+    /// `NAME.flog.unreadable` for a person to look at.
+    #[error("it cannot be read: {source}")]
+    Unreadable {
+        /// The cause.
+        source: ReadError,
+    },
+    /// The finished `.flog.bz2` could not be written.
+    #[error("cannot write the finished report: {source}")]
+    Write {
+        /// The cause.
+        source: io::Error,
+    },
+    /// The recording (or an empty one) could not be removed.
+    #[error("cannot remove the recording: {source}")]
+    Remove {
         /// The cause.
         source: io::Error,
     },

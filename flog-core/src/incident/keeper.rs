@@ -14,11 +14,11 @@ use std::thread::JoinHandle;
 
 use super::error::IncidentError;
 use super::logdir::Logdir;
-use super::names::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use super::outcome::{Health, Outcome};
 use super::reporter::compress;
 use super::retention;
 use crate::event::Event;
+use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use crate::observer::{IncidentObserver, Observers};
 
 /// What the keeper needs besides its directory.

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{IncidentError, LogdirError};
-use super::owner::LogdirOwner;
 use super::recovery;
+use crate::flogfile::LogdirOwner;
 use crate::fs::DirLock;
 use crate::time::Clock;
 

@@ -17,9 +17,7 @@ mod config;
 mod error;
 mod keeper;
 mod logdir;
-mod names;
 mod outcome;
-mod owner;
 mod policy;
 mod recorder;
 mod recovery;
@@ -37,20 +35,16 @@ use std::thread::{JoinHandle, ThreadId};
 
 pub(crate) use config::IncidentConfig;
 pub(crate) use error::ErrorHook;
-pub use error::{IncidentError, LogdirError};
-pub use names::{
-    incident_name, parse_incident_name, FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX,
-};
-pub use owner::{LogdirOwner, OWNER_FILE};
+pub use error::{IncidentError, LogdirError, RecoverError};
 
 use crate::buffer::Buffers;
 use crate::counter::EventCounter;
-use crate::event::{Event, Incarnation};
-use crate::flogfile::{Header, HEADER_INCIDENT};
+use crate::event::Event;
+use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner};
+use crate::incarnation::Incarnation;
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::time::Clock;
-use capture::{END_FAILED, END_SHUTDOWN};
 use keeper::KeeperContext;
 use logdir::Logdir;
 use outcome::{Health, Outcome};
@@ -234,7 +228,7 @@ impl Incidents {
         }
         let owner = LogdirOwner {
             pid: Some(std::process::id()),
-            incarnation: Some(self.about.incarnation.to_string()),
+            incarnation: Some(self.about.incarnation),
             host: Some(self.about.host.clone()),
             started: Some(self.clock.now()),
             released: None,
@@ -340,12 +334,12 @@ impl Incidents {
         } = pending;
         let started = self.clock.now();
         let header = Header {
-            kind: HEADER_INCIDENT.to_owned(),
+            kind: Some(HeaderKind::Incident),
             name: Some(incident.name.clone()),
             trigger: Some(trigger.clone()),
             pid: Some(std::process::id()),
             versions: self.versions(),
-            incarnation: Some(self.about.incarnation.to_string()),
+            incarnation: Some(self.about.incarnation),
             host: Some(self.about.host.clone()),
             started: Some(started),
             suppressed_triggers: incident.suppressed,
@@ -377,7 +371,7 @@ impl Incidents {
             }
             Err(error) => {
                 if let Some(id) = capture_id {
-                    captures.abandon(id, END_FAILED);
+                    captures.abandon(id, EndReason::Failed);
                 }
                 match error {
                     // The report is complete up to the trigger and the next
@@ -392,7 +386,7 @@ impl Incidents {
     /// Ends trailing capture now and waits until every incident in progress
     /// is written, compressed and settled by its keeper.
     pub(crate) fn finish_all(&self) {
-        self.policy.captures().close_all(END_SHUTDOWN);
+        self.policy.captures().close_all(EndReason::Shutdown);
         let (reporters, current, retired) = {
             let mut logdirs = self.logdirs();
             let Logdirs { current, retired } = &mut *logdirs;

@@ -11,9 +11,9 @@ use arc_swap::ArcSwap;
 
 use super::capture::{CaptureId, Captures, ReporterMsg};
 use super::config::IncidentConfig;
-use super::names::NameGen;
 use crate::counter::EventCounter;
 use crate::event::Event;
+use crate::flogfile::NameGen;
 use crate::qualifier::{IncidentQualifier, ThresholdQualifier};
 use crate::time::{Clock, Timestamp};
 

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use super::error::IncidentError;
-use super::names::RECORDING_SUFFIX;
 use super::reporter::{self, Job, Recording};
 use crate::buffer::Buffers;
 use crate::event::Event;
+use crate::flogfile::RECORDING_SUFFIX;
 use crate::flogfile::{FlogWriter, Header};
 
 /// Writes the dump of `job`'s incident and starts its reporter thread.

@@ -2,12 +2,12 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::error::IncidentError;
-use super::names::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
+use super::error::{IncidentError, RecoverError};
 use crate::flogfile::{
-    FlogContents, FlogReader, FlogWriter, Header, ReadError, Trailer, HEADER_INCIDENT,
+    EndReason, FlogContents, FlogReader, FlogWriter, Header, HeaderKind, ReadError, Trailer,
 };
-use crate::fs::{is_temp_name, write_atomically};
+use crate::flogfile::{FINISHED_SUFFIX, INCIDENT_PREFIX, RECORDING_SUFFIX};
+use crate::fs::{is_temp_name, write_bzip2_atomically};
 
 /// Finishes the reports a process left behind when it died while recording:
 /// each `NAME.flog` without a `NAME.flog.bz2` becomes an ordinary incident, marked
@@ -37,29 +37,29 @@ pub(crate) fn recover_orphans(dir: &Path) -> io::Result<Vec<IncidentError>> {
             let _ = fs::remove_file(&path);
             continue;
         }
-        if let Err(detail) = recover_one(stem, &path, &finished) {
-            problems.push(IncidentError::Recover { path, detail });
+        if let Err(source) = recover_one(stem, &path, &finished) {
+            problems.push(IncidentError::Recover { path, source });
         }
     }
     Ok(problems)
 }
 
-fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
+fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), RecoverError> {
     let contents = match FlogReader::open(path) {
         Ok(reader) => FlogContents::read_from(reader),
         // Died before the magic line was out: nothing was recorded.
         Err(ReadError::NotFlogfile { .. }) if fs::metadata(path).is_ok_and(|m| m.len() < 64) => {
-            fs::remove_file(path).map_err(|e| e.to_string())?;
+            fs::remove_file(path).map_err(|source| RecoverError::Remove { source })?;
             return Ok(());
         }
         Err(e) => {
             // Keep the bytes for a person to look at, out of the way of the next start.
             let _ = fs::rename(path, path.with_extension("flog.unreadable"));
-            return Err(e.to_string());
+            return Err(RecoverError::Unreadable { source: e });
         }
     };
     let header = contents.header.unwrap_or_else(|| Header {
-        kind: HEADER_INCIDENT.to_owned(),
+        kind: Some(HeaderKind::Incident),
         name: Some(stem.to_owned()),
         ..Header::default()
     });
@@ -72,22 +72,21 @@ fn recover_one(stem: &str, path: &Path, finished: &Path) -> Result<(), String> {
             trailing_events: trigger.map_or(0, |t| {
                 contents.events.iter().filter(|e| e.num > t).count() as u64
             }),
-            end: "recovered".to_owned(),
+            end: Some(EndReason::Recovered),
             ..Trailer::default()
         }
     });
     trailer.recovered = true;
     trailer.truncated = contents.damage.is_some();
-    write_atomically(finished, |out| {
-        let enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
+    write_bzip2_atomically(finished, bzip2::Compression::default(), |enc| {
         let mut w = FlogWriter::new(enc, &header)?;
         for event in &contents.events {
             w.write_event(event)?;
         }
         w.write_trailer(&trailer)?;
-        w.into_inner()?.finish()?;
+        w.into_inner()?;
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
-    fs::remove_file(path).map_err(|e| e.to_string())
+    .map_err(|source| RecoverError::Write { source })?;
+    fs::remove_file(path).map_err(|source| RecoverError::Remove { source })
 }

@@ -3,21 +3,19 @@
 //! the logdir's keeper.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::capture::{
-    CaptureId, Captures, ReporterMsg, END_DELAY, END_FAILED, END_IMMEDIATE, END_SHUTDOWN,
-};
+use super::capture::{CaptureId, Captures, ReporterMsg};
 use super::error::IncidentError;
-use super::names::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use super::outcome::Outcome;
 use crate::event::Event;
-use crate::flogfile::{FlogWriter, Trailer};
-use crate::fs::write_atomically;
+use crate::flogfile::{EndReason, FlogWriter, Trailer};
+use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
+use crate::fs::write_bzip2_atomically;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
 /// How long, in real time, a cut window waits for an event numbered inside
@@ -70,7 +68,7 @@ struct Progress {
 
 impl Progress {
     /// Handles one message; returns the end reason when capture is over.
-    fn handle(&mut self, msg: ReporterMsg) -> io::Result<Option<&'static str>> {
+    fn handle(&mut self, msg: ReporterMsg) -> io::Result<Option<EndReason>> {
         match msg {
             ReporterMsg::Event(e) => {
                 if self.rec.dumped.binary_search(&e.num).is_err() {
@@ -100,7 +98,7 @@ impl Progress {
         &mut self,
         msg: ReporterMsg,
         rx: &Receiver<ReporterMsg>,
-    ) -> io::Result<Option<&'static str>> {
+    ) -> io::Result<Option<EndReason>> {
         let mut next = Some(msg);
         while let Some(msg) = next {
             if let Some(reason) = self.handle(msg)? {
@@ -113,7 +111,7 @@ impl Progress {
     }
 
     /// Records trailing events until capture ends; returns why it ended.
-    fn capture(&mut self, t: &Trailing, clock: &dyn Clock) -> io::Result<&'static str> {
+    fn capture(&mut self, t: &Trailing, clock: &dyn Clock) -> io::Result<EndReason> {
         // A clock that moves when told wakes us through the capture; dropped
         // (and so forgotten by the clock) when this returns.
         let waker: Arc<dyn Fn() + Send + Sync> = {
@@ -130,7 +128,7 @@ impl Progress {
             let msg = match received {
                 Ok(msg) => msg,
                 Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Ok(END_SHUTDOWN),
+                Err(RecvTimeoutError::Disconnected) => return Ok(EndReason::Shutdown),
             };
             if let Some(reason) = self.handle_burst(msg, &t.rx)? {
                 return Ok(reason);
@@ -139,13 +137,13 @@ impl Progress {
                 return self.finish_cut(t);
             }
         }
-        t.captures.close(t.id, END_DELAY);
+        t.captures.close(t.id, EndReason::Delay);
         self.finish_cut(t)
     }
 
     /// The window is cut: takes the events numbered inside it that are still
     /// on their way, waiting for them a little (see [`STRAGGLER_WAIT`]).
-    fn finish_cut(&mut self, t: &Trailing) -> io::Result<&'static str> {
+    fn finish_cut(&mut self, t: &Trailing) -> io::Result<EndReason> {
         loop {
             match t.rx.recv_timeout(STRAGGLER_WAIT) {
                 Ok(msg) => {
@@ -154,8 +152,8 @@ impl Progress {
                     }
                 }
                 // Gives up on them; the capture's `End` follows.
-                Err(RecvTimeoutError::Timeout) => t.captures.abandon(t.id, END_DELAY),
-                Err(RecvTimeoutError::Disconnected) => return Ok(END_SHUTDOWN),
+                Err(RecvTimeoutError::Timeout) => t.captures.abandon(t.id, EndReason::Delay),
+                Err(RecvTimeoutError::Disconnected) => return Ok(EndReason::Shutdown),
             }
         }
     }
@@ -183,12 +181,12 @@ pub(crate) fn run(job: Job, rec: Recording) {
     let result = (|| {
         let end = match &trailing {
             Some(t) => p.capture(t, &*clock)?,
-            None => END_IMMEDIATE,
+            None => EndReason::Immediate,
         };
         p.rec.writer.write_trailer(&Trailer {
             triggers: std::mem::take(&mut p.triggers),
             trailing_events: p.trailing,
-            end: end.to_owned(),
+            end: Some(end),
             finished: Some(clock.now()),
             ..Trailer::default()
         })?;
@@ -197,7 +195,7 @@ pub(crate) fn run(job: Job, rec: Recording) {
     drop(p);
     if let Err(source) = result {
         if let Some(t) = &trailing {
-            t.captures.abandon(t.id, END_FAILED);
+            t.captures.abandon(t.id, EndReason::Failed);
         }
         let _ = outcomes.send(Outcome::Failed(IncidentError::Write { path: flog, source }));
         return;
@@ -221,10 +219,8 @@ pub(crate) fn run(job: Job, rec: Recording) {
 /// Compresses `flog` into `finished` atomically, then removes `flog`.
 pub(crate) fn compress(flog: &Path, finished: &Path) -> io::Result<()> {
     let mut input = File::open(flog)?;
-    write_atomically(finished, |out| {
-        let mut enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
-        io::copy(&mut input, &mut enc)?;
-        enc.finish()?.flush()
+    write_bzip2_atomically(finished, bzip2::Compression::default(), |enc| {
+        io::copy(&mut input, enc).map(drop)
     })?;
     fs::remove_file(flog)?;
     crate::fs::sync_parent(finished)

@@ -2,7 +2,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::names::{FINISHED_SUFFIX, INCIDENT_PREFIX};
+use crate::flogfile::{FINISHED_SUFFIX, INCIDENT_PREFIX};
 
 /// Deletes the oldest finished incidents until at most `max_files` remain and they
 /// take at most `max_bytes`. The newest is always kept, however large.

@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flog_core::{Event, FlogReader, Logger};
+use flog_core::{flogfile::FlogReader, Event, Logger};
 
 /// Incidents as their observers report them: (name, path, trigger).
 pub type Recorded = (String, PathBuf, Event);
@@ -34,7 +34,7 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != flog_core::OWNER_FILE)
+        .filter(|n| n != flog_core::flogfile::OWNER_FILE)
         .collect();
     names.sort();
     names

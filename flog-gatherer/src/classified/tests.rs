@@ -1,6 +1,9 @@
 use std::borrow::Cow;
 
-use flog_core::{FlogWriter, Header, Level};
+use flog_core::{
+    flogfile::{FlogWriter, Header},
+    Level,
+};
 
 use super::*;
 use crate::store::PublisherStore;
@@ -20,7 +23,7 @@ fn trigger(level: Level, facility: &'static str) -> Event {
 /// An incident file whose header names `trigger`.
 fn incident_bytes(trigger: &Event) -> Vec<u8> {
     let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         trigger: Some(trigger.clone()),
         ..Header::default()
     };
@@ -89,7 +92,7 @@ fn triggers_come_from_the_header_or_the_worst_event() {
     assert_eq!(read_trigger(&without).unwrap().unwrap().facility(), "two");
 
     let empty = dir.path().join("c");
-    fs::write(&empty, flog_core::MAGIC).unwrap();
+    fs::write(&empty, flog_core::flogfile::MAGIC).unwrap();
     assert_eq!(read_trigger(&empty).unwrap(), None);
 
     let garbage = dir.path().join("d");

@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use flog_core::{Event, Level, Logger, ReadError};
+use flog_core::{flogfile::ReadError, Event, Level, Logger};
 use flog_publisher::Publisher;
 use tokio::sync::mpsc;
 

@@ -133,7 +133,44 @@ pub(crate) enum PollError {
     Stopped,
 }
 
+/// A typed summary of a [`PollError`], to tell a repeated failure from a new
+/// one: which error, doing what, and the client error's variant and the I/O
+/// error's kind underneath, but no text (whose details, an address or a
+/// count, may differ between two attempts failing the same way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailureKind {
+    error: std::mem::Discriminant<PollError>,
+    operation: Option<Operation>,
+    client: Option<std::mem::Discriminant<ClientError>>,
+    io: Option<io::ErrorKind>,
+}
+
 impl PollError {
+    /// What kind of failure this is (see [`FailureKind`]).
+    pub(crate) fn kind(&self) -> FailureKind {
+        let (operation, client) = match self {
+            PollError::Unreachable(source) | PollError::Handshake(source) => (None, Some(source)),
+            PollError::Request { operation, source } => (Some(operation.clone()), Some(source)),
+            PollError::Timeout { operation, .. } => (Some(operation.clone()), None),
+            _ => (None, None),
+        };
+        let mut io = None;
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if let Some(found) = error.downcast_ref::<io::Error>() {
+                io = Some(found.kind());
+                break;
+            }
+            cause = error.source();
+        }
+        FailureKind {
+            error: std::mem::discriminant(self),
+            operation,
+            client: client.map(std::mem::discriminant),
+            io,
+        }
+    }
+
     /// Whether the connection broke (rather than the publisher misbehaving
     /// or the disk failing).
     pub(crate) fn is_connection_loss(&self) -> bool {
@@ -164,7 +201,7 @@ pub(crate) struct Publisher {
     /// The temporary file of a fetch cut by a broken connection, to resume.
     pub(crate) partial: Option<Partial>,
     pub(crate) backoff: Backoff,
-    pub(crate) failures: FailureRun,
+    pub(crate) failures: FailureRun<FailureKind>,
     pub(crate) refusals: Refusals,
 }
 
@@ -259,5 +296,41 @@ impl Publisher {
                 Err(_) => Err(PollError::Timeout { operation, after: deadline }),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_one_kind_match_whatever_their_details() {
+        let timeout = |after| PollError::Timeout {
+            operation: Operation::Listing,
+            after: Duration::from_secs(after),
+        };
+        let store = |kind: io::ErrorKind, path: &str| PollError::Store {
+            action: "write",
+            path: path.into(),
+            source: io::Error::new(kind, "x"),
+        };
+        assert_eq!(timeout(1).kind(), timeout(30).kind());
+        assert_ne!(
+            timeout(1).kind(),
+            PollError::Timeout {
+                operation: Operation::Connecting,
+                after: Duration::from_secs(1),
+            }
+            .kind()
+        );
+        assert_eq!(
+            store(io::ErrorKind::StorageFull, "/a").kind(),
+            store(io::ErrorKind::StorageFull, "/b").kind()
+        );
+        assert_ne!(
+            store(io::ErrorKind::StorageFull, "/a").kind(),
+            store(io::ErrorKind::PermissionDenied, "/a").kind()
+        );
+        assert_ne!(timeout(1).kind(), store(io::ErrorKind::Other, "/a").kind());
     }
 }

@@ -47,10 +47,11 @@ pub(crate) async fn run_publisher(
             Ended::Failed(error) => {
                 let wait = publisher.backoff.next_wait();
                 let redacted = url.borrow().redacted().to_string();
+                let kind = error.kind();
                 let error = error.to_string();
                 publisher
                     .failures
-                    .failed(&publisher.id, &redacted, &error, wait);
+                    .failed(&publisher.id, &redacted, &error, kind, wait);
                 publisher.cx.notify(GatherEvent::Failed {
                     publisher_id: publisher.id.clone(),
                     error,

@@ -10,25 +10,46 @@ use crate::units::human_duration;
 /// Failed attempts in a row. The first failure of a kind is a warning; the
 /// same failure again is logged at debug level only, and the first success
 /// after failures says how many there were.
-#[derive(Debug, Default)]
-pub(crate) struct FailureRun {
-    /// The failure last warned about.
-    last: Option<String>,
+///
+/// A failure is a repeat when its kind `K` (a typed summary of the error,
+/// never its message text, which may differ in details) equals the last one's.
+#[derive(Debug)]
+pub(crate) struct FailureRun<K> {
+    /// The kind of failure last warned about.
+    last: Option<K>,
     /// Failed attempts since the last success.
     count: u64,
 }
 
-impl FailureRun {
+impl<K> Default for FailureRun<K> {
+    fn default() -> Self {
+        FailureRun {
+            last: None,
+            count: 0,
+        }
+    }
+}
+
+impl<K: PartialEq> FailureRun<K> {
     /// Whether the publisher is failing (no success since the last failure).
     pub(crate) fn failing(&self) -> bool {
         self.count > 0
     }
 
-    /// Reports a failed attempt; `url` is the redacted URL.
-    pub(crate) fn failed(&mut self, id: &str, url: &str, error: &str, retry_in: Duration) {
+    /// Reports a failed attempt of kind `kind`; `url` is the redacted URL.
+    /// Returns whether it warned (a new kind of failure) rather than noted a
+    /// repeat at debug level.
+    pub(crate) fn failed(
+        &mut self,
+        id: &str,
+        url: &str,
+        error: &str,
+        kind: K,
+        retry_in: Duration,
+    ) -> bool {
         self.count += 1;
         let retry_in_ms = retry_in.as_millis() as u64;
-        if self.last.as_deref() == Some(error) {
+        if self.last.as_ref() == Some(&kind) {
             tracing::debug!(
                 publisher = id,
                 error,
@@ -36,9 +57,9 @@ impl FailureRun {
                 "{id} still failing ({error}); retrying in {}",
                 human_duration(retry_in),
             );
-            return;
+            return false;
         }
-        self.last = Some(error.to_owned());
+        self.last = Some(kind);
         tracing::warn!(
             publisher = id,
             url,
@@ -47,6 +68,7 @@ impl FailureRun {
             "{id} ({url}) {error}; retrying in {}",
             human_duration(retry_in),
         );
+        true
     }
 
     /// Reports a success, ending a run of failures.
@@ -157,20 +179,14 @@ mod tests {
     fn failures_count_until_a_success() {
         let mut run = FailureRun::default();
         assert!(!run.failing());
-        run.failed(
-            "p",
-            "flog://h:1/p/<secret>",
-            "unreachable",
-            Duration::from_secs(1),
-        );
-        run.failed(
-            "p",
-            "flog://h:1/p/<secret>",
-            "unreachable",
-            Duration::from_secs(2),
-        );
+        let url = "flog://h:1/p/<secret>";
+        let wait = Duration::from_secs(1);
+        assert!(run.failed("p", url, "unreachable: a", 1, wait));
+        // Same kind, other text: a repeat, not a new warning.
+        assert!(!run.failed("p", url, "unreachable: b", 1, wait));
+        assert!(run.failed("p", url, "unreachable: b", 2, wait));
         assert!(run.failing());
-        assert_eq!(run.count, 2);
+        assert_eq!(run.count, 3);
         run.succeeded("p");
         assert!(!run.failing());
         assert_eq!(run.last, None);

@@ -1,6 +1,7 @@
 //! The `flog-gatherer` daemon as a child process, as an operator runs it,
 //! against real publishers and fake hostile ones on loopback TCP.
 
+mod bomb;
 mod cli;
 mod docs;
 mod hostile;

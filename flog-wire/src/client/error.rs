@@ -1,6 +1,6 @@
 //! Why a client operation failed.
 
-use std::fmt::Write as _;
+use data_encoding::HEXLOWER;
 use std::io;
 
 use crate::error::{DecodeError, WireError};
@@ -51,8 +51,8 @@ pub enum ClientError {
     /// sent. Whatever was written must be discarded.
     #[error(
         "incident {name} arrived corrupt: its SHA-256 is {} but the publisher says {}",
-        hex(actual),
-        hex(expected)
+        HEXLOWER.encode_display(actual),
+        HEXLOWER.encode_display(expected)
     )]
     DigestMismatch {
         /// The incident's name.
@@ -166,13 +166,4 @@ pub enum ProtocolError {
     /// A reply that could not be decoded.
     #[error("undecodable reply: {0}")]
     Undecodable(DecodeError),
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
 }

@@ -30,6 +30,7 @@ pub use self::subscription::{
     EventSubscription, EventUpdate, IncidentSubscription, IncidentUpdate, Subscription,
 };
 
+use self::queue::QueueLimits;
 use self::router::{Pending, PushRoute, Shared};
 
 /// How a [`LogportClient`] connects and waits.
@@ -50,6 +51,7 @@ pub struct ClientOptions {
     client_name: String,
     chunk_size: Option<u32>,
     subscription_buffer: usize,
+    subscription_buffer_bytes: usize,
 }
 
 impl Default for ClientOptions {
@@ -61,6 +63,9 @@ impl Default for ClientOptions {
             client_name: concat!("flog-wire/", env!("CARGO_PKG_VERSION")).to_string(),
             chunk_size: None,
             subscription_buffer: 16 * 1024,
+            // Two frames of the default maximum: what a publisher sends
+            // decides the size of each push.
+            subscription_buffer_bytes: 2 * DEFAULT_MAX_FRAME,
         }
     }
 }
@@ -68,7 +73,7 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// The defaults: 10 s to connect and be welcomed, 30 s per reply, the
     /// default maximum frame, chunk size chosen by the publisher, and room
-    /// for 16384 pushes per subscription.
+    /// for 16384 pushes or 16 MiB per subscription.
     pub fn new() -> Self {
         Self::default()
     }
@@ -116,6 +121,23 @@ impl ClientOptions {
     pub fn subscription_buffer(mut self, pushes: usize) -> Self {
         self.subscription_buffer = pushes.max(1);
         self
+    }
+
+    /// How many bytes of pushes (events, incident notices) each subscription
+    /// queues for its caller before it discards them and reports the gap;
+    /// a single push larger than this is still queued when the queue is
+    /// empty. Default 16 MiB.
+    #[must_use]
+    pub fn subscription_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.subscription_buffer_bytes = bytes;
+        self
+    }
+
+    fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            pushes: self.subscription_buffer,
+            bytes: self.subscription_buffer_bytes,
+        }
     }
 }
 
@@ -283,7 +305,7 @@ impl LogportClient {
         catch_up: bool,
         since_name: Option<String>,
     ) -> Result<IncidentSubscription, ClientError> {
-        let queue = subscription::incident_queue(self.options.subscription_buffer);
+        let queue = subscription::incident_queue(self.options.queue_limits());
         let op = Op::SubscribeToIncidents {
             catch_up,
             since_name,
@@ -300,7 +322,7 @@ impl LogportClient {
     /// Subscribes to every log event the publisher records: with `catch_up`,
     /// first those still in its buffers.
     pub async fn subscribe_to_all(&self, catch_up: bool) -> Result<EventSubscription, ClientError> {
-        let queue = subscription::event_queue(self.options.subscription_buffer);
+        let queue = subscription::event_queue(self.options.queue_limits());
         let route = PushRoute::Events(queue.clone());
         let op = Op::SubscribeToAll { catch_up };
         let subscription = self.subscribe(op, route, "subscribe_to_all").await?;

@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-/// A bounded queue of pushes that never blocks the reader task: when full it
+/// A queue of pushes bounded in count and in bytes (what a publisher sends
+/// decides the size of each) that never blocks the reader task: when full it
 /// counts what it discards and yields the count in place of the gap, the
 /// same accounting the publisher does. Blocking instead would stall every
 /// other request on the connection behind a subscriber that is not polled.
@@ -13,11 +14,26 @@ pub(super) struct PushQueue<T> {
     state: Mutex<QueueState<T>>,
     dropped: fn(u64) -> T,
     ended: fn(String) -> T,
+    size: fn(&T) -> usize,
+}
+
+/// How much one subscription's queue may hold.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QueueLimits {
+    /// Pushes (at least 1).
+    pub(super) pushes: usize,
+    /// Bytes of the pushes' contents. A push larger than this is still taken
+    /// into an empty queue (the frame limit bounds it), so a subscription
+    /// always makes progress.
+    pub(super) bytes: usize,
 }
 
 struct QueueState<T> {
     items: VecDeque<T>,
     capacity: usize,
+    max_bytes: usize,
+    /// The sizes of `items` added up.
+    bytes: usize,
     /// Pushes discarded since the last queued item.
     dropped: u64,
     end: Option<String>,
@@ -27,11 +43,18 @@ struct QueueState<T> {
 }
 
 impl<T> PushQueue<T> {
-    pub(super) fn new(capacity: usize, dropped: fn(u64) -> T, ended: fn(String) -> T) -> Self {
+    pub(super) fn new(
+        limits: QueueLimits,
+        dropped: fn(u64) -> T,
+        ended: fn(String) -> T,
+        size: fn(&T) -> usize,
+    ) -> Self {
         Self {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
-                capacity: capacity.max(1),
+                capacity: limits.pushes.max(1),
+                max_bytes: limits.bytes,
+                bytes: 0,
                 dropped: 0,
                 end: None,
                 finished: false,
@@ -40,6 +63,7 @@ impl<T> PushQueue<T> {
             }),
             dropped,
             ended,
+            size,
         }
     }
 
@@ -61,10 +85,14 @@ impl<T> PushQueue<T> {
         if state.receiver_gone || state.end.is_some() {
             return;
         }
-        if state.items.len() >= state.capacity {
+        let size = (self.size)(&item);
+        let full = state.items.len() >= state.capacity
+            || (!state.items.is_empty() && state.bytes.saturating_add(size) > state.max_bytes);
+        if full {
             state.dropped = state.dropped.saturating_add(1);
             return;
         }
+        state.bytes += size;
         if state.dropped > 0 {
             // The gap marker may take the queue one past its capacity.
             let count = std::mem::take(&mut state.dropped);
@@ -100,6 +128,7 @@ impl<T> PushQueue<T> {
     pub(super) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.lock();
         if let Some(item) = state.items.pop_front() {
+            state.bytes -= (self.size)(&item);
             return Poll::Ready(Some(item));
         }
         if state.dropped > 0 {
@@ -125,6 +154,7 @@ impl<T> PushQueue<T> {
         let mut state = self.lock();
         state.receiver_gone = true;
         state.items.clear();
+        state.bytes = 0;
     }
 }
 
@@ -134,6 +164,8 @@ impl<T> std::fmt::Debug for PushQueue<T> {
         f.debug_struct("PushQueue")
             .field("queued", &state.items.len())
             .field("capacity", &state.capacity)
+            .field("bytes", &state.bytes)
+            .field("max_bytes", &state.max_bytes)
             .field("dropped", &state.dropped)
             .field("ended", &(state.end.is_some() || state.finished))
             .finish()
@@ -157,7 +189,10 @@ mod tests {
     }
     #[test]
     fn overflow_is_counted_where_it_happened() {
-        let queue = event_queue(2);
+        let queue = event_queue(QueueLimits {
+            pushes: 2,
+            bytes: usize::MAX,
+        });
         for byte in 0..5 {
             queue.push(event(byte));
         }
@@ -174,8 +209,36 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_holds_a_bounded_number_of_bytes_not_only_of_pushes() {
+        // Room for many pushes, but each is a whole megabyte: what the
+        // publisher sends decides the size, so the bytes are bounded too.
+        let queue = event_queue(QueueLimits {
+            pushes: 1_000,
+            bytes: 16 << 20,
+        });
+        let big = |byte: u8| EventUpdate::Event(EncodedEvent::new(vec![byte; 1 << 20]));
+        for byte in 0..100 {
+            queue.push(big(byte));
+        }
+        let mut held = 0;
+        let mut dropped = 0;
+        while let Poll::Ready(Some(update)) = poll(&queue) {
+            match update {
+                EventUpdate::Event(e) => held += e.as_bytes().len(),
+                EventUpdate::Dropped { count } => dropped += count,
+                EventUpdate::Ended { .. } => unreachable!(),
+            }
+        }
+        assert!(held <= 16 << 20, "held {held} bytes");
+        assert_eq!(dropped + (held >> 20) as u64, 100);
+    }
+
+    #[test]
     fn publisher_drops_merge_with_local_ones_and_end_comes_last() {
-        let queue = event_queue(1);
+        let queue = event_queue(QueueLimits {
+            pushes: 1,
+            bytes: usize::MAX,
+        });
         queue.push(event(0));
         queue.push(event(1));
         queue.add_dropped(4);

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use super::outgoing::Outgoing;
-use super::queue::PushQueue;
+use super::queue::{PushQueue, QueueLimits};
 use crate::message::{EncodedEvent, IncidentInfo};
 
 /// What an [`IncidentSubscription`] yields.
@@ -50,19 +50,27 @@ pub enum EventUpdate {
     },
 }
 
-pub(super) fn incident_queue(capacity: usize) -> Arc<PushQueue<IncidentUpdate>> {
+pub(super) fn incident_queue(limits: QueueLimits) -> Arc<PushQueue<IncidentUpdate>> {
     Arc::new(PushQueue::new(
-        capacity,
+        limits,
         |count| IncidentUpdate::Dropped { count },
         |reason| IncidentUpdate::Ended { reason },
+        |update| match update {
+            IncidentUpdate::New(info) => info.name.len() + info.trigger.as_bytes().len(),
+            _ => 0,
+        },
     ))
 }
 
-pub(super) fn event_queue(capacity: usize) -> Arc<PushQueue<EventUpdate>> {
+pub(super) fn event_queue(limits: QueueLimits) -> Arc<PushQueue<EventUpdate>> {
     Arc::new(PushQueue::new(
-        capacity,
+        limits,
         |count| EventUpdate::Dropped { count },
         |reason| EventUpdate::Ended { reason },
+        |update| match update {
+            EventUpdate::Event(event) => event.as_bytes().len(),
+            _ => 0,
+        },
     ))
 }
 

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use clap::{ArgGroup, Args};
-use flog_core::{Event, FileKind, ReadError};
+use flog_core::{
+    flogfile::{FileKind, ReadError},
+    Event,
+};
 use flog_gatherer::{read_trigger, Classifier, Config, CATEGORY_UNKNOWN, CONFIG_FILE};
 use indicatif::ProgressBar;
 

@@ -85,7 +85,10 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
 }
 
 /// A damaged IN: converted what it holds; a truncated one only warns.
-fn report_damage(args: &ConvertArgs, damage: Option<flog_core::ReadError>) -> anyhow::Result<()> {
+fn report_damage(
+    args: &ConvertArgs,
+    damage: Option<flog_core::flogfile::ReadError>,
+) -> anyhow::Result<()> {
     match damage {
         Some(damage) if damage.is_truncated() => {
             eprintln!(

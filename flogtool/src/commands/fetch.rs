@@ -47,10 +47,13 @@ fn parse_incident_name(name: &str) -> Result<String, String> {
 /// file is removed and the target untouched.
 pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
     let url = logport::resolve_url(&args.target)?;
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}{}", args.name, flog_core::FINISHED_SUFFIX)));
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}{}",
+            args.name,
+            flog_core::flogfile::FINISHED_SUFFIX
+        ))
+    });
     let mut interrupt = Interrupt::install()?;
     let client = logport::connect(&url).await?;
     let tmp = flog_core::fs::temp_path_for(&output);
@@ -89,7 +92,7 @@ pub(crate) async fn run(args: FetchArgs) -> anyhow::Result<()> {
         "{}: {} bytes, sha256 {} verified",
         output.display(),
         fetched.size,
-        hex(&fetched.sha256)
+        data_encoding::HEXLOWER.encode_display(&fetched.sha256)
     );
     Ok(())
 }
@@ -112,10 +115,6 @@ async fn fetch_to(
     file.flush().await?;
     file.sync_all().await?;
     Ok(fetched)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

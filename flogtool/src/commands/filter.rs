@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::Args;
-use flog_core::{FlogWriter, ReadError};
+use flog_core::flogfile::{FlogWriter, ReadError};
 
 use crate::filter::{Dropped, EventFilter};
 use crate::flogfiles::{Damage, Format, Item, Reader};

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use clap::Args;
-use flog_core::{Event, FlogWriter, Header, Timestamp, HEADER_TAIL};
+use flog_core::{
+    flogfile::{FlogWriter, Header, HeaderKind},
+    Event, Timestamp,
+};
 use flog_wire::{EventUpdate, Welcome};
 
 use crate::filter::EventFilter;
@@ -194,10 +197,12 @@ impl Tail<'_> {
 /// The header of a tail: the publisher as its welcome describes it.
 fn tail_header(welcome: &Welcome) -> Header {
     Header {
-        kind: HEADER_TAIL.to_owned(),
+        kind: HeaderKind::Tail.into(),
         pid: Some(welcome.pid),
         versions: welcome.versions.clone(),
-        incarnation: Some(welcome.incarnation.clone()),
+        // The welcome carries the text form; one a foreign publisher spelled
+        // its own way is left out rather than failing the tail.
+        incarnation: welcome.incarnation.parse().ok(),
         started: Some(Timestamp::now()),
         ..Header::default()
     }

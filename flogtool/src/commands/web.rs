@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use flog_core::FlogContents;
+use flog_core::flogfile::FlogContents;
 use flog_web::{BoxError, PathSource, Viewer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

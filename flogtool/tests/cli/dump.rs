@@ -1,6 +1,6 @@
 use std::fs;
 
-use flog_core::{Event, Header, Level, Text};
+use flog_core::{flogfile::Header, Event, Level, Text};
 
 use crate::util::{decompressed, event_lines, path_str, real_incident, run, write_flogfile};
 

@@ -81,7 +81,7 @@ fn spans_incident(logdir: &Path) -> PathBuf {
 fn a_trace_holds_every_event_its_spans_and_its_parent_links() {
     let dir = tempfile::tempdir().unwrap();
     let incident = spans_incident(&dir.path().join("logs"));
-    let truth = flog_core::read_flogfile(&incident).unwrap();
+    let truth = flog_core::flogfile::read_flogfile(&incident).unwrap();
     assert_eq!(truth.events.len(), 7, "{:#?}", truth.events);
     let out_path = dir.path().join("trace.json");
     let out = run(&[

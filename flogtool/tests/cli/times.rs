@@ -2,7 +2,10 @@
 //! zone fixed by `TZ`. The expected strings were computed apart from flogtool,
 //! with `TZ=... date -d @SECONDS`.
 
-use flog_core::{Event, Header, Level, Text, Timestamp, HEADER_INCIDENT};
+use flog_core::{
+    flogfile::{Header, HeaderKind},
+    Event, Level, Text, Timestamp,
+};
 
 use crate::util::{event_lines, flogtool, path_str, write_flogfile, Run};
 
@@ -22,7 +25,7 @@ fn file(dir: &std::path::Path) -> std::path::PathBuf {
         ..Event::default()
     };
     let header = Header {
-        kind: HEADER_INCIDENT.into(),
+        kind: HeaderKind::Incident.into(),
         started: Some(Timestamp(WINTER)),
         ..Header::default()
     };

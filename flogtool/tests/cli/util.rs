@@ -175,9 +175,9 @@ pub(crate) fn foolscap_flogtool(python_bin: &str, args: &[&str]) -> String {
 }
 
 /// Writes a plain flogfile holding `events` after `header`.
-pub(crate) fn write_flogfile(path: &Path, header: &flog_core::Header, events: &[Event]) {
+pub(crate) fn write_flogfile(path: &Path, header: &flog_core::flogfile::Header, events: &[Event]) {
     let file = std::fs::File::create(path).unwrap();
-    let mut writer = flog_core::FlogWriter::new(file, header).unwrap();
+    let mut writer = flog_core::flogfile::FlogWriter::new(file, header).unwrap();
     for event in events {
         writer.write_event(event).unwrap();
     }

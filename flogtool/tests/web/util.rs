@@ -8,7 +8,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flog_core::{
-    msg, Event, FlogContents, FlogWriter, Header, Level, Logger, ManualClock, Text, Timestamp,
+    flogfile::{FlogContents, FlogWriter, Header},
+    msg, Event, Level, Logger, ManualClock, Text, Timestamp,
 };
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -229,7 +230,7 @@ pub(crate) fn big_file(path: &Path, n: u64) {
         }
     };
     let header = Header {
-        kind: "incident".into(),
+        kind: flog_core::flogfile::HeaderKind::Incident.into(),
         name: Some("incident-big".into()),
         trigger: Some(event(trigger_num)),
         ..Header::default()
@@ -244,7 +245,7 @@ pub(crate) fn big_file(path: &Path, n: u64) {
 
 /// Reads a flogfile (the truth the pages are checked against).
 pub(crate) fn read(path: &Path) -> FlogContents {
-    flog_core::read_flogfile(path).unwrap()
+    flog_core::flogfile::read_flogfile(path).unwrap()
 }
 
 /// Polls `f` until it gives `Some`, failing after [`DEADLINE`].

@@ -1,6 +1,6 @@
 //! Fuzzes the flogfile reader: any bytes (plain or bzip2) read as records or end
 //! in an error, never a panic.
-use flog_core::{FlogContents, FlogReader};
+use flog_core::flogfile::{FlogContents, FlogReader};
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

@@ -9,14 +9,31 @@
 //!                                    killed run left), serve the logport,
 //!                                    print "url URL"; run until stdin closes
 //! ```
+//!
+//! A logdir another logger holds is not a bug of this program: it says so
+//! on stderr and exits with status 3 (other logdir problems: 1).
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use flog_core::{read_flogfile, Level, Logger, RECORDING_SUFFIX};
+use flog_core::{
+    flogfile::{read_flogfile, RECORDING_SUFFIX},
+    Level, LogdirError, Logger,
+};
 use flog_publisher::Publisher;
+
+/// Takes `logdir` for `logger`, or says why not and gives the exit status.
+fn take_logdir(logger: &Logger, logdir: &Path) -> Result<(), ExitCode> {
+    logger.set_logdir(logdir).map_err(|error| {
+        eprintln!("flog-test-service: {error}");
+        match error {
+            LogdirError::InUse { .. } => ExitCode::from(3),
+            _ => ExitCode::FAILURE,
+        }
+    })
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -41,7 +58,9 @@ fn trigger(logdir: &Path) -> ExitCode {
         .trailing_delay(Duration::from_secs(3600))
         .build()
         .expect("valid settings");
-    logger.set_logdir(logdir).expect("a usable logdir");
+    if let Err(code) = take_logdir(&logger, logdir) {
+        return code;
+    }
     for i in 0..50 {
         logger
             .event(Level::OPERATIONAL)
@@ -93,7 +112,9 @@ fn serve(logdir: &Path) -> ExitCode {
         .trailing(false)
         .build()
         .expect("valid settings");
-    logger.set_logdir(logdir).expect("a usable logdir");
+    if let Err(code) = take_logdir(&logger, logdir) {
+        return code;
+    }
     let publisher = runtime
         .block_on(Publisher::builder(logger.clone()).start())
         .expect("the publisher starts");

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use flog_core::{Event, FlogWriter, Header, Level};
+use flog_core::Level;
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, Message, Op, Reply, Request,
     Response, Welcome,
@@ -26,23 +26,9 @@ struct Listed {
 }
 
 fn incident_file(name: &str) -> (Vec<u8>, EncodedEvent) {
-    let trigger = Event {
-        num: 1,
-        level: Level::WEIRD,
-        facility: Some("fake".into()),
-        ..Event::default()
-    };
-    let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
-        name: Some(name.into()),
-        trigger: Some(trigger.clone()),
-        ..Header::default()
-    };
-    let mut writer = FlogWriter::new(Vec::new(), &header).unwrap();
-    writer.write_event(&trigger).unwrap();
     (
-        writer.into_inner().unwrap(),
-        EncodedEvent::new(trigger.to_cbor()),
+        flog_testkit::incident_file(name, 0),
+        EncodedEvent::new(flog_testkit::fake_trigger().to_cbor()),
     )
 }
 

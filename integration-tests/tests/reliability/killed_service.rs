@@ -5,7 +5,10 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use flog_core::{read_flogfile, Level, FINISHED_SUFFIX, RECORDING_SUFFIX};
+use flog_core::{
+    flogfile::{read_flogfile, FINISHED_SUFFIX, RECORDING_SUFFIX},
+    Level,
+};
 use flog_wire::{ListQuery, LogportClient, LogportUrl};
 
 use super::ChildService;
@@ -88,8 +91,29 @@ async fn a_killed_service_s_incident_is_recovered_listed_and_gathered_after_rest
     let report = read_flogfile(&stored.path).unwrap();
     let trailer = report.trailer.expect("recovery added a trailer");
     assert!(trailer.recovered && !trailer.truncated, "{trailer:?}");
-    assert_eq!(trailer.end, "recovered");
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Recovered));
     assert_eq!(report.header.as_ref(), Some(&header));
     assert_eq!(report.events, left.events);
     assert!(service.stop().success());
+}
+
+/// A second start on a logdir another run still holds is told so and exits
+/// with its own code, without a panic, and leaves the first one serving.
+#[test]
+fn a_second_service_on_a_held_logdir_exits_cleanly_saying_it_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let logdir = dir.path().join("logs");
+    let first = ChildService::start("serve", &logdir);
+    first.wait_line("url ");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_flog-test-service"))
+        .arg("serve")
+        .arg(&logdir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("in use by another logger"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(first.stop().success());
 }

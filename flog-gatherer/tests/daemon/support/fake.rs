@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flog_core::{Event, FlogWriter, Header, Level};
+use flog_core::Level;
 use flog_wire::{
     Connection, EncodedEvent, ErrorCode, ErrorMessage, IncidentInfo, ListQuery, Message,
     MessageWriter, NewIncident, Op, Reply, Request, Response, Welcome,
@@ -26,36 +26,7 @@ pub(crate) struct Served {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// A real flogfile (uncompressed) of an incident whose trigger is WEIRD in
-/// facility `fake`, padded with `padding` bytes in a field.
-pub(crate) fn incident_file(name: &str, padding: usize) -> Vec<u8> {
-    let trigger = Event {
-        num: 1,
-        level: Level::WEIRD,
-        facility: Some("fake".into()),
-        ..Event::default()
-    };
-    let header = Header {
-        kind: flog_core::HEADER_INCIDENT.into(),
-        name: Some(name.into()),
-        trigger: Some(trigger.clone()),
-        ..Header::default()
-    };
-    let mut writer = FlogWriter::new(Vec::new(), &header).unwrap();
-    if padding > 0 {
-        let mut noise = Event {
-            num: 0,
-            level: Level::OPERATIONAL,
-            ..Event::default()
-        };
-        noise
-            .fields
-            .push(("pad".into(), vec![0x5a_u8; padding].into()));
-        writer.write_event(&noise).unwrap();
-    }
-    writer.write_event(&trigger).unwrap();
-    writer.into_inner().unwrap()
-}
+pub(crate) use flog_testkit::incident_file;
 
 impl Served {
     /// An honest incident: a real flogfile, listed with its size.

@@ -25,6 +25,22 @@ pub(crate) fn gatherer(args: &[&str]) -> Command {
     command
 }
 
+/// [`gatherer`] under an address-space limit of `bytes` (prlimit execs it,
+/// so the child's pid is the daemon's); one arena per thread would reserve
+/// 64 MiB of address space each, so glibc is asked for two.
+pub(crate) fn gatherer_limited(args: &[&str], bytes: u64) -> Command {
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--as={bytes}"))
+        .arg("--")
+        .arg(BIN)
+        .args(args)
+        .env_remove("FLOG_LOG")
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("RUST_BACKTRACE", "0");
+    command
+}
+
 /// A daemon run as a child process, its standard error read line by line.
 pub(crate) struct Daemon {
     pub(crate) child: Child,
@@ -44,6 +60,18 @@ impl Daemon {
         if let Some(filter) = filter {
             command.env("FLOG_LOG", filter);
         }
+        Daemon::spawn(command)
+    }
+
+    /// `run BASEDIR --json` under an address-space limit of `bytes`.
+    pub(crate) fn start_limited(basedir: &Path, bytes: u64) -> Daemon {
+        Daemon::spawn(gatherer_limited(
+            &["run", basedir.to_str().unwrap(), "--json"],
+            bytes,
+        ))
+    }
+
+    fn spawn(mut command: Command) -> Daemon {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -68,6 +96,17 @@ impl Daemon {
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The peaks of its address space and resident memory so far, from
+    /// `/proc`, for a person reading the test's output.
+    pub(crate) fn peak(&self) -> String {
+        fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("VmPeak") || l.starts_with("VmHWM"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Waits for a line containing every one of `parts`.

@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::fs::write_file_atomically;
+use crate::incarnation::Incarnation;
 use crate::time::Timestamp;
 
 /// The file in a logdir naming its owner.
@@ -38,7 +39,7 @@ pub struct LogdirOwner {
     /// Process id.
     pub pid: Option<u32>,
     /// The logger's incarnation (as in incident headers).
-    pub incarnation: Option<String>,
+    pub incarnation: Option<Incarnation>,
     /// Host name.
     pub host: Option<String>,
     /// When it took the directory.
@@ -93,7 +94,7 @@ impl LogdirOwner {
             any = true;
             match key {
                 "pid" => owner.pid = value.parse().ok(),
-                "incarnation" => owner.incarnation = Some(value.to_owned()),
+                "incarnation" => owner.incarnation = value.parse().ok(),
                 "host" => owner.host = Some(value.to_owned()),
                 "started" => owner.started = Timestamp::parse(value),
                 "released" => owner.released = Timestamp::parse(value),
@@ -115,7 +116,7 @@ impl LogdirOwner {
             }
         };
         line("pid", self.pid.map(|p| p.to_string()));
-        line("incarnation", self.incarnation.clone());
+        line("incarnation", self.incarnation.map(|i| i.to_string()));
         line("host", self.host.clone());
         line("started", self.started.map(|t| t.to_string()));
         line("released", self.released.map(|t| t.to_string()));
@@ -138,7 +139,7 @@ mod tests {
         assert_eq!(LogdirOwner::read(dir.path()).unwrap(), None);
         let owner = LogdirOwner {
             pid: Some(42),
-            incarnation: Some("0123456789abcdef:3".into()),
+            incarnation: "0123456789abcdef:3".parse().ok(),
             host: Some("web\n1".into()),
             started: Timestamp::parse("2026-11-27T12:00:00Z"),
             released: None,
@@ -147,6 +148,10 @@ mod tests {
         let back = LogdirOwner::read(dir.path()).unwrap().unwrap();
         assert_eq!(back.host.as_deref(), Some("web 1"));
         assert_eq!(back.pid, Some(42));
+        assert_eq!(
+            back.incarnation.map(|i| i.to_string()).as_deref(),
+            Some("0123456789abcdef:3")
+        );
         assert_eq!(back.started, owner.started);
         assert_eq!(
             back.to_string(),
