@@ -6,8 +6,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{all_readable, files_in, log_hex_noise, next_incident, watch_incidents, SmallDisk};
+use common::{all_readable, files_in, log_hex_noise, next_incident, watch_incidents};
 use flog_core::{flogfile::read_flogfile, Level, Logger};
+use flog_testkit::SmallDisk;
 
 #[test]
 fn full_disk_is_reported_once_and_incidents_resume_when_space_returns() {

@@ -10,8 +10,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{all_readable, files_in, next_incident, watch_incidents, SmallDisk};
+use common::{all_readable, files_in, next_incident, watch_incidents};
 use flog_core::{IncidentError, Level, Logger};
+use flog_testkit::SmallDisk;
 
 fn counting_errors() -> (Logger, Arc<AtomicUsize>) {
     let errors = Arc::new(AtomicUsize::new(0));

@@ -1,5 +1,6 @@
 //! What flog's test suites share, so that no suite keeps its own copy: the
-//! incident files that fake publishers serve. A dev-dependency only; nothing
+//! incident files that fake publishers serve, and small disks (tmpfs) for
+//! the disk-full tests. A dev-dependency only; nothing
 //! shipped depends on it.
 //!
 //! ```
@@ -14,6 +15,10 @@
 //! ```
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod disk;
+
+pub use disk::SmallDisk;
 
 use flog_core::flogfile::{FlogWriter, Header, HeaderKind};
 use flog_core::{Event, Level};

@@ -1,7 +1,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,56 +45,6 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// A tmpfs of a given size, unmounted on drop. Mounting needs root (or
-/// CAP_SYS_ADMIN): without, [`SmallDisk::mount`] gives `None` and the tests
-/// that need one say so and pass.
-pub struct SmallDisk {
-    pub path: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    pub fn mount(size: &str) -> Option<SmallDisk> {
-        Self::mount_with(&format!("size={size}"))
-    }
-
-    /// Mounts with these `-o` options, e.g. `size=1m,ro`.
-    pub fn mount_with(options: &str) -> Option<SmallDisk> {
-        let parent = tempfile::tempdir().unwrap();
-        let path = parent.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk {
-            path,
-            _parent: parent,
-        })
-    }
-
-    pub fn resize(&self, size: &str) {
-        self.remount(&format!("size={size}"));
-    }
-
-    /// Remounts with other options: `ro`, `rw`, `size=...`.
-    pub fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(&self.path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount -o remount,{options}");
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
     }
 }
 

@@ -263,27 +263,10 @@ fn unreadable_incidents_are_unknown() {
 /// append would continue it into a line that names no incident.
 #[test]
 fn a_line_cut_short_by_a_full_disk_is_taken_back() {
-    use std::process::Command;
-    // Root (or CAP_SYS_ADMIN) mounts a small tmpfs; elsewhere, skip.
-    let parent = tempfile::tempdir().unwrap();
-    let disk = parent.path().join("disk");
-    fs::create_dir(&disk).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("cannot mount a tmpfs here (not root?); skipping");
+    let Some(small) = flog_testkit::SmallDisk::mount("64k") else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&disk);
+    };
+    let disk = small.path.clone();
 
     // A list whose first page has 6 bytes left, on a disk with no page left:
     // the next line's first 6 bytes fit, the rest does not.

@@ -226,42 +226,4 @@ pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// A tmpfs of a given size, unmounted on drop. Mounting needs root (or
-/// CAP_SYS_ADMIN): without, `mount` gives `None` and the tests that need one
-/// say so and pass.
-pub(crate) struct SmallDisk {
-    pub(crate) path: std::path::PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    pub(crate) fn mount(size: &str) -> Option<SmallDisk> {
-        let parent = tempfile::tempdir().unwrap();
-        let path = parent.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk {
-            path,
-            _parent: parent,
-        })
-    }
-
-    pub(crate) fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.path).status();
-    }
-}
+pub(crate) use flog_testkit::SmallDisk;
