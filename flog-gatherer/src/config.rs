@@ -283,10 +283,12 @@ pub const CONFIG_TEMPLATE: &str = r#"# flog-gatherer configuration.
 # Durations are a number of seconds or text like "500ms", "30s", "5m", "1h";
 # sizes are a number of bytes or text like "64 KiB", "256 MiB".
 
-# Logport URLs of publishers (flog://HOST:PORT/PUBLISHER-ID/SECRET). The URL
-# holds the secret, so keep this file private.
+# Logport URLs of publishers, as in each publisher's `logport` file:
+# flogs://KEY@HOST:PORT/PUBLISHER-ID/SECRET (TLS, the publisher's key pinned),
+# or flog+insecure://HOST:PORT/PUBLISHER-ID/SECRET for a publisher explicitly
+# made plaintext. The URL holds the secret, so keep this file private.
 publishers = [
-    # "flog://10.0.0.5:4817/web-1/0123456789abcdef",
+    # "flogs://4oymiquy7qobjgx36tejs35zeqt24qpemsnzgtfeswmrw6csxbkq@10.0.0.5:4817/web-1/0123456789abcdef",
 ]
 
 # More publishers: every file in this folder (relative to BASEDIR) holds one

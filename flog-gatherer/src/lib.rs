@@ -58,7 +58,6 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod backoff;
 mod classified;
 mod classify;
 mod config;

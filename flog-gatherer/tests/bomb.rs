@@ -166,7 +166,7 @@ async fn fake_publisher(id: &str, files: Vec<(String, Vec<u8>)>) -> LogportUrl {
             });
         }
     });
-    format!("flog://127.0.0.1:{port}/{id}/{}", "0".repeat(32))
+    format!("flog+insecure://127.0.0.1:{port}/{id}/{}", "0".repeat(32))
         .parse()
         .unwrap()
 }

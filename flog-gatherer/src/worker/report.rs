@@ -159,13 +159,13 @@ mod tests {
         assert!(!run.failing());
         run.failed(
             "p",
-            "flog://h:1/p/<secret>",
+            "flog+insecure://h:1/p/<secret>",
             "unreachable",
             Duration::from_secs(1),
         );
         run.failed(
             "p",
-            "flog://h:1/p/<secret>",
+            "flog+insecure://h:1/p/<secret>",
             "unreachable",
             Duration::from_secs(2),
         );

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flog_wire::{ClientError, LogportClient, LogportUrl};
+use flog_wire::{ClientError, LogportClient, LogportUrl, TransportError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -44,12 +44,13 @@ pub(super) async fn connect_and_serve(
     {
         Ok(client) => client,
         Err(PollError::Request { source, .. }) => {
-            return Ended::Failed(match source {
-                ClientError::Connect { .. } | ClientError::Timeout { .. } => {
-                    PollError::Unreachable(source)
-                }
-                other => PollError::Handshake(other),
-            })
+            return Ended::Failed(if is_unreachable(&source) {
+                PollError::Unreachable(source)
+            } else {
+                // A wrong key ("publisher key does not match the URL:
+                // expected ..., got ...") is reported so, once per run.
+                PollError::Handshake(source)
+            });
         }
         Err(PollError::Stopped) => return Ended::Stopped,
         Err(error) => return Ended::Failed(error),
@@ -62,6 +63,21 @@ pub(super) async fn connect_and_serve(
         tracing::info!(publisher = %id, url = %shown, pid, "connected to {id} ({shown}), pid {pid}");
     }
     serve(publisher, &client, url_rx, stop).await
+}
+
+/// Whether a failed connect means the publisher could not be reached (as
+/// opposed to reached and refused, or not a TLS logport).
+fn is_unreachable(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Timeout { .. }
+            | ClientError::Transport(
+                TransportError::Connect { .. }
+                    | TransportError::HandshakeTimeout { .. }
+                    | TransportError::ClosedDuringHandshake { .. }
+                    | TransportError::Io { .. }
+            )
+    )
 }
 
 /// Serves a connected publisher: rounds until the connection fails, the URL

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use flog_wire::LogportUrl;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -173,7 +174,11 @@ async fn kill_9_in_the_middle_of_a_fetch_loses_and_repeats_nothing() {
     add_rule(&basedir, "chunk_size = \"16 KiB\"");
     fs::write(
         basedir.join("publishers").join("service.url"),
-        format!("flog://127.0.0.1:{}/{id}/{}\n", proxy.port(), url.secret()),
+        // The publisher's own URL, its key pinned, at the proxy's port.
+        format!(
+            "{}\n",
+            LogportUrl::new(url.security(), "127.0.0.1", proxy.port(), &id, url.secret()).unwrap()
+        ),
     )
     .unwrap();
 
@@ -225,7 +230,10 @@ fn a_failure_repeating_at_every_retry_is_reported_once() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("flog://127.0.0.1:{port}/p-dead/{}\n", "0".repeat(32));
+    let url = format!(
+        "flog+insecure://127.0.0.1:{port}/p-dead/{}\n",
+        "0".repeat(32)
+    );
     fs::write(basedir.join("publishers").join("dead.url"), url).unwrap();
     // Debug shows every retry, so the test knows several happened.
     let mut daemon = Daemon::start_logging(&basedir, Some("debug"));

@@ -130,7 +130,7 @@ fn a_logport_may_be_named_by_its_logdir_or_its_logport_file() {
     let nowhere = run(&["list", "/no/such/logdir"]);
     assert_eq!(nowhere.code, 1);
     assert!(
-        nowhere.stderr.contains("neither a flog:// URL"),
+        nowhere.stderr.contains("neither a flogs:// URL"),
         "{}",
         nowhere.stderr
     );
