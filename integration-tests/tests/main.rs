@@ -1,3 +1,4 @@
 //! End-to-end tests of flog: one test binary, modules per area.
 mod gatherer;
 mod reliability;
+mod tls;
