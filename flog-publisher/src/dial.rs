@@ -73,7 +73,12 @@ pub(crate) async fn dial_out(state: Arc<State>, url: LogportUrl, shutdown: Cance
                     }
                 }
             }
-            Err(error) => report.failed(&shown, &error.to_string()),
+            Err(error) => {
+                Stats::count(&state.stats.dial_failures);
+                if report.failed(&shown, &error.to_string()) {
+                    Stats::count(&state.stats.dial_failures_reported);
+                }
+            }
         }
         // After a session too: a gatherer that accepts and drops at once
         // must not make this a busy loop.
@@ -152,7 +157,8 @@ struct FailureRun {
 }
 
 impl FailureRun {
-    fn failed(&mut self, gatherer: &str, error: &str) {
+    /// Whether this failure was reported (the first of its kind in a row).
+    fn failed(&mut self, gatherer: &str, error: &str) -> bool {
         self.count += 1;
         if self.last.as_deref() == Some(error) {
             tracing::debug!(
@@ -160,7 +166,7 @@ impl FailureRun {
                 error,
                 "gatherer {gatherer} still failing: {error}"
             );
-            return;
+            return false;
         }
         self.last = Some(error.to_owned());
         tracing::warn!(
@@ -168,6 +174,7 @@ impl FailureRun {
             error,
             "cannot dial out to gatherer {gatherer}: {error}; retrying with backoff"
         );
+        true
     }
 
     fn succeeded(&mut self, gatherer: &str) {
@@ -193,10 +200,10 @@ mod tests {
     #[test]
     fn a_run_of_one_failure_warns_once_and_ends_with_the_count() {
         let mut run = FailureRun::default();
-        run.failed("g", "refused");
-        run.failed("g", "refused");
+        assert!(run.failed("g", "refused"));
+        assert!(!run.failed("g", "refused"));
         assert_eq!((run.count, run.last.as_deref()), (2, Some("refused")));
-        run.failed("g", "unreachable");
+        assert!(run.failed("g", "unreachable"));
         assert_eq!(run.last.as_deref(), Some("unreachable"));
         run.succeeded("g");
         assert_eq!((run.count, run.last), (0, None));

@@ -28,6 +28,11 @@ pub struct PublisherStats {
     pub busy: u64,
     /// Sessions with gatherers over connections this publisher dialed out.
     pub dialed_sessions: u64,
+    /// Dial-outs that failed (unreachable, refused, wrong key).
+    pub dial_failures: u64,
+    /// Of `dial_failures`, those reported as a warning: the first of each
+    /// run of the same failure, not every retry.
+    pub dial_failures_reported: u64,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +44,8 @@ pub(crate) struct Stats {
     pub(crate) key_refused_by_peer: AtomicU64,
     pub(crate) busy: AtomicU64,
     pub(crate) dialed_sessions: AtomicU64,
+    pub(crate) dial_failures: AtomicU64,
+    pub(crate) dial_failures_reported: AtomicU64,
 }
 
 impl Stats {
@@ -56,6 +63,8 @@ impl Stats {
             key_refused_by_peer: get(&self.key_refused_by_peer),
             busy: get(&self.busy),
             dialed_sessions: get(&self.dialed_sessions),
+            dial_failures: get(&self.dial_failures),
+            dial_failures_reported: get(&self.dial_failures_reported),
         }
     }
 }

@@ -48,6 +48,8 @@ max_backoff = "10s"
 max_incident_size = "1 MiB"
 page_size = 20
 chunk_size = "64 KiB"
+listen = "0.0.0.0:4818"
+advertise = "gatherer.example.com"
 
 [[rule]]
 category = "database"
@@ -64,6 +66,8 @@ fields = { kind = "panic", code = 7, fatal = true, ratio = 0.5 }
     .unwrap();
     let ids: Vec<&str> = config.publishers.iter().map(|u| u.publisher_id()).collect();
     assert_eq!(ids, ["web-1", "db_2"]);
+    assert_eq!(config.listen, Some("0.0.0.0:4818".parse().unwrap()));
+    assert_eq!(config.advertise.as_deref(), Some("gatherer.example.com"));
     assert_eq!(
         config.publishers_dir,
         PathBuf::from("/etc/flog/publishers.d")

@@ -25,13 +25,13 @@ pub(super) enum Ended {
     Failed(PollError),
 }
 
-/// Connects to the publisher at the current URL, then serves it.
+/// Connects to the publisher at `url`, then serves it.
 pub(super) async fn connect_and_serve(
     publisher: &mut Publisher,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url: LogportUrl,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
-    let url = url_rx.borrow_and_update().clone();
     if let Err(error) = publisher.open_store().await {
         return Ended::Failed(error);
     }
@@ -65,6 +65,26 @@ pub(super) async fn connect_and_serve(
     serve(publisher, &client, url_rx, stop).await
 }
 
+/// Serves a publisher that dialed in and registered: the same rounds, on
+/// the connection it made.
+pub(super) async fn serve_dialed(
+    publisher: &mut Publisher,
+    client: LogportClient,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
+    stop: &CancellationToken,
+) -> Ended {
+    if let Err(error) = publisher.open_store().await {
+        return Ended::Failed(error);
+    }
+    let (id, pid) = (&publisher.id, client.welcome().pid);
+    if publisher.failures.failing() {
+        tracing::debug!(publisher = %id, pid, "{id} dialed in, pid {pid}");
+    } else {
+        tracing::info!(publisher = %id, pid, "{id} dialed in, pid {pid}");
+    }
+    serve(publisher, &client, url_rx, stop).await
+}
+
 /// Whether a failed connect means the publisher could not be reached (as
 /// opposed to reached and refused, or not a TLS logport).
 fn is_unreachable(error: &ClientError) -> bool {
@@ -86,7 +106,7 @@ fn is_unreachable(error: &ClientError) -> bool {
 async fn serve(
     publisher: &mut Publisher,
     client: &LogportClient,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
     publisher.cx.notify(GatherEvent::Connected {
@@ -152,7 +172,7 @@ async fn wait_for_news(
     publisher: &Publisher,
     notices: &mut Option<Notices>,
     pacer: &mut Pacer,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Option<Ended> {
     let poll = Instant::now() + publisher.cx.config.poll_interval;
