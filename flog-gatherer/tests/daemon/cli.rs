@@ -249,3 +249,29 @@ fn a_failure_repeating_at_every_retry_is_reported_once() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn accept_key_leaves_the_key_for_the_running_gatherer_and_refuses_nonsense() {
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("g");
+    create(&basedir, &[]);
+    let key = flog_wire::TlsKey::generate()
+        .unwrap()
+        .fingerprint()
+        .to_string();
+    let base = basedir.to_str().unwrap();
+    let output = gatherer(&["accept-key", base, "web-1", &key])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let kept =
+        fs::read_to_string(basedir.join(flog_gatherer::ACCEPTED_KEYS_DIR).join("web-1")).unwrap();
+    assert_eq!(kept.trim(), key);
+    for (id, key) in [("web-1", "not-a-key"), ("../etc", key.as_str())] {
+        let output = gatherer(&["accept-key", base, id, key]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{id} {key}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("flog-gatherer: error:"), "{stderr}");
+    }
+    assert!(!dir.path().join("etc").exists());
+}
