@@ -129,7 +129,7 @@ fn truncated_files_give_what_they_hold_and_say_so() {
 
 #[test]
 fn non_flogfiles_are_rejected_saying_what_they_look_like() {
-    let cases: [(&[u8], &str); 7] = [
+    let cases: [(&[u8], &str); 9] = [
         (b"", "empty"),
         (
             b"# foolscap flogfile v1\n{\"header\": {}}\n",
@@ -137,6 +137,8 @@ fn non_flogfiles_are_rejected_saying_what_they_look_like() {
         ),
         (b"\x80\x02}q\x00(U\x04type", "Python pickle"),
         (b"pb://abc@127.0.0.1:1234/xyz", "FURL"),
+        (b"flogs://KEY@127.0.0.1:1234/p/s", "logport URL"),
+        (b"flog+insecure://127.0.0.1:1234/p/s", "logport URL"),
         (
             b"hello world, this is text\n",
             "text starting \"hello world",

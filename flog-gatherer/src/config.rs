@@ -1,6 +1,7 @@
 //! The gatherer's configuration: `BASEDIR/gatherer.toml`.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,6 +71,12 @@ pub struct Config {
     pub chunk_size: Option<u32>,
     /// The classification rules. Default: none.
     pub classifier: Classifier,
+    /// Where to listen for publishers that dial out to this gatherer
+    /// (`docs/protocol.md` §12.6). Default: `None`, no listening.
+    pub listen: Option<SocketAddr>,
+    /// The host written in the gatherer's URL (`BASEDIR/gatherer-url`).
+    /// Default: the listening address (127.0.0.1 if it is unspecified).
+    pub advertise: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +97,8 @@ impl Default for Config {
             page_size: 500,
             chunk_size: None,
             classifier: Classifier::default(),
+            listen: None,
+            advertise: None,
         }
     }
 }
@@ -113,6 +122,8 @@ struct RawConfig {
     max_incident_size: Option<Spanned<RawSize>>,
     page_size: Option<Spanned<i64>>,
     chunk_size: Option<Spanned<RawSize>>,
+    listen: Option<Spanned<String>>,
+    advertise: Option<String>,
     #[serde(default)]
     rule: Vec<RawRule>,
 }
@@ -254,6 +265,16 @@ impl Config {
         if let Some(subscribe) = raw.subscribe {
             config.subscribe = subscribe;
         }
+        if let Some(listen) = &raw.listen {
+            let addr = listen.get_ref().trim().parse().map_err(|_| {
+                source.error_at(
+                    listen.span(),
+                    ConfigProblem::Listen(listen.get_ref().clone()),
+                )
+            })?;
+            config.listen = Some(addr);
+        }
+        config.advertise = raw.advertise.clone();
         raw.read_durations(&mut config, &source)?;
         raw.read_numbers(&mut config, &source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
@@ -283,10 +304,12 @@ pub const CONFIG_TEMPLATE: &str = r#"# flog-gatherer configuration.
 # Durations are a number of seconds or text like "500ms", "30s", "5m", "1h";
 # sizes are a number of bytes or text like "64 KiB", "256 MiB".
 
-# Logport URLs of publishers (flog://HOST:PORT/PUBLISHER-ID/SECRET). The URL
-# holds the secret, so keep this file private.
+# Logport URLs of publishers, as in each publisher's `logport` file:
+# flogs://KEY@HOST:PORT/PUBLISHER-ID/SECRET (TLS, the publisher's key pinned),
+# or flog+insecure://HOST:PORT/PUBLISHER-ID/SECRET for a publisher explicitly
+# made plaintext. The URL holds the secret, so keep this file private.
 publishers = [
-    # "flog://10.0.0.5:4817/web-1/0123456789abcdef",
+    # "flogs://4oymiquy7qobjgx36tejs35zeqt24qpemsnzgtfeswmrw6csxbkq@10.0.0.5:4817/web-1/0123456789abcdef",
 ]
 
 # More publishers: every file in this folder (relative to BASEDIR) holds one
@@ -330,6 +353,14 @@ page_size = 500
 # choice). A fetch cut by a broken connection resumes after the last whole
 # chunk, so smaller chunks lose less on flaky links.
 # chunk_size = "256 KiB"
+
+# Listen for publishers that dial out to this gatherer (off unless set). The
+# gatherer's key, id and registration secret are created in BASEDIR on the
+# first start, and BASEDIR/gatherer-url (mode 0600) holds the flogs:// URL to
+# give publishers (FLOG_GATHERERS, or the publisher builder's `gatherer`).
+# advertise is the host written in that URL (default: the listening address).
+# listen = "0.0.0.0:4818"
+# advertise = "gatherer.example.com"
 
 # Classification. Each stored incident is listed in BASEDIR/classified/all,
 # in classified/CATEGORY for every rule its trigger event matches, and in

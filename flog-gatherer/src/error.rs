@@ -71,6 +71,9 @@ pub enum ConfigProblem {
         /// The range allowed, for people: `1 to 4096`.
         range: &'static str,
     },
+    /// `listen` is not an `ADDRESS:PORT`.
+    #[error("listen: {0:?} is not ADDRESS:PORT, e.g. \"0.0.0.0:4818\"")]
+    Listen(String),
     /// The first wait after a failure is longer than the longest.
     #[error("min_backoff is longer than max_backoff")]
     BackoffOrder,
@@ -200,6 +203,29 @@ pub enum GatherError {
     /// [`Gatherer::run`](crate::Gatherer::run) was called while it runs.
     #[error("this gatherer is already running")]
     AlreadyRunning,
+    /// The gatherer's key file (for publishers dialing in) could not be
+    /// read, created or used.
+    #[error(transparent)]
+    Key(flog_wire::KeyFileError),
+    /// The TLS configuration could not be built from the gatherer's key.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] flog_wire::TransportError),
+    /// The `listen` address could not be bound.
+    #[error("cannot listen for publishers on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The `advertise` host cannot be put in a URL.
+    #[error("cannot advertise {host:?} in the gatherer's URL: {source}")]
+    Advertise {
+        /// The host.
+        host: String,
+        /// Why.
+        source: flog_wire::UrlError,
+    },
     /// `create` refuses to overwrite an existing configuration.
     #[error("{} already exists; remove it or pick another base directory", path.display())]
     AlreadyExists {

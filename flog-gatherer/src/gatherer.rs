@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flog_wire::LogportUrl;
-use tokio::sync::{watch, Notify, Semaphore};
+use flog_wire::{LogportClient, LogportUrl};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,11 +17,12 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::blocking;
 use crate::error::GatherError;
+use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
 use crate::publishers::{PublisherScan, Wanted};
 use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
-use crate::worker::{run_publisher, Context};
+use crate::worker::{run_publisher, Context, Sources};
 
 /// Gathers incidents from publishers into a base directory.
 ///
@@ -73,9 +74,43 @@ impl Drop for Running<'_> {
 
 /// A running publisher task.
 struct Worker {
-    url: watch::Sender<LogportUrl>,
+    /// `None` for a publisher known only by dialing in.
+    url: watch::Sender<Option<LogportUrl>>,
+    /// Sessions of the publisher dialing in; one waits while the task is
+    /// busy with another connection.
+    dialed: mpsc::Sender<LogportClient>,
     stop: CancellationToken,
     task: JoinHandle<()>,
+}
+
+impl Worker {
+    fn start(
+        id: &str,
+        url: Option<LogportUrl>,
+        tracker: &TaskTracker,
+        cx: &Arc<Context>,
+        shutdown: &CancellationToken,
+    ) -> Worker {
+        let (tx, url_rx) = watch::channel(url);
+        let (dialed, dialed_rx) = mpsc::channel(1);
+        let stop = shutdown.child_token();
+        let sources = Sources {
+            url: url_rx,
+            dialed: dialed_rx,
+        };
+        let task = tracker.spawn(run_publisher(
+            cx.clone(),
+            id.to_owned(),
+            sources,
+            stop.clone(),
+        ));
+        Worker {
+            url: tx,
+            dialed,
+            stop,
+            task,
+        }
+    }
 }
 
 impl Gatherer {
@@ -168,6 +203,7 @@ impl Gatherer {
             observer: self.observer.clone(),
         });
         let tracker = TaskTracker::new();
+        let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
         let mut workers: HashMap<String, Worker> = HashMap::new();
         let mut scan = PublisherScan::default();
         let publishers_dir = self.config.publishers_dir_in(&self.basedir);
@@ -195,10 +231,19 @@ impl Gatherer {
                     scan = PublisherScan::default();
                 }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-                _ = self.rescan.notified() => {}
+            let next_scan = tokio::time::Instant::now() + self.config.poll_interval;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep_until(next_scan) => break,
+                    _ = self.rescan.notified() => break,
+                    Some(dial_in) = next_dial_in(&mut dial_ins) => {
+                        route(&mut workers, dial_in, &tracker, &cx, &shutdown);
+                    }
+                }
+            }
+            if shutdown.is_cancelled() {
+                break;
             }
         }
         for worker in workers.values() {
@@ -208,6 +253,38 @@ impl Gatherer {
         tracker.wait().await;
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// Starts listening for publishers dialing in, if configured.
+    async fn listen(
+        &self,
+        cx: &Arc<Context>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<mpsc::Receiver<DialIn>>, GatherError> {
+        let Some(addr) = self.config.listen else {
+            return Ok(None);
+        };
+        let (listening, url) = crate::listen::bind(
+            &self.basedir,
+            addr,
+            self.config.advertise.as_deref(),
+            cx.client_options(),
+            self.config.connect_timeout,
+            self.observer.clone(),
+        )
+        .await?;
+        let file = self.basedir.join(crate::listen::GATHERER_URL_FILE);
+        tracing::info!(url = %url.redacted(), "listening for publishers at {} (the URL to give them is in {})", url.redacted(), file.display());
+        self.notify(GatherEvent::Listening { url });
+        let (tx, rx) = mpsc::channel(64);
+        tracker.spawn(crate::listen::accept_loop(
+            listening,
+            tx,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+        Ok(Some(rx))
     }
 
     /// Applies a new configuration to a gatherer (running or not): its
@@ -316,6 +393,43 @@ fn recover(basedir: &Path, index: &ClassifiedIndex) -> Result<Option<usize>, Gat
     Ok(rebuilt)
 }
 
+async fn next_dial_in(dial_ins: &mut Option<mpsc::Receiver<DialIn>>) -> Option<DialIn> {
+    match dial_ins {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands a publisher that dialed in to its task, started if it has none.
+fn route(
+    workers: &mut HashMap<String, Worker>,
+    dial_in: DialIn,
+    tracker: &TaskTracker,
+    cx: &Arc<Context>,
+    shutdown: &CancellationToken,
+) {
+    let DialIn {
+        publisher_id: id,
+        client,
+    } = dial_in;
+    if workers.get(&id).is_some_and(|w| w.task.is_finished()) {
+        workers.remove(&id);
+    }
+    let worker = workers.entry(id.clone()).or_insert_with(|| {
+        tracing::info!(publisher = %id, "gathering from {id} (dialed in)");
+        Worker::start(&id, None, tracker, cx, shutdown)
+    });
+    if worker.stop.is_cancelled() {
+        // Still stopping: it must not share its folder; the publisher dials
+        // again.
+        return;
+    }
+    if worker.dialed.try_send(client).is_err() {
+        // One session already waits: this publisher dials again later.
+        tracing::debug!(publisher = %id, "{id} dialed in again while a session waits; closing");
+    }
+}
+
 /// Starts, redirects and stops publisher tasks to match `wanted`.
 fn reconcile(
     workers: &mut HashMap<String, Worker>,
@@ -327,6 +441,10 @@ fn reconcile(
     workers.retain(|id, worker| {
         if wanted.contains_key(id) || worker.task.is_finished() {
             return !worker.task.is_finished();
+        }
+        if worker.url.borrow().is_none() {
+            // Known by dialing in, not by a URL: it stays.
+            return true;
         }
         if !worker.stop.is_cancelled() {
             tracing::info!(publisher = %id, "no longer gathering from {id}");
@@ -340,24 +458,15 @@ fn reconcile(
             // starts at a later round.
             Some(worker) if worker.stop.is_cancelled() => {}
             Some(worker) => {
-                if *worker.url.borrow() != url {
+                if worker.url.borrow().as_ref() != Some(&url) {
                     tracing::info!(publisher = %id, url = %url.redacted(), "{id} moved to {}", url.redacted());
-                    worker.url.send_replace(url);
+                    worker.url.send_replace(Some(url));
                 }
             }
             None => {
                 tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {origin})", url.redacted());
-                let (tx, rx) = watch::channel(url);
-                let stop = shutdown.child_token();
-                let task = tracker.spawn(run_publisher(cx.clone(), id.clone(), rx, stop.clone()));
-                workers.insert(
-                    id,
-                    Worker {
-                        url: tx,
-                        stop,
-                        task,
-                    },
-                );
+                let worker = Worker::start(&id, Some(url), tracker, cx, shutdown);
+                workers.insert(id, worker);
             }
         }
     }

@@ -58,13 +58,13 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod backoff;
 mod classified;
 mod classify;
 mod config;
 mod contain;
 mod error;
 mod gatherer;
+mod listen;
 mod lock;
 mod observer;
 mod publishers;
@@ -81,6 +81,10 @@ pub use crate::config::{create, Config, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS
 pub use crate::contain::Panicked;
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::gatherer::Gatherer;
+pub use crate::listen::{
+    accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE,
+    PUBLISHER_KEYS_FILE, REGISTRATION_SECRET_FILE,
+};
 pub use crate::lock::LOCK_FILE;
 pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};

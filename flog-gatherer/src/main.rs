@@ -47,6 +47,17 @@ enum Command {
         /// The gatherer's base directory.
         basedir: PathBuf,
     },
+    /// Accepts KEY as the key of publisher PUBLISHER-ID dialing in, in place
+    /// of the one first seen (after a key rotation). Safe while the gatherer
+    /// runs: the publisher's next dial-in with KEY is let in.
+    AcceptKey {
+        /// The gatherer's base directory.
+        basedir: PathBuf,
+        /// The publisher id the refusal named.
+        publisher_id: String,
+        /// The new key's fingerprint, as the refusal showed it.
+        key: String,
+    },
 }
 
 /// Exit status of a configuration that cannot be used, like a usage error.
@@ -68,6 +79,11 @@ fn main() -> ExitCode {
             init_logging(false, false);
             runtime().and_then(|rt| rt.block_on(reclassify(&basedir)))
         }
+        Command::AcceptKey {
+            basedir,
+            publisher_id,
+            key,
+        } => accept_key(&basedir, &publisher_id, &key),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +112,14 @@ fn create(basedir: &Path) -> anyhow::Result<()> {
         basedir.join(flog_gatherer::PUBLISHERS_DIR).display(),
         basedir.display()
     );
+    Ok(())
+}
+
+fn accept_key(basedir: &Path, publisher_id: &str, key: &str) -> anyhow::Result<()> {
+    let key = flog_wire::KeyFingerprint::parse(key)
+        .with_context(|| format!("{key:?} is not a key fingerprint"))?;
+    flog_gatherer::accept_key(basedir, publisher_id, key)?;
+    println!("accepted {key} for {publisher_id}: its next dial-in with this key is let in");
     Ok(())
 }
 

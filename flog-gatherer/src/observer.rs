@@ -57,6 +57,21 @@ pub enum GatherEvent {
         /// The wait before the next attempt.
         retry_in: Duration,
     },
+    /// A publisher dialing in was refused: a wrong registration secret, or
+    /// another key than the one first seen for its id (an impostor, until
+    /// `flog-gatherer accept-key`). Told once per run of the same refusal.
+    DialInRefused {
+        /// The publisher id it claimed.
+        publisher_id: String,
+        /// Why.
+        error: String,
+    },
+    /// The gatherer listens for publishers dialing in, at this URL (also
+    /// in `BASEDIR/gatherer-url`).
+    Listening {
+        /// The URL to give publishers (it holds the registration secret).
+        url: flog_wire::LogportUrl,
+    },
     /// The classification lists were rebuilt.
     Reclassified {
         /// How many stored incidents they list.

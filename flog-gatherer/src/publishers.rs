@@ -207,17 +207,29 @@ mod tests {
         fs::create_dir(&files).unwrap();
         fs::write(
             files.join("b.url"),
-            "# web two\nflog://127.0.0.1:2/web-2/s2\n",
+            "# web two\nflog+insecure://127.0.0.1:2/web-2/s2\n",
         )
         .unwrap();
-        fs::write(files.join("a.url"), "flog://127.0.0.1:9/web-1/zzsecret\n").unwrap();
-        fs::write(files.join(".hidden"), "flog://127.0.0.1:3/web-3/s3\n").unwrap();
-        fs::write(files.join("c.url~"), "flog://127.0.0.1:4/web-4/s4\n").unwrap();
+        fs::write(
+            files.join("a.url"),
+            "flog+insecure://127.0.0.1:9/web-1/zzsecret\n",
+        )
+        .unwrap();
+        fs::write(
+            files.join(".hidden"),
+            "flog+insecure://127.0.0.1:3/web-3/s3\n",
+        )
+        .unwrap();
+        fs::write(
+            files.join("c.url~"),
+            "flog+insecure://127.0.0.1:4/web-4/s4\n",
+        )
+        .unwrap();
         fs::write(files.join("broken"), "\nflog://nope\n").unwrap();
         fs::write(files.join("empty"), "# nothing yet\n").unwrap();
 
         let mut scan = PublisherScan::default();
-        let configured = [url("flog://127.0.0.1:1/web-1/s1")];
+        let configured = [url("flog+insecure://127.0.0.1:1/web-1/s1")];
         let wanted = scan.scan(&configured, &files);
         let ids: Vec<&str> = wanted.keys().map(String::as_str).collect();
         assert_eq!(ids, ["web-1", "web-2"]);

@@ -1,5 +1,7 @@
-//! Client-observed cost of listing 10,000 incidents and fetch throughput of a
-//! large incident, over loopback TCP.
+//! Client-observed cost of listing 10,000 incidents, fetch throughput of a
+//! large incident, and the cost of connecting (TCP connect, TLS handshake,
+//! hello and welcome), over loopback: TLS with the key pinned, as by
+//! default, and the same on a port made plaintext (`_plaintext`) to compare.
 //!
 //! Run with `cargo bench -p flog-publisher --bench logport`.
 #![allow(missing_docs)]
@@ -70,34 +72,60 @@ fn logport(c: &mut Criterion) {
 
     let logger = Logger::new();
     logger.set_logdir(dir.path()).unwrap();
-    let (publisher, client) = rt.block_on(async {
-        let p = Publisher::builder(logger).start().await.unwrap();
-        let c = LogportClient::connect(p.url()).await.unwrap();
-        (p, c)
+    // Two publishers of one logger: the same incidents on a TLS port and on
+    // a plaintext one.
+    let publishers = rt.block_on(async {
+        let tls = Publisher::builder(logger.clone()).start().await.unwrap();
+        let plain = Publisher::builder(logger)
+            .insecure_plaintext()
+            .start()
+            .await
+            .unwrap();
+        let tls_client = LogportClient::connect(tls.url()).await.unwrap();
+        let plain_client = LogportClient::connect(plain.url()).await.unwrap();
+        [(tls, tls_client, ""), (plain, plain_client, "_plaintext")]
     });
 
     let mut g = c.benchmark_group("list");
     g.measurement_time(Duration::from_secs(5));
-    g.bench_function("10k_incidents", |b| {
-        b.to_async(&rt).iter(|| async {
-            let page = client.list_incidents(&ListQuery::default()).await.unwrap();
-            assert_eq!(page.incidents.len(), 10_000);
-        })
-    });
+    for (_, client, suffix) in &publishers {
+        g.bench_function(format!("10k_incidents{suffix}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let page = client.list_incidents(&ListQuery::default()).await.unwrap();
+                assert_eq!(page.incidents.len(), 10_000);
+            })
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("fetch");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(size));
-    g.bench_function("128MiB_incident", |b| {
-        b.to_async(&rt).iter(|| async {
-            let mut sink = tokio::io::sink();
-            let done = client.get_incident_to(&big, &mut sink).await.unwrap();
-            assert_eq!(done.size, size);
-        })
-    });
+    for (_, client, suffix) in &publishers {
+        g.bench_function(format!("128MiB_incident{suffix}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut sink = tokio::io::sink();
+                let done = client.get_incident_to(&big, &mut sink).await.unwrap();
+                assert_eq!(done.size, size);
+            })
+        });
+    }
     g.finish();
-    rt.block_on(publisher.shutdown());
+
+    let mut g = c.benchmark_group("connect");
+    for (publisher, _, suffix) in &publishers {
+        g.bench_function(format!("hello{suffix}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let client = LogportClient::connect(publisher.url()).await.unwrap();
+                assert_eq!(client.welcome().pid, std::process::id());
+            })
+        });
+    }
+    g.finish();
+    for (publisher, client, _) in publishers {
+        drop(client);
+        rt.block_on(publisher.shutdown());
+    }
 }
 
 criterion_group!(benches, logport);

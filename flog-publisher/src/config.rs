@@ -9,7 +9,13 @@ use flog_wire::DEFAULT_MAX_FRAME;
 pub struct PublisherConfig {
     /// Most connections served at once; more are told `busy` and closed.
     pub max_connections: usize,
-    /// How long a new connection has to send its hello.
+    /// How long a new connection has to finish its TLS handshake, from the
+    /// moment it is accepted; a client stalling mid-handshake holds its task
+    /// no longer.
+    pub handshake_timeout: Duration,
+    /// How long a new connection has to send its hello (after the TLS
+    /// handshake); for a dial-out, how long the gatherer has to answer the
+    /// registration and to send its hello.
     pub hello_timeout: Duration,
     /// How long a connection may send nothing, subscribed or not, before it
     /// is told `timeout` and closed. The welcome announces it, and clients
@@ -45,12 +51,22 @@ pub struct PublisherConfig {
     pub catch_up_memory: usize,
     /// Most subscriptions per connection.
     pub max_subscriptions: usize,
+    /// How long a dial-out to a gatherer may take to connect and finish the
+    /// TLS handshake.
+    pub dial_timeout: Duration,
+    /// The shortest wait before dialing a gatherer again after a failure
+    /// (or after a session ended); waits double with each failure in a row,
+    /// with jitter, up to [`dial_max_backoff`](Self::dial_max_backoff).
+    pub dial_min_backoff: Duration,
+    /// The longest wait between dial-outs to a failing gatherer.
+    pub dial_max_backoff: Duration,
 }
 
 impl Default for PublisherConfig {
     fn default() -> Self {
         PublisherConfig {
             max_connections: 256,
+            handshake_timeout: flog_wire::DEFAULT_HANDSHAKE_TIMEOUT,
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(60),
@@ -61,6 +77,9 @@ impl Default for PublisherConfig {
             live_memory: 16 * 1024 * 1024,
             catch_up_memory: 64 * 1024 * 1024,
             max_subscriptions: 16,
+            dial_timeout: flog_wire::DEFAULT_CONNECT_TIMEOUT,
+            dial_min_backoff: Duration::from_secs(1),
+            dial_max_backoff: Duration::from_secs(60),
         }
     }
 }

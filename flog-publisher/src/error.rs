@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use flog_wire::UrlError;
+use flog_wire::{KeyFileError, TransportError, UrlError};
 
 /// Why a publisher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,29 @@ pub enum PublisherError {
         dir: PathBuf,
         /// The task's failure.
         source: tokio::task::JoinError,
+    },
+    /// The logport's TLS key file could not be read, created, or used.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The TLS configuration could not be built from the key.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] TransportError),
+    /// A gatherer URL to dial out to, from the environment, is not valid.
+    #[error("invalid gatherer URL in ${var}: {source}")]
+    GathererUrl {
+        /// The environment variable.
+        var: &'static str,
+        /// Why the URL was refused (the message never quotes the secret).
+        source: UrlError,
+    },
+    /// A gatherer URL to dial out to is not a `flogs://` URL: a dial-out is
+    /// always mutual TLS, since the gatherer knows the publisher by its key.
+    #[error(
+        "cannot dial out to {url}: a gatherer URL starts with flogs:// (dial-outs are always TLS)"
+    )]
+    GathererNotTls {
+        /// The URL, without its secret.
+        url: String,
     },
     /// The logport file could not be written.
     #[error("cannot write the logport file {}: {source}", path.display())]

@@ -15,6 +15,21 @@ use crate::op::{self, Context, Subscriptions};
 use crate::outbox::{write_loop, Outbox, WriterEnd};
 use crate::reply::error;
 use crate::state::State;
+use crate::stats::Stats;
+
+/// Who is at the other end of a connection, which decides what authorizes
+/// its hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// A client that connected to the logport: its hello must carry the
+    /// secret.
+    Client,
+    /// A gatherer this publisher dialed out to, having checked its key
+    /// against the gatherer URL it was configured with, and registered
+    /// with: the publisher chose to serve it, so the hello's secret is not
+    /// checked (the gatherer never learns the logport secret).
+    DialedGatherer,
+}
 
 /// The largest frame accepted from a client. Clients send only hellos and
 /// requests, which take well under a kilobyte; the limit bounds what a peer,
@@ -77,15 +92,28 @@ enum Ending {
 pub(crate) struct Handler<S> {
     state: Arc<State>,
     conn: Connection<S>,
+    peer: Peer,
     shutdown: CancellationToken,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Handler<S> {
     pub(crate) fn new(state: Arc<State>, stream: S, shutdown: CancellationToken) -> Handler<S> {
         let conn = Connection::with_codec(stream, codec(state.config.max_frame));
+        Self::with_connection(state, conn, Peer::Client, shutdown)
+    }
+
+    /// Serves a connection that has already carried frames (a dial-out's
+    /// registration), made with [`codec`].
+    pub(crate) fn with_connection(
+        state: Arc<State>,
+        conn: Connection<S>,
+        peer: Peer,
+        shutdown: CancellationToken,
+    ) -> Handler<S> {
         Handler {
             state,
             conn,
+            peer,
             shutdown,
         }
     }
@@ -116,12 +144,14 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Handler<S> {
                 return Err(e.into());
             }
         };
-        let version = match check_hello(&hello, &self.state) {
+        Stats::count(&self.state.stats.hellos);
+        let version = match check_hello(&hello, &self.state, self.peer) {
             Ok(version) => version,
             Err(refusal) => return self.refuse(refusal).await,
         };
         let welcome = self.welcome(version);
         self.conn.write_message(&welcome.into()).await?;
+        Stats::count(&self.state.stats.welcomed);
         tracing::debug!(client = %hello.client, "client connected");
         Ok(true)
     }
@@ -158,6 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Handler<S> {
             state,
             conn,
             shutdown,
+            ..
         } = self;
         let (reader, writer) = conn.into_split();
         // Cancelled when the connection ends, whatever ends it: everything
@@ -250,9 +281,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
     }
 }
 
-fn check_hello(hello: &Hello, state: &State) -> Result<u32, Refusal> {
+fn check_hello(hello: &Hello, state: &State, peer: Peer) -> Result<u32, Refusal> {
     // The secret first: an unauthorised peer learns nothing, not even versions.
-    if !state.identity.secret_matches(&hello.secret) {
+    if peer == Peer::Client && !state.identity.secret_matches(&hello.secret) {
         return Err(Refusal::WrongSecret);
     }
     hello

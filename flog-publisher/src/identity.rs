@@ -10,6 +10,18 @@ pub const PUBLISHER_ID_FILE: &str = "publisher-id";
 pub const SECRET_FILE: &str = "logport-secret";
 /// File in the logdir holding the logport URL, secret included (mode 0600).
 pub const LOGPORT_FILE: &str = "logport";
+/// File in the logdir holding the logport's TLS key (PEM, mode 0600); its
+/// fingerprint is the `KEY` of the `flogs://` URL. The replaced key of a
+/// rotation is kept beside it as `logport-key.pem.old`.
+pub const KEY_FILE: &str = "logport-key.pem";
+
+/// The logdir's key file, written with the workspace's private atomic writer.
+pub fn key_file(logdir: &Path) -> flog_wire::KeyFile {
+    flog_wire::KeyFile::new(
+        logdir.join(KEY_FILE),
+        flog_core::fs::write_private_atomically,
+    )
+}
 
 /// Who a publisher is: a stable id and the secret clients must present.
 #[derive(Clone)]

@@ -1,23 +1,29 @@
-//! The publisher's face: building, the accept loop, shutting down.
+//! The publisher's face: building, starting the accept loop and the
+//! dial-outs, shutting down.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use flog_core::{Logger, ObserverId};
-use flog_wire::LogportUrl;
-use socket2::{SockRef, TcpKeepalive};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use flog_wire::{Acceptor, KeyFingerprint, LogportUrl, Security, ServerTls, TransportError};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept::{accept_loop, Listening};
 use crate::config::PublisherConfig;
+use crate::dial::dial_out;
 use crate::error::PublisherError;
-use crate::handler::{refuse_busy, Handler, HandlerError};
 use crate::identity::LOGPORT_FILE;
 use crate::state::State;
+use crate::stats::PublisherStats;
+
+/// The environment variable naming gatherers to dial out to, for services
+/// that do not configure them in code: `flogs://` URLs separated by
+/// whitespace or commas. Read by [`PublisherBuilder::start`] unless
+/// [`PublisherBuilder::gatherers_from_env`] turned it off.
+pub const GATHERERS_ENV: &str = "FLOG_GATHERERS";
 
 /// Builds and starts a [`Publisher`].
 #[derive(Debug)]
@@ -28,6 +34,9 @@ pub struct PublisherBuilder {
     advertise: Option<String>,
     config: PublisherConfig,
     shutdown: CancellationToken,
+    insecure_plaintext: bool,
+    gatherers: Vec<LogportUrl>,
+    gatherers_from_env: bool,
 }
 
 impl PublisherBuilder {
@@ -40,6 +49,30 @@ impl PublisherBuilder {
     /// The host name put in the logport URL (default: the listening address).
     pub fn advertise(mut self, host: impl Into<String>) -> Self {
         self.advertise = Some(host.into());
+        self
+    }
+    /// Serves the logport in plaintext, without TLS: its URL starts with
+    /// `flog+insecure://`, and anyone on the path can read the secret and
+    /// everything served. Only for a trusted network or a tunnel; the
+    /// default is TLS with the logdir's key (`docs/protocol.md` §12.5).
+    /// Dial-outs to gatherers stay TLS.
+    pub fn insecure_plaintext(mut self) -> Self {
+        self.insecure_plaintext = true;
+        self
+    }
+    /// Dials out to the gatherer at `url` (a `flogs://` URL the gatherer
+    /// wrote to its base directory) and serves it the logport over that
+    /// connection, reconnecting with backoff for as long as the publisher
+    /// runs; for publishers gatherers cannot reach (`docs/protocol.md`
+    /// §12.6). May be given several times.
+    pub fn gatherer(mut self, url: LogportUrl) -> Self {
+        self.gatherers.push(url);
+        self
+    }
+    /// Whether [`start`](Self::start) also dials the gatherers named in
+    /// [`GATHERERS_ENV`] (default: yes).
+    pub fn gatherers_from_env(mut self, read: bool) -> Self {
+        self.gatherers_from_env = read;
         self
     }
     /// Limits and settings.
@@ -80,15 +113,34 @@ impl PublisherBuilder {
         )
         .await?;
         let url = self.url(local, &state)?;
+        let gatherers = self.gatherers()?;
+        let acceptor = if self.insecure_plaintext {
+            tracing::warn!(addr = %local, "the logport is plaintext (insecure): anyone on the path can read its secret and incidents");
+            Acceptor::insecure()
+        } else {
+            let tls = ServerTls::new(&state.key)
+                .map_err(|e| PublisherError::Tls(TransportError::Config(e)))?;
+            Acceptor::tls(tls)
+        }
+        .handshake_timeout(state.config.handshake_timeout);
         let logport_file = self.logport_file(&url)?;
         let observer = state.observe_incidents();
-        tracker.spawn(accept_loop(
+        tracker.spawn(accept_loop(Listening {
             listener,
-            Arc::clone(&state),
-            self.shutdown.clone(),
-            tracker.clone(),
-        ));
+            acceptor,
+            state: Arc::clone(&state),
+            shutdown: self.shutdown.clone(),
+            tracker: tracker.clone(),
+        }));
         tracing::info!(addr = %local, url = %url.redacted(), "publisher listening");
+        for gatherer in gatherers {
+            tracing::info!(gatherer = %gatherer.redacted(), "dialing out to gatherer {}", gatherer.redacted());
+            tracker.spawn(dial_out(
+                Arc::clone(&state),
+                gatherer,
+                self.shutdown.clone(),
+            ));
+        }
         Ok(Publisher {
             local,
             url,
@@ -97,7 +149,39 @@ impl PublisherBuilder {
             tracker,
             observer,
             logger: self.logger,
+            state,
         })
+    }
+
+    /// The gatherers to dial: the builder's, then the environment's. Each
+    /// must be a `flogs://` URL, since a dial-out is always mutual TLS.
+    fn gatherers(&self) -> Result<Vec<LogportUrl>, PublisherError> {
+        let mut gatherers = self.gatherers.clone();
+        if self.gatherers_from_env {
+            if let Some(value) = std::env::var_os(GATHERERS_ENV) {
+                let value = value.to_string_lossy();
+                for text in value.split(|c: char| c == ',' || c.is_whitespace()) {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let url =
+                        LogportUrl::parse(text).map_err(|source| PublisherError::GathererUrl {
+                            var: GATHERERS_ENV,
+                            source,
+                        })?;
+                    gatherers.push(url);
+                }
+            }
+        }
+        if let Some(plain) = gatherers
+            .iter()
+            .find(|url| !matches!(url.security(), Security::Tls(_)))
+        {
+            return Err(PublisherError::GathererNotTls {
+                url: plain.redacted().to_string(),
+            });
+        }
+        Ok(gatherers)
     }
 
     fn url(&self, local: SocketAddr, state: &State) -> Result<LogportUrl, PublisherError> {
@@ -106,16 +190,17 @@ impl PublisherBuilder {
             ip => ip.to_string(),
         });
         let identity = &state.identity;
-        LogportUrl::new(
-            &host,
-            local.port(),
-            &identity.publisher_id,
-            &identity.secret,
-        )
+        let (port, id, secret) = (local.port(), &identity.publisher_id, &identity.secret);
+        if self.insecure_plaintext {
+            LogportUrl::insecure(&host, port, id, secret)
+        } else {
+            LogportUrl::tls(state.key.fingerprint(), &host, port, id, secret)
+        }
         .map_err(|source| PublisherError::Advertise { host, source })
     }
 
-    /// Writes the URL to the logdir's `logport` file (mode 0600).
+    /// Writes the URL to the logdir's `logport` file (mode 0600), replacing
+    /// what an earlier start (perhaps from before TLS) wrote there.
     fn logport_file(&self, url: &LogportUrl) -> Result<PathBuf, PublisherError> {
         let logdir = self.logger.logdir().ok_or(PublisherError::NoLogdir)?;
         let path = logdir.join(LOGPORT_FILE);
@@ -139,6 +224,7 @@ pub struct Publisher {
     tracker: TaskTracker,
     observer: ObserverId,
     logger: Logger,
+    state: Arc<State>,
 }
 
 impl Publisher {
@@ -150,6 +236,9 @@ impl Publisher {
             advertise: None,
             config: PublisherConfig::default(),
             shutdown: CancellationToken::new(),
+            insecure_plaintext: false,
+            gatherers: Vec::new(),
+            gatherers_from_env: true,
         }
     }
 
@@ -161,6 +250,18 @@ impl Publisher {
     /// The logport URL clients connect with (it holds the secret).
     pub fn url(&self) -> &LogportUrl {
         &self.url
+    }
+
+    /// The fingerprint of the logport's key: the `KEY` of its `flogs://`
+    /// URL, and the identity it presents to gatherers it dials out to (also
+    /// when its own port is plaintext).
+    pub fn key_fingerprint(&self) -> KeyFingerprint {
+        self.state.key.fingerprint()
+    }
+
+    /// What its connections have done so far.
+    pub fn stats(&self) -> PublisherStats {
+        self.state.stats.snapshot()
     }
 
     /// The file in the logdir holding the URL (mode 0600).
@@ -175,92 +276,5 @@ impl Publisher {
         self.tracker.close();
         self.tracker.wait().await;
         self.logger.remove_incident_observer(self.observer);
-    }
-}
-
-/// Sets TCP keepalive, so the kernel too notices a peer whose host is gone.
-fn configure(stream: &TcpStream, keepalive: Option<Duration>) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    if let Some(time) = keepalive {
-        let probes = TcpKeepalive::new()
-            .with_time(time)
-            .with_interval((time / 4).max(Duration::from_secs(1)));
-        SockRef::from(stream).set_tcp_keepalive(&probes)?;
-    }
-    Ok(())
-}
-
-/// Accepts connections until `shutdown`; each one is served on its own task,
-/// and its errors end there.
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<State>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let permits = Arc::new(Semaphore::new(state.config.max_connections));
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                    }
-                }
-            },
-        };
-        if let Err(error) = configure(&stream, state.config.tcp_keepalive) {
-            tracing::debug!(%peer, %error, "cannot set socket options");
-        }
-        match Arc::clone(&permits).try_acquire_owned() {
-            Ok(permit) => {
-                let (state, shutdown) = (Arc::clone(&state), shutdown.clone());
-                tracker.spawn(async move {
-                    if let Err(error) = serve(state, stream, shutdown).await {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                tracing::warn!(%peer, "too many connections; refusing");
-                tracker.spawn(refuse_busy(stream, state.config.max_frame));
-            }
-        }
-    }
-}
-
-/// Serves one connection from its hello to its end.
-async fn serve(
-    state: Arc<State>,
-    stream: TcpStream,
-    shutdown: CancellationToken,
-) -> Result<(), HandlerError> {
-    let mut handler = Handler::new(state, stream, shutdown);
-    if handler.handshake().await? {
-        handler.run().await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn accepted_sockets_get_keepalive() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let (stream, _) = accepted.unwrap();
-        assert!(!SockRef::from(&stream).keepalive().unwrap());
-        configure(&stream, Some(Duration::from_secs(30))).unwrap();
-        assert!(SockRef::from(&stream).keepalive().unwrap());
-        assert!(stream.nodelay().unwrap());
     }
 }

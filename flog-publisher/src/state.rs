@@ -6,22 +6,27 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flog_core::{Event, Logger, ObserverId};
-use flog_wire::IncidentInfo;
+use flog_wire::{IncidentInfo, TlsKey};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::PublisherConfig;
 use crate::error::PublisherError;
-use crate::identity::Identity;
+use crate::identity::{key_file, Identity};
 use crate::index::IncidentIndex;
 use crate::live::{Live, LiveLimits};
+use crate::stats::Stats;
 
 /// What every connection of one publisher shares.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) logger: Logger,
     pub(crate) identity: Identity,
+    /// The logport's TLS key: presented to clients, and as the client
+    /// certificate when dialing out to gatherers.
+    pub(crate) key: TlsKey,
+    pub(crate) stats: Stats,
     pub(crate) index: Arc<IncidentIndex>,
     /// Each incident as it is recorded, for incident subscriptions.
     pub(crate) incidents: broadcast::Sender<IncidentInfo>,
@@ -40,7 +45,7 @@ impl State {
     ) -> Result<Arc<State>, PublisherError> {
         let dir = logger.logdir().ok_or(PublisherError::NoLogdir)?;
         let loading = dir.clone();
-        let (identity, index) = tokio::task::spawn_blocking(move || load(&loading))
+        let (identity, key, index) = tokio::task::spawn_blocking(move || load(&loading))
             .await
             .map_err(|source| PublisherError::Startup { dir, source })??;
         let limits = LiveLimits {
@@ -53,6 +58,8 @@ impl State {
             live: Live::start(logger.clone(), limits, shutdown, tracker),
             logger,
             identity,
+            key,
+            stats: Stats::default(),
             index: Arc::new(index),
             incidents,
             config,
@@ -82,11 +89,14 @@ impl State {
     }
 }
 
-fn load(dir: &Path) -> Result<(Identity, IncidentIndex), PublisherError> {
+fn load(dir: &Path) -> Result<(Identity, TlsKey, IncidentIndex), PublisherError> {
     let identity = Identity::load_or_create(dir).map_err(|source| PublisherError::Identity {
         dir: dir.to_owned(),
         source,
     })?;
+    // A pre-TLS logdir keeps its id and secret and gains a key here
+    // (docs/protocol.md §12.8); a damaged key file stops the start.
+    let key = key_file(dir).load_or_create()?;
     let (index, skipped) = IncidentIndex::build(dir).map_err(|source| PublisherError::Index {
         dir: dir.to_owned(),
         source,
@@ -94,5 +104,5 @@ fn load(dir: &Path) -> Result<(Identity, IncidentIndex), PublisherError> {
     for s in skipped {
         tracing::warn!(file = %s.path.display(), reason = %s.reason, "skipping unreadable incident");
     }
-    Ok((identity, index))
+    Ok((identity, key, index))
 }

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use flog_core::Level;
 use flog_publisher::{Publisher, PublisherConfig};
-use flog_wire::{Connection, Hello, Message, Op, Request, PROTOCOL_VERSION};
-use tokio::net::TcpStream;
+use flog_wire::{Connection, Hello, Message, Op, Request, Stream, PROTOCOL_VERSION};
 
 use common::{service, start, Service};
 
@@ -54,8 +53,8 @@ fn fill_buffers(s: &Service) {
 
 /// A connection with 16 catch-up subscriptions, past their `subscribed`
 /// replies; it then reads nothing.
-async fn catch_up_subscriber(p: &Publisher) -> Connection {
-    let mut conn = Connection::new(TcpStream::connect(p.local_addr()).await.unwrap());
+async fn catch_up_subscriber(p: &Publisher) -> Connection<Stream> {
+    let mut conn = common::raw(p).await;
     let hello = Hello {
         versions: vec![PROTOCOL_VERSION],
         secret: p.url().secret().to_owned(),

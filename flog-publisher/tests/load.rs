@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use flog_core::{Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
+use flog_wire::Connector;
 use flog_wire::{
     ClientError, ErrorCode, FlogCodec, Hello, ListQuery, LogportClient, LogportUrl, Message, Op,
-    Request, PROTOCOL_VERSION,
+    Request, Stream, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
 
 use common::{service, PATIENCE};
@@ -169,7 +169,7 @@ fn hello(secret: &str) -> Message {
 }
 
 /// Reads until the publisher closes the connection (or `PATIENCE` passes).
-async fn drain(mut sock: TcpStream) {
+async fn drain(mut sock: Stream) {
     let mut buf = vec![0u8; 4096];
     let _ = tokio::time::timeout(PATIENCE, async {
         while let Ok(n) = sock.read(&mut buf).await {
@@ -184,7 +184,6 @@ async fn drain(mut sock: TcpStream) {
 /// One of the five kinds of misbehaviour, over and over until `stop`.
 async fn hostile(
     kind: usize,
-    addr: std::net::SocketAddr,
     url: LogportUrl,
     big: String,
     stop: Arc<AtomicBool>,
@@ -195,7 +194,7 @@ async fn hostile(
         match kind {
             // Garbage: an HTTP request, read as an enormous length prefix.
             0 => {
-                let Ok(mut sock) = TcpStream::connect(addr).await else {
+                let Ok(mut sock) = Connector::new().connect(&url).await else {
                     continue;
                 };
                 let _ = sock
@@ -206,7 +205,7 @@ async fn hostile(
             // A frame of malformed CBOR, an unknown message, then a prefix
             // over the limit, after a proper hello.
             1 => {
-                let Ok(mut sock) = TcpStream::connect(addr).await else {
+                let Ok(mut sock) = Connector::new().connect(&url).await else {
                     continue;
                 };
                 let mut bytes = frame(&hello(url.secret()));
@@ -218,7 +217,7 @@ async fn hostile(
             }
             // Silence: holds a connection until the hello deadline.
             2 => {
-                let Ok(sock) = TcpStream::connect(addr).await else {
+                let Ok(sock) = Connector::new().connect(&url).await else {
                     continue;
                 };
                 drain(sock).await;
@@ -226,7 +225,7 @@ async fn hostile(
             // A slow reader: pipelines fetches of the largest incident in the
             // largest chunks, then reads a kilobyte now and then.
             3 => {
-                let Ok(mut sock) = TcpStream::connect(addr).await else {
+                let Ok(mut sock) = Connector::new().connect(&url).await else {
                     continue;
                 };
                 let mut bytes = frame(&hello(url.secret()));
@@ -250,8 +249,9 @@ async fn hostile(
             // The wrong secret, as fast as it is refused.
             _ => {
                 let wrong = LogportUrl::new(
+                    url.security(),
                     "127.0.0.1",
-                    addr.port(),
+                    url.port(),
                     url.publisher_id(),
                     "not-the-secret",
                 )
@@ -376,7 +376,6 @@ async fn run(plan: Plan) -> Figures {
         for _ in 0..plan.hostile_each {
             hostiles.push(remote.spawn(hostile(
                 kind,
-                p.local_addr(),
                 p.url().clone(),
                 big.clone(),
                 Arc::clone(&stop),

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{expect_error, hello, raw, service, start, welcomed};
+use common::{expect_error, hello, raw, service, start, start_insecure, stream, welcomed};
 
 use bytes::BytesMut;
 use flog_core::{Event, Level, Timestamp};
@@ -15,7 +15,6 @@ use flog_wire::{
     LogportUrl, Message, Op, Reply, Request, ResumePoint, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
 
 /// A well-behaved client still gets correct answers.
@@ -69,6 +68,7 @@ async fn version_mismatch_and_wrong_secret_are_refused_and_closed() {
     assert!(conn.read_message().await.unwrap().is_none(), "closed");
 
     let wrong = LogportUrl::new(
+        p.url().security(),
         "127.0.0.1",
         p.local_addr().port(),
         p.url().publisher_id(),
@@ -567,16 +567,32 @@ async fn shutdown_says_goodbye_to_subscribers() {
 
 #[tokio::test]
 async fn hostile_input_gets_errors_and_everyone_else_is_still_served() {
+    hostile_input(false).await;
+}
+
+/// The same frames on a port made plaintext: what the publisher does with
+/// them does not depend on the transport they came over.
+#[tokio::test]
+async fn hostile_input_over_plaintext_gets_the_same_errors() {
+    hostile_input(true).await;
+}
+
+async fn hostile_input(insecure: bool) {
     let s = service(false);
     let names = vec![s.incident("x")];
     let config = PublisherConfig {
         hello_timeout: Duration::from_millis(300),
         ..PublisherConfig::default()
     };
-    let p = start(&s, config).await;
+    let p = if insecure {
+        start_insecure(&s, config).await
+    } else {
+        start(&s, config).await
+    };
+    assert_eq!(p.url().key().is_none(), insecure);
 
     // Garbage bytes: a huge length prefix, refused unread.
-    let mut sock = TcpStream::connect(p.local_addr()).await.unwrap();
+    let mut sock = stream(&p).await;
     sock.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
@@ -586,7 +602,7 @@ async fn hostile_input_gets_errors_and_everyone_else_is_still_served() {
     assert_eq!(expect_error(&mut conn).await.1, ErrorCode::TooLarge);
 
     // A valid frame holding malformed CBOR, before the hello.
-    let mut sock = TcpStream::connect(p.local_addr()).await.unwrap();
+    let mut sock = stream(&p).await;
     sock.write_all(&[0, 0, 0, 3, 0xff, 0xfe, 0xfd])
         .await
         .unwrap();
@@ -638,7 +654,7 @@ async fn hostile_input_gets_errors_and_everyone_else_is_still_served() {
             &mut bytes,
         )
         .unwrap();
-    let mut sock = TcpStream::connect(p.local_addr()).await.unwrap();
+    let mut sock = stream(&p).await;
     sock.write_all(&bytes).await.unwrap();
     let mut conn = Connection::new(sock);
     assert!(matches!(

@@ -9,11 +9,9 @@ use flog_core::Level;
 use flog_publisher::PublisherConfig;
 use flog_wire::{
     ClientError, ErrorCode, FlogCodec, ListQuery, LogportClient, Message, MessageReader, Reply,
-    PROTOCOL_VERSION,
+    Stream, PROTOCOL_VERSION,
 };
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 
 use common::{hello, service, start};
 
@@ -44,16 +42,13 @@ fn request(id: u64, op: Value) -> Value {
 
 /// A connection past the hello that sends hand-made frame bodies.
 struct RawClient {
-    reader: MessageReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: MessageReader<ReadHalf<Stream>>,
+    writer: WriteHalf<Stream>,
 }
 
 impl RawClient {
     async fn connect(p: &flog_publisher::Publisher) -> RawClient {
-        let (read, writer) = TcpStream::connect(p.local_addr())
-            .await
-            .unwrap()
-            .into_split();
+        let (read, writer) = tokio::io::split(common::stream(p).await);
         let mut client = RawClient {
             reader: MessageReader::new(read, FlogCodec::new()),
             writer,

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::{
     ClientError, Connection, ErrorCode, FlogCodec, Hello, ListQuery, LogportClient, Message, Op,
-    Request, PROTOCOL_VERSION,
+    Request, Stream, PROTOCOL_VERSION,
 };
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use common::service;
 
@@ -37,8 +36,8 @@ fn rss() -> u64 {
 async fn stalled_client(
     publisher: &Publisher,
     requests: impl IntoIterator<Item = Op>,
-) -> Connection {
-    let mut conn = Connection::new(TcpStream::connect(publisher.local_addr()).await.unwrap());
+) -> Connection<Stream> {
+    let mut conn = common::raw(publisher).await;
     let hello = Hello {
         versions: vec![PROTOCOL_VERSION],
         secret: publisher.url().secret().to_owned(),
@@ -164,7 +163,7 @@ async fn frames_from_clients_are_refused_above_64_kib_before_and_after_the_hello
     let too_large = (64 * 1024 + 1_u32).to_be_bytes();
 
     // Before the hello: refused at the prefix, nothing buffered.
-    let mut sock = TcpStream::connect(p.local_addr()).await.unwrap();
+    let mut sock = common::stream(&p).await;
     sock.write_all(&too_large).await.unwrap();
     let mut conn = Connection::new(sock);
     match conn.read_message().await.unwrap() {
@@ -175,7 +174,7 @@ async fn frames_from_clients_are_refused_above_64_kib_before_and_after_the_hello
 
     // After it, the same.
     let mut conn = stalled_client(&p, []).await;
-    let mut raw = TcpStream::connect(p.local_addr()).await.unwrap();
+    let mut raw = common::stream(&p).await;
     let hello = Message::from(Hello {
         versions: vec![PROTOCOL_VERSION],
         secret: p.url().secret().to_owned(),

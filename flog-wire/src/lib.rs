@@ -13,9 +13,10 @@
 //! (`flogs://KEY@HOST:PORT/ID/SECRET`), or plaintext only when asked for
 //! explicitly (`flog+insecure://`). [`TlsKey`] and [`KeyFile`] hold a
 //! server's long-lived key, [`Connector`] and [`Acceptor`] turn TCP
-//! connections into [`Stream`]s for a [`Connection`]. ([`LogportClient`]
-//! still connects in plaintext to pre-TLS `flog://` URLs until it is
-//! switched over to [`Connector`].)
+//! connections into [`Stream`]s for a [`Connection`]; [`LogportClient`]
+//! connects through [`Connector`], so it checks the key before it sends
+//! anything. [`Backoff`] spaces out retries, for gatherers polling
+//! publishers and publishers dialing out to gatherers.
 //!
 //! Events travel as [`EncodedEvent`]s, opaque CBOR that `flog-core` decodes,
 //! so this crate depends on no other part of flog.
@@ -53,6 +54,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod backoff;
 mod client;
 mod codec;
 mod connection;
@@ -65,6 +67,7 @@ mod tls;
 mod transport;
 mod url;
 
+pub use crate::backoff::Backoff;
 pub use crate::client::{
     ClientError, ClientOptions, EventSubscription, EventUpdate, FetchedIncident, IncidentPage,
     IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, ResumePoint, Subscription,
@@ -76,8 +79,8 @@ pub use crate::error::{DecodeError, EncodeError, WireError};
 pub use crate::fingerprint::{FingerprintError, KeyFingerprint};
 pub use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
-    IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Reply, Request, Response,
-    SubscriptionEnded, Welcome, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Register, Registered, Reply,
+    Request, Response, SubscriptionEnded, Welcome, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use crate::tls::{KeyError, KeyFile, KeyFileError, Rotation, ServerTls, TlsKey, WritePrivate};
 pub use crate::transport::{

@@ -103,6 +103,13 @@ pub enum Message {
     SubscriptionEnded(SubscriptionEnded),
     /// Publisher → client: the publisher is shutting down; the last frame.
     Goodbye(Goodbye),
+    /// Publisher → gatherer, the first frame of a connection the publisher
+    /// dialed out (`docs/protocol.md` §12.6).
+    Register(Register),
+    /// Gatherer → publisher, the answer to a good [`Register`]; the
+    /// gatherer's [`Hello`] follows, and the session of §5 runs with the
+    /// gatherer as the client.
+    Registered(Registered),
 }
 
 impl Message {
@@ -120,6 +127,8 @@ impl Message {
             Message::EventsDropped(_) => "events_dropped",
             Message::SubscriptionEnded(_) => "subscription_ended",
             Message::Goodbye(_) => "goodbye",
+            Message::Register(_) => "register",
+            Message::Registered(_) => "registered",
         }
     }
 }
@@ -147,6 +156,8 @@ impl_from_variant!(
     EventsDropped,
     SubscriptionEnded,
     Goodbye,
+    Register,
+    Registered,
 );
 
 impl From<ErrorMessage> for Message {
@@ -176,6 +187,44 @@ impl fmt::Debug for Hello {
             .field("client", &self.client)
             .finish()
     }
+}
+
+/// A dialing-out publisher's opening frame: who it is, and the gatherer's
+/// registration secret. Its key was proven in the TLS handshake.
+///
+/// `Debug` hides the secret, so a `Register` can be logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    /// Protocol versions the publisher speaks, in any order.
+    pub versions: Vec<u32>,
+    /// The registration secret from the gatherer's URL.
+    pub secret: String,
+    /// The publisher's id, as in its own logport URL.
+    pub publisher_id: String,
+    /// The publisher's agent name and version, e.g. `flog-publisher/0.1.0`.
+    pub client: String,
+}
+
+impl fmt::Debug for Register {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Register")
+            .field("versions", &self.versions)
+            .field("secret", &"<redacted>")
+            .field("publisher_id", &self.publisher_id)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// The gatherer's answer to a good [`Register`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The protocol version chosen: the highest one both ends speak.
+    pub version: u32,
+    /// The gatherer's id, as in its URL.
+    pub gatherer_id: String,
+    /// The gatherer's agent name and version.
+    pub server: String,
 }
 
 /// The publisher's answer to a good [`Hello`].

@@ -29,8 +29,8 @@ const INCIDENT_PREFIX: &str = "incident-";
 /// refuses a server that does not hold it, before sending anything.
 /// `flog+insecure://HOST:PORT/<publisher-id>/<secret>` is the explicit
 /// plaintext form, with no key. A `flog://` URL (no key, from before TLS) is
-/// refused by [`parse_current`](Self::parse_current); see [`Security::PreTls`]
-/// for why [`parse`](Self::parse) still reads it during the migration.
+/// refused with [`UrlError::PreTlsUrl`], whose message says where the new
+/// URL is: it is never taken for plaintext.
 ///
 /// Anyone holding the URL can read the publisher's incidents and events, so
 /// `Debug` hides the secret and [`redacted`](LogportUrl::redacted) displays
@@ -74,15 +74,6 @@ pub enum Security {
     /// `flog+insecure://`: plaintext TCP, asked for explicitly. Anyone on
     /// the path can read the secret and everything served.
     Insecure,
-    /// `flog://`: a URL from before TLS, which names no key.
-    ///
-    /// Transitional (issue 11, stage 1): [`LogportUrl::parse`] still reads
-    /// these, and [`LogportUrl::new`] still makes them, only until the
-    /// client, publisher, gatherer and `flogtool` speak TLS; the
-    /// [transport](crate::Connector::connect) already refuses them with
-    /// [`UrlError::PreTlsUrl`], as [`LogportUrl::parse_current`] does.
-    /// Integration deletes this variant, and `parse` becomes `parse_current`.
-    PreTls,
 }
 
 /// Why a logport URL, or a part of one, was refused.
@@ -148,7 +139,7 @@ impl LogportUrl {
         publisher_id: impl Into<String>,
         secret: impl Into<String>,
     ) -> Result<Self, UrlError> {
-        Self::with_security(Security::Tls(key), host, port, publisher_id, secret)
+        Self::new(Security::Tls(key), host, port, publisher_id, secret)
     }
 
     /// Builds a `flog+insecure://` URL: plaintext, explicitly.
@@ -158,23 +149,13 @@ impl LogportUrl {
         publisher_id: impl Into<String>,
         secret: impl Into<String>,
     ) -> Result<Self, UrlError> {
-        Self::with_security(Security::Insecure, host, port, publisher_id, secret)
+        Self::new(Security::Insecure, host, port, publisher_id, secret)
     }
 
-    /// Builds a pre-TLS `flog://` URL, as before issue 11.
-    ///
-    /// Transitional, see [`Security::PreTls`]: integration removes it in
-    /// favour of [`tls`](Self::tls) and [`insecure`](Self::insecure).
+    /// Builds a URL of either kind from its parts, validated as
+    /// [`parse`](Self::parse) does: e.g. the same publisher reached at
+    /// another address (through a relay or a NAT), keeping its key.
     pub fn new(
-        host: impl Into<String>,
-        port: u16,
-        publisher_id: impl Into<String>,
-        secret: impl Into<String>,
-    ) -> Result<Self, UrlError> {
-        Self::with_security(Security::PreTls, host, port, publisher_id, secret)
-    }
-
-    fn with_security(
         security: Security,
         host: impl Into<String>,
         port: u16,
@@ -213,9 +194,8 @@ impl LogportUrl {
     /// bracketed IPv6 address. Nothing else is accepted: no other user info,
     /// query, fragment, percent-encoding or trailing slash.
     ///
-    /// During the migration it also reads a pre-TLS
-    /// `flog://HOST:PORT/<publisher-id>/<secret>` as [`Security::PreTls`];
-    /// [`parse_current`](Self::parse_current) refuses those.
+    /// A pre-TLS `flog://HOST:PORT/<publisher-id>/<secret>` is refused with
+    /// [`UrlError::PreTlsUrl`], whose message tells where the new URL is.
     pub fn parse(text: &str) -> Result<Self, UrlError> {
         let (security, rest) = if let Some(rest) = text.strip_prefix(TLS_SCHEME) {
             let authority = rest.split('/').next().unwrap_or_default();
@@ -229,8 +209,8 @@ impl LogportUrl {
                 return Err(UrlError::KeyInInsecureUrl);
             }
             (Security::Insecure, rest)
-        } else if let Some(rest) = text.strip_prefix(PRE_TLS_SCHEME) {
-            (Security::PreTls, rest)
+        } else if text.starts_with(PRE_TLS_SCHEME) {
+            return Err(UrlError::PreTlsUrl);
         } else {
             return Err(UrlError::BadScheme);
         };
@@ -240,18 +220,7 @@ impl LogportUrl {
         if secret.contains('/') || publisher_id.is_empty() || secret.is_empty() {
             return Err(UrlError::BadPath);
         }
-        Self::with_security(security, host, port, publisher_id, secret)
-    }
-
-    /// [`parse`](Self::parse) as it will be once the migration to TLS is
-    /// done: a `flog://` URL is refused with [`UrlError::PreTlsUrl`], whose
-    /// message tells where the new URL is.
-    pub fn parse_current(text: &str) -> Result<Self, UrlError> {
-        let url = Self::parse(text)?;
-        if url.security == Security::PreTls {
-            return Err(UrlError::PreTlsUrl);
-        }
-        Ok(url)
+        Self::new(security, host, port, publisher_id, secret)
     }
 
     /// How the connection is protected.
@@ -264,7 +233,7 @@ impl LogportUrl {
     pub fn key(&self) -> Option<KeyFingerprint> {
         match self.security {
             Security::Tls(key) => Some(key),
-            Security::Insecure | Security::PreTls => None,
+            Security::Insecure => None,
         }
     }
 
@@ -319,7 +288,6 @@ fn write_url(f: &mut fmt::Formatter<'_>, url: &LogportUrl, secret: &str) -> fmt:
     match url.security {
         Security::Tls(key) => write!(f, "{TLS_SCHEME}{key}@")?,
         Security::Insecure => f.write_str(INSECURE_SCHEME)?,
-        Security::PreTls => f.write_str(PRE_TLS_SCHEME)?,
     }
     write!(
         f,

@@ -13,15 +13,17 @@ use flog_core::{
 use flog_publisher::LOGPORT_FILE;
 use flog_wire::{ClientOptions, LogportClient, LogportUrl};
 
-/// Resolves the LOGPORT argument: a `flog://` URL, the path of a logport file, or
-/// a log directory holding one. Error messages never show the secret.
+/// Resolves the LOGPORT argument: a logport URL (`flogs://`, or
+/// `flog+insecure://` for a port made plaintext), the path of a logport file,
+/// or a log directory holding one. Error messages never show the secret; an
+/// old `flog://` URL gets the message saying where the new one is.
 pub(crate) fn resolve_url(target: &str) -> anyhow::Result<LogportUrl> {
-    if target.starts_with("flog://") {
+    if target.contains("://") {
         return LogportUrl::parse(target).context("invalid logport URL");
     }
     let path = Path::new(target);
     let meta = std::fs::metadata(path).with_context(|| {
-        format!("{target} is neither a flog:// URL nor a logport file or log directory")
+        format!("{target} is neither a flogs:// URL nor a logport file or log directory")
     })?;
     let file = if meta.is_dir() {
         path.join(LOGPORT_FILE)
@@ -124,7 +126,7 @@ mod tests {
     #[test]
     fn urls_come_from_text_files_and_logdirs() {
         let dir = tempfile::tempdir().unwrap();
-        let url = "flog://127.0.0.1:4817/p-1/s3cr3t";
+        let url = "flogs://4oymiquy7qobjgx36tejs35zeqt24qpemsnzgtfeswmrw6csxbkq@127.0.0.1:4817/p-1/s3cr3t";
         std::fs::write(dir.path().join(LOGPORT_FILE), format!("{url}\n")).unwrap();
         let from_dir = resolve_url(dir.path().to_str().unwrap()).unwrap();
         let file = dir.path().join(LOGPORT_FILE);
@@ -133,13 +135,26 @@ mod tests {
         assert_eq!(from_file, from_dir);
         assert_eq!(resolve_url(url).unwrap(), from_dir);
 
-        let bad = resolve_url("flog://127.0.0.1:4817/p-1/s3cr3t/extra").unwrap_err();
+        let bad = resolve_url("flog+insecure://127.0.0.1:4817/p-1/s3cr3t/extra").unwrap_err();
         assert!(!format!("{bad:#}").contains("s3cr3t"), "{bad:#}");
         let missing = resolve_url("/no/such/dir").unwrap_err();
         assert!(
-            format!("{missing:#}").contains("neither a flog:// URL"),
+            format!("{missing:#}").contains("neither a flogs:// URL"),
             "{missing:#}"
         );
+    }
+
+    #[test]
+    fn old_flog_urls_say_where_the_new_one_is_wherever_they_come_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = "flog://127.0.0.1:4817/p-1/s3cr3t";
+        std::fs::write(dir.path().join(LOGPORT_FILE), format!("{old}\n")).unwrap();
+        for target in [old, dir.path().to_str().unwrap()] {
+            let error = format!("{:#}", resolve_url(target).unwrap_err());
+            assert!(error.contains("from before TLS"), "{error}");
+            assert!(error.contains("logport file"), "{error}");
+            assert!(!error.contains("s3cr3t"), "{error}");
+        }
     }
 
     #[test]

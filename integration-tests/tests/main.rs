@@ -1,4 +1,6 @@
 //! End-to-end tests of flog: one test binary, modules per area.
+mod dialout;
 mod gatherer;
 mod names;
 mod reliability;
+mod tls;

@@ -119,7 +119,10 @@ pub fn identify(start: &[u8]) -> String {
         "bzip2 data that does not hold a flogfile".into()
     } else if start.starts_with(&[0x1f, 0x8b]) {
         "gzip-compressed data".into()
-    } else if start.starts_with(b"flog://") {
+    } else if [&b"flogs://"[..], b"flog+insecure://", b"flog://"]
+        .iter()
+        .any(|scheme| start.starts_with(scheme))
+    {
         "a flog logport URL, not a log file".into()
     } else if matches!(start[0], b'{' | b'[') {
         "JSON or other text".into()

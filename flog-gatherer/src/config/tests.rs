@@ -34,7 +34,7 @@ fn the_template_parses_to_the_defaults() {
 fn every_key_is_read() {
     let config = parse(
         r#"
-publishers = ["flog://127.0.0.1:4817/web-1/s3cr3t", " flog://[::1]:9/db_2/x "]
+publishers = ["flog+insecure://127.0.0.1:4817/web-1/s3cr3t", " flog+insecure://[::1]:9/db_2/x "]
 publishers_dir = "/etc/flog/publishers.d"
 poll_interval = "1.5s"
 notice_interval = "250ms"
@@ -48,6 +48,8 @@ max_backoff = "10s"
 max_incident_size = "1 MiB"
 page_size = 20
 chunk_size = "64 KiB"
+listen = "0.0.0.0:4818"
+advertise = "gatherer.example.com"
 
 [[rule]]
 category = "database"
@@ -64,6 +66,8 @@ fields = { kind = "panic", code = 7, fatal = true, ratio = 0.5 }
     .unwrap();
     let ids: Vec<&str> = config.publishers.iter().map(|u| u.publisher_id()).collect();
     assert_eq!(ids, ["web-1", "db_2"]);
+    assert_eq!(config.listen, Some("0.0.0.0:4818".parse().unwrap()));
+    assert_eq!(config.advertise.as_deref(), Some("gatherer.example.com"));
     assert_eq!(
         config.publishers_dir,
         PathBuf::from("/etc/flog/publishers.d")
@@ -120,7 +124,7 @@ fn unknown_keys_and_wrong_types_point_at_their_line() {
 fn bad_values_point_at_their_line() {
     let cases = [
         (
-            "publishers = [\n  \"flog://127.0.0.1:4817/web-1/s3cr3t\",\n  \"http://example.com/\",\n]\n",
+            "publishers = [\n  \"flog+insecure://127.0.0.1:4817/web-1/s3cr3t\",\n  \"http://example.com/\",\n]\n",
             "gatherer.toml:3:3: invalid logport URL",
         ),
         ("\npoll_interval = \"soon\"\n", "gatherer.toml:2:17: poll_interval: invalid duration \"soon\""),
@@ -169,7 +173,7 @@ fn bad_values_point_at_their_line() {
 
 #[test]
 fn secrets_never_appear_in_url_errors() {
-    let message = error("publishers = [\"flog://bad host:1/web-1/topsecret\"]\n");
+    let message = error("publishers = [\"flog+insecure://bad host:1/web-1/topsecret\"]\n");
     assert!(!message.contains("topsecret"), "{message}");
 }
 

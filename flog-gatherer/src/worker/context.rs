@@ -15,13 +15,13 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::report::{FailureRun, Refusals};
-use crate::backoff::Backoff;
 use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::{blocking, Panicked};
 use crate::observer::{GatherEvent, GatherObserver};
 use crate::store::{Partial, PublisherStore, INCIDENTS_DIR};
 use crate::units::human_duration;
+use flog_wire::Backoff;
 
 /// Incident notices each subscription may queue in the client. The notices
 /// are read at once and kept as a flag, so one is enough; it bounds what a

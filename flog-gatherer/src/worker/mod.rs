@@ -1,6 +1,6 @@
-//! One task per publisher: connect, list what is new, fetch it in name
-//! order, wait for the next poll (or a notice), and on failure back off and
-//! reconnect.
+//! One task per publisher: connect (or take the connection it dialed in
+//! on), list what is new, fetch it in name order, wait for the next poll
+//! (or a notice), and on failure back off and reconnect.
 //!
 //! The modules form a tree: this loop uses `session` (one connection),
 //! which uses `notices` and `round` (one listing), which uses `fetch` (one
@@ -16,27 +16,59 @@ mod session;
 
 use std::sync::Arc;
 
-use flog_wire::LogportUrl;
-use tokio::sync::watch;
+use flog_wire::{LogportClient, LogportUrl};
+use tokio::sync::{mpsc, watch};
 use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
 
-use self::session::{connect_and_serve, Ended};
+use self::session::{connect_and_serve, serve_dialed, Ended};
 use crate::observer::GatherEvent;
 
 pub(crate) use self::context::Context;
 use self::context::Publisher;
 
+/// Where publisher `id`'s connections come from: its URL (`None` for a
+/// publisher known only by dialing in), and the sessions it dialed in on.
+/// One task serves both, one connection at a time, so a publisher that is
+/// polled and dials in too is stored once.
+pub(crate) struct Sources {
+    pub(crate) url: watch::Receiver<Option<LogportUrl>>,
+    pub(crate) dialed: mpsc::Receiver<LogportClient>,
+}
+
 /// The task of publisher `id`; returns when `stop` is cancelled.
 pub(crate) async fn run_publisher(
     cx: Arc<Context>,
     id: String,
-    mut url: watch::Receiver<LogportUrl>,
+    sources: Sources,
     stop: CancellationToken,
 ) {
+    let Sources {
+        mut url,
+        mut dialed,
+    } = sources;
     let mut publisher = Publisher::new(cx, id);
+    let mut waiting: Option<LogportClient> = None;
     loop {
-        let wait = match connect_and_serve(&mut publisher, &mut url, &stop).await {
+        let current = url.borrow_and_update().clone();
+        let ended = match (waiting.take(), current) {
+            (Some(client), _) => serve_dialed(&mut publisher, client, &mut url, &stop).await,
+            (None, Some(current)) => {
+                connect_and_serve(&mut publisher, current, &mut url, &stop).await
+            }
+            (None, None) => tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = url.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => { stop.cancelled().await; return; }
+                },
+                client = dialed.recv() => match client {
+                    Some(client) => { waiting = Some(client); continue; }
+                    None => { stop.cancelled().await; return; }
+                },
+            },
+        };
+        let wait = match ended {
             Ended::Stopped => return,
             Ended::UrlChanged => continue,
             Ended::Lost(error) => {
@@ -46,12 +78,15 @@ pub(crate) async fn run_publisher(
             }
             Ended::Failed(error) => {
                 let wait = publisher.backoff.next_wait();
-                let redacted = url.borrow().redacted().to_string();
+                let shown = url
+                    .borrow()
+                    .as_ref()
+                    .map_or_else(|| "dialed in".to_owned(), |u| u.redacted().to_string());
                 let kind = error.kind();
                 let error = error.to_string();
                 publisher
                     .failures
-                    .failed(&publisher.id, &redacted, &error, kind, wait);
+                    .failed(&publisher.id, &shown, &error, kind, wait);
                 publisher.cx.notify(GatherEvent::Failed {
                     publisher_id: publisher.id.clone(),
                     error,
@@ -71,6 +106,8 @@ pub(crate) async fn run_publisher(
                 }
                 publisher.backoff.reset();
             }
+            // A publisher dialing in is served at once, backoff or not.
+            Some(client) = dialed.recv() => waiting = Some(client),
         }
     }
 }

@@ -179,7 +179,7 @@ mod tests {
     fn failures_count_until_a_success() {
         let mut run = FailureRun::default();
         assert!(!run.failing());
-        let url = "flog://h:1/p/<secret>";
+        let url = "flog+insecure://h:1/p/<secret>";
         let wait = Duration::from_secs(1);
         assert!(run.failed("p", url, "unreachable: a", 1, wait));
         // Same kind, other text: a repeat, not a new warning.

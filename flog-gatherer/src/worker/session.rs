@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flog_wire::{ClientError, LogportClient, LogportUrl};
+use flog_wire::{ClientError, LogportClient, LogportUrl, TransportError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,13 +25,13 @@ pub(super) enum Ended {
     Failed(PollError),
 }
 
-/// Connects to the publisher at the current URL, then serves it.
+/// Connects to the publisher at `url`, then serves it.
 pub(super) async fn connect_and_serve(
     publisher: &mut Publisher,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url: LogportUrl,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
-    let url = url_rx.borrow_and_update().clone();
     if let Err(error) = publisher.open_store().await {
         return Ended::Failed(error);
     }
@@ -44,12 +44,13 @@ pub(super) async fn connect_and_serve(
     {
         Ok(client) => client,
         Err(PollError::Request { source, .. }) => {
-            return Ended::Failed(match source {
-                ClientError::Connect { .. } | ClientError::Timeout { .. } => {
-                    PollError::Unreachable(source)
-                }
-                other => PollError::Handshake(other),
-            })
+            return Ended::Failed(if is_unreachable(&source) {
+                PollError::Unreachable(source)
+            } else {
+                // A wrong key ("publisher key does not match the URL:
+                // expected ..., got ...") is reported so, once per run.
+                PollError::Handshake(source)
+            });
         }
         Err(PollError::Stopped) => return Ended::Stopped,
         Err(error) => return Ended::Failed(error),
@@ -64,13 +65,48 @@ pub(super) async fn connect_and_serve(
     serve(publisher, &client, url_rx, stop).await
 }
 
+/// Serves a publisher that dialed in and registered: the same rounds, on
+/// the connection it made.
+pub(super) async fn serve_dialed(
+    publisher: &mut Publisher,
+    client: LogportClient,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
+    stop: &CancellationToken,
+) -> Ended {
+    if let Err(error) = publisher.open_store().await {
+        return Ended::Failed(error);
+    }
+    let (id, pid) = (&publisher.id, client.welcome().pid);
+    if publisher.failures.failing() {
+        tracing::debug!(publisher = %id, pid, "{id} dialed in, pid {pid}");
+    } else {
+        tracing::info!(publisher = %id, pid, "{id} dialed in, pid {pid}");
+    }
+    serve(publisher, &client, url_rx, stop).await
+}
+
+/// Whether a failed connect means the publisher could not be reached (as
+/// opposed to reached and refused, or not a TLS logport).
+fn is_unreachable(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Timeout { .. }
+            | ClientError::Transport(
+                TransportError::Connect { .. }
+                    | TransportError::HandshakeTimeout { .. }
+                    | TransportError::ClosedDuringHandshake { .. }
+                    | TransportError::Io { .. }
+            )
+    )
+}
+
 /// Serves a connected publisher: rounds until the connection fails, the URL
 /// changes, or stop. The connection may have been made either way; all that
 /// counts here is the client.
 async fn serve(
     publisher: &mut Publisher,
     client: &LogportClient,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
     publisher.cx.notify(GatherEvent::Connected {
@@ -136,7 +172,7 @@ async fn wait_for_news(
     publisher: &Publisher,
     notices: &mut Option<Notices>,
     pacer: &mut Pacer,
-    url_rx: &mut watch::Receiver<LogportUrl>,
+    url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Option<Ended> {
     let poll = Instant::now() + publisher.cx.config.poll_interval;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use flog_wire::LogportUrl;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -173,7 +174,11 @@ async fn kill_9_in_the_middle_of_a_fetch_loses_and_repeats_nothing() {
     add_rule(&basedir, "chunk_size = \"16 KiB\"");
     fs::write(
         basedir.join("publishers").join("service.url"),
-        format!("flog://127.0.0.1:{}/{id}/{}\n", proxy.port(), url.secret()),
+        // The publisher's own URL, its key pinned, at the proxy's port.
+        format!(
+            "{}\n",
+            LogportUrl::new(url.security(), "127.0.0.1", proxy.port(), &id, url.secret()).unwrap()
+        ),
     )
     .unwrap();
 
@@ -225,7 +230,10 @@ fn a_failure_repeating_at_every_retry_is_reported_once() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("flog://127.0.0.1:{port}/p-dead/{}\n", "0".repeat(32));
+    let url = format!(
+        "flog+insecure://127.0.0.1:{port}/p-dead/{}\n",
+        "0".repeat(32)
+    );
     fs::write(basedir.join("publishers").join("dead.url"), url).unwrap();
     // Debug shows every retry, so the test knows several happened.
     let mut daemon = Daemon::start_logging(&basedir, Some("debug"));
@@ -240,4 +248,30 @@ fn a_failure_repeating_at_every_retry_is_reported_once() {
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn accept_key_leaves_the_key_for_the_running_gatherer_and_refuses_nonsense() {
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = dir.path().join("g");
+    create(&basedir, &[]);
+    let key = flog_wire::TlsKey::generate()
+        .unwrap()
+        .fingerprint()
+        .to_string();
+    let base = basedir.to_str().unwrap();
+    let output = gatherer(&["accept-key", base, "web-1", &key])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let kept =
+        fs::read_to_string(basedir.join(flog_gatherer::ACCEPTED_KEYS_DIR).join("web-1")).unwrap();
+    assert_eq!(kept.trim(), key);
+    for (id, key) in [("web-1", "not-a-key"), ("../etc", key.as_str())] {
+        let output = gatherer(&["accept-key", base, id, key]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{id} {key}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("flog-gatherer: error:"), "{stderr}");
+    }
+    assert!(!dir.path().join("etc").exists());
 }

@@ -1,6 +1,7 @@
-//! Measures the daemon gathering from 200 publishers polled every second:
-//! its CPU use and memory, and the delay from an incident being finished
-//! to it being stored. Ignored by default; run it with
+//! Measures the daemon gathering from 200 publishers polled every second,
+//! over TLS, whether it connects to them or they dial in to it: its CPU use
+//! and memory, and the delay from an incident being finished to it being
+//! stored. Ignored by default; run it with
 //!
 //! ```text
 //! cargo test --release -p flog-gatherer --test daemon load:: -- --ignored --nocapture
@@ -31,6 +32,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 struct Run {
     publishers: usize,
     subscribe: bool,
+    /// The publishers dial in to the daemon instead of being listed.
+    dial_in: bool,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -41,6 +44,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn services(
     count: usize,
     finished: mpsc::Sender<(String, Instant)>,
+    gatherer: Option<&flog_wire::LogportUrl>,
 ) -> Vec<(Logger, Publisher, tempfile::TempDir)> {
     let finished = Arc::new(Mutex::new(finished));
     let mut services = Vec::new();
@@ -58,7 +62,11 @@ async fn services(
                 let _ = tx.lock().unwrap().send((name.to_owned(), Instant::now()));
             },
         ));
-        let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
+        let mut builder = Publisher::builder(logger.clone()).gatherers_from_env(false);
+        if let Some(url) = gatherer {
+            builder = builder.gatherer(url.clone());
+        }
+        let publisher = builder.start().await.unwrap();
         services.push((logger, publisher, logdir));
     }
     services
@@ -84,6 +92,14 @@ fn start_daemon(
         .replace(
             "subscribe = true",
             &format!("subscribe = {}", run.subscribe),
+        )
+        .replace(
+            "# listen = \"0.0.0.0:4818\"",
+            if run.dial_in {
+                "listen = \"127.0.0.1:0\""
+            } else {
+                ""
+            },
         );
     fs::write(&config, text).unwrap();
     for (i, publisher) in publishers.iter().enumerate() {
@@ -114,18 +130,35 @@ fn start_daemon(
 async fn measure(run: Run) {
     let seconds = env_or("FLOG_LOAD_SECONDS", 20);
     let (finished_tx, finished_rx) = mpsc::channel::<(String, Instant)>();
-    let services = services(run.publishers, finished_tx).await;
     let dir = tempfile::tempdir().unwrap();
     let basedir = dir.path().join("g");
-    let publishers: Vec<&Publisher> = services.iter().map(|(_, p, _)| p).collect();
-    let (mut child, lines) = start_daemon(&basedir, &run, &publishers);
+    let (services, mut child, lines) = if run.dial_in {
+        let (child, lines) = start_daemon(&basedir, &run, &[]);
+        loop {
+            let (line, _) = lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the daemon listens");
+            if line.contains("listening for publishers") {
+                break;
+            }
+        }
+        let url = fs::read_to_string(basedir.join(flog_gatherer::GATHERER_URL_FILE)).unwrap();
+        let url: flog_wire::LogportUrl = url.trim().parse().unwrap();
+        let services = services(run.publishers, finished_tx, Some(&url)).await;
+        (services, child, lines)
+    } else {
+        let services = services(run.publishers, finished_tx, None).await;
+        let publishers: Vec<&Publisher> = services.iter().map(|(_, p, _)| p).collect();
+        let (child, lines) = start_daemon(&basedir, &run, &publishers);
+        (services, child, lines)
+    };
     let pid = child.id();
     let mut connected = 0;
     while connected < run.publishers {
         let (line, _) = lines
             .recv_timeout(Duration::from_secs(60))
             .expect("every publisher connects");
-        if line.contains("connected to") {
+        if line.contains("connected to") || line.contains("dialed in, pid") {
             connected += 1;
         }
     }
@@ -187,9 +220,10 @@ fn report(
 ) {
     let mean = delays.iter().sum::<Duration>() / delays.len() as u32;
     println!(
-        "{} publishers, poll every 1s, subscribe = {}: CPU {:.1}% of one core over {:.1}s ({:.2}s), RSS {} KiB (peak {} KiB); \
+        "{} publishers{}, poll every 1s, subscribe = {}: CPU {:.1}% of one core over {:.1}s ({:.2}s), RSS {} KiB (peak {} KiB); \
          {} incidents, delay finished->stored: mean {:.1} ms, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
         run.publishers,
+        if run.dial_in { " dialing in" } else { "" },
         run.subscribe,
         100.0 * cpu.as_secs_f64() / window.as_secs_f64(),
         window.as_secs_f64(),
@@ -219,14 +253,14 @@ fn note_stored(line: &str, at: Instant, stored: &mut HashMap<String, Instant>) {
 #[ignore = "a measurement; run with --ignored --nocapture"]
 async fn two_hundred_publishers_polled_every_second() {
     let publishers = env_or("FLOG_LOAD_PUBLISHERS", 200) as usize;
-    measure(Run {
-        publishers,
-        subscribe: false,
-    })
-    .await;
-    measure(Run {
-        publishers,
-        subscribe: true,
-    })
-    .await;
+    for dial_in in [false, true] {
+        for subscribe in [false, true] {
+            measure(Run {
+                publishers,
+                subscribe,
+                dial_in,
+            })
+            .await;
+        }
+    }
 }

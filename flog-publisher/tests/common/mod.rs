@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use flog_core::{Event, Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
-use flog_wire::{Connection, ErrorCode, Hello, LogportUrl, Message, PROTOCOL_VERSION};
-use tokio::net::TcpStream;
+use flog_wire::{
+    Connection, Connector, ErrorCode, Hello, LogportUrl, Message, Stream, PROTOCOL_VERSION,
+};
 
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -91,14 +92,31 @@ pub async fn start(s: &Service, config: PublisherConfig) -> Publisher {
         .unwrap()
 }
 
+/// A publisher of `s`'s logger with `config` whose logport is plaintext,
+/// asked for with `insecure_plaintext`.
+pub async fn start_insecure(s: &Service, config: PublisherConfig) -> Publisher {
+    Publisher::builder(s.logger.clone())
+        .config(config)
+        .insecure_plaintext()
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A connection as the publisher's URL says (TLS with its key pinned,
+/// unless it was started plaintext), on which a test speaks bytes.
+pub async fn stream(publisher: &Publisher) -> Stream {
+    Connector::new().connect(publisher.url()).await.unwrap()
+}
+
 /// A raw connection, before the hello.
-pub async fn raw(publisher: &Publisher) -> Connection {
-    Connection::new(TcpStream::connect(publisher.local_addr()).await.unwrap())
+pub async fn raw(publisher: &Publisher) -> Connection<Stream> {
+    Connection::new(stream(publisher).await)
 }
 
 /// A raw connection past the hello: the well-behaved start of every test that
 /// then speaks frames by hand.
-pub async fn welcomed(publisher: &Publisher) -> Connection {
+pub async fn welcomed(publisher: &Publisher) -> Connection<Stream> {
     let mut conn = raw(publisher).await;
     conn.write_message(&hello(publisher.url(), vec![PROTOCOL_VERSION]))
         .await

@@ -5,19 +5,17 @@ use std::io;
 
 use crate::error::{DecodeError, WireError};
 use crate::message::ErrorCode;
+use crate::transport::TransportError;
 
 /// Why a [`LogportClient`](crate::LogportClient) operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The TCP connection could not be made.
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        /// `HOST:PORT` of the logport.
-        addr: String,
-        /// Why.
-        source: io::Error,
-    },
+    /// The connection could not be made or secured: the TCP connect, or
+    /// the TLS handshake, e.g. [`TransportError::KeyMismatch`] when the
+    /// publisher holds another key than the URL names (nothing was sent).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 
     /// Reading or writing failed, e.g. writing a fetched incident.
     #[error("I/O error: {0}")]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -14,6 +14,7 @@ use crate::connection::Connection;
 use crate::message::{
     Hello, IncidentInfo, ListQuery, Message, Op, Reply, Welcome, SUPPORTED_VERSIONS,
 };
+use crate::transport::Connector;
 use crate::url::LogportUrl;
 
 mod error;
@@ -78,7 +79,8 @@ impl ClientOptions {
         Self::default()
     }
 
-    /// How long the TCP connect and the hello exchange may take together.
+    /// How long the TCP connect, the TLS handshake and the hello exchange
+    /// may take together.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -142,6 +144,12 @@ impl ClientOptions {
 }
 
 impl ClientOptions {
+    /// The framing these options ask for: frames of at most
+    /// [`max_frame`](Self::max_frame) bytes.
+    pub fn codec(&self) -> FlogCodec {
+        FlogCodec::with_max_frame(self.max_frame)
+    }
+
     /// The chunk size to request: the configured one, capped so that a chunk
     /// fits the frame limit when that was lowered below the default, which
     /// the publisher's chunks are otherwise sized for.
@@ -178,7 +186,7 @@ pub struct IncidentPage {
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 /// use flog_wire::{ListQuery, LogportClient, LogportUrl};
 ///
-/// let url: LogportUrl = "flog://127.0.0.1:4817/web-1/s3cr3t".parse()?;
+/// let url: LogportUrl = std::fs::read_to_string("logdir/logport")?.trim().parse()?;
 /// let client = LogportClient::connect(&url).await?;
 /// println!("connected to pid {}", client.welcome().pid);
 /// for incident in client.list_all_incidents(ListQuery::default()).await? {
@@ -202,18 +210,80 @@ impl LogportClient {
         Self::connect_with(url, ClientOptions::default()).await
     }
 
-    /// Connects, sends the hello and checks the welcome: the publisher must
-    /// choose a protocol version we offered and have the URL's publisher id.
+    /// Connects as the URL says (TLS with the URL's key pinned, or
+    /// plaintext for `flog+insecure://`), sends the hello and checks the
+    /// welcome: the publisher must choose a protocol version we offered and
+    /// have the URL's publisher id. A publisher holding another key than the
+    /// URL names is [`ClientError::Transport`] with
+    /// [`TransportError::KeyMismatch`](crate::TransportError::KeyMismatch),
+    /// and is sent nothing.
     pub async fn connect_with(
         url: &LogportUrl,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let (connection, welcome) = timeout(options.connect_timeout, handshake(url, &options))
-            .await
-            .map_err(|_| ClientError::Timeout {
-                operation: "connect",
-            })??;
+        let connect = async {
+            let stream = Connector::new()
+                .timeout(options.connect_timeout)
+                .connect(url)
+                .await?;
+            let connection = Connection::with_codec(stream, options.codec());
+            handshake(connection, url.publisher_id(), url.secret(), &options).await
+        };
+        let (connection, welcome) =
+            timeout(options.connect_timeout, connect)
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    operation: "connect",
+                })??;
+        Ok(Self::start(connection, welcome, options))
+    }
 
+    /// Runs the client side of a session on a stream that is already
+    /// connected and secured: a gatherer does so on the connection a
+    /// publisher dialed in on (`docs/protocol.md` §12.6). Sends the hello
+    /// with `secret` and checks the welcome as [`connect_with`](Self::connect_with)
+    /// does, `publisher_id` standing in for the URL's.
+    pub async fn over_stream<S>(
+        stream: S,
+        publisher_id: &str,
+        secret: &str,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let connection = Connection::with_codec(stream, options.codec());
+        Self::over_connection(connection, publisher_id, secret, options).await
+    }
+
+    /// [`over_stream`](Self::over_stream) on a [`Connection`] that has
+    /// already carried messages (a dial-out's registration), so that frames
+    /// it has buffered are not lost. Make the connection with
+    /// [`ClientOptions::codec`] for the options' frame limit to apply.
+    pub async fn over_connection<S>(
+        connection: Connection<S>,
+        publisher_id: &str,
+        secret: &str,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (connection, welcome) = timeout(
+            options.connect_timeout,
+            handshake(connection, publisher_id, secret, &options),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout {
+            operation: "connect",
+        })??;
+        Ok(Self::start(connection, welcome, options))
+    }
+
+    fn start<S>(connection: Connection<S>, welcome: Welcome, options: ClientOptions) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let (reader, writer) = connection.into_split();
         let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
@@ -227,12 +297,12 @@ impl LogportClient {
             };
             tokio::spawn(keepalive.run(shared.clone()));
         }
-        Ok(Self {
+        Self {
             shared,
             welcome,
             options,
             _stop: stop.drop_guard(),
-        })
+        }
     }
 
     /// The publisher's welcome: its pid, versions and incarnation.
@@ -390,23 +460,15 @@ impl LogportClient {
     }
 }
 
-async fn handshake(
-    url: &LogportUrl,
+async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut connection: Connection<S>,
+    publisher_id: &str,
+    secret: &str,
     options: &ClientOptions,
-) -> Result<(Connection, Welcome), ClientError> {
-    let stream = TcpStream::connect((url.host(), url.port()))
-        .await
-        .map_err(|source| ClientError::Connect {
-            addr: url.authority(),
-            source,
-        })?;
-    // Requests and replies are small and latency-bound.
-    stream.set_nodelay(true)?;
-    let mut connection =
-        Connection::with_codec(stream, FlogCodec::with_max_frame(options.max_frame));
+) -> Result<(Connection<S>, Welcome), ClientError> {
     let hello = Hello {
         versions: SUPPORTED_VERSIONS.to_vec(),
-        secret: url.secret().to_string(),
+        secret: secret.to_string(),
         client: options.client_name.clone(),
     };
     connection.write_message(&hello.into()).await?;
@@ -433,9 +495,9 @@ async fn handshake(
     if !SUPPORTED_VERSIONS.contains(&welcome.version) {
         return Err(ProtocolError::UnofferedVersion(welcome.version).into());
     }
-    if welcome.publisher_id != url.publisher_id() {
+    if welcome.publisher_id != publisher_id {
         return Err(ClientError::PublisherMismatch {
-            expected: url.publisher_id().to_string(),
+            expected: publisher_id.to_string(),
             actual: welcome.publisher_id,
         });
     }

@@ -345,7 +345,11 @@ impl Shared {
             Message::Goodbye(goodbye) => {
                 return Some(format!("the publisher said goodbye: {}", goodbye.reason));
             }
-            other @ (Message::Hello(_) | Message::Welcome(_) | Message::Request(_)) => {
+            other @ (Message::Hello(_)
+            | Message::Welcome(_)
+            | Message::Request(_)
+            | Message::Register(_)
+            | Message::Registered(_)) => {
                 return Some(format!(
                     "protocol violation: the publisher sent a {} message",
                     other.name()

@@ -12,7 +12,7 @@ use crate::tls::config::client_config;
 use crate::tls::TlsKey;
 use crate::transport::error::{PeerRole, Side, TransportError};
 use crate::transport::stream::Stream;
-use crate::url::{LogportUrl, Security, UrlError};
+use crate::url::{LogportUrl, Security};
 
 /// The default [`Connector::timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,12 +90,7 @@ impl Connector {
     /// the URL says. For `flogs://`, nothing but the TLS handshake is sent
     /// unless the server proves it holds the URL's key; a server with
     /// another key is [`TransportError::KeyMismatch`].
-    ///
-    /// A pre-TLS `flog://` URL is refused with [`UrlError::PreTlsUrl`].
     pub async fn connect(&self, url: &LogportUrl) -> Result<Stream, TransportError> {
-        if url.security() == Security::PreTls {
-            return Err(UrlError::PreTlsUrl.into());
-        }
         let deadline = Instant::now() + self.timeout;
         let addr = url.authority();
         let connect_error = |source| TransportError::Connect {
@@ -116,9 +111,6 @@ impl Connector {
         tcp: TcpStream,
         url: &LogportUrl,
     ) -> Result<Stream, TransportError> {
-        if url.security() == Security::PreTls {
-            return Err(UrlError::PreTlsUrl.into());
-        }
         self.secure(tcp, url, Instant::now() + self.timeout).await
     }
 
@@ -132,7 +124,7 @@ impl Connector {
         let _ = tcp.set_nodelay(true);
         let key = match url.security() {
             Security::Tls(key) => key,
-            Security::Insecure | Security::PreTls => return Ok(Stream::plain(tcp)),
+            Security::Insecure => return Ok(Stream::plain(tcp)),
         };
         let peer = url.authority();
         let connector = TlsConnector::from(Arc::new(

@@ -8,7 +8,6 @@ use rustls::AlertDescription;
 
 use crate::fingerprint::KeyFingerprint;
 use crate::tls::KeyMismatch;
-use crate::url::UrlError;
 
 /// Which kind of server a client dials, for its errors: a gatherer, client
 /// or `flogtool` dials a publisher; a publisher dialing out dials a gatherer.
@@ -39,10 +38,6 @@ impl fmt::Display for PeerRole {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// The URL cannot be used to connect: a pre-TLS `flog://` URL.
-    #[error(transparent)]
-    Url(#[from] UrlError),
-
     /// The TCP connection could not be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {

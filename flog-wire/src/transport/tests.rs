@@ -8,7 +8,7 @@ use crate::connection::Connection;
 use crate::fingerprint::KeyFingerprint;
 use crate::message::{ErrorCode, Hello, Message, Op, Reply, Request, Response};
 use crate::tls::{KeyFile, ServerTls, TlsKey};
-use crate::url::{LogportUrl, UrlError};
+use crate::url::LogportUrl;
 
 const SECRET: &str = "TOPSECRET-9f3a";
 

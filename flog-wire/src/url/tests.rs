@@ -5,29 +5,33 @@ use crate::fingerprint::FingerprintError;
 
 #[test]
 fn parses_host_names_and_addresses() {
-    let url = LogportUrl::parse("flog://logs.example.com:4817/web-1/abc_DEF-123").expect("valid");
+    let url = LogportUrl::parse("flog+insecure://logs.example.com:4817/web-1/abc_DEF-123")
+        .expect("valid");
     assert_eq!(url.host(), "logs.example.com");
     assert_eq!(url.port(), 4817);
     assert_eq!(url.publisher_id(), "web-1");
     assert_eq!(url.secret(), "abc_DEF-123");
     assert_eq!(url.authority(), "logs.example.com:4817");
 
-    let url = LogportUrl::parse("flog://127.0.0.1:1/p/s").expect("valid");
+    let url = LogportUrl::parse("flog+insecure://127.0.0.1:1/p/s").expect("valid");
     assert_eq!(url.host(), "127.0.0.1");
 
-    let url = LogportUrl::parse("flog://[fe80::1:2]:65535/p/s").expect("valid");
+    let url = LogportUrl::parse("flog+insecure://[fe80::1:2]:65535/p/s").expect("valid");
     assert_eq!(url.host(), "fe80::1:2");
     assert_eq!(url.port(), 65535);
     assert_eq!(url.authority(), "[fe80::1:2]:65535");
-    assert_eq!(url.to_string(), "flog://[fe80::1:2]:65535/p/s");
+    assert_eq!(url.to_string(), "flog+insecure://[fe80::1:2]:65535/p/s");
 }
 
 #[test]
 fn secret_stays_out_of_debug_and_redacted() {
-    let url = LogportUrl::parse("flog://h:1/pub/TOPSECRET").expect("valid");
+    let url = LogportUrl::parse("flog+insecure://h:1/pub/TOPSECRET").expect("valid");
     assert!(!format!("{url:?}").contains("TOPSECRET"));
-    assert_eq!(url.redacted().to_string(), "flog://h:1/pub/<secret>");
-    assert_eq!(url.to_string(), "flog://h:1/pub/TOPSECRET");
+    assert_eq!(
+        url.redacted().to_string(),
+        "flog+insecure://h:1/pub/<secret>"
+    );
+    assert_eq!(url.to_string(), "flog+insecure://h:1/pub/TOPSECRET");
 }
 
 #[test]
@@ -36,46 +40,51 @@ fn hostile_urls_are_rejected() {
         ("", UrlError::BadScheme),
         ("http://h:1/p/s", UrlError::BadScheme),
         ("FLOG://h:1/p/s", UrlError::BadScheme),
-        (" flog://h:1/p/s", UrlError::BadScheme),
-        ("flog://h:1", UrlError::BadPath),
-        ("flog://h:1/p", UrlError::BadPath),
-        ("flog://h:1/p/", UrlError::BadPath),
-        ("flog://h:1//s", UrlError::BadPath),
-        ("flog://h:1/p/s/", UrlError::BadPath),
-        ("flog://h:1/p/s/extra", UrlError::BadPath),
-        ("flog://h/p/s", UrlError::MissingPort),
-        ("flog://[::1]/p/s", UrlError::MissingPort),
-        ("flog://h:0/p/s", UrlError::BadPort("0".into())),
-        ("flog://h:65536/p/s", UrlError::BadPort("65536".into())),
-        ("flog://h:+80/p/s", UrlError::BadPort("+80".into())),
-        ("flog://h:/p/s", UrlError::BadPort(String::new())),
-        ("flog://h:0080800/p/s", UrlError::BadPort("0080800".into())),
-        ("flog://h:080/p/s", UrlError::BadPort("080".into())),
-        ("flog://h:1/p.x/s", UrlError::BadPublisherId),
-        ("flog://h:1/p/s%2F", UrlError::BadSecret),
-        ("flog://h:1/p/s?x=1", UrlError::BadSecret),
-        ("flog://h:1/p/s#frag", UrlError::BadSecret),
-        ("flog://h:1/p/sé", UrlError::BadSecret),
-        ("flog://h:1/p/s\n", UrlError::BadSecret),
+        (" flog+insecure://h:1/p/s", UrlError::BadScheme),
+        ("flog+insecure://h:1", UrlError::BadPath),
+        ("flog+insecure://h:1/p", UrlError::BadPath),
+        ("flog+insecure://h:1/p/", UrlError::BadPath),
+        ("flog+insecure://h:1//s", UrlError::BadPath),
+        ("flog+insecure://h:1/p/s/", UrlError::BadPath),
+        ("flog+insecure://h:1/p/s/extra", UrlError::BadPath),
+        ("flog+insecure://h/p/s", UrlError::MissingPort),
+        ("flog+insecure://[::1]/p/s", UrlError::MissingPort),
+        ("flog+insecure://h:0/p/s", UrlError::BadPort("0".into())),
+        (
+            "flog+insecure://h:65536/p/s",
+            UrlError::BadPort("65536".into()),
+        ),
+        ("flog+insecure://h:+80/p/s", UrlError::BadPort("+80".into())),
+        ("flog+insecure://h:/p/s", UrlError::BadPort(String::new())),
+        (
+            "flog+insecure://h:0080800/p/s",
+            UrlError::BadPort("0080800".into()),
+        ),
+        ("flog+insecure://h:080/p/s", UrlError::BadPort("080".into())),
+        ("flog+insecure://h:1/p.x/s", UrlError::BadPublisherId),
+        ("flog+insecure://h:1/p/s%2F", UrlError::BadSecret),
+        ("flog+insecure://h:1/p/s?x=1", UrlError::BadSecret),
+        ("flog+insecure://h:1/p/s#frag", UrlError::BadSecret),
+        ("flog+insecure://h:1/p/sé", UrlError::BadSecret),
+        ("flog+insecure://h:1/p/s\n", UrlError::BadSecret),
     ];
     for (text, expected) in cases {
         assert_eq!(LogportUrl::parse(text).as_ref(), Err(expected), "{text:?}");
     }
     let bad_hosts = [
-        "flog://:1/p/s",
-        "flog://user@h:1/p/s",
-        "flog://h_x:1/p/s",
-        "flog://-h:1/p/s",
-        "flog://h..x:1/p/s",
-        "flog://h.:1/p/s",
-        "flog://999.1.1.1:1/p/s",
-        "flog://127.1:1/p/s",
-        "flog://::1:1/p/s",
-        "flog://[::1:1/p/s",
-        "flog://[::1]x:1/p/s",
-        "flog://[not-v6]:1/p/s",
-        "flog://[fe80::1%eth0]:1/p/s",
-        "flog://h x:1/p/s",
+        "flog+insecure://:1/p/s",
+        "flog+insecure://h_x:1/p/s",
+        "flog+insecure://-h:1/p/s",
+        "flog+insecure://h..x:1/p/s",
+        "flog+insecure://h.:1/p/s",
+        "flog+insecure://999.1.1.1:1/p/s",
+        "flog+insecure://127.1:1/p/s",
+        "flog+insecure://::1:1/p/s",
+        "flog+insecure://[::1:1/p/s",
+        "flog+insecure://[::1]x:1/p/s",
+        "flog+insecure://[not-v6]:1/p/s",
+        "flog+insecure://[fe80::1%eth0]:1/p/s",
+        "flog+insecure://h x:1/p/s",
     ];
     for text in bad_hosts {
         assert!(
@@ -84,42 +93,48 @@ fn hostile_urls_are_rejected() {
             LogportUrl::parse(text)
         );
     }
-    let long_label = format!("flog://{}:1/p/s", "a".repeat(64));
+    let long_label = format!("flog+insecure://{}:1/p/s", "a".repeat(64));
     assert!(matches!(
         LogportUrl::parse(&long_label),
         Err(UrlError::BadHost { .. })
     ));
-    let long_id = format!("flog://h:1/{}/s", "p".repeat(MAX_PUBLISHER_ID_LEN + 1));
+    let long_id = format!(
+        "flog+insecure://h:1/{}/s",
+        "p".repeat(MAX_PUBLISHER_ID_LEN + 1)
+    );
     assert_eq!(LogportUrl::parse(&long_id), Err(UrlError::BadPublisherId));
-    let long_secret = format!("flog://h:1/p/{}", "s".repeat(MAX_SECRET_LEN + 1));
+    let long_secret = format!("flog+insecure://h:1/p/{}", "s".repeat(MAX_SECRET_LEN + 1));
     assert_eq!(LogportUrl::parse(&long_secret), Err(UrlError::BadSecret));
 }
 
 #[test]
 fn errors_do_not_quote_the_secret() {
-    for text in ["flog://h:1/p/TOP.SECRET", "flog://h:1/p.x/TOPSECRET"] {
+    for text in [
+        "flog+insecure://h:1/p/TOP.SECRET",
+        "flog+insecure://h:1/p.x/TOPSECRET",
+    ] {
         let error = LogportUrl::parse(text).expect_err("invalid");
         assert!(!error.to_string().contains("SECRET"), "{error}");
     }
 }
 
 #[test]
-fn new_validates_like_parse() {
-    assert!(LogportUrl::new("::1", 5, "p", "s").is_ok());
+fn insecure_validates_like_parse() {
+    assert!(LogportUrl::insecure("::1", 5, "p", "s").is_ok());
     assert!(matches!(
-        LogportUrl::new("[::1]", 5, "p", "s"),
+        LogportUrl::insecure("[::1]", 5, "p", "s"),
         Err(UrlError::BadHost { .. })
     ));
     assert!(matches!(
-        LogportUrl::new("h", 0, "p", "s"),
+        LogportUrl::insecure("h", 0, "p", "s"),
         Err(UrlError::BadPort(_))
     ));
     assert_eq!(
-        LogportUrl::new("h", 1, "", "s"),
+        LogportUrl::insecure("h", 1, "", "s"),
         Err(UrlError::BadPublisherId)
     );
     assert_eq!(
-        LogportUrl::new("h", 1, "p", "a/b"),
+        LogportUrl::insecure("h", 1, "p", "a/b"),
         Err(UrlError::BadSecret)
     );
 }
@@ -150,11 +165,6 @@ fn parses_the_tls_and_the_insecure_form() {
     assert_eq!(url.security(), Security::Insecure);
     assert_eq!(url.key(), None);
     assert_eq!(url.to_string(), "flog+insecure://127.0.0.1:9/p/s");
-
-    let url = LogportUrl::parse("flog://h:1/p/s").expect("pre-TLS still parses");
-    assert_eq!(url.security(), Security::PreTls);
-    assert_eq!(url.key(), None);
-    assert_eq!(LogportUrl::new("h", 1, "p", "s"), Ok(url));
 }
 
 #[test]
@@ -177,17 +187,17 @@ fn constructors_validate_like_parse() {
 }
 
 #[test]
-fn parse_current_refuses_pre_tls_urls_and_says_where_the_new_one_is() {
-    let error = LogportUrl::parse_current("flog://h:1/p/TOPSECRET").expect_err("pre-TLS");
+fn parse_refuses_pre_tls_urls_and_says_where_the_new_one_is() {
+    let error = LogportUrl::parse("flog://h:1/p/TOPSECRET").expect_err("pre-TLS");
     assert_eq!(error, UrlError::PreTlsUrl);
     let message = error.to_string();
     assert!(message.contains("flogs://"), "{message}");
     assert!(message.contains("logport file"), "{message}");
     assert!(!message.contains("TOPSECRET"), "{message}");
-    assert!(LogportUrl::parse_current(&format!("flogs://{KEY}@h:1/p/s")).is_ok());
-    assert!(LogportUrl::parse_current("flog+insecure://h:1/p/s").is_ok());
+    assert!(LogportUrl::parse(&format!("flogs://{KEY}@h:1/p/s")).is_ok());
+    assert!(LogportUrl::parse("flog+insecure://h:1/p/s").is_ok());
     assert_eq!(
-        LogportUrl::parse_current("http://h:1/p/s"),
+        LogportUrl::parse("http://h:1/p/s"),
         Err(UrlError::BadScheme)
     );
 }
@@ -342,7 +352,6 @@ fn arb_security() -> impl Strategy<Value = Security> {
     prop_oneof![
         any::<[u8; 32]>().prop_map(|d| Security::Tls(KeyFingerprint::from_bytes(d))),
         Just(Security::Insecure),
-        Just(Security::PreTls),
     ]
 }
 
@@ -355,14 +364,10 @@ proptest! {
         id in "[A-Za-z0-9_-]{1,64}",
         secret in "[A-Za-z0-9_-]{1,128}",
     ) {
-        let url = LogportUrl::with_security(security, host, port, id, secret)
+        let url = LogportUrl::new(security, host, port, id, secret)
             .expect("generated parts are valid");
         let text = url.to_string();
         prop_assert_eq!(LogportUrl::parse(&text), Ok(url.clone()));
-        prop_assert_eq!(
-            LogportUrl::parse_current(&text).is_ok(),
-            security != Security::PreTls
-        );
         let without_secret = text.strip_suffix(url.secret()).expect("secret is last");
         prop_assert_eq!(url.redacted().to_string(), format!("{without_secret}<secret>"));
     }
@@ -381,13 +386,13 @@ proptest! {
         id in "[A-Za-z0-9_-]{1,64}",
         secret in "[A-Za-z0-9_-]{1,128}",
     ) {
-        let url = LogportUrl::new(host, port, id, secret).expect("generated parts are valid");
+        let url = LogportUrl::insecure(host, port, id, secret).expect("generated parts are valid");
         let text = url.to_string();
         prop_assert_eq!(LogportUrl::parse(&text), Ok(url));
     }
 
     #[test]
-    fn parse_never_panics(text in "flog://.{0,40}") {
+    fn parse_never_panics(text in "flog(\\+insecure)?://.{0,40}") {
         let _ = LogportUrl::parse(&text);
     }
 

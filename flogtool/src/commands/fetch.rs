@@ -13,7 +13,7 @@ use crate::progress;
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
-    /// The publisher: a flog:// URL, a logport file, or the service's log
+    /// The publisher: a flogs:// URL, a logport file, or the service's log
     /// directory.
     #[arg(value_name = "LOGPORT")]
     target: String,

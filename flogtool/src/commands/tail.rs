@@ -24,7 +24,7 @@ const SAVE_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Args)]
 pub(crate) struct TailArgs {
-    /// The publisher: a flog:// URL, a logport file, or the service's log
+    /// The publisher: a flogs:// URL, a logport file, or the service's log
     /// directory.
     #[arg(value_name = "LOGPORT")]
     target: String,

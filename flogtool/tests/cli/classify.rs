@@ -126,7 +126,7 @@ fn a_gatherers_basedir_or_its_config_gives_the_rules() {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text = text.replace(
         "publishers = [\n",
-        "publishers = [\n    \"flog://127.0.0.1:4817/web-1/0123456789abcdef\",\n",
+        "publishers = [\n    \"flog+insecure://127.0.0.1:4817/web-1/0123456789abcdef\",\n",
     );
     text.push_str(RULES);
     std::fs::write(&config, text).unwrap();

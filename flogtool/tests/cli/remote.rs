@@ -3,7 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use flog_core::{msg, Level, Logger};
@@ -130,10 +131,76 @@ fn a_logport_may_be_named_by_its_logdir_or_its_logport_file() {
     let nowhere = run(&["list", "/no/such/logdir"]);
     assert_eq!(nowhere.code, 1);
     assert!(
-        nowhere.stderr.contains("neither a flog:// URL"),
+        nowhere.stderr.contains("neither a flogs:// URL"),
         "{}",
         nowhere.stderr
     );
+}
+
+/// A man in the middle: terminates TLS with a key of its own at a port of
+/// its own, and counts the bytes it got out of its victims once inside.
+fn man_in_the_middle(service: &Service) -> (String, Arc<AtomicUsize>) {
+    use flog_wire::{Acceptor, LogportUrl, ServerTls, TlsKey};
+    use tokio::io::AsyncReadExt;
+
+    let url = service.publisher.as_ref().unwrap().url().clone();
+    let acceptor = Acceptor::tls(ServerTls::new(&TlsKey::generate().unwrap()).unwrap());
+    let listener = service
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let loot = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&loot);
+    service.runtime.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), Arc::clone(&seen));
+            tokio::spawn(async move {
+                if let Ok(mut stream) = acceptor.accept(tcp).await {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        seen.fetch_add(n, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let through = LogportUrl::new(
+        url.security(),
+        "127.0.0.1",
+        port,
+        url.publisher_id(),
+        url.secret(),
+    )
+    .unwrap();
+    (through.to_string(), loot)
+}
+
+#[test]
+fn a_man_in_the_middle_is_refused_and_nothing_is_fetched() {
+    let service = Service::start();
+    let (name, _) = service.incident("app.db", "pool exhausted");
+    let (through, loot) = man_in_the_middle(&service);
+    let cwd = tempfile::tempdir().unwrap();
+    for args in [vec!["list", &through], vec!["fetch", &through, &name]] {
+        let out = run_in(Some(cwd.path()), &args);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr
+                .contains("publisher key does not match the URL: expected"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out
+            .stderr
+            .contains(service.publisher.as_ref().unwrap().url().secret()));
+    }
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing stored"
+    );
+    assert_eq!(loot.load(Ordering::SeqCst), 0, "no hello reached the proxy");
 }
 
 #[test]

@@ -48,6 +48,7 @@ impl CuttingProxy {
     /// The URL of `url`'s publisher through this proxy.
     pub(crate) fn url(&self, url: &LogportUrl) -> LogportUrl {
         LogportUrl::new(
+            url.security(),
             "127.0.0.1",
             self.addr.port(),
             url.publisher_id(),

@@ -135,7 +135,7 @@ async fn serve(
 }
 
 fn url(port: u16, id: &str) -> LogportUrl {
-    format!("flog://127.0.0.1:{port}/{id}/secret")
+    format!("flog+insecure://127.0.0.1:{port}/{id}/secret")
         .parse()
         .unwrap()
 }

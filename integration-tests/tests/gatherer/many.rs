@@ -34,10 +34,10 @@ async fn dead_and_silent_publishers_do_not_stall_the_others() {
     config.concurrency = 2;
     config.connect_timeout = Duration::from_millis(300);
     config.request_timeout = Duration::from_millis(300);
-    let dead: LogportUrl = format!("flog://127.0.0.1:{dead_port}/dead/s")
+    let dead: LogportUrl = format!("flog+insecure://127.0.0.1:{dead_port}/dead/s")
         .parse()
         .unwrap();
-    let mute: LogportUrl = format!("flog://127.0.0.1:{silent_port}/silent/s")
+    let mute: LogportUrl = format!("flog+insecure://127.0.0.1:{silent_port}/silent/s")
         .parse()
         .unwrap();
     config.publishers.push(dead);

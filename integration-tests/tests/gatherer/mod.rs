@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How long any one expected thing may take before a test fails.
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A service recording incidents, with its publisher.
 pub(crate) struct Service {
@@ -35,7 +35,21 @@ pub(crate) struct Service {
 
 impl Service {
     pub(crate) async fn start() -> Service {
-        let logdir = tempfile::tempdir().unwrap();
+        Service::start_with(|builder| builder).await
+    }
+
+    /// With its publisher built by `configure` (to dial out, say).
+    pub(crate) async fn start_with(
+        configure: impl FnOnce(flog_publisher::PublisherBuilder) -> flog_publisher::PublisherBuilder,
+    ) -> Service {
+        Service::start_in(tempfile::tempdir().unwrap(), configure).await
+    }
+
+    /// In `logdir`, which may hold an identity already.
+    pub(crate) async fn start_in(
+        logdir: TempDir,
+        configure: impl FnOnce(flog_publisher::PublisherBuilder) -> flog_publisher::PublisherBuilder,
+    ) -> Service {
         let logger = Logger::builder()
             .trailing(false)
             .incident_rate_limit(100_000, Duration::from_secs(1))
@@ -48,7 +62,10 @@ impl Service {
                 let _ = tx.send(name.to_owned());
             },
         ));
-        let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
+        let publisher = configure(Publisher::builder(logger.clone()))
+            .start()
+            .await
+            .unwrap();
         Service {
             logger,
             logdir,
@@ -66,6 +83,14 @@ impl Service {
             .as_ref()
             .expect("the publisher runs")
             .local_addr()
+    }
+
+    pub(crate) fn publisher(&self) -> &Publisher {
+        self.publisher.as_ref().expect("the publisher runs")
+    }
+
+    pub(crate) fn logdir(&self) -> &Path {
+        self.logdir.path()
     }
 
     pub(crate) fn id(&self) -> String {
@@ -234,6 +259,18 @@ impl Running {
             GatherEvent::Stored(stored) => stored,
             _ => unreachable!(),
         }
+    }
+
+    /// Ends the gatherer as a crash would, mid-fetch: its run is dropped
+    /// (which stops its tasks where they are), not shut down.
+    pub(crate) async fn abort(mut self) -> Vec<GatherEvent> {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        drop(self.gatherer);
+        while let Ok(event) = self.events.try_recv() {
+            self.seen.push(event);
+        }
+        self.seen
     }
 
     /// Stops the gatherer, waits for it, and returns every event it reported.

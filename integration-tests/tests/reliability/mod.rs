@@ -159,6 +159,7 @@ impl ThrottlingProxy {
     /// The URL of `url`'s publisher through this proxy.
     pub(crate) fn url(&self, url: &LogportUrl) -> LogportUrl {
         LogportUrl::new(
+            url.security(),
             "127.0.0.1",
             self.addr.port(),
             url.publisher_id(),

@@ -143,7 +143,7 @@ impl FakePublisher {
 
     /// Its logport URL.
     pub(crate) fn url(&self) -> String {
-        format!("flog://127.0.0.1:{}/{}/secret", self.port, self.id)
+        format!("flog+insecure://127.0.0.1:{}/{}/secret", self.port, self.id)
     }
 }
 

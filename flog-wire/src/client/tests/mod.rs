@@ -16,7 +16,7 @@ use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, IncidentCatchupDone, LogEvent,
     NewIncident, Request, Response, SubscriptionEnded,
 };
-use crate::{WireError, PROTOCOL_VERSION};
+use crate::{TransportError, WireError, PROTOCOL_VERSION};
 
 const PUBLISHER: &str = "pub-1";
 const SECRET: &str = "s3cret";
@@ -25,7 +25,7 @@ const INCIDENT: &str = "incident-2024-01-02--03-04-05Z-abcd";
 async fn listen() -> (TcpListener, LogportUrl) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("local addr").port();
-    let url = LogportUrl::new("127.0.0.1", port, PUBLISHER, SECRET).expect("valid url");
+    let url = LogportUrl::insecure("127.0.0.1", port, PUBLISHER, SECRET).expect("valid url");
     (listener, url)
 }
 
@@ -228,7 +228,7 @@ async fn connection_refused_names_the_address() {
         .await
         .expect_err("nobody listens");
     assert!(
-        matches!(&error, ClientError::Connect { addr, .. } if *addr == url.authority()),
+        matches!(&error, ClientError::Transport(TransportError::Connect { addr, .. }) if *addr == url.authority()),
         "{error:?}"
     );
     assert!(!error.to_string().contains(SECRET));

@@ -129,17 +129,6 @@ async fn a_replayed_certificate_without_its_private_key_is_refused() {
 }
 
 #[tokio::test]
-async fn a_pre_tls_url_is_refused_with_the_migration_message() {
-    let url: LogportUrl = "flog://127.0.0.1:1/pub-1/s".parse().expect("still parses");
-    let error = Connector::new().connect(&url).await.expect_err("pre-TLS");
-    assert!(
-        matches!(error, TransportError::Url(UrlError::PreTlsUrl)),
-        "{error:?}"
-    );
-    assert!(error.to_string().contains("logport file"), "{error}");
-}
-
-#[tokio::test]
 async fn mutual_tls_shows_each_side_the_other_key() {
     let gatherer_key = TlsKey::generate().expect("key");
     let publisher_key = TlsKey::generate().expect("key");

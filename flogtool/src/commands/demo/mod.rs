@@ -109,8 +109,9 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     let mut service = SampleService::start(&logdir).await?;
     writeln!(
         out,
-        "   logport URL in {}",
-        service.logport_file().display()
+        "   logport URL in {} (TLS, the service's key pinned in it):\n   {}",
+        service.logport_file().display(),
+        service.url().redacted()
     )?;
 
     writeln!(

@@ -1,4 +1,5 @@
-//! Waits between attempts to reach a failing publisher.
+//! Waits between attempts to reach a logport peer that is failing: a
+//! gatherer polling a publisher, a publisher dialing out to a gatherer.
 
 use std::time::Duration;
 
@@ -6,15 +7,26 @@ use std::time::Duration;
 /// a row, from `min` up to `max`, and each wait is drawn from the upper half
 /// of the ceiling, so that many publishers failing together (a network
 /// blip) do not all come back at the same instant.
+///
+/// ```
+/// use std::time::Duration;
+/// use flog_wire::Backoff;
+///
+/// let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+/// let first = backoff.next_wait();
+/// assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+/// backoff.reset(); // after a success
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     min: Duration,
     max: Duration,
     ceiling: Option<Duration>,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Backoff {
+    /// Waits from about `min` after the first failure up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Backoff {
         Backoff {
             min,
             max: max.max(min),
@@ -23,7 +35,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt.
-    pub(crate) fn next_wait(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let ceiling = match self.ceiling {
             None => self.min,
             Some(previous) => previous.saturating_mul(2).min(self.max),
@@ -33,7 +45,7 @@ impl Backoff {
     }
 
     /// After a success: the next failure waits `min` again.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.ceiling = None;
     }
 }
