@@ -3,10 +3,10 @@
 //!
 //! `cargo run -p flog-core --example service [LOGDIR]`
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use flog_core::{msg, read_flogfile, Event, Level, Logger};
+use flog_core::{msg, read_flogfile, Level, Logger};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logdir = match std::env::args().nth(1) {
@@ -22,13 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(
-        move |name: &str, path: &std::path::Path, _: &Event| {
-            let _ = tx
-                .lock()
-                .map(|tx| tx.send((name.to_owned(), path.to_owned())));
-        },
-    ));
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
+        let path = incident.path.as_path();
+        let _ = tx
+            .lock()
+            .map(|tx| tx.send((name.to_owned(), path.to_owned())));
+    });
 
     let start = msg!(
         logger = logger,

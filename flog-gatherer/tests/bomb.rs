@@ -259,9 +259,10 @@ async fn real_service() -> (Logger, Publisher, tempfile::TempDir, Vec<String>) {
     logger.set_logdir(logdir.path()).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
         let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
+    });
     let names = ["first", "second"]
         .iter()
         .map(|text| {

@@ -112,7 +112,7 @@ impl log::Log for FlogLogger {
         let mut fields = KeyValues::default();
         // Our visitor never fails; a failing `Source` keeps what it gave so far.
         let _ = record.key_values().visit(&mut fields);
-        self.logger.emit(Event {
+        self.logger.emit_unchecked(Event {
             level,
             facility: Some(facility),
             text: Text::Message(text),

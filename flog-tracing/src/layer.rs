@@ -194,7 +194,7 @@ where
         let mut event = span_event(level, facility, metadata);
         event.parent = nearest_span_event(span.scope().skip(1));
         attrs.record(&mut FieldVisitor::new(&mut event, Kind::Span));
-        let num = self.logger.emit(event);
+        let num = self.logger.emit_unchecked(event);
         span.extensions_mut().insert(SpanEvent(num));
     }
 
@@ -215,7 +215,7 @@ where
         let mut event = span_event(level, facility, metadata);
         event.parent = Some(num);
         values.record(&mut FieldVisitor::new(&mut event, Kind::Span));
-        self.logger.emit(event);
+        self.logger.emit_unchecked(event);
     }
 
     fn on_event(&self, tracing_event: &tracing::Event<'_>, ctx: Context<'_, S>) {
@@ -252,7 +252,7 @@ where
         if self.spans {
             event.parent = ctx.event_scope(tracing_event).and_then(nearest_span_event);
         }
-        self.logger.emit(event);
+        self.logger.emit_unchecked(event);
     }
 }
 

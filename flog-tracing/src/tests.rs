@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -35,9 +35,10 @@ fn incident_logger() -> (Logger, tempfile::TempDir, mpsc::Receiver<PathBuf>) {
     logger.set_logdir(dir.path()).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |_: &str, path: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let path = incident.path.as_path();
         tx.lock().unwrap().send(path.to_owned()).unwrap();
-    }));
+    });
     (logger, dir, rx)
 }
 

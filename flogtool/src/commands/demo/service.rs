@@ -2,11 +2,10 @@
 //! doing some work and running into trouble three times.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use flog_core::{msg, Event, Level, Logger};
+use flog_core::{msg, Level, Logger};
 use flog_publisher::Publisher;
 use flog_wire::LogportUrl;
 use tokio::sync::mpsc;
@@ -42,10 +41,11 @@ impl SampleService {
             .await
             .context("cannot start the sample service's publisher")?;
         let (tx, finished) = mpsc::unbounded_channel();
-        logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
             // The demo may have given up waiting; nothing to do then.
             let _ = tx.send(name.to_owned());
-        }));
+        });
         Ok(SampleService {
             logger,
             publisher,
