@@ -45,6 +45,7 @@ mod event;
 mod facility;
 mod failure;
 mod flogfile;
+mod forward;
 pub mod fs;
 mod home;
 mod incident;
@@ -70,6 +71,7 @@ pub use crate::flogfile::{
     FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
     MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
+pub use crate::forward::{forward_to_stderr, forward_to_writer};
 pub use crate::incident::{
     incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
     FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,

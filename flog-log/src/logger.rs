@@ -99,6 +99,11 @@ impl log::Log for FlogLogger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
+        // Events a flog observer forwards (to tracing, to log) are flog's
+        // already: recording them again would duplicate them.
+        if flog_core::inside_observer() {
+            return;
+        }
         let level = self.levels.get(record.level());
         let facility = facility_of(record.target());
         if !self.logger.enabled(level, Some(&facility)) {

@@ -181,7 +181,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.spans {
+        if !self.spans || flog_core::inside_observer() {
             return;
         }
         let metadata = attrs.metadata();
@@ -219,6 +219,11 @@ where
     }
 
     fn on_event(&self, tracing_event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        // Events a flog observer forwards (to tracing, to log) are flog's
+        // already: recording them again would duplicate them.
+        if flog_core::inside_observer() {
+            return;
+        }
         let metadata = tracing_event.metadata();
         let level = self.levels.get(metadata.level());
         let mut event = Event {

@@ -52,10 +52,12 @@
 
 mod facility;
 mod fields;
+mod forward;
 mod layer;
 mod levels;
 #[cfg(test)]
 mod tests;
 
+pub use crate::forward::forward_to_tracing;
 pub use crate::layer::{ConfigError, FlogLayer, FlogLayerBuilder};
 pub use crate::levels::LevelMap;

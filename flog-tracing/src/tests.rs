@@ -397,3 +397,52 @@ fn the_console_shows_info_while_the_recorder_keeps_debug() {
     assert_eq!(texts, ["detail_span", "debug line", "info line"]);
     assert_eq!(events[2].parent, Some(events[0].num));
 }
+
+/// Counts the tracing events it sees, by level and target.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let m = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((*m.level(), m.target().to_owned()));
+    }
+}
+
+#[test]
+fn forwarded_events_reach_tracing_and_are_not_recorded_twice() {
+    let logger = Logger::new();
+    logger.add_event_observer(crate::forward_to_tracing(Level::OPERATIONAL));
+    let seen = Seen::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(seen.clone())
+        .with(FlogLayer::new(logger.clone()));
+    with_default(subscriber, || {
+        flog_core::noisy!(logger = logger, "below the forwarder's level");
+        flog_core::weird!(logger = logger, facility = "app.db", "pool exhausted");
+        info!(target: "app", "from tracing");
+    });
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (tracing::Level::WARN, "flog".to_owned()),
+            (tracing::Level::INFO, "app".to_owned()),
+        ],
+        "an event that came from tracing is not sent back to it"
+    );
+    let events = logger.buffered_events();
+    let texts: Vec<_> = events.iter().map(|e| e.render().into_owned()).collect();
+    assert_eq!(
+        texts,
+        [
+            "below the forwarder's level",
+            "pool exhausted",
+            "from tracing"
+        ],
+        "each event once: the forwarded ones are not fed back"
+    );
+}
