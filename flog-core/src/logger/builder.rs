@@ -35,6 +35,14 @@ pub enum ConfigError {
     /// The [`logdir`](LoggerBuilder::logdir) cannot be used.
     #[error(transparent)]
     Logdir(#[from] LogdirError),
+    /// The [`flogfile`](LoggerBuilder::flogfile) (or `FLOGFILE`) cannot be created.
+    #[error("cannot create the flogfile {}: {source}", path.display())]
+    Flogfile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// [`install`](LoggerBuilder::install) found a process-wide logger in place.
     #[error(transparent)]
     Install(#[from] SetGlobalError),
@@ -60,6 +68,7 @@ pub struct LoggerBuilder {
     incident_observers: Vec<Arc<IncidentObserver>>,
     versions: Vec<(String, String)>,
     logdir: Option<PathBuf>,
+    flogfile: Option<(PathBuf, Level)>,
 }
 
 impl fmt::Debug for LoggerBuilder {
@@ -93,6 +102,7 @@ impl LoggerBuilder {
             incident_observers: Vec::new(),
             versions: Vec::new(),
             logdir: None,
+            flogfile: None,
         }
     }
 
@@ -226,8 +236,31 @@ impl LoggerBuilder {
         self
     }
 
+    /// Saves every event at or above `min` to a new flogfile at `path` (`~`
+    /// is the home directory) as it is generated, as foolscap's `FLOGFILE`
+    /// does; [`install`](Self::install) reads the `FLOGFILE` and `FLOGLEVEL`
+    /// environment variables into this. The file is a stream, flushed after
+    /// each event, not an incident report: read it with `flogtool dump`.
+    pub fn flogfile(mut self, path: impl Into<PathBuf>, min: Level) -> Self {
+        self.flogfile = Some((path.into(), min));
+        self
+    }
+
+    /// `FLOGFILE` and `FLOGLEVEL`, if set, as [`flogfile`](Self::flogfile).
+    pub(super) fn flogfile_from_env(mut self) -> Self {
+        if let Some(file) = super::flogfile_env::from_env() {
+            self.flogfile = Some(file);
+        }
+        self
+    }
+
     /// Builds the logger.
-    pub fn build(self) -> Result<Logger, ConfigError> {
+    pub fn build(mut self) -> Result<Logger, ConfigError> {
+        if let Some((path, min)) = self.flogfile.take() {
+            let writer = super::flogfile_env::writer(&path, min)
+                .map_err(|source| ConfigError::Flogfile { path, source })?;
+            self.event_observers.push(Arc::new(writer));
+        }
         let c = &self.incidents;
         if c.trailing && c.trailing_event_limit == 0 {
             return Err(ConfigError::TrailingLimit);

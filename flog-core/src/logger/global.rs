@@ -20,7 +20,20 @@ static GLOBAL: OnceLock<(Logger, Origin)> = OnceLock::new();
 /// [`set_global`]), else, from the first use on, one with default settings.
 #[inline]
 pub fn logger() -> &'static Logger {
-    &GLOBAL.get_or_init(|| (Logger::new(), Origin::Default)).0
+    &GLOBAL.get_or_init(|| (default_logger(), Origin::Default)).0
+}
+
+/// The default process-wide logger, with `FLOGFILE`/`FLOGLEVEL` applied.
+#[cold]
+fn default_logger() -> Logger {
+    LoggerBuilder::new()
+        .flogfile_from_env()
+        .build()
+        .unwrap_or_else(|e| {
+            // Nobody to return the error to: say so, and log without the file.
+            eprintln!("flog: {e}; logging without it");
+            Logger::new()
+        })
 }
 
 /// The process-wide logger was already in place.
@@ -58,7 +71,11 @@ pub fn set_global(logger: Logger) -> Result<&'static Logger, SetGlobalError> {
 impl LoggerBuilder {
     /// Builds the logger and makes it the process-wide one (see
     /// [`set_global`]), so that `msg!` and the level macros need no
-    /// `logger = ...`:
+    /// `logger = ...`. The environment variables `FLOGFILE` (a file to save
+    /// every event to from start-up) and `FLOGLEVEL` (its threshold, a level
+    /// name or number; default every event) apply here, as
+    /// [`flogfile`](Self::flogfile), and to the default logger
+    /// [`logger()`] makes when none was installed:
     ///
     /// ```no_run
     /// use flog_core::{weird, Level, Logger};
@@ -80,6 +97,6 @@ impl LoggerBuilder {
             }
             .into());
         }
-        Ok(set_global(self.build()?)?)
+        Ok(set_global(self.flogfile_from_env().build()?)?)
     }
 }

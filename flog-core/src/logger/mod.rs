@@ -5,6 +5,7 @@
 
 mod builder;
 mod event_builder;
+mod flogfile_env;
 mod global;
 
 use std::borrow::Cow;
