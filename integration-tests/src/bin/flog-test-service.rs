@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use flog_core::{read_flogfile, Level, Logger, RECORDING_SUFFIX};
+use flog_core::{operational, read_flogfile, weird, Logger, RECORDING_SUFFIX};
 use flog_publisher::Publisher;
 
 fn main() -> ExitCode {
@@ -37,31 +37,17 @@ fn main() -> ExitCode {
 
 /// Fifty events, the trigger, three trailing events; then waits to be killed.
 fn trigger(logdir: &Path) -> ExitCode {
-    let logger = Logger::builder()
+    Logger::builder()
         .trailing_delay(Duration::from_secs(3600))
-        .build()
-        .expect("valid settings");
-    logger.set_logdir(logdir).expect("a usable logdir");
+        .logdir(logdir)
+        .install()
+        .expect("valid settings and a usable logdir");
     for i in 0..50 {
-        logger
-            .event(Level::OPERATIONAL)
-            .facility("app.work")
-            .format("working {i}")
-            .field("i", i)
-            .emit();
+        operational!(facility = "app.work", "working {i}", i);
     }
-    logger
-        .event(Level::WEIRD)
-        .facility("app.db")
-        .message("the trigger")
-        .emit();
+    weird!(facility = "app.db", message = "the trigger");
     for i in 0..3 {
-        logger
-            .event(Level::OPERATIONAL)
-            .facility("app.work")
-            .format("trailing {i}")
-            .field("i", i)
-            .emit();
+        operational!(facility = "app.work", "trailing {i}", i);
     }
     // Trailing events reach the file from the reporter thread: say "ready"
     // only once all 54 events are there, so the test knows what to expect.
@@ -91,9 +77,9 @@ fn serve(logdir: &Path) -> ExitCode {
         .expect("a runtime");
     let logger = Logger::builder()
         .trailing(false)
-        .build()
-        .expect("valid settings");
-    logger.set_logdir(logdir).expect("a usable logdir");
+        .logdir(logdir)
+        .install()
+        .expect("valid settings and a usable logdir");
     let publisher = runtime
         .block_on(Publisher::builder(logger.clone()).start())
         .expect("the publisher starts");
