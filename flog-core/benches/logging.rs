@@ -28,6 +28,23 @@ fn log_one(logger: &Logger, i: u64) -> u64 {
     .unwrap_or(u64::MAX)
 }
 
+const FACILITY: &str = "app.db.pool";
+
+/// [`log_one`] with the facility a `const`, as a module would name its own.
+fn log_one_const(logger: &Logger, i: u64) -> u64 {
+    msg!(
+        logger = logger,
+        Level::OPERATIONAL,
+        facility = FACILITY,
+        "checked out {conn} after {waited_us} us (pool {pool}, ok {ok})",
+        conn = i,
+        waited_us = 17u32,
+        pool = "main",
+        ok = true
+    )
+    .unwrap_or(u64::MAX)
+}
+
 fn single_thread(c: &mut Criterion) {
     let logger = Logger::new();
     let mut i = 0u64;
@@ -71,6 +88,15 @@ fn single_thread(c: &mut Criterion) {
             black_box(log_one(black_box(&quiet), i))
         })
     });
+    c.bench_function(
+        "below_threshold_with_facility_thresholds_const_facility",
+        |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(log_one_const(black_box(&quiet), i))
+            })
+        },
+    );
 }
 
 /// Per-thread cost of one event with `threads` threads logging at once; each

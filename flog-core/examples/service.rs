@@ -3,68 +3,55 @@
 //!
 //! `cargo run -p flog-core --example service [LOGDIR]`
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use flog_core::{flogfile::read_flogfile, msg, Event, Level, Logger};
+use flog_core::{flogfile::read_flogfile, msg, operational, weird, Level, Logger};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logdir = match std::env::args().nth(1) {
         Some(dir) => std::path::PathBuf::from(dir),
         None => std::env::temp_dir().join(format!("flog-service-{}", std::process::id())),
     };
+    let (incidents, recorded) = mpsc::channel();
     let logger = Logger::builder()
+        .logdir(&logdir)
         .trailing_delay(Duration::from_millis(500))
-        .build()?;
-    logger.set_version("example-service", "1.0");
-    logger.set_logdir(&logdir)?;
+        .version("example-service", "1.0")
+        .event_observer(flog_core::forward_to_stderr(Level::WEIRD))
+        .incident_observer(move |incident| {
+            let _ = incidents.send(incident.clone());
+        })
+        .install()?;
     flog_core::install_panic_hook(logger.clone());
 
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(
-        move |name: &str, path: &std::path::Path, _: &Event| {
-            let _ = tx
-                .lock()
-                .map(|tx| tx.send((name.to_owned(), path.to_owned())));
-        },
-    ));
-
-    let start = msg!(
-        logger = logger,
-        Level::OPERATIONAL,
-        facility = "app",
-        "service starting"
-    );
-    for (i, level) in Level::NAMED.iter().enumerate().take(5) {
+    let start = operational!(facility = "app", "service starting");
+    for (step, level) in Level::NAMED.iter().copied().enumerate().take(5) {
         msg!(
-            logger = logger,
-            *level,
+            level,
             facility = "app.work",
             parent = start,
-            "step {i} at level {level}",
-            i = i,
-            level = level.to_string()
+            "step {step} at level {level}",
+            step,
+            level
         );
     }
-    msg!(
-        logger = logger,
-        Level::WEIRD,
+    let pool = String::from("main");
+    weird!(
         facility = "app.db",
-        "pool exhausted after {waited_ms} ms",
-        waited_ms = 250,
-        pool = "main"
+        "pool {pool} exhausted after {waited_ms} ms",
+        pool = pool.as_str(),
+        waited_ms = 250
     );
-    msg!(
-        logger = logger,
-        Level::OPERATIONAL,
-        facility = "app.db",
-        "pool recovered"
-    );
+    operational!(facility = "app.db", "pool {pool} recovered", pool);
 
-    let (name, path) = rx.recv_timeout(Duration::from_secs(30))?;
-    let report = read_flogfile(&path)?;
-    println!("incident {name}\n  file: {}", path.display());
+    let incident = recorded.recv_timeout(Duration::from_secs(30))?;
+    let report = read_flogfile(&incident.path)?;
+    println!(
+        "incident {}\n  file: {}",
+        incident.name,
+        incident.path.display()
+    );
     for event in &report.events {
         println!("  {event}");
     }

@@ -11,20 +11,25 @@
 //! No async runtime is needed: reporters run on named threads.
 //!
 //! ```
-//! use flog_core::{msg, Level, Logger, flogfile::read_flogfile};
-//! use std::sync::{mpsc, Arc};
+//! use flog_core::{flogfile::read_flogfile, operational, weird, Logger};
+//! use std::sync::mpsc;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let logger = Logger::builder().trailing(false).build()?;
-//! logger.set_logdir(dir.path())?;
 //! let (tx, rx) = mpsc::channel();
-//! let tx = std::sync::Mutex::new(tx);
-//! logger.add_incident_observer(Arc::new(move |name: &str, path: &std::path::Path, _: &flog_core::Event| {
-//!     tx.lock().unwrap().send(path.to_owned()).unwrap();
-//! }));
+//! // A service calls `.install()` instead of `.build()`, and its calls then
+//! // need no `logger = ...`: they log to the process-wide logger.
+//! let logger = Logger::builder()
+//!     .logdir(dir.path())
+//!     .trailing(false)
+//!     .incident_observer(move |incident| {
+//!         let _ = tx.send(incident.path.clone());
+//!     })
+//!     .build()?;
 //!
-//! msg!(logger = logger, Level::OPERATIONAL, facility = "app.db", "connected to {host}", host = "db1");
-//! msg!(logger = logger, Level::WEIRD, facility = "app.db", "pool exhausted after {ms} ms", ms = 250);
+//! let host = String::from("db1");
+//! operational!(logger = logger, facility = "app.db", "connected to {host}", host = host.as_str());
+//! let ms = 250;
+//! weird!(logger = logger, facility = "app.db", "pool exhausted after {ms} ms", ms);
 //!
 //! let report = read_flogfile(&rx.recv()?)?;
 //! assert_eq!(report.events.len(), 2);
@@ -38,8 +43,11 @@ mod buffer;
 mod counter;
 mod event;
 mod facility;
+mod failure;
 pub mod flogfile;
+mod forward;
 pub mod fs;
+mod home;
 mod incarnation;
 mod incident;
 mod level;
@@ -49,6 +57,7 @@ mod logger;
 pub mod macros;
 mod observer;
 mod panic;
+mod placeholders;
 mod qualifier;
 mod redact;
 mod threshold;
@@ -58,12 +67,16 @@ mod value;
 pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
+pub use crate::failure::error_chain;
+pub use crate::forward::{forward_to_stderr, forward_to_writer};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
 pub use crate::incident::{IncidentError, IncidentStats, LogdirError, RecoverError};
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
-pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};
-pub use crate::observer::{EventObserver, IncidentObserver, ObserverId};
+pub use crate::logger::{
+    logger, set_global, ConfigError, EventBuilder, Logger, LoggerBuilder, SetGlobalError,
+};
+pub use crate::observer::{inside_observer, IncidentReport, ObserverId};
 pub use crate::panic::install_panic_hook;
 pub use crate::qualifier::{
     facility_has_prefix, FacilityQualifier, IncidentQualifier, RateQualifier, ThresholdQualifier,

@@ -1,5 +1,12 @@
+//! Observers: code the application registers to see every event, or every
+//! recorded incident, and the guards that keep a faulty one from breaking
+//! logging.
+
+use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
-use std::path::Path;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -7,30 +14,33 @@ use arc_swap::ArcSwap;
 
 use crate::event::Event;
 
-/// Called with every generated event, on the logging thread.
-///
-/// Keep it quick and never block: the publisher's live tail copies the event into a
-/// bounded queue and returns.
-pub trait EventObserver: Send + Sync {
-    /// One generated event.
-    fn on_event(&self, event: &Event);
+/// What an event observer is: called with every generated event, on the
+/// logging thread. See [`Logger::add_event_observer`](crate::Logger::add_event_observer).
+pub(crate) type EventObserver = dyn Fn(&Event) + Send + Sync;
+
+/// What an incident observer is: called once each incident is recorded. See
+/// [`Logger::add_incident_observer`](crate::Logger::add_incident_observer).
+pub(crate) type IncidentObserver = dyn Fn(&IncidentReport) + Send + Sync;
+
+/// A completely recorded incident, as its observers see it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IncidentReport {
+    /// The incident name (`incident-2026-12-01--11-30-00.123456Z-0`).
+    pub name: String,
+    /// The finished `.flog.bz2` file.
+    pub path: PathBuf,
+    /// The event that declared the incident.
+    pub trigger: Event,
 }
 
-impl<F: Fn(&Event) + Send + Sync> EventObserver for F {
-    fn on_event(&self, event: &Event) {
-        self(event)
-    }
-}
-
-/// Called once an incident is completely recorded (compressed, renamed into place).
-pub trait IncidentObserver: Send + Sync {
-    /// `name` is the incident name, `path` the `.flog.bz2` file.
-    fn on_incident(&self, name: &str, path: &Path, trigger: &Event);
-}
-
-impl<F: Fn(&str, &Path, &Event) + Send + Sync> IncidentObserver for F {
-    fn on_incident(&self, name: &str, path: &Path, trigger: &Event) {
-        self(name, path, trigger)
+impl IncidentReport {
+    pub(crate) fn new(name: &str, path: PathBuf, trigger: &Event) -> IncidentReport {
+        IncidentReport {
+            name: name.to_owned(),
+            path,
+            trigger: trigger.clone(),
+        }
     }
 }
 
@@ -91,9 +101,82 @@ impl<T: ?Sized> Observers<T> {
         self.any.load(Ordering::Acquire)
     }
 
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
-        for (_, o) in self.list.load().iter() {
-            f(o);
+    /// Calls `f` with every observer. One that panics is removed, so that
+    /// it fails once rather than with every event; the panic messages are
+    /// returned for the caller to report (nothing is allocated when none
+    /// panics).
+    pub(crate) fn notify(&self, mut f: impl FnMut(&T)) -> Vec<String> {
+        let mut panics = Vec::new();
+        for (id, o) in self.list.load().iter() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(o))) {
+                self.remove(*id);
+                panics.push(panic_message(&*payload));
+            }
         }
+        panics
+    }
+}
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-text panic payload)".to_owned())
+}
+
+thread_local! {
+    /// Whether this thread is inside an event observer or the incident
+    /// qualifier of some logger. Events logged meanwhile (by the observer,
+    /// by a bridge the observer forwards to, by a panic hook) skip the
+    /// observers and the qualifier: that is the loop guard.
+    static INSIDE: Cell<Inside> = const { Cell::new(Inside { observer: false, qualifier: false }) };
+}
+
+#[derive(Clone, Copy)]
+struct Inside {
+    observer: bool,
+    qualifier: bool,
+}
+
+/// Whether the current thread is running an event observer of a flog
+/// logger: bridges that feed flog (`flog-tracing`, `flog-log`) drop such
+/// events, so that an observer forwarding events to `tracing` or `log`
+/// does not feed them back into flog.
+pub fn inside_observer() -> bool {
+    INSIDE.with(|i| i.get().observer)
+}
+
+pub(crate) fn inside_qualifier() -> bool {
+    INSIDE.with(|i| i.get().qualifier)
+}
+
+/// Marks this thread as inside an observer (or the qualifier) until dropped.
+pub(crate) struct Guard {
+    before: Inside,
+}
+
+impl Guard {
+    pub(crate) fn observer() -> Guard {
+        Guard::enter(|i| i.observer = true)
+    }
+
+    pub(crate) fn qualifier() -> Guard {
+        Guard::enter(|i| i.qualifier = true)
+    }
+
+    fn enter(set: impl FnOnce(&mut Inside)) -> Guard {
+        let before = INSIDE.with(Cell::get);
+        let mut now = before;
+        set(&mut now);
+        INSIDE.with(|i| i.set(now));
+        Guard { before }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        INSIDE.with(|i| i.set(self.before));
     }
 }

@@ -3,6 +3,7 @@ use std::panic::PanicHookInfo;
 
 use crate::level::Level;
 use crate::logger::Logger;
+use crate::observer::panic_message;
 
 /// Installs a panic hook that logs a BAD event (message, location, thread and a
 /// backtrace) to `logger` before running the previous hook.
@@ -13,12 +14,7 @@ use crate::logger::Logger;
 pub fn install_panic_hook(logger: Logger) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(non-text panic payload)".to_owned());
+        let message = panic_message(info.payload());
         let location = info
             .location()
             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
 
@@ -61,16 +61,46 @@ impl Thresholds {
         if !self.any_facility.load(Ordering::Relaxed) {
             return level.0 >= self.global.load(Ordering::Relaxed);
         }
+        self.cached_verdict(cache, level, facility)
+    }
+
+    /// [`enabled_cached`](Self::enabled_cached) for a call site whose facility
+    /// is a `&'static str` expression (a `const`, a `static`) that may differ
+    /// between calls: the cache belongs to the first facility it sees, and
+    /// any other one is looked up per call.
+    #[inline(always)]
+    pub(crate) fn enabled_cached_static(
+        &self,
+        cache: &CallsiteCache,
+        level: Level,
+        facility: &'static str,
+    ) -> bool {
+        if level.0 < self.min.load(Ordering::Relaxed) {
+            return false;
+        }
+        if !self.any_facility.load(Ordering::Relaxed) {
+            return level.0 >= self.global.load(Ordering::Relaxed);
+        }
+        let owner = cache.facility.get_or_init(|| facility);
+        if std::ptr::eq(*owner, facility) {
+            self.cached_verdict(cache, level, facility)
+        } else {
+            self.enabled_by_facility(level, Some(facility))
+        }
+    }
+
+    #[inline(always)]
+    fn cached_verdict(&self, cache: &CallsiteCache, level: Level, facility: &str) -> bool {
         // Epoch first (acquire): a verdict computed from the new map is never
         // filed under an older epoch that would outlive it.
         let key = (self.epoch.load(Ordering::Acquire) << 18) | (u64::from(level.0) << 2);
-        let cached = cache.0.load(Ordering::Relaxed);
+        let cached = cache.verdict.load(Ordering::Relaxed);
         if cached & !3 == key && cached & 3 != 0 {
             return cached & 3 == 2;
         }
         let verdict = self.enabled_by_facility(level, Some(facility));
         cache
-            .0
+            .verdict
             .store(key | if verdict { 2 } else { 1 }, Ordering::Relaxed);
         verdict
     }
@@ -126,16 +156,24 @@ fn new_epoch() -> u64 {
 }
 
 /// A call site's cached threshold verdict (used by [`msg!`](crate::msg) when its
-/// facility is a literal).
+/// facility is a `&'static str`).
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct CallsiteCache(AtomicU64);
+pub struct CallsiteCache {
+    verdict: AtomicU64,
+    /// The facility the verdict is for, where the call site's facility is an
+    /// expression rather than a literal: set once, by the first call.
+    facility: OnceLock<&'static str>,
+}
 
 impl CallsiteCache {
     /// An empty cache.
     #[allow(clippy::new_without_default)]
     pub const fn new() -> CallsiteCache {
-        CallsiteCache(AtomicU64::new(0))
+        CallsiteCache {
+            verdict: AtomicU64::new(0),
+            facility: OnceLock::new(),
+        }
     }
 }
 
@@ -179,6 +217,15 @@ mod tests {
         );
         t.set_facility("app.db.pool", Some(Level::WEIRD));
         t.set_global(Level::BAD);
+        let shared = CallsiteCache::new();
+        let pool: &'static str = "app.db.pool";
+        let other: &'static str = "other";
+        assert!(t.enabled_cached_static(&shared, Level::WEIRD, pool));
+        assert!(
+            !t.enabled_cached_static(&shared, Level::WEIRD, other),
+            "another facility at the same call site is not given the cached verdict"
+        );
+        assert!(t.enabled_cached_static(&shared, Level::WEIRD, pool));
         assert!(!t.enabled(Level::WEIRD, Some("x")));
         assert!(t.enabled(Level::WEIRD, Some("app.db.pool")));
     }

@@ -5,10 +5,12 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::level::Level;
+
 /// A structured field value.
 ///
 /// Encodes as the matching native CBOR type, so files and the wire stay readable by
-/// any CBOR tool. Text borrows `'static` strings, so a literal costs no allocation.
+/// any CBOR tool. Text may borrow a `'static` string, so a literal costs no allocation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// No value.
@@ -105,9 +107,26 @@ impl From<bool> for Value {
         Value::Bool(v)
     }
 }
-impl From<&'static str> for Value {
-    fn from(v: &'static str) -> Value {
-        Value::Text(Cow::Borrowed(v))
+/// Any text converts, copied: a value outlives the call that logged it. (In
+/// [`msg!`](crate::msg), a string literal is borrowed instead, and the copy
+/// is made only when the event is generated.)
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(Cow::Owned(v.to_owned()))
+    }
+}
+/// A level's name (`"WEIRD"`), or `LEVEL<n>` for an unnamed number.
+impl From<Level> for Value {
+    fn from(v: Level) -> Value {
+        match v.name() {
+            Some(name) => Value::Text(Cow::Borrowed(name)),
+            None => Value::Text(Cow::Owned(v.to_string())),
+        }
+    }
+}
+impl From<char> for Value {
+    fn from(v: char) -> Value {
+        Value::Text(Cow::Owned(v.to_string()))
     }
 }
 impl From<String> for Value {
@@ -316,5 +335,9 @@ mod tests {
             "[\"a\", 2]"
         );
         assert_eq!(Value::Null.to_string(), "None");
+        assert_eq!(Value::from(Level::WEIRD).to_string(), "WEIRD");
+        assert_eq!(Value::from(Level(17)).to_string(), "LEVEL17");
+        let owned = String::from("made at run time");
+        assert_eq!(Value::from(owned.as_str()).to_string(), "made at run time");
     }
 }

@@ -101,6 +101,11 @@ impl log::Log for FlogLogger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
+        // Events a flog observer forwards (to tracing, to log) are flog's
+        // already: recording them again would duplicate them.
+        if flog_core::inside_observer() {
+            return;
+        }
         let level = self.levels.get(severity(record.level()));
         let facility = facility_of(record.target());
         if !self.logger.enabled(level, Some(&facility)) {
@@ -114,7 +119,7 @@ impl log::Log for FlogLogger {
         let mut fields = KeyValues::default();
         // Our visitor never fails; a failing `Source` keeps what it gave so far.
         let _ = record.key_values().visit(&mut fields);
-        self.logger.emit(Event {
+        self.logger.emit_unchecked(Event {
             level,
             facility: Some(facility),
             text: Text::Message(text),

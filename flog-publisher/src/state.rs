@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use flog_core::{Event, Logger, ObserverId};
+use flog_core::{Logger, ObserverId};
 use flog_wire::{IncidentInfo, TlsKey};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -70,15 +70,17 @@ impl State {
     /// logger's incident observer (remove it with the returned id).
     pub(crate) fn observe_incidents(&self) -> ObserverId {
         let (index, incidents) = (Arc::clone(&self.index), self.incidents.clone());
-        self.logger.add_incident_observer(Arc::new(
-            move |name: &str, path: &Path, trigger: &Event| {
+        self.logger
+            .add_incident_observer(move |incident: &flog_core::IncidentReport| {
+                let name = incident.name.as_str();
+                let path = incident.path.as_path();
+                let trigger = &incident.trigger;
                 index.add_finished(name, path, trigger);
                 if let Some(entry) = index.get(name) {
                     // No subscriber is not an error.
                     let _ = incidents.send(entry.info.clone());
                 }
-            },
-        ))
+            })
     }
 
     /// The versions of the process, this publisher included.

@@ -2,13 +2,12 @@
 //! verified fetch, then flog-core's reader (the publisher exports no client
 //! helpers; flog-wire knows nothing of flog-core).
 
-use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use flog_core::{
     flogfile::{FlogContents, FlogReader},
-    Event, Level, Logger,
+    Level, Logger,
 };
 use flog_publisher::Publisher;
 use flog_wire::{ClientError, ErrorCode, ListQuery, LogportClient};
@@ -20,9 +19,10 @@ async fn a_fetched_incident_decodes_to_header_events_and_trailer() {
     logger.set_logdir(dir.path()).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
         let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
+    });
     logger.msg(Level::OPERATIONAL, "before");
     logger.msg(Level::WEIRD, "the trigger");
     let name = rx.recv_timeout(Duration::from_secs(30)).unwrap();

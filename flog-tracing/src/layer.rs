@@ -170,7 +170,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.spans {
+        if !self.spans || flog_core::inside_observer() {
             return;
         }
         let metadata = attrs.metadata();
@@ -183,7 +183,7 @@ where
         let mut event = span_event(level, facility, metadata);
         event.parent = nearest_span_event(span.scope().skip(1));
         attrs.record(&mut FieldVisitor::new(&mut event, Kind::Span));
-        let num = self.logger.emit(event);
+        let num = self.logger.emit_unchecked(event);
         span.extensions_mut().insert(SpanEvent(num));
     }
 
@@ -204,10 +204,15 @@ where
         let mut event = span_event(level, facility, metadata);
         event.parent = Some(num);
         values.record(&mut FieldVisitor::new(&mut event, Kind::Span));
-        self.logger.emit(event);
+        self.logger.emit_unchecked(event);
     }
 
     fn on_event(&self, tracing_event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        // Events a flog observer forwards (to tracing, to log) are flog's
+        // already: recording them again would duplicate them.
+        if flog_core::inside_observer() {
+            return;
+        }
         let metadata = tracing_event.metadata();
         let level = self.levels.get(severity(metadata.level()));
         let mut event = Event {
@@ -241,7 +246,7 @@ where
         if self.spans {
             event.parent = ctx.event_scope(tracing_event).and_then(nearest_span_event);
         }
-        self.logger.emit(event);
+        self.logger.emit_unchecked(event);
     }
 }
 

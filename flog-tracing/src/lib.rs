@@ -52,11 +52,13 @@
 
 mod facility;
 mod fields;
+mod forward;
 mod layer;
 mod levels;
 #[cfg(test)]
 mod tests;
 
+pub use crate::forward::forward_to_tracing;
 pub use crate::layer::{ConfigError, FlogLayer, FlogLayerBuilder};
 /// The level map, shared with flog-log (defined in flog-core).
 pub use flog_core::LevelMap;

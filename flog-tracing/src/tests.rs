@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -35,9 +35,10 @@ fn incident_logger() -> (Logger, tempfile::TempDir, mpsc::Receiver<PathBuf>) {
     logger.set_logdir(dir.path()).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |_: &str, path: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let path = incident.path.as_path();
         tx.lock().unwrap().send(path.to_owned()).unwrap();
-    }));
+    });
     (logger, dir, rx)
 }
 
@@ -395,4 +396,53 @@ fn the_console_shows_info_while_the_recorder_keeps_debug() {
     let texts: Vec<_> = events.iter().map(|e| e.render().into_owned()).collect();
     assert_eq!(texts, ["detail_span", "debug line", "info line"]);
     assert_eq!(events[2].parent, Some(events[0].num));
+}
+
+/// Counts the tracing events it sees, by level and target.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let m = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((*m.level(), m.target().to_owned()));
+    }
+}
+
+#[test]
+fn forwarded_events_reach_tracing_and_are_not_recorded_twice() {
+    let logger = Logger::new();
+    logger.add_event_observer(crate::forward_to_tracing(Level::OPERATIONAL));
+    let seen = Seen::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(seen.clone())
+        .with(FlogLayer::new(logger.clone()));
+    with_default(subscriber, || {
+        flog_core::noisy!(logger = logger, "below the forwarder's level");
+        flog_core::weird!(logger = logger, facility = "app.db", "pool exhausted");
+        info!(target: "app", "from tracing");
+    });
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (tracing::Level::WARN, "flog".to_owned()),
+            (tracing::Level::INFO, "app".to_owned()),
+        ],
+        "an event that came from tracing is not sent back to it"
+    );
+    let events = logger.buffered_events();
+    let texts: Vec<_> = events.iter().map(|e| e.render().into_owned()).collect();
+    assert_eq!(
+        texts,
+        [
+            "below the forwarder's level",
+            "pool exhausted",
+            "from tracing"
+        ],
+        "each event once: the forwarded ones are not fed back"
+    );
 }

@@ -34,6 +34,12 @@ pub enum IncidentError {
         /// What went wrong.
         source: RecoverError,
     },
+    /// An incident observer panicked; it was removed.
+    #[error("an incident observer panicked and was removed: {panic}")]
+    ObserverPanicked {
+        /// The panic message.
+        panic: String,
+    },
     /// Old incidents could not be deleted.
     #[error("cannot apply retention in {}: {source}", dir.display())]
     Retention {

@@ -19,12 +19,12 @@ use super::reporter::compress;
 use super::retention;
 use crate::event::Event;
 use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
-use crate::observer::{IncidentObserver, Observers};
+use crate::observer::{IncidentObserver, IncidentReport, Observers};
 
 /// What the keeper needs besides its directory.
 pub(crate) struct KeeperContext {
     pub(crate) health: Arc<Health>,
-    pub(crate) observers: Arc<Observers<dyn IncidentObserver>>,
+    pub(crate) observers: Arc<Observers<IncidentObserver>>,
     pub(crate) max_files: usize,
     pub(crate) max_bytes: u64,
 }
@@ -93,9 +93,7 @@ impl Keeper {
             match compress(&flog, &finished) {
                 Ok(()) => {
                     self.cx.health.record_success();
-                    self.cx
-                        .observers
-                        .for_each(|o| o.on_incident(&u.name, &finished, &u.trigger));
+                    self.notify(&u.name, &finished, &u.trigger);
                 }
                 Err(_) => self.unfinished.push(u),
             }
@@ -106,9 +104,18 @@ impl Keeper {
                 source,
             });
         }
-        self.cx
-            .observers
-            .for_each(|o| o.on_incident(name, path, trigger));
+        self.notify(name, path, trigger);
+    }
+
+    /// Tells the incident observers; one that panics is removed and reported
+    /// once through the error hook, and the keeper goes on.
+    fn notify(&self, name: &str, path: &Path, trigger: &Event) {
+        let report = IncidentReport::new(name, path.to_owned(), trigger);
+        for panic in self.cx.observers.notify(|o| o(&report)) {
+            self.cx
+                .health
+                .tell(&IncidentError::ObserverPanicked { panic });
+        }
     }
 }
 

@@ -105,7 +105,7 @@ pub(crate) struct Incidents {
     clock: Arc<dyn Clock>,
     policy: Policy,
     health: Arc<Health>,
-    observers: Arc<Observers<dyn IncidentObserver>>,
+    observers: Arc<Observers<IncidentObserver>>,
     about: About,
     logdirs: Mutex<Logdirs>,
     // Set once a logdir is; read with every event.
@@ -174,7 +174,7 @@ impl Incidents {
         self.logdirs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn observers(&self) -> &Observers<dyn IncidentObserver> {
+    pub(crate) fn observers(&self) -> &Observers<IncidentObserver> {
         &self.observers
     }
 
@@ -278,9 +278,15 @@ impl Incidents {
         Ok(())
     }
 
+    /// Whether a logdir is set, so that events are qualified.
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     #[inline]
     pub(crate) fn qualifies(&self, event: &Event) -> bool {
-        self.enabled.load(Ordering::Relaxed) && self.policy.qualifies(event)
+        self.active() && self.policy.qualifies(event)
     }
 
     /// Declares an incident for `trigger`, which qualified and is not numbered

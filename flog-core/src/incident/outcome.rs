@@ -81,6 +81,12 @@ impl Health {
 
     /// Reports a problem (also one that loses no incident) once per run of
     /// failures.
+    /// Passes on a problem that is not part of a run of failures (an
+    /// observer that panicked, once, as it is removed then).
+    pub(crate) fn tell(&self, error: &IncidentError) {
+        (self.on_error)(error);
+    }
+
     pub(crate) fn report(&self, error: &IncidentError) {
         if !self.failing.swap(true, Ordering::Relaxed) {
             (self.on_error)(error);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use flog_core::{flogfile::FlogReader, Event, Logger};
@@ -13,12 +13,15 @@ pub type Recorded = (String, PathBuf, Event);
 pub fn watch_incidents(logger: &Logger) -> Receiver<Recorded> {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, path: &Path, trigger: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
+        let path = incident.path.as_path();
+        let trigger = &incident.trigger;
         let _ = tx
             .lock()
             .unwrap()
             .send((name.to_owned(), path.to_owned(), trigger.clone()));
-    }));
+    });
     rx
 }
 

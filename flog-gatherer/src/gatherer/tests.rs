@@ -42,11 +42,10 @@ impl Service {
         let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
         let (tx, finished) = std::sync::mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
-        logger.add_incident_observer(std::sync::Arc::new(
-            move |name: &str, _: &Path, _: &Event| {
-                let _ = tx.lock().unwrap().send(name.to_owned());
-            },
-        ));
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
+            let _ = tx.lock().unwrap().send(name.to_owned());
+        });
         Service {
             logger,
             publisher,

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 
-use flog_core::{Event, Level, Logger};
+use flog_core::{Level, Logger};
 use flog_gatherer::{read_trigger, Config};
 
 use crate::support::PATIENCE;
@@ -37,9 +37,10 @@ fn service(logdir: &Path) -> (Logger, mpsc::Receiver<PathBuf>) {
     logger.set_logdir(logdir).unwrap();
     let (tx, finished) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |_: &str, path: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let path = incident.path.as_path();
         let _ = tx.lock().unwrap().send(path.to_owned());
-    }));
+    });
     (logger, finished)
 }
 

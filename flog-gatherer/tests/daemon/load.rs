@@ -57,11 +57,10 @@ async fn services(
             .unwrap();
         logger.set_logdir(logdir.path()).unwrap();
         let tx = finished.clone();
-        logger.add_incident_observer(Arc::new(
-            move |name: &str, _: &Path, _: &flog_core::Event| {
-                let _ = tx.lock().unwrap().send((name.to_owned(), Instant::now()));
-            },
-        ));
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
+            let _ = tx.lock().unwrap().send((name.to_owned(), Instant::now()));
+        });
         let mut builder = Publisher::builder(logger.clone()).gatherers_from_env(false);
         if let Some(url) = gatherer {
             builder = builder.gatherer(url.clone());

@@ -152,7 +152,7 @@ impl Live {
             let shared = Arc::clone(&self.shared);
             let id = self
                 .logger
-                .add_event_observer(Arc::new(move |e: &Event| shared.observe(e)));
+                .add_event_observer(move |e: &Event| shared.observe(e));
             attached.observer = Some(id);
         }
         attached.subscribers += 1;

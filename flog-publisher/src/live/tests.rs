@@ -166,12 +166,12 @@ fn hold_in_observer(
     let (reached_tx, reached) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
     let release_rx = std::sync::Mutex::new(release_rx);
-    logger.add_event_observer(Arc::new(move |e: &Event| {
+    logger.add_event_observer(move |e: &Event| {
         if e.render() == "held" {
             let _ = reached_tx.send(());
             let _ = release_rx.lock().unwrap().recv_timeout(PATIENCE);
         }
-    }));
+    });
     (reached, release)
 }
 

@@ -2,11 +2,11 @@
 //! real logdir, the outbox's writer on one end of a duplex pipe and a client's
 //! reader on the other.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use flog_core::{Event, Level, Logger};
+use flog_core::{Level, Logger};
 use flog_wire::{Connection, ErrorCode, Message, MessageReader, Op, Reply, Request};
 use tokio::io::{DuplexStream, ReadHalf};
 use tokio_util::sync::CancellationToken;
@@ -47,9 +47,10 @@ impl Harness {
         // the index holds it.
         let (tx, incidents) = mpsc::channel();
         let tx = Mutex::new(tx);
-        logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
             let _ = tx.lock().unwrap().send(name.to_owned());
-        }));
+        });
         let (server_end, client_end) = tokio::io::duplex(1 << 20);
         let (_, writer) = Connection::new(server_end).into_split();
         let (client, _) = Connection::new(client_end).into_split();

@@ -1,11 +1,11 @@
 //! A service with a logdir, shared by the publisher's test binaries.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use flog_core::{Event, Level, Logger};
+use flog_core::{Level, Logger};
 use flog_publisher::{Publisher, PublisherConfig};
 use flog_wire::{
     Connection, Connector, ErrorCode, Hello, LogportUrl, Message, Stream, PROTOCOL_VERSION,
@@ -35,9 +35,10 @@ pub fn service(trailing: bool) -> Service {
     logger.set_logdir(&logdir).unwrap();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
         let _ = tx.lock().unwrap().send(name.to_owned());
-    }));
+    });
     Service {
         _dir: dir,
         logdir,

@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use flog_core::{msg, Event, Level, Logger};
@@ -51,11 +51,13 @@ pub(crate) fn path_str(path: &Path) -> &str {
 pub(crate) fn incident_channel(logger: &Logger) -> mpsc::Receiver<(String, PathBuf)> {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |name: &str, path: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let name = incident.name.as_str();
+        let path = incident.path.as_path();
         let _ = tx
             .lock()
             .map(|tx| tx.send((name.to_owned(), path.to_owned())));
-    }));
+    });
     rx
 }
 

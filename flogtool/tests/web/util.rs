@@ -92,9 +92,10 @@ impl Drop for WebServer {
 pub(crate) fn incident_channel(logger: &Logger) -> mpsc::Receiver<PathBuf> {
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    logger.add_incident_observer(Arc::new(move |_: &str, path: &Path, _: &Event| {
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let path = incident.path.as_path();
         let _ = tx.lock().map(|tx| tx.send(path.to_owned()));
-    }));
+    });
     rx
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use flog_core::{
     flogfile::{read_flogfile, RECORDING_SUFFIX},
-    Level, LogdirError, Logger,
+    operational, weird, LogdirError, Logger,
 };
 use flog_publisher::Publisher;
 
@@ -56,31 +56,17 @@ fn main() -> ExitCode {
 fn trigger(logdir: &Path) -> ExitCode {
     let logger = Logger::builder()
         .trailing_delay(Duration::from_secs(3600))
-        .build()
+        .install()
         .expect("valid settings");
-    if let Err(code) = take_logdir(&logger, logdir) {
+    if let Err(code) = take_logdir(logger, logdir) {
         return code;
     }
     for i in 0..50 {
-        logger
-            .event(Level::OPERATIONAL)
-            .facility("app.work")
-            .format("working {i}")
-            .field("i", i)
-            .emit();
+        operational!(facility = "app.work", "working {i}", i);
     }
-    logger
-        .event(Level::WEIRD)
-        .facility("app.db")
-        .message("the trigger")
-        .emit();
+    weird!(facility = "app.db", message = "the trigger");
     for i in 0..3 {
-        logger
-            .event(Level::OPERATIONAL)
-            .facility("app.work")
-            .format("trailing {i}")
-            .field("i", i)
-            .emit();
+        operational!(facility = "app.work", "trailing {i}", i);
     }
     // Trailing events reach the file from the reporter thread: say "ready"
     // only once all 54 events are there, so the test knows what to expect.
@@ -110,9 +96,9 @@ fn serve(logdir: &Path) -> ExitCode {
         .expect("a runtime");
     let logger = Logger::builder()
         .trailing(false)
-        .build()
+        .install()
         .expect("valid settings");
-    if let Err(code) = take_logdir(&logger, logdir) {
+    if let Err(code) = take_logdir(logger, logdir) {
         return code;
     }
     let publisher = runtime

@@ -57,11 +57,10 @@ impl Service {
             .unwrap();
         logger.set_logdir(logdir.path()).unwrap();
         let (tx, finished) = mpsc::unbounded_channel();
-        logger.add_incident_observer(Arc::new(
-            move |name: &str, _: &Path, _: &flog_core::Event| {
-                let _ = tx.send(name.to_owned());
-            },
-        ));
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
+            let _ = tx.send(name.to_owned());
+        });
         let publisher = configure(Publisher::builder(logger.clone()))
             .start()
             .await

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flog_core::{Level, Logger};
@@ -220,11 +220,10 @@ impl Service {
         logger.set_logdir(logdir.path()).unwrap();
         let (tx, finished) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
-        logger.add_incident_observer(Arc::new(
-            move |name: &str, _: &Path, _: &flog_core::Event| {
-                let _ = tx.lock().unwrap().send(name.to_owned());
-            },
-        ));
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
+            let _ = tx.lock().unwrap().send(name.to_owned());
+        });
         let publisher = Publisher::builder(logger.clone()).start().await.unwrap();
         Service {
             logger,

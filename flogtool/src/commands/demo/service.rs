@@ -2,11 +2,12 @@
 //! doing some work and running into trouble three times.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use flog_core::{msg, Event, Level, Logger};
+use flog_core::{
+    curious, infrequent, msg, noisy, operational, scary, unusual, weird, Level, Logger,
+};
 use flog_publisher::Publisher;
 use flog_wire::LogportUrl;
 use tokio::sync::mpsc;
@@ -42,10 +43,11 @@ impl SampleService {
             .await
             .context("cannot start the sample service's publisher")?;
         let (tx, finished) = mpsc::unbounded_channel();
-        logger.add_incident_observer(Arc::new(move |name: &str, _: &Path, _: &Event| {
+        logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+            let name = incident.name.as_str();
             // The demo may have given up waiting; nothing to do then.
             let _ = tx.send(name.to_owned());
-        }));
+        });
         Ok(SampleService {
             logger,
             publisher,
@@ -66,55 +68,44 @@ impl SampleService {
     /// recorder.
     pub(super) fn work(&self) {
         let logger = &self.logger;
-        let start = msg!(
+        let start = operational!(logger = logger, facility = "app", "demo service starting");
+        noisy!(
             logger = logger,
-            Level::OPERATIONAL,
-            facility = "app",
-            "demo service starting"
-        );
-        msg!(
-            logger = logger,
-            Level::NOISY,
             facility = "app.config",
             parent = start,
             "read {entries} settings",
             entries = 12
         );
         for (i, path) in ["/", "/login", "/cart"].into_iter().enumerate() {
-            let request = msg!(
+            let request = operational!(
                 logger = logger,
-                Level::OPERATIONAL,
                 facility = "app.web",
                 "GET {path}",
-                path = path,
+                path,
                 request_id = i
             );
-            msg!(
+            noisy!(
                 logger = logger,
-                Level::NOISY,
                 facility = "app.db",
                 parent = request,
                 "query took {ms} ms",
                 ms = 3 + i
             );
         }
-        msg!(
+        unusual!(
             logger = logger,
-            Level::UNUSUAL,
             facility = "app.web",
             "slow response for {path}: {ms} ms",
             path = "/cart",
             ms = 900
         );
-        msg!(
+        infrequent!(
             logger = logger,
-            Level::INFREQUENT,
             facility = "app.jobs",
             "nightly report job started"
         );
-        msg!(
+        curious!(
             logger = logger,
-            Level::CURIOUS,
             facility = "app.db.pool",
             "pool at {used} of {size} connections",
             used = 9,
@@ -127,40 +118,35 @@ impl SampleService {
     /// too. That second trigger joins the incident under way.
     pub(super) async fn database_outage(&mut self) -> anyhow::Result<String> {
         let logger = &self.logger;
-        let checkout = msg!(
+        let checkout = operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.db",
             "checking out a connection for {request}",
             request = "/cart"
         );
-        msg!(
+        weird!(
             logger = logger,
-            Level::WEIRD,
             facility = "app.db.pool",
             parent = checkout,
             "pool exhausted after {waited_ms} ms",
             waited_ms = 250,
             pool = "main"
         );
-        msg!(
+        operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.db",
             parent = checkout,
             "retrying on the primary"
         );
-        msg!(
+        scary!(
             logger = logger,
-            Level::SCARY,
             facility = "app.db",
             parent = checkout,
             "primary {host} unreachable",
             host = "db1"
         );
-        msg!(
+        operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.db",
             "serving reads from replica {host}",
             host = "db2"
@@ -172,9 +158,8 @@ impl SampleService {
     /// report's trailing events, so it shows how the story ended.
     pub(super) async fn web_failure_and_recovery(&mut self) -> anyhow::Result<String> {
         let logger = &self.logger;
-        let request = msg!(
+        let request = operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.web",
             "POST {path}",
             path = "/checkout"
@@ -189,21 +174,18 @@ impl SampleService {
             .error()
             .failure("checkout::pay: gateway timed out after 5000 ms\n  at checkout::handle\n  at web::serve")
             .emit();
-        msg!(
+        unusual!(
             logger = logger,
-            Level::UNUSUAL,
             facility = "app.web",
             "circuit breaker open for the payment gateway"
         );
-        msg!(
+        operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.web",
             "payment gateway answers again"
         );
-        msg!(
+        operational!(
             logger = logger,
-            Level::OPERATIONAL,
             facility = "app.web",
             "circuit breaker closed: recovered"
         );

@@ -1,0 +1,3 @@
+fn main() {
+    flog_core::operational!("open {brace", brace = 1);
+}
