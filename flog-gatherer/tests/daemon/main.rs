@@ -2,6 +2,7 @@
 //! against real publishers and fake hostile ones on loopback TCP.
 
 mod cli;
+mod dashboard;
 mod docs;
 mod hostile;
 mod load;
