@@ -4,8 +4,9 @@
 //! The dashboard knows nothing of how the state is gathered: the gatherer
 //! feeds it through the small read-only [`Fleet`] trait, and incidents open in
 //! the crate's own viewer, mounted at `/view`. The modules form a tree: the
-//! router uses one module per kind of response (`pages`, `feed`, `api`,
-//! `metrics`), which use the leaves `query` (filters) and `trends` (counts).
+//! router uses one module per kind of response (`feed`, `api`, `metrics`,
+//! and `pages`, whose link helpers the feed and the API share), which use
+//! the leaves `query` (filters) and `trends` (counts).
 
 mod api;
 mod feed;
