@@ -77,7 +77,34 @@ pub struct Config {
     /// The host written in the gatherer's URL (`BASEDIR/gatherer-url`).
     /// Default: the listening address (127.0.0.1 if it is unspecified).
     pub advertise: Option<String>,
+    /// Where `flog-gatherer run` serves its dashboard; `None` (the default):
+    /// nowhere.
+    pub http: Option<HttpConfig>,
 }
+
+/// The dashboard's address and access token (`http`, `http_token`).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The address to bind, given explicitly (`127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// The token every request must carry; required unless `bind` is a
+    /// loopback address.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in logs.
+        f.debug_struct("HttpConfig")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The shortest access token accepted, in characters.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
@@ -99,6 +126,7 @@ impl Default for Config {
             classifier: Classifier::default(),
             listen: None,
             advertise: None,
+            http: None,
         }
     }
 }
@@ -124,11 +152,46 @@ struct RawConfig {
     chunk_size: Option<Spanned<RawSize>>,
     listen: Option<Spanned<String>>,
     advertise: Option<String>,
+    http: Option<Spanned<String>>,
+    http_token: Option<Spanned<String>>,
     #[serde(default)]
     rule: Vec<RawRule>,
 }
 
 impl RawConfig {
+    /// `http` and `http_token`: an explicit address, and a token of
+    /// cookie-safe characters, required for anything but loopback.
+    fn read_http(&self, source: &Source<'_>) -> Result<Option<HttpConfig>, ConfigError> {
+        let token = match &self.http_token {
+            None => None,
+            Some(token) => {
+                let text = token.get_ref();
+                let safe = text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+                if text.len() < MIN_TOKEN_LEN || !safe {
+                    return Err(source.error_at(token.span(), ConfigProblem::HttpToken));
+                }
+                Some(text.clone())
+            }
+        };
+        let Some(bind) = &self.http else {
+            if let Some(token) = &self.http_token {
+                return Err(source.error_at(token.span(), ConfigProblem::HttpTokenAlone));
+            }
+            return Ok(None);
+        };
+        let addr: SocketAddr = bind
+            .get_ref()
+            .trim()
+            .parse()
+            .map_err(|_| source.error_at(bind.span(), ConfigProblem::HttpBind))?;
+        if !addr.ip().is_loopback() && token.is_none() {
+            return Err(source.error_at(bind.span(), ConfigProblem::HttpTokenRequired));
+        }
+        Ok(Some(HttpConfig { bind: addr, token }))
+    }
+
     fn read_durations(&self, config: &mut Config, source: &Source<'_>) -> Result<(), ConfigError> {
         let durations = [
             (
@@ -277,6 +340,7 @@ impl Config {
         config.advertise = raw.advertise.clone();
         raw.read_durations(&mut config, &source)?;
         raw.read_numbers(&mut config, &source)?;
+        config.http = raw.read_http(&source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
         Ok(config)
     }
@@ -361,6 +425,14 @@ page_size = 500
 # advertise is the host written in that URL (default: the listening address).
 # listen = "0.0.0.0:4818"
 # advertise = "gatherer.example.com"
+
+# The dashboard (off unless set): the fleet, recent incidents, trends, an
+# Atom feed, JSON under /api and Prometheus metrics at /metrics, served by
+# `flog-gatherer run` at this address. Anything but a loopback address needs
+# http_token (16 or more of A-Z a-z 0-9 - . _ ~), which every request must
+# carry (?token=..., or Authorization: Bearer ...).
+# http = "127.0.0.1:8480"
+# http_token = "a-long-random-token"
 
 # Classification. Each stored incident is listed in BASEDIR/classified/all,
 # in classified/CATEGORY for every rule its trigger event matches, and in

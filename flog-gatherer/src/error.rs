@@ -83,6 +83,18 @@ pub enum ConfigProblem {
     /// A rule's `min_level` is neither a level name nor a number.
     #[error("invalid level: use a name (NOISY, OPERATIONAL, UNUSUAL, INFREQUENT, CURIOUS, WEIRD, SCARY, BAD) or a number from 0 to 65535")]
     Level,
+    /// `http` is not an address with a port.
+    #[error("http must be an address with a port, like \"127.0.0.1:8480\" or \"[::1]:8480\"")]
+    HttpBind,
+    /// `http` is not a loopback address and there is no `http_token`.
+    #[error("http is not a loopback address: set http_token too, or bind 127.0.0.1")]
+    HttpTokenRequired,
+    /// `http_token` is too short or has characters it may not.
+    #[error("http_token must be 16 or more of A-Z a-z 0-9 - . _ ~")]
+    HttpToken,
+    /// `http_token` without `http`.
+    #[error("http_token is set but http (the dashboard's address) is not")]
+    HttpTokenAlone,
     /// A rule compares a field with a table or an array.
     #[error("field {name:?}: compare with text, a number or a boolean")]
     FieldValue {

@@ -62,6 +62,8 @@ mod classified;
 mod classify;
 mod config;
 mod contain;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod error;
 mod gatherer;
 mod listen;
@@ -77,8 +79,12 @@ pub use crate::classify::{
     is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
     MAX_CATEGORY_LEN,
 };
-pub use crate::config::{create, Config, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS_DIR};
+pub use crate::config::{
+    create, Config, HttpConfig, CONFIG_FILE, CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
+};
 pub use crate::contain::Panicked;
+#[cfg(feature = "dashboard")]
+pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet};
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use flog_gatherer::{Config, Gatherer};
+use flog_gatherer::{Config, DashboardServer, Gatherer};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -129,10 +129,42 @@ fn load(basedir: &Path) -> anyhow::Result<Config> {
 
 async fn run(basedir: &Path) -> anyhow::Result<()> {
     let config = load(basedir)?;
-    let gatherer = Gatherer::new(basedir, config)?;
+    let http = config.http.clone();
+    let mut gatherer = Gatherer::new(basedir, config.clone())?;
     tracing::info!(basedir = %basedir.display(), "gathering into {}", basedir.display());
     let shutdown = CancellationToken::new();
-    let signals = handle_signals(&gatherer, basedir, shutdown.clone());
+    let dashboard = match http {
+        Some(http) => {
+            let listener = tokio::net::TcpListener::bind(http.bind)
+                .await
+                .with_context(|| format!("cannot serve the dashboard on {}", http.bind))?;
+            let server = DashboardServer::new(basedir, &config, &http);
+            gatherer = gatherer.with_observer(server.observer());
+            let url = format!("http://{}/", listener.local_addr()?);
+            tracing::info!(url = %url, "dashboard at {url}");
+            Some(tokio::spawn(server.serve(listener, shutdown.clone())))
+        }
+        None => None,
+    };
+    let gathered = gather(&gatherer, basedir, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(dashboard) = dashboard {
+        match dashboard.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the dashboard failed: {error}"),
+            Err(error) => tracing::error!(%error, "the dashboard failed: {error}"),
+        }
+    }
+    gathered
+}
+
+/// Gathers until a signal or an error.
+async fn gather(
+    gatherer: &Gatherer,
+    basedir: &Path,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let signals = handle_signals(gatherer, basedir, shutdown.clone());
     let run = gatherer.run(shutdown.clone());
     tokio::pin!(run);
     tokio::select! {

@@ -31,6 +31,13 @@ pub enum GatherEvent {
         /// The publisher.
         publisher_id: String,
     },
+    /// A poll round (listing, and fetching what was new) succeeded.
+    Polled {
+        /// The publisher.
+        publisher_id: String,
+        /// How long the round took.
+        took: Duration,
+    },
     /// An incident was stored.
     Stored(Stored),
     /// An incident the publisher listed was refused: a bad or out-of-order

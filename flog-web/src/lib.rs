@@ -30,6 +30,7 @@
 
 mod api;
 mod assets;
+mod dashboard;
 mod file;
 mod pages;
 mod router;
@@ -41,6 +42,10 @@ mod tree;
 mod view;
 mod viewer;
 
+pub use crate::dashboard::{
+    dashboard_router, Bucket, Contact, Dashboard, DashboardBuilder, Fleet, IncidentEntry,
+    IncidentQuery, PublisherStatus, QueryProblem, Trends, MAX_LIMIT, MAX_TRIGGER_TEXT, VIEW_BASE,
+};
 pub use crate::file::LoadedFile;
 pub use crate::router::router;
 pub use crate::rows::{level_class, FieldRow, Page, Row, MAX_PAGE};

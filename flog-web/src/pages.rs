@@ -17,13 +17,13 @@ use crate::viewer::{Viewer, ViewerError};
 /// A time the page shows: microseconds for the script (which renders UTC or
 /// local time), UTC text for everything else.
 #[derive(Debug)]
-struct Time {
-    us: i64,
-    utc: String,
+pub(crate) struct Time {
+    pub(crate) us: i64,
+    pub(crate) utc: String,
 }
 
 impl Time {
-    fn of(us: Option<i64>) -> Option<Time> {
+    pub(crate) fn of(us: Option<i64>) -> Option<Time> {
         us.map(|us| Time {
             us,
             utc: Timestamp(us).to_string(),
@@ -107,7 +107,7 @@ struct ErrorPage<'a> {
     message: String,
 }
 
-fn render(template: &impl Template) -> Response {
+pub(crate) fn render(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
         Err(e) => {

@@ -50,7 +50,13 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
             .into_response();
     }
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    secure(response.headers_mut());
+    response
+}
+
+/// The security and caching headers of every response: the CSP above, no
+/// sniffing, no referrer, no caching.
+pub(crate) fn secure(headers: &mut axum::http::HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -64,5 +70,4 @@ async fn guard(State(viewer): State<Arc<Viewer>>, request: Request, next: Next) 
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

@@ -1,4 +1,5 @@
 //! End-to-end tests of flog: one test binary, modules per area.
+mod dashboard;
 mod dialout;
 mod gatherer;
 mod names;

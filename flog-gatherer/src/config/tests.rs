@@ -204,3 +204,57 @@ fn create_writes_the_template_once() {
         "{missing}"
     );
 }
+
+#[test]
+fn the_dashboard_is_off_unless_an_address_is_given() {
+    assert_eq!(parse("").unwrap().http, None);
+    let http = parse("http = \"127.0.0.1:8480\"\n").unwrap().http.unwrap();
+    assert_eq!(http.bind, "127.0.0.1:8480".parse().unwrap());
+    assert_eq!(http.token, None);
+    let v6 = parse("http = \"[::1]:0\"\n").unwrap().http.unwrap();
+    assert!(v6.bind.ip().is_loopback());
+    let open = parse("http = \"0.0.0.0:8480\"\nhttp_token = \"abcdefghijklmnop-_.~\"\n")
+        .unwrap()
+        .http
+        .unwrap();
+    assert_eq!(open.token.as_deref(), Some("abcdefghijklmnop-_.~"));
+    assert!(
+        !format!("{open:?}").contains("abcdefghijklmnop"),
+        "the token is never shown"
+    );
+}
+
+#[test]
+fn the_dashboard_needs_a_token_beyond_loopback() {
+    for (text, message) in [
+        (
+            "http = \"0.0.0.0:8480\"\n",
+            "http is not a loopback address: set http_token too",
+        ),
+        ("http = \"10.1.2.3:80\"\n", "http is not a loopback address"),
+        (
+            "http = \"localhost\"\n",
+            "http must be an address with a port",
+        ),
+        (
+            "http = \"127.0.0.1\"\n",
+            "http must be an address with a port",
+        ),
+        (
+            "http = \"127.0.0.1:1\"\nhttp_token = \"short\"\n",
+            "http_token must be 16 or more",
+        ),
+        (
+            "http = \"127.0.0.1:1\"\nhttp_token = \"has spaces; and=more 0123\"\n",
+            "http_token must be 16 or more",
+        ),
+        (
+            "http_token = \"abcdefghijklmnopq\"\n",
+            "http_token is set but http",
+        ),
+    ] {
+        let shown = error(text);
+        assert!(shown.contains(message), "{text:?}: {shown}");
+        assert!(shown.contains("gatherer.toml:"), "{text:?}: {shown}");
+    }
+}

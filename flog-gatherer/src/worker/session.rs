@@ -116,6 +116,7 @@ async fn serve(
     let mut pacer = Pacer::new(publisher.cx.config.notice_interval, Instant::now());
     let mut worked = false;
     loop {
+        let started = Instant::now();
         let result = round(publisher, client, stop).await;
         publisher.refusals.end_round(&publisher.id);
         match result {
@@ -123,6 +124,10 @@ async fn serve(
                 publisher.backoff.reset();
                 publisher.failures.succeeded(&publisher.id);
                 worked = true;
+                publisher.cx.notify(GatherEvent::Polled {
+                    publisher_id: publisher.id.clone(),
+                    took: started.elapsed(),
+                });
             }
             Err(PollError::Stopped) => return Ended::Stopped,
             // Publishers close idle connections and restart: a connection

@@ -3,6 +3,7 @@
 
 mod bomb;
 mod cli;
+mod dashboard;
 mod docs;
 mod hostile;
 mod load;

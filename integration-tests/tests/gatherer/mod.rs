@@ -114,6 +114,11 @@ impl Service {
             .facility(facility)
             .message(text)
             .emit();
+        self.finished().await
+    }
+
+    /// The name of the next incident to finish (declared by the caller).
+    pub(crate) async fn finished(&mut self) -> String {
         tokio::time::timeout(PATIENCE, self.finished.recv())
             .await
             .expect("the incident finishes")
@@ -202,11 +207,21 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(basedir: &Path, config: Config) -> Running {
+        Running::start_with(basedir, config, |_: &GatherEvent| {})
+    }
+
+    /// Started with `also` told of every event too (a dashboard's observer).
+    pub(crate) fn start_with(
+        basedir: &Path,
+        config: Config,
+        also: impl flog_gatherer::GatherObserver + 'static,
+    ) -> Running {
         let (tx, events) = mpsc::unbounded_channel();
         let gatherer =
             Gatherer::new(basedir, config)
                 .unwrap()
                 .with_observer(move |event: &GatherEvent| {
+                    also.on_event(event);
                     let _ = tx.send(event.clone());
                 });
         let gatherer = Arc::new(gatherer);

@@ -1,0 +1,267 @@
+//! The dashboard's picture of the fleet: the stored incidents, read from the
+//! base directory at start and after every reclassification, and each
+//! publisher's state, as told by the gatherer's events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use flog_core::{flogfile::parse_incident_name, Event, Timestamp};
+use flog_web::{Contact, Fleet, IncidentEntry, PublisherStatus};
+
+use crate::classified::{read_trigger, CLASSIFIED_DIR};
+use crate::classify::{CATEGORY_ALL, CATEGORY_UNKNOWN};
+use crate::config::Config;
+use crate::observer::GatherEvent;
+use crate::store::{publisher_ids, relative_path, stored_names, INCIDENTS_DIR};
+
+/// What the dashboard knows of an incident's trigger.
+#[derive(Debug, Clone)]
+struct TriggerInfo {
+    time: Option<Timestamp>,
+    level: Option<flog_core::Level>,
+    facility: String,
+    text: String,
+}
+
+impl TriggerInfo {
+    /// The trigger of the file at `path`; what cannot be read is left empty
+    /// (the incident is listed all the same, as the classifier lists it).
+    fn read(path: &Path) -> TriggerInfo {
+        let event: Option<Event> = read_trigger(path).ok().flatten();
+        match event {
+            Some(e) => TriggerInfo {
+                time: Some(e.time),
+                level: Some(e.level),
+                facility: e.facility().to_owned(),
+                text: IncidentEntry::cut_trigger(&e.render()),
+            },
+            None => TriggerInfo {
+                time: None,
+                level: None,
+                facility: String::new(),
+                text: String::new(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    publishers: BTreeMap<String, PublisherStatus>,
+    incidents: Arc<Vec<IncidentEntry>>,
+}
+
+/// The gatherer's fleet as the dashboard shows it (a [`Fleet`]).
+#[derive(Debug)]
+pub struct GathererFleet {
+    basedir: PathBuf,
+    inner: Mutex<Inner>,
+    /// Triggers already read, by file: a reload after a reclassification
+    /// reads only new files.
+    triggers: Mutex<HashMap<PathBuf, TriggerInfo>>,
+}
+
+fn entry(
+    basedir: &Path,
+    publisher: &str,
+    name: &str,
+    categories: Vec<String>,
+    t: &TriggerInfo,
+) -> IncidentEntry {
+    let time = t
+        .time
+        .or_else(|| parse_incident_name(name).map(|(time, _)| time))
+        .unwrap_or_default();
+    IncidentEntry {
+        publisher: publisher.to_owned(),
+        name: name.to_owned(),
+        path: basedir.join(relative_path(publisher, name)),
+        time,
+        categories,
+        level: t.level,
+        facility: t.facility.clone(),
+        trigger: t.text.clone(),
+    }
+}
+
+/// By stored path (relative to the base directory): the categories its
+/// lists give it, `all` left out.
+fn read_categories(basedir: &Path) -> io::Result<HashMap<String, Vec<String>>> {
+    let mut categories: HashMap<String, Vec<String>> = HashMap::new();
+    let dir = basedir.join(CLASSIFIED_DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(categories),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(category) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if category.starts_with('.') || category == CATEGORY_ALL || !entry.file_type()?.is_file() {
+            continue;
+        }
+        for line in BufReader::new(fs::File::open(entry.path())?).lines() {
+            categories.entry(line?).or_default().push(category.clone());
+        }
+    }
+    for list in categories.values_mut() {
+        list.sort();
+    }
+    Ok(categories)
+}
+
+impl GathererFleet {
+    /// The fleet of the gatherer of `basedir`, knowing only its configured
+    /// publishers until [`reload`](Self::reload) and the events come.
+    pub fn new(basedir: &Path, config: &Config) -> GathererFleet {
+        let mut inner = Inner::default();
+        for url in &config.publishers {
+            let id = url.publisher_id().to_owned();
+            inner
+                .publishers
+                .insert(id.clone(), PublisherStatus::new(id, Contact::Polled));
+        }
+        GathererFleet {
+            basedir: basedir.to_owned(),
+            inner: Mutex::new(inner),
+            triggers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads every stored incident and its categories from the base
+    /// directory (blocking file I/O: call it off the async runtime).
+    pub fn reload(&self) -> io::Result<()> {
+        let categories = read_categories(&self.basedir)?;
+        let mut incidents = Vec::new();
+        let mut ids = Vec::new();
+        let mut triggers = self.triggers.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in publisher_ids(&self.basedir)? {
+            let dir = self.basedir.join(INCIDENTS_DIR).join(&id);
+            for name in stored_names(&dir)? {
+                let relative = relative_path(&id, &name);
+                let path = self.basedir.join(&relative);
+                let info = triggers
+                    .entry(path.clone())
+                    .or_insert_with(|| TriggerInfo::read(&path));
+                let listed = categories
+                    .get(&relative)
+                    .cloned()
+                    .unwrap_or_else(|| vec![CATEGORY_UNKNOWN.to_owned()]);
+                incidents.push(entry(&self.basedir, &id, &name, listed, info));
+            }
+            ids.push(id);
+        }
+        drop(triggers);
+        let mut inner = self.lock();
+        for id in ids {
+            inner
+                .publishers
+                .entry(id.clone())
+                .or_insert_with(|| PublisherStatus::new(id, Contact::Polled));
+        }
+        inner.incidents = Arc::new(incidents);
+        Ok(())
+    }
+
+    /// Takes in one of the gatherer's events (blocking: a stored incident's
+    /// trigger is read, a reclassification reloads).
+    pub fn apply(&self, event: &GatherEvent) {
+        let now = Timestamp::now();
+        match event {
+            GatherEvent::Connected { publisher_id } => {
+                self.publisher(publisher_id, |p| p.connected = true);
+            }
+            GatherEvent::Polled { publisher_id, took } => self.publisher(publisher_id, |p| {
+                p.connected = true;
+                p.failing = false;
+                p.last_poll = Some(now);
+                p.last_poll_duration = Some(*took);
+                p.polls += 1;
+                p.poll_time += *took;
+            }),
+            GatherEvent::Failed {
+                publisher_id,
+                error,
+                ..
+            } => self.publisher(publisher_id, |p| {
+                p.connected = false;
+                p.failing = true;
+                p.failures += 1;
+                p.last_error = Some(error.clone());
+                p.last_error_at = Some(now);
+            }),
+            GatherEvent::Stored(stored) => {
+                let info = TriggerInfo::read(&stored.path);
+                self.triggers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(stored.path.clone(), info.clone());
+                let categories = if stored.categories.is_empty() {
+                    vec![CATEGORY_UNKNOWN.to_owned()]
+                } else {
+                    stored.categories.clone()
+                };
+                let new = entry(
+                    &self.basedir,
+                    &stored.publisher_id,
+                    &stored.name,
+                    categories,
+                    &info,
+                );
+                self.publisher(&stored.publisher_id, |_| {});
+                let mut inner = self.lock();
+                let incidents = Arc::make_mut(&mut inner.incidents);
+                match incidents.iter_mut().find(|e| e.path == new.path) {
+                    Some(old) => *old = new,
+                    None => incidents.push(new),
+                }
+            }
+            GatherEvent::Reclassified { .. } => {
+                if let Err(error) = self.reload() {
+                    tracing::warn!(%error, "the dashboard cannot read the stored incidents: {error}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn publisher(&self, id: &str, change: impl FnOnce(&mut PublisherStatus)) {
+        let mut inner = self.lock();
+        let status = inner
+            .publishers
+            .entry(id.to_owned())
+            .or_insert_with(|| PublisherStatus::new(id, Contact::Polled));
+        change(status);
+    }
+}
+
+impl Fleet for GathererFleet {
+    fn publishers(&self) -> Vec<PublisherStatus> {
+        let inner = self.lock();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for e in inner.incidents.iter() {
+            *counts.entry(&e.publisher).or_default() += 1;
+        }
+        inner
+            .publishers
+            .values()
+            .map(|p| PublisherStatus {
+                incidents: counts.get(p.id.as_str()).copied().unwrap_or(0),
+                ..p.clone()
+            })
+            .collect()
+    }
+
+    fn incidents(&self) -> Arc<Vec<IncidentEntry>> {
+        self.lock().incidents.clone()
+    }
+}

@@ -1,0 +1,267 @@
+//! The dashboard's HTML pages: the fleet with recent incidents, and trends.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::query::IncidentQuery;
+use super::trends::{Bucket, Chart, Trends, CHART_HEIGHT, CHART_WIDTH};
+use super::{Contact, Dashboard, IncidentEntry, PublisherStatus, VIEW_BASE};
+use crate::pages::{render, Time};
+use crate::rows::level_class;
+
+/// A path segment or query value with everything but unreserved characters
+/// percent-encoded, so that a hostile id cannot change the link's shape.
+pub(crate) fn url_part(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct PublisherRow {
+    id: String,
+    id_url: String,
+    broken: bool,
+    state: &'static str,
+    contact: &'static str,
+    last_poll: Option<Time>,
+    took: Option<String>,
+    error: Option<String>,
+    error_at: Option<Time>,
+    incidents: usize,
+}
+
+impl PublisherRow {
+    fn of(p: PublisherStatus) -> PublisherRow {
+        PublisherRow {
+            id_url: url_part(&p.id),
+            broken: p.is_broken(),
+            state: match (p.connected, p.failing) {
+                (_, true) => "failing",
+                (true, false) => "connected",
+                (false, false) => "not connected",
+            },
+            contact: match p.contact {
+                Contact::Polled => "polled",
+                Contact::DialIn => "dial-in",
+            },
+            last_poll: Time::of(p.last_poll.map(|t| t.0)),
+            took: p
+                .last_poll_duration
+                .map(|d| format!("{:.3} s", d.as_secs_f64())),
+            error: p.last_error,
+            error_at: Time::of(p.last_error_at.map(|t| t.0)),
+            incidents: p.incidents,
+            id: p.id,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct IncidentRow {
+    href: String,
+    publisher: String,
+    name: String,
+    time: Time,
+    categories: Vec<(String, String)>,
+    level: String,
+    level_class: &'static str,
+    facility: String,
+    trigger: String,
+}
+
+impl IncidentRow {
+    fn of(e: &IncidentEntry) -> IncidentRow {
+        IncidentRow {
+            href: incident_href(e),
+            publisher: e.publisher.clone(),
+            name: e.name.clone(),
+            time: Time {
+                us: e.time.0,
+                utc: e.time.to_string(),
+            },
+            categories: e
+                .categories
+                .iter()
+                .map(|c| (c.clone(), url_part(c)))
+                .collect(),
+            level: e.level.map(|l| l.to_string()).unwrap_or_default(),
+            level_class: e.level.map(level_class).unwrap_or(""),
+            facility: e.facility.clone(),
+            trigger: e.trigger.clone(),
+        }
+    }
+}
+
+/// Where an incident opens: `/incidents/PUBLISHER/NAME`.
+pub(crate) fn incident_href(e: &IncidentEntry) -> String {
+    format!(
+        "/incidents/{}/{}",
+        url_part(&e.publisher),
+        url_part(&e.name)
+    )
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/fleet.html")]
+struct FleetPage {
+    publishers: Vec<PublisherRow>,
+    categories: Vec<String>,
+    publisher: String,
+    category: String,
+    since: String,
+    until: String,
+    problem: Option<String>,
+    incidents: Vec<IncidentRow>,
+}
+
+/// `GET /`: the publishers, broken first, and the recent incidents.
+pub(crate) async fn fleet(
+    State(dashboard): State<Arc<Dashboard>>,
+    Query(query): Query<IncidentQuery>,
+) -> Response {
+    let all = dashboard.fleet().incidents();
+    let mut categories: Vec<String> = all
+        .iter()
+        .flat_map(|e| e.categories.iter().cloned())
+        .collect();
+    categories.sort();
+    categories.dedup();
+    let (incidents, problem, status) = match query.filter() {
+        Ok(filter) => (
+            filter
+                .apply(&all)
+                .into_iter()
+                .map(IncidentRow::of)
+                .collect(),
+            None,
+            StatusCode::OK,
+        ),
+        Err(problem) => (
+            Vec::new(),
+            Some(problem.to_string()),
+            StatusCode::BAD_REQUEST,
+        ),
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let page = FleetPage {
+        publishers: dashboard
+            .publishers_sorted()
+            .into_iter()
+            .map(PublisherRow::of)
+            .collect(),
+        categories,
+        publisher: text(&query.publisher),
+        category: text(&query.category),
+        since: text(&query.since),
+        until: text(&query.until),
+        problem,
+        incidents,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// The query of the trends: `?bucket=hour|day`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TrendsQuery {
+    #[serde(default)]
+    pub(crate) bucket: Bucket,
+}
+
+#[derive(Debug)]
+struct ChartView {
+    category: String,
+    category_url: String,
+    total: u64,
+    max: u32,
+    bars: Vec<super::trends::Bar>,
+}
+
+impl ChartView {
+    fn of(c: Chart) -> ChartView {
+        ChartView {
+            category_url: url_part(&c.category),
+            category: c.category,
+            total: c.total,
+            max: c.max,
+            bars: c.bars,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/trends.html")]
+struct TrendsPage {
+    unit: &'static str,
+    from: String,
+    to: String,
+    width: u32,
+    height: u32,
+    bar_width: u32,
+    charts: Vec<ChartView>,
+}
+
+/// `GET /trends`: a bar chart per category, drawn here as SVG.
+pub(crate) async fn trends(
+    State(dashboard): State<Arc<Dashboard>>,
+    Query(query): Query<TrendsQuery>,
+) -> Response {
+    let trends = Trends::count(
+        &dashboard.fleet().incidents(),
+        query.bucket,
+        dashboard.now(),
+    );
+    let last = trends.starts.last().copied().unwrap_or(trends.start);
+    let page = TrendsPage {
+        unit: match query.bucket {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+        },
+        from: trends.label(trends.start),
+        to: trends.label(last),
+        width: CHART_WIDTH,
+        height: CHART_HEIGHT,
+        bar_width: trends.bar_width(),
+        charts: trends.charts().into_iter().map(ChartView::of).collect(),
+    };
+    render(&page)
+}
+
+/// `GET /incidents/{publisher}/{name}`: the incident in the viewer.
+pub(crate) async fn open_incident(
+    State(dashboard): State<Arc<Dashboard>>,
+    Path((publisher, name)): Path<(String, String)>,
+) -> Response {
+    let all = dashboard.fleet().incidents();
+    let Some(entry) = all
+        .iter()
+        .find(|e| e.publisher == publisher && e.name == name)
+    else {
+        return (StatusCode::NOT_FOUND, "no such incident").into_response();
+    };
+    let id = dashboard.open(entry);
+    Redirect::to(&format!("{VIEW_BASE}/files/{id}/events")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts_keep_only_unreserved_characters() {
+        assert_eq!(url_part("web-1.a_b~"), "web-1.a_b~");
+        assert_eq!(url_part("a/b?c=<d>"), "a%2Fb%3Fc%3D%3Cd%3E");
+        assert_eq!(url_part("é"), "%C3%A9");
+    }
+}
