@@ -53,13 +53,15 @@ mod threshold;
 mod time;
 mod value;
 
-pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
+pub use crate::buffer::{
+    DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+};
 pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::flogfile::{
     file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
     FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
-    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
+    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH, MAX_VALUE_BYTES,
 };
 pub use crate::incident::{
     incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
+use crate::buffer::{
+    BudgetSplit, Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+    MIN_FLOOR,
+};
 use crate::counter::EventCounter;
 use crate::event::{Event, Fields, Incarnation, Text};
 use crate::incident::{
@@ -77,6 +80,7 @@ pub struct LoggerBuilder {
     level_sizes: Vec<(Level, usize)>,
     max_buffers: usize,
     overflow_size: usize,
+    memory_budget: usize,
     sequential: Option<u64>,
     redaction: Option<Redaction>,
     incidents: IncidentConfig,
@@ -123,6 +127,17 @@ impl LoggerBuilder {
     /// Size of the shared overflow buffer (default 1000).
     pub fn overflow_size(mut self, n: usize) -> Self {
         self.overflow_size = n;
+        self
+    }
+    /// The most bytes the buffers may hold, all of them together (default
+    /// [`DEFAULT_MEMORY_BUDGET`](crate::DEFAULT_MEMORY_BUDGET), 32 MiB); never
+    /// exceeded. Half is split evenly into a floor for each of the
+    /// [`max_buffers`](Self::max_buffers) buffers (the overflow buffer counts
+    /// as ten), the rest is a pool that buffers draw on first come, first
+    /// served, past their floor. A buffer that can get no more room keeps its
+    /// newest events that fit. See `docs/flogfile.md`, "Buffered events".
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
         self
     }
     /// The redaction policy (default: [`Redaction::default`], which masks fields
@@ -191,7 +206,14 @@ impl LoggerBuilder {
         if c.max_files == 0 {
             return Err(ConfigError("retention must keep at least one file".into()));
         }
-        let buffers = Buffers::new(self.max_buffers, self.overflow_size);
+        let split = BudgetSplit::new(self.memory_budget, self.max_buffers).ok_or_else(|| {
+            ConfigError(format!(
+                "a memory budget of {} bytes leaves less than {MIN_FLOOR} bytes for each of \
+                 {} buffers: raise it or lower max_buffers",
+                self.memory_budget, self.max_buffers
+            ))
+        })?;
+        let buffers = Buffers::new(self.max_buffers, self.overflow_size, split);
         for (level, size) in &self.level_sizes {
             buffers.set_level_size(*level, *size);
         }
@@ -237,6 +259,7 @@ impl Logger {
             level_sizes: Vec::new(),
             max_buffers: DEFAULT_MAX_BUFFERS,
             overflow_size: DEFAULT_OVERFLOW_SIZE,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             sequential: None,
             redaction: Some(Redaction::default()),
             incidents: IncidentConfig::default(),
@@ -350,7 +373,10 @@ impl Logger {
         self.shared.buffers.set_facility_size(facility, level, size);
     }
 
-    /// Every buffered event, in `num` order.
+    /// Every buffered event, in `num` order, as the buffers keep it: read back
+    /// from its encoding, as a reader of an incident report would see it
+    /// (so a small unsigned integer reads as [`Value::Int`], and text past
+    /// [`MAX_VALUE_BYTES`](crate::MAX_VALUE_BYTES) is cut, with a marker).
     pub fn buffered_events(&self) -> Vec<Event> {
         self.shared.buffers.snapshot()
     }

@@ -1,6 +1,7 @@
 //! The flogfile format: a magic line, then CBOR records (see `docs/flogfile.md`).
 
 mod bounded;
+mod encode;
 mod reader;
 mod record;
 mod writer;
@@ -11,6 +12,9 @@ pub use reader::{
 };
 pub use record::{Header, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL};
 pub use writer::FlogWriter;
+
+pub use encode::MAX_VALUE_BYTES;
+pub(crate) use encode::{event_record, record_num, Limits};
 
 /// The first line of every flogfile (before compression).
 pub const MAGIC: &[u8] = b"# flog flogfile v1\n";
