@@ -64,7 +64,9 @@ mod threshold;
 mod time;
 mod value;
 
-pub use crate::buffer::{DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
+pub use crate::buffer::{
+    DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+};
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::failure::error_chain;

@@ -287,8 +287,10 @@ fn chatter_does_not_evict_rare_events() {
 #[test]
 fn concurrent_logging_during_a_dump_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
+    // Buffers (and a memory budget) large enough that nothing is evicted.
     let logger = quiet()
         .buffer_size(Level::OPERATIONAL, 1_000_000)
+        .memory_budget(1 << 30)
         .trailing_event_limit(usize::MAX)
         .trailing_delay(Duration::from_secs(600))
         .build()

@@ -200,11 +200,22 @@ impl<'v> VisitValue<'v> for Typed {
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
+    use std::sync::{Arc, Mutex};
 
     use flog_core::{Level, Logger, Value};
     use log::Log;
 
     use super::*;
+
+    /// Every event as the adapter generated it, in order: an event observer
+    /// sees it before the buffers encode it (buffered events read back as a
+    /// file would give them: a `u64` as `Int`, texts owned).
+    fn generated(logger: &Logger) -> Arc<Mutex<Vec<Event>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&seen);
+        logger.add_event_observer(move |e: &Event| into.lock().unwrap().push(e.clone()));
+        seen
+    }
 
     /// `log!` checks `log`'s global maximum level even with `logger:`, and it
     /// starts at `Off` while no global logger is installed.
@@ -239,11 +250,12 @@ mod tests {
     fn target_becomes_facility_and_literal_messages_are_not_copied() {
         allow_every_level();
         let logger = Logger::new();
+        let generated = generated(&logger);
         let flog = FlogLogger::new(logger.clone());
         let rows = 3;
         log::info!(logger: flog, target: "app::db::pool", "checked out");
         log::info!(logger: flog, target: "app::db::pool", "fetched {rows} rows");
-        let events = logger.buffered_events();
+        let events = generated.lock().unwrap().clone();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].facility(), "app.db.pool");
         assert!(matches!(events[0].facility, Some(Cow::Borrowed(_))));
@@ -259,6 +271,7 @@ mod tests {
     fn key_values_become_typed_fields() {
         allow_every_level();
         let logger = Logger::new();
+        let generated = generated(&logger);
         let flog = FlogLogger::new(logger.clone());
         let host = String::from("db1");
         log::info!(
@@ -274,7 +287,7 @@ mod tests {
             shown:% = 1.5f32;
             "connected"
         );
-        let e = &logger.buffered_events()[0];
+        let e = &generated.lock().unwrap()[0];
         assert_eq!(e.render(), "connected");
         assert_eq!(e.field("signed"), Some(&Value::Int(-3)));
         assert_eq!(e.field("unsigned"), Some(&Value::UInt(4)));
@@ -290,6 +303,7 @@ mod tests {
     #[test]
     fn records_from_a_record_builder_are_logged_too() {
         let logger = Logger::new();
+        let generated = generated(&logger);
         let flog = FlogLogger::new(logger.clone());
         let kvs = [("attempt", log::kv::Value::from(2u64))];
         flog.log(
@@ -300,7 +314,7 @@ mod tests {
                 .key_values(&kvs)
                 .build(),
         );
-        let e = &logger.buffered_events()[0];
+        let e = &generated.lock().unwrap()[0];
         assert_eq!(e.level, Level::WEIRD);
         assert_eq!(e.facility(), "app");
         assert_eq!(e.field("attempt"), Some(&Value::UInt(2)));

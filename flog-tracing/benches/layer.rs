@@ -1,5 +1,8 @@
 //! The cost of `tracing::info!` with four fields through the flog layer, compared
-//! with the same call through tracing-subscriber's fmt layer writing to a sink.
+//! in the same run with the same call through tracing-subscriber's fmt layer
+//! writing to a sink and through `tracing-flight-recorder`, another in-memory
+//! flight-recorder layer (its default 1000-event ring, span capture on, as its
+//! documentation sets it up).
 //!
 //! Run with `cargo bench -p flog-tracing --bench layer`.
 #![allow(missing_docs)]
@@ -63,10 +66,24 @@ fn fmt() -> Dispatch {
     )
 }
 
+fn flight_recorder() -> Dispatch {
+    let recorder = tracing_flight_recorder::FlightRecorder::with_default_capacity();
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_flight_recorder::FlightRecorderLayer::new(recorder)),
+    )
+}
+
 fn layers(c: &mut Criterion) {
     bench(c, "flog_layer/info_4_fields", flog(&Logger::new()));
+    bench(c, "flight_recorder/info_4_fields", flight_recorder());
     bench(c, "fmt_layer_sink/info_4_fields", fmt());
     in_span(c, "flog_layer/info_4_fields_in_span", flog(&Logger::new()));
+    in_span(
+        c,
+        "flight_recorder/info_4_fields_in_span",
+        flight_recorder(),
+    );
     in_span(c, "fmt_layer_sink/info_4_fields_in_span", fmt());
     let quiet = Logger::builder().threshold(Level::UNUSUAL).build().unwrap();
     bench(c, "flog_layer/info_below_flog_threshold", flog(&quiet));

@@ -39,7 +39,9 @@
 //! assert_eq!(span.facility(), "app.db");
 //! assert_eq!(debug.render(), "fetched 3 rows");
 //! assert_eq!(debug.level, Level::NOISY);
-//! assert_eq!(debug.field("rows"), Some(&flog_core::Value::UInt(3)));
+//! // Buffered events read back as an incident report would give them, so the
+//! // `u64` reads as an `Int` (an event observer sees the `UInt` as logged).
+//! assert_eq!(debug.field("rows"), Some(&flog_core::Value::Int(3)));
 //! assert_eq!(debug.parent, Some(span.num));
 //! ```
 //!

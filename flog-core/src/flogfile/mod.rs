@@ -32,6 +32,7 @@
 //! ```
 
 mod bounded;
+mod encode;
 mod kinds;
 mod names;
 mod owner;
@@ -51,6 +52,9 @@ pub use reader::{
 };
 pub use record::{Header, Record, Trailer};
 pub use writer::FlogWriter;
+
+pub use encode::MAX_VALUE_BYTES;
+pub(crate) use encode::{event_record, record_num, Limits};
 
 /// The first line of every flogfile (before compression).
 pub const MAGIC: &[u8] = b"# flog flogfile v1\n";

@@ -1,5 +1,6 @@
 use std::io::{self, Write};
 
+use super::encode::{event_record, Limits};
 use super::record::{Header, RecordRef, Trailer};
 use super::MAGIC;
 use crate::event::Event;
@@ -43,7 +44,10 @@ impl<W: Write> FlogWriter<W> {
 
     /// Appends an event.
     pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
-        self.write(&RecordRef("event", event))
+        let mut record = Vec::with_capacity(256);
+        // Without limits the encoding always completes.
+        let _ = event_record(event, &Limits::NONE, &mut record);
+        self.out.write_all(&record)
     }
 
     /// Appends the trailer.

@@ -46,12 +46,12 @@ fn write_dump(
     buffers: &Buffers,
     trigger: &Event,
 ) -> io::Result<Recording> {
-    let encode = |e: &Event, out: &mut Vec<u8>| FlogWriter::append_to(out).write_event(e);
-    let mut snapshot = buffers.snapshot_encoded(encode)?;
+    // The buffers hold encoded records: the dump copies them.
+    let mut snapshot = buffers.snapshot_encoded();
     // The trigger can only be missing if other threads flooded its buffer
     // between its push and now; it must be in its own report regardless.
     if !snapshot.contains(trigger.num) {
-        snapshot.insert(trigger, encode)?;
+        snapshot.insert(trigger);
     }
     let mut out = Vec::with_capacity(snapshot.len_bytes() + 4096);
     FlogWriter::new(&mut out, header)?;

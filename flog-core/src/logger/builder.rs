@@ -8,7 +8,10 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use super::{Logger, SetGlobalError, Shared};
-use crate::buffer::{Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_OVERFLOW_SIZE};
+use crate::buffer::{
+    BudgetSplit, Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+    MIN_FLOOR,
+};
 use crate::counter::EventCounter;
 use crate::event::Event;
 use crate::incarnation::Incarnation;
@@ -47,6 +50,20 @@ pub enum ConfigError {
     /// [`install`](LoggerBuilder::install) found a process-wide logger in place.
     #[error(transparent)]
     Install(#[from] SetGlobalError),
+    /// The [`memory_budget`](LoggerBuilder::memory_budget) is too small for
+    /// [`max_buffers`](LoggerBuilder::max_buffers).
+    #[error(
+        "invalid logger configuration: a memory budget of {budget} bytes leaves less than \
+         {min_floor} bytes for each of {buffers} buffers: raise it or lower max_buffers"
+    )]
+    MemoryBudget {
+        /// The budget asked for, in bytes.
+        budget: usize,
+        /// The buffers it must serve.
+        buffers: usize,
+        /// The least room each buffer needs, in bytes.
+        min_floor: usize,
+    },
 }
 
 /// Builds a [`Logger`] with non-default settings; [`install`](Self::install)
@@ -60,6 +77,7 @@ pub struct LoggerBuilder {
     facility_sizes: Vec<(String, Level, usize)>,
     max_buffers: usize,
     overflow_size: usize,
+    memory_budget: usize,
     sequential: Option<u64>,
     redaction: Option<Redaction>,
     incidents: IncidentConfig,
@@ -94,6 +112,7 @@ impl LoggerBuilder {
             facility_sizes: Vec::new(),
             max_buffers: DEFAULT_MAX_BUFFERS,
             overflow_size: DEFAULT_OVERFLOW_SIZE,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             sequential: None,
             redaction: Some(Redaction::default()),
             incidents: IncidentConfig::default(),
@@ -153,6 +172,17 @@ impl LoggerBuilder {
     /// Size of the shared overflow buffer (default 1000).
     pub fn overflow_size(mut self, n: usize) -> Self {
         self.overflow_size = n;
+        self
+    }
+    /// The most bytes the buffers may hold, all of them together (default
+    /// [`DEFAULT_MEMORY_BUDGET`](crate::DEFAULT_MEMORY_BUDGET), 32 MiB); never
+    /// exceeded. Half is split evenly into a floor for each of the
+    /// [`max_buffers`](Self::max_buffers) buffers (the overflow buffer counts
+    /// as ten), the rest is a pool that buffers draw on first come, first
+    /// served, past their floor. A buffer that can get no more room keeps its
+    /// newest events that fit. See `docs/flogfile.md`, "Buffered events".
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
         self
     }
     /// The redaction policy (default: [`Redaction::default`], which masks fields
@@ -272,7 +302,14 @@ impl LoggerBuilder {
         if c.max_files == 0 {
             return Err(ConfigError::Retention);
         }
-        let buffers = Buffers::new(self.max_buffers, self.overflow_size);
+        let split = BudgetSplit::new(self.memory_budget, self.max_buffers).ok_or(
+            ConfigError::MemoryBudget {
+                budget: self.memory_budget,
+                buffers: self.max_buffers,
+                min_floor: MIN_FLOOR,
+            },
+        )?;
+        let buffers = Buffers::new(self.max_buffers, self.overflow_size, split);
         for (level, size) in &self.level_sizes {
             buffers.set_level_size(*level, *size);
         }

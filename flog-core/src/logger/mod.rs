@@ -278,7 +278,10 @@ impl Logger {
         self.shared.buffers.set_facility_size(facility, level, size);
     }
 
-    /// Every buffered event, in `num` order.
+    /// Every buffered event, in `num` order, as the buffers keep it: read back
+    /// from its encoding, as a reader of an incident report would see it
+    /// (so a small unsigned integer reads as [`Value::Int`](crate::Value::Int), and text past
+    /// [`MAX_VALUE_BYTES`](crate::flogfile::MAX_VALUE_BYTES) is cut, with a marker).
     pub fn buffered_events(&self) -> Vec<Event> {
         self.shared.buffers.snapshot()
     }

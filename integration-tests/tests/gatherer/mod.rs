@@ -138,13 +138,17 @@ impl Service {
                 state ^= state << 17;
                 blob.extend_from_slice(&state.to_le_bytes());
             }
-            self.logger
-                .event(Level::OPERATIONAL)
-                .facility("app.noise")
-                .format("sample {i}")
-                .field("i", i as u64)
-                .field("blob", blob)
-                .emit();
+            // In values of flog_core::flogfile::MAX_VALUE_BYTES (the buffers cut longer
+            // ones), spread over facilities so that no buffer passes its 100.
+            for part in blob.chunks(flog_core::flogfile::MAX_VALUE_BYTES) {
+                self.logger
+                    .event(Level::OPERATIONAL)
+                    .facility(format!("app.noise.{}", i / 8))
+                    .format("sample {i}")
+                    .field("i", i as u64)
+                    .field("blob", part.to_vec())
+                    .emit();
+            }
         }
         self.incident("app.big", Level::WEIRD, "large incident")
             .await

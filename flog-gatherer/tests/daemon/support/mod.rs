@@ -241,9 +241,11 @@ impl Service {
     /// of noise, and returns its name once it is finished.
     pub(crate) fn incident(&self, facility: &'static str, blobs: usize) -> String {
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        for _ in 0..blobs {
-            let mut noise = Vec::with_capacity(32 * 1024);
-            while noise.len() < 32 * 1024 {
+        // 32 KiB of noise per blob, in values of flog_core::flogfile::MAX_VALUE_BYTES:
+        // the buffers cut longer ones.
+        for _ in 0..blobs * 8 {
+            let mut noise = Vec::with_capacity(4 * 1024);
+            while noise.len() < 4 * 1024 {
                 // xorshift: noise that does not compress.
                 state ^= state << 13;
                 state ^= state >> 7;

@@ -1,0 +1,228 @@
+//! One circular buffer: encoded event records back to back in one byte
+//! queue, bounded by a count of events and by the bytes it may allocate.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::flogfile::record_num;
+
+/// The shared part of the memory budget: bytes a buffer may take beyond its
+/// floor, first come, first served. A buffer keeps what it took.
+#[derive(Debug)]
+pub(super) struct Pool(AtomicUsize);
+
+impl Pool {
+    pub(super) fn new(bytes: usize) -> Pool {
+        Pool(AtomicUsize::new(bytes))
+    }
+
+    /// Takes up to `n` bytes; returns how many it got.
+    fn take(&self, n: usize) -> usize {
+        match self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left > 0).then(|| left - left.min(n))
+            }) {
+            Ok(left) => left.min(n),
+            Err(_) => 0,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn left(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Each record is stored after its length, 4 bytes little-endian.
+const LEN: usize = 4;
+/// The first allocation of a buffer's bytes.
+const FIRST_ALLOCATION: usize = 2048;
+
+/// The events of one (facility, level), oldest first.
+///
+/// Once full (by count or by bytes) a new event evicts the oldest ones; the
+/// bytes stay allocated for the next. Memory never grows past `floor` plus
+/// what the ring took from the [`Pool`].
+#[derive(Debug)]
+pub(super) struct RingBytes {
+    /// The most events kept.
+    capacity: usize,
+    count: usize,
+    bytes: VecDeque<u8>,
+    /// Bytes this ring may always allocate, whatever the pool has left.
+    floor: usize,
+    /// Bytes taken from the pool.
+    granted: usize,
+}
+
+impl RingBytes {
+    pub(super) fn new(capacity: usize, floor: usize) -> RingBytes {
+        RingBytes {
+            capacity,
+            count: 0,
+            bytes: VecDeque::new(),
+            floor,
+            granted: 0,
+        }
+    }
+
+    /// The longest record this ring is sure to find room for.
+    pub(super) fn record_limit(floor: usize) -> usize {
+        floor.saturating_sub(LEN)
+    }
+
+    /// Stores `record`, evicting the oldest as needed; false if it keeps none
+    /// (a size of 0, or a record past [`record_limit`](Self::record_limit)).
+    #[inline]
+    pub(super) fn push(&mut self, record: &[u8], pool: &Pool) -> bool {
+        let need = record.len() + LEN;
+        if self.capacity == 0 || need > self.floor.max(self.allocated()) {
+            return false;
+        }
+        while self.count >= self.capacity {
+            self.pop();
+        }
+        while self.bytes.len() + need > self.bytes.capacity() {
+            if self.grow(need, pool) {
+                break;
+            }
+            self.pop();
+        }
+        self.bytes.extend(&(record.len() as u32).to_le_bytes());
+        self.bytes.extend(record);
+        self.count += 1;
+        true
+    }
+
+    /// Bytes allocated now (what the budget counts).
+    pub(super) fn allocated(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Grows the allocation to make room for `need` more bytes, doubling
+    /// within the floor and what the pool gives; false when it cannot.
+    #[cold]
+    fn grow(&mut self, need: usize, pool: &Pool) -> bool {
+        let have = self.bytes.capacity();
+        let want = (have * 2)
+            .max(self.bytes.len() + need)
+            .max(FIRST_ALLOCATION);
+        let mut allowed = self.floor + self.granted;
+        if want > allowed {
+            let got = pool.take(want - allowed);
+            self.granted += got;
+            allowed += got;
+        }
+        let target = want.min(allowed);
+        if target <= have || self.bytes.len() + need > target {
+            return false;
+        }
+        self.bytes.reserve_exact(target - self.bytes.len());
+        true
+    }
+
+    fn pop(&mut self) {
+        let mut len = [0u8; LEN];
+        for (to, from) in len.iter_mut().zip(&self.bytes) {
+            *to = *from;
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        self.bytes.drain(..LEN + len);
+        self.count -= 1;
+    }
+
+    /// Keeps at most `capacity` events from now on, dropping the oldest.
+    pub(super) fn resize(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        while self.count > capacity {
+            self.pop();
+        }
+    }
+
+    /// Calls `f` with the `num` and the bytes of every record, oldest first.
+    pub(super) fn for_each(&mut self, mut f: impl FnMut(u64, &[u8])) {
+        let mut rest = &*self.bytes.make_contiguous();
+        while rest.len() >= LEN {
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let record = &rest[LEN..LEN + len];
+            f(record_num(record), record);
+            rest = &rest[LEN + len..];
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(num: u64, len: usize) -> Vec<u8> {
+        // The head of an event record up to its num, as `record_num` reads it.
+        let mut r = vec![
+            0x82, 0x65, b'e', b'v', b'e', b'n', b't', 0xa5, 0x63, b'n', b'u', b'm',
+        ];
+        r.push(0x1b);
+        r.extend_from_slice(&num.to_be_bytes());
+        r.resize(len.max(r.len()), 0);
+        r
+    }
+
+    fn nums(ring: &mut RingBytes) -> Vec<u64> {
+        let mut out = Vec::new();
+        ring.for_each(|n, _| out.push(n));
+        out
+    }
+
+    #[test]
+    fn keeps_the_newest_by_count() {
+        let pool = Pool::new(1 << 20);
+        let mut ring = RingBytes::new(3, 4096);
+        for n in 0..10 {
+            assert!(ring.push(&record(n, 30), &pool));
+        }
+        assert_eq!(nums(&mut ring), vec![7, 8, 9]);
+        ring.resize(1);
+        assert_eq!(nums(&mut ring), vec![9]);
+    }
+
+    #[test]
+    fn keeps_the_newest_that_fit_its_floor_when_the_pool_is_empty() {
+        let pool = Pool::new(0);
+        let mut ring = RingBytes::new(1000, 4096);
+        for n in 0..100 {
+            assert!(ring.push(&record(n, 100), &pool));
+            assert!(ring.allocated() <= 4096, "{}", ring.allocated());
+        }
+        // 104 bytes a record: 39 fit in 4096.
+        assert_eq!(nums(&mut ring), (61..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn takes_from_the_pool_and_never_more_than_it_has() {
+        let pool = Pool::new(10_000);
+        let mut ring = RingBytes::new(1000, 4096);
+        for n in 0..1000 {
+            ring.push(&record(n, 100), &pool);
+        }
+        assert_eq!(ring.allocated(), 4096 + 10_000, "all the pool, no more");
+        assert_eq!(pool.left(), 0);
+        assert_eq!(ring.len(), ring.allocated() / 104);
+        assert_eq!(*nums(&mut ring).last().unwrap(), 999);
+    }
+
+    #[test]
+    fn a_record_past_the_limit_or_a_size_of_zero_keeps_nothing() {
+        let pool = Pool::new(1 << 20);
+        let mut ring = RingBytes::new(10, 4096);
+        assert!(ring.push(&record(1, RingBytes::record_limit(4096)), &pool));
+        assert!(!ring.push(&record(2, 4093), &pool));
+        let mut none = RingBytes::new(0, 4096);
+        assert!(!none.push(&record(3, 20), &pool));
+        assert_eq!(nums(&mut none), Vec::<u64>::new());
+    }
+}
