@@ -58,8 +58,9 @@ pub use crate::event::{DecodeError, Event, Fields, Incarnation, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::flogfile::{
     file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
-    FlogWriter, Header, ReadError, Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL,
-    MAGIC, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
+    FlogWriter, Gap, GapReason, Header, IncarnationChange, ReadError, Receipt, ReceivedEvent,
+    Record, Trailer, HEADER_GATHERED, HEADER_INCIDENT, HEADER_TAIL, MAGIC, MAX_RECORD_BYTES,
+    MAX_RECORD_DEPTH,
 };
 pub use crate::incident::{
     incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,

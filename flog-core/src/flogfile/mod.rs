@@ -1,10 +1,12 @@
 //! The flogfile format: a magic line, then CBOR records (see `docs/flogfile.md`).
 
 mod bounded;
+mod gathered;
 mod reader;
 mod record;
 mod writer;
 
+pub use gathered::{Gap, GapReason, IncarnationChange, Receipt, ReceivedEvent};
 pub use reader::{
     file_kind, identify, read_flogfile, read_trigger, FileKind, FlogContents, FlogReader,
     ReadError, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,

@@ -1,6 +1,7 @@
 use std::io::{self, Write};
 
-use super::record::{Header, RecordRef, Trailer};
+use super::gathered::{Gap, IncarnationChange, Receipt};
+use super::record::{Header, ReceivedRef, RecordRef, Trailer};
 use super::MAGIC;
 use crate::event::Event;
 
@@ -44,6 +45,21 @@ impl<W: Write> FlogWriter<W> {
     /// Appends an event.
     pub fn write_event(&mut self, event: &Event) -> io::Result<()> {
         self.write(&RecordRef("event", event))
+    }
+
+    /// Appends an event with the receipt a gatherer gives it.
+    pub fn write_received(&mut self, event: &Event, receipt: &Receipt) -> io::Result<()> {
+        self.write(&ReceivedRef(event, receipt))
+    }
+
+    /// Appends a gap record.
+    pub fn write_gap(&mut self, gap: &Gap) -> io::Result<()> {
+        self.write(&RecordRef("gap", gap))
+    }
+
+    /// Appends an incarnation-change record.
+    pub fn write_incarnation_change(&mut self, change: &IncarnationChange) -> io::Result<()> {
+        self.write(&RecordRef("incarnation", change))
     }
 
     /// Appends the trailer.
