@@ -63,8 +63,8 @@ pub use crate::flogfile::{
     MAX_RECORD_DEPTH,
 };
 pub use crate::incident::{
-    incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError, LogdirOwner,
-    FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
+    host_name, incident_name, parse_incident_name, IncidentError, IncidentStats, LogdirError,
+    LogdirOwner, FINISHED_SUFFIX, INCIDENT_PREFIX, OWNER_FILE, RECORDING_SUFFIX,
 };
 pub use crate::level::Level;
 pub use crate::logger::{logger, ConfigError, EventBuilder, Logger, LoggerBuilder};

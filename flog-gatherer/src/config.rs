@@ -12,6 +12,11 @@ use crate::classify::{compile_rules, Classifier, RawRule};
 use crate::error::{ConfigError, ConfigProblem, GatherError, Source};
 use crate::units::{RawDuration, RawSize};
 
+mod events_section;
+
+use self::events_section::RawEvents;
+pub use self::events_section::{EventsConfig, LevelRule};
+
 /// The config file's name in the base directory.
 pub const CONFIG_FILE: &str = "gatherer.toml";
 
@@ -70,6 +75,9 @@ pub struct Config {
     pub chunk_size: Option<u32>,
     /// The classification rules. Default: none.
     pub classifier: Classifier,
+    /// Event gathering, when the file has an `[events]` section. Default:
+    /// off.
+    pub events: Option<EventsConfig>,
 }
 
 impl Default for Config {
@@ -90,6 +98,7 @@ impl Default for Config {
             page_size: 500,
             chunk_size: None,
             classifier: Classifier::default(),
+            events: None,
         }
     }
 }
@@ -115,6 +124,7 @@ struct RawConfig {
     chunk_size: Option<Spanned<RawSize>>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    events: Option<RawEvents>,
 }
 
 impl RawConfig {
@@ -257,6 +267,9 @@ impl Config {
         raw.read_durations(&mut config, &source)?;
         raw.read_numbers(&mut config, &source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
+        if let Some(events) = raw.events {
+            config.events = Some(events.compile(&source)?);
+        }
         Ok(config)
     }
 

@@ -64,6 +64,7 @@ mod classify;
 mod config;
 mod contain;
 mod error;
+mod events;
 mod gatherer;
 mod lock;
 mod observer;
@@ -77,9 +78,12 @@ pub use crate::classify::{
     is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
     MAX_CATEGORY_LEN,
 };
-pub use crate::config::{create, Config, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS_DIR};
+pub use crate::config::{
+    create, Config, EventsConfig, LevelRule, CONFIG_FILE, CONFIG_TEMPLATE, PUBLISHERS_DIR,
+};
 pub use crate::contain::Panicked;
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
+pub use crate::events::EVENTS_DIR;
 pub use crate::gatherer::Gatherer;
 pub use crate::lock::LOCK_FILE;
 pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};

@@ -2,8 +2,8 @@
 //! report, ends it with the trailer, compresses it, and sends the outcome to
 //! the logdir's keeper.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -17,7 +17,6 @@ use super::names::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{FlogWriter, Trailer};
-use crate::fs::write_atomically;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
 /// How long, in real time, a cut window waits for an event numbered inside
@@ -220,12 +219,5 @@ pub(crate) fn run(job: Job, rec: Recording) {
 
 /// Compresses `flog` into `finished` atomically, then removes `flog`.
 pub(crate) fn compress(flog: &Path, finished: &Path) -> io::Result<()> {
-    let mut input = File::open(flog)?;
-    write_atomically(finished, |out| {
-        let mut enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
-        io::copy(&mut input, &mut enc)?;
-        enc.finish()?.flush()
-    })?;
-    fs::remove_file(flog)?;
-    crate::fs::sync_parent(finished)
+    crate::fs::compress_file(flog, finished)
 }
