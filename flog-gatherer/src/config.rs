@@ -355,6 +355,25 @@ page_size = 500
 # min_level = "WEIRD"            # a level name or number
 # message = "pool (exhausted|closed)"  # regex on raw and rendered text
 # fields = { host = "db1" }      # fields equal to these values
+
+# Event gathering (foolscap's log-gatherer): every event of the publishers,
+# as it arrives, into BASEDIR/events/from-<T1>---to-present.flog, rotated
+# and compressed. Off without this section; see docs/gatherer.md.
+#
+# [events]
+# min_level = "OPERATIONAL"      # default: every level
+# rotate = "1h"                  # false: never by time
+# rotate_size = "256 MiB"        # default: no size limit
+# compress = true
+# keep_files = 168               # default: keep all
+# keep_bytes = "50 GiB"          # default: keep all
+# queue_memory = "16 MiB"        # per publisher, waiting for the disk
+# publishers = ["web-1"]         # ids; default: every publisher
+#
+# [[events.level]]               # the most specific rule decides
+# publisher = "db-1"             # optional
+# facility = "app.db"            # optional: the facility or below it
+# min_level = "WEIRD"
 "#;
 
 /// Creates a base directory with a documented config file and an empty

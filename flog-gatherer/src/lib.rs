@@ -83,7 +83,7 @@ pub use crate::config::{
 };
 pub use crate::contain::Panicked;
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
-pub use crate::events::EVENTS_DIR;
+pub use crate::events::{EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::lock::LOCK_FILE;
 pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};

@@ -256,6 +256,39 @@ min_level = 35
     }
 
     #[test]
+    fn the_worked_example_in_the_docs_reads_as_it_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/gatherer.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section = &text[text.find("## Gathering events").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("\n```").unwrap();
+        let events = Config::from_toml(&section[start..end], "docs/gatherer.md")
+            .unwrap()
+            .events
+            .unwrap();
+        assert_eq!(
+            events.min_level_for("web-1", Some("app.web")),
+            Level::OPERATIONAL
+        );
+        assert_eq!(
+            events.min_level_for("web-1", Some("app.db.pool")),
+            Level::WEIRD
+        );
+        assert_eq!(events.min_level_for("db-1", Some("app.db")), Level::NOISY);
+        assert_eq!(events.keep_files, Some(168));
+        assert_eq!(events.rotate_size, Some(256 * 1024 * 1024));
+        // And the template's section, uncommented, is the same.
+        let template: String = crate::CONFIG_TEMPLATE
+            .lines()
+            .skip_while(|l| !l.starts_with("# [events]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let from_template = Config::from_toml(&template, "template").unwrap();
+        assert!(from_template.events.is_some());
+    }
+
+    #[test]
     fn bad_values_name_their_line() {
         for (text, line) in [
             ("[events]\nmin_level = \"LOUD\"\n", 2),

@@ -1,5 +1,5 @@
 //! The event log: the gathered files of one base directory, written by one
-//! owner (the writer thread, [`super::writer`]), rotated by time and size,
+//! owner (the writer thread), rotated by time and size,
 //! closed with a trailer, handed to the compressor once closed.
 //!
 //! Crash safety comes from never rewriting: records are appended whole, a
@@ -195,7 +195,7 @@ impl EventLog {
             }
         }
         for (from, path) in left {
-            let damage = positions.scan(&path).unwrap_or_else(|e| Some(e));
+            let damage = positions.scan(&path).unwrap_or_else(Some);
             let to = modified(&path).unwrap_or(from).max(from);
             let closed = self.dir.join(closed_name(from, to));
             fs::rename(&path, &closed)?;

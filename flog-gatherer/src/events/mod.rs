@@ -5,16 +5,18 @@
 //!
 //! Leaves first: [`names`] (file names), [`positions`] (what is stored of
 //! each publisher), [`log`] (the files: append, rotate, recover), [`compress`]
-//! (the compressor thread), [`writer`] (the writer thread owning the log).
+//! (the compressor thread), [`writer`] (the writer thread owning the log),
+//! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
+//! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;
+mod gathering;
 mod log;
 mod names;
 mod positions;
+mod subscriber;
+mod tracker;
 mod writer;
 
-pub(crate) use self::compress::{spawn as spawn_compressor, Retention};
-pub(crate) use self::log::{EventLog, Gathered, LogNotice, Outlets, Rotation};
-pub use self::names::EVENTS_DIR;
-pub(crate) use self::positions::{Position, Positions};
-pub(crate) use self::writer::{spawn as spawn_writer, Budget, Command, WriterHandle};
+pub(crate) use self::gathering::EventGathering;
+pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};

@@ -9,6 +9,11 @@ use flog_core::Timestamp;
 /// The folder, in the base directory, of gathered event files.
 pub const EVENTS_DIR: &str = "events";
 
+/// The file, in the events folder, whose presence asks the running
+/// gatherer to rotate now (`flog-gatherer rotate BASEDIR` creates it; the
+/// writer thread removes it, then rotates).
+pub const ROTATE_REQUEST: &str = "rotate-request";
+
 const PRESENT: &str = "present";
 
 /// `2026-12-01T11-30-00.000000Z`

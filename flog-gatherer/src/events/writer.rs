@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::log::{EventLog, Gathered};
+use super::names::ROTATE_REQUEST;
 
 /// How often the thread wakes with nothing to write, to rotate on time.
 const TICK: Duration = Duration::from_millis(200);
@@ -52,13 +53,15 @@ impl Budget {
         }
     }
 
-    fn release(&self, bytes: usize) {
-        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    /// Takes `bytes` whether they fit or not (for the small records that
+    /// must not be lost: gaps, incarnation changes); returns them.
+    pub(crate) fn force(&self, bytes: usize) -> usize {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        bytes
     }
 
-    /// Bytes reserved now.
-    pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -71,11 +74,6 @@ pub(crate) enum Command {
         budget: Arc<Budget>,
         bytes: usize,
     },
-    /// Close the current file now and open the next.
-    Rotate,
-    /// Answer on the channel once everything sent before is written and
-    /// flushed (for tests and orderly stops).
-    Sync(Sender<()>),
 }
 
 /// The sending side of the writer thread.
@@ -95,7 +93,12 @@ pub(crate) fn spawn(
 }
 
 fn run(mut log: EventLog, rx: Receiver<Command>) -> std::io::Result<()> {
+    let mut checked = Instant::now();
     loop {
+        if checked.elapsed() >= TICK {
+            checked = Instant::now();
+            rotate_if_requested(&mut log);
+        }
         let command = match rx.recv_timeout(TICK) {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
@@ -115,6 +118,15 @@ fn run(mut log: EventLog, rx: Receiver<Command>) -> std::io::Result<()> {
     log.shutdown()
 }
 
+/// A rotate request (see [`ROTATE_REQUEST`]) is taken by removing it: a
+/// request made while the rotation runs is one more rotation, none is lost.
+fn rotate_if_requested(log: &mut EventLog) {
+    let request = log.dir().join(ROTATE_REQUEST);
+    if std::fs::remove_file(&request).is_ok() {
+        log.rotate();
+    }
+}
+
 fn handle(log: &mut EventLog, command: Command) {
     match command {
         Command::Write {
@@ -126,11 +138,6 @@ fn handle(log: &mut EventLog, command: Command) {
                 log.append(item);
             }
             budget.release(bytes);
-        }
-        Command::Rotate => log.rotate(),
-        Command::Sync(done) => {
-            log.flush();
-            let _ = done.send(());
         }
     }
 }
