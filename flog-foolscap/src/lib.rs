@@ -98,7 +98,7 @@ pub fn write<'a>(
     write_received(out, header, events.into_iter().map(|e| (e, None)))
 }
 
-/// [`write`] for events of which some came with a gatherer's [`Receipt`]:
+/// [`write()`] for events of which some came with a gatherer's [`Receipt`]:
 /// its `from` and `rx_time` become the wrapper's. Events without one are
 /// wrapped as from `flog-INCARNATION`, received when they were emitted.
 pub fn write_received<'a>(
