@@ -110,6 +110,18 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Compresses `plain` with bzip2 into `compressed` atomically (temporary
+/// file, fsync, rename), then removes `plain`: the one "compress a closed
+/// flogfile" of the workspace (incident reports, gathered files).
+pub fn compress_file(plain: &Path, compressed: &Path) -> io::Result<()> {
+    let mut input = File::open(plain)?;
+    write_bzip2_atomically(compressed, bzip2::Compression::default(), |enc| {
+        io::copy(&mut input, enc).map(drop)
+    })?;
+    fs::remove_file(plain)?;
+    sync_parent(compressed)
+}
+
 /// Writes `contents` to `path` atomically.
 pub fn write_file_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     write_atomically(path, |out| out.write_all(contents))

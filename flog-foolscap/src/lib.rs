@@ -29,7 +29,7 @@ pub use crate::convert::{
 };
 pub use crate::reader::{FoolscapReader, FoolscapRecord, Wrapped, MAX_LINE_BYTES};
 use flog_core::{
-    flogfile::{FlogContents, Header},
+    flogfile::{FlogContents, Header, Receipt},
     Event,
 };
 use serde_json::json;
@@ -94,19 +94,34 @@ pub fn read_file(path: &Path) -> Result<FlogContents, FoolscapError> {
 /// Writes a foolscap JSON flogfile: the magic line, the header (when given) and
 /// one `{"from", "rx_time", "d"}` wrapper per event.
 pub fn write<'a>(
-    mut out: impl Write,
+    out: impl Write,
     header: Option<&Header>,
     events: impl IntoIterator<Item = &'a Event>,
+) -> io::Result<()> {
+    write_received(out, header, events.into_iter().map(|e| (e, None)))
+}
+
+/// [`write()`] for events of which some came with a gatherer's [`Receipt`]:
+/// its `from` and `rx_time` become the wrapper's. Events without one are
+/// wrapped as from `flog-INCARNATION`, received when they were emitted.
+pub fn write_received<'a>(
+    mut out: impl Write,
+    header: Option<&Header>,
+    events: impl IntoIterator<Item = (&'a Event, Option<&'a Receipt>)>,
 ) -> io::Result<()> {
     out.write_all(MAGIC)?;
     if let Some(h) = header {
         serde_json::to_writer(&mut out, &json!({"header": header_to_foolscap(h)}))?;
         out.write_all(b"\n")?;
     }
-    for e in events {
+    for (e, receipt) in events {
+        let (from, rx_time) = match receipt {
+            Some(r) => (r.from.clone(), r.rx_time),
+            None => (format!("flog-{}", e.incarnation.hex()), e.time),
+        };
         let wrapper = json!({
-            "from": format!("flog-{}", e.incarnation.hex()),
-            "rx_time": e.time.as_micros() as f64 / 1e6,
+            "from": from,
+            "rx_time": rx_time.as_micros() as f64 / 1e6,
             "d": event_to_foolscap(e),
         });
         serde_json::to_writer(&mut out, &wrapper)?;

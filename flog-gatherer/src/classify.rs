@@ -300,11 +300,22 @@ pub(crate) struct RawRule {
     fields: BTreeMap<String, Spanned<toml::Value>>,
 }
 
+/// A level as config files write it: a name or a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum RawLevel {
+pub(crate) enum RawLevel {
     Number(i64),
     Name(String),
+}
+
+impl RawLevel {
+    /// The level, if it is one.
+    pub(crate) fn level(&self) -> Option<Level> {
+        match self {
+            RawLevel::Number(n) => u16::try_from(*n).ok().map(Level),
+            RawLevel::Name(name) => Level::parse(name),
+        }
+    }
 }
 
 pub(crate) fn compile_rules(
@@ -324,10 +335,7 @@ fn compile_rule(raw: RawRule, source: &Source<'_>) -> Result<Rule, ConfigError> 
         rule = rule.facility(facility);
     }
     if let Some(level) = raw.min_level {
-        let parsed = match level.get_ref() {
-            RawLevel::Number(n) => u16::try_from(*n).ok().map(Level),
-            RawLevel::Name(name) => Level::parse(name),
-        };
+        let parsed = level.get_ref().level();
         let level_error = || source.error_at(level.span(), ConfigProblem::Level);
         rule = rule.min_level(parsed.ok_or_else(level_error)?);
     }

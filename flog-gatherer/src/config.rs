@@ -13,6 +13,11 @@ use crate::classify::{compile_rules, Classifier, RawRule};
 use crate::error::{ConfigError, ConfigProblem, GatherError, Source};
 use crate::units::{RawDuration, RawSize};
 
+mod events_section;
+
+use self::events_section::RawEvents;
+pub use self::events_section::{EventsConfig, LevelRule};
+
 /// The config file's name in the base directory.
 pub const CONFIG_FILE: &str = "gatherer.toml";
 
@@ -80,6 +85,9 @@ pub struct Config {
     /// Where `flog-gatherer run` serves its dashboard; `None` (the default):
     /// nowhere.
     pub http: Option<HttpConfig>,
+    /// Event gathering, when the file has an `[events]` section. Default:
+    /// off.
+    pub events: Option<EventsConfig>,
 }
 
 /// The dashboard's address and access token (`http`, `http_token`).
@@ -127,6 +135,7 @@ impl Default for Config {
             listen: None,
             advertise: None,
             http: None,
+            events: None,
         }
     }
 }
@@ -156,6 +165,7 @@ struct RawConfig {
     http_token: Option<Spanned<String>>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    events: Option<RawEvents>,
 }
 
 impl RawConfig {
@@ -342,6 +352,9 @@ impl Config {
         raw.read_numbers(&mut config, &source)?;
         config.http = raw.read_http(&source)?;
         config.classifier = compile_rules(raw.rule, &source)?;
+        if let Some(events) = raw.events {
+            config.events = Some(events.compile(&source)?);
+        }
         Ok(config)
     }
 
@@ -445,6 +458,25 @@ page_size = 500
 # min_level = "WEIRD"            # a level name or number
 # message = "pool (exhausted|closed)"  # regex on raw and rendered text
 # fields = { host = "db1" }      # fields equal to these values
+
+# Event gathering (foolscap's log-gatherer): every event of the publishers,
+# as it arrives, into BASEDIR/events/from-<T1>---to-present.flog, rotated
+# and compressed. Off without this section; see docs/gatherer.md.
+#
+# [events]
+# min_level = "OPERATIONAL"      # default: every level
+# rotate = "1h"                  # false: never by time
+# rotate_size = "256 MiB"        # default: no size limit
+# compress = true
+# keep_files = 168               # default: keep all
+# keep_bytes = "50 GiB"          # default: keep all
+# queue_memory = "16 MiB"        # per publisher, waiting for the disk
+# publishers = ["web-1"]         # ids; default: every publisher
+#
+# [[events.level]]               # the most specific rule decides
+# publisher = "db-1"             # optional
+# facility = "app.db"            # optional: the facility or below it
+# min_level = "WEIRD"
 "#;
 
 /// Creates a base directory with a documented config file and an empty

@@ -17,6 +17,7 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::blocking;
 use crate::error::GatherError;
+use crate::events::EventGathering;
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
@@ -205,6 +206,12 @@ impl Gatherer {
         let tracker = TaskTracker::new();
         let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
         let mut workers: HashMap<String, Worker> = HashMap::new();
+        // Event gathering (`[events]`), beside the incident workers: its own
+        // connections, its own files (crate::events).
+        let mut events = match self.config.events.clone() {
+            Some(events) => Some(EventGathering::start(&self.basedir, &self.config, events).await?),
+            None => None,
+        };
         let mut scan = PublisherScan::default();
         let publishers_dir = self.config.publishers_dir_in(&self.basedir);
         loop {
@@ -222,6 +229,13 @@ impl Gatherer {
             match scanned {
                 Ok((returned, wanted)) => {
                     scan = returned;
+                    if let Some(events) = &mut events {
+                        let urls: Vec<(String, LogportUrl)> = wanted
+                            .iter()
+                            .map(|(id, (url, _))| (id.clone(), url.clone()))
+                            .collect();
+                        events.reconcile(&urls, &shutdown);
+                    }
                     reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
                 }
                 Err(panicked) => {
@@ -251,6 +265,9 @@ impl Gatherer {
         }
         tracker.close();
         tracker.wait().await;
+        if let Some(events) = events {
+            events.stop().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }

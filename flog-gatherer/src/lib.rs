@@ -65,6 +65,7 @@ mod contain;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod error;
+mod events;
 mod gatherer;
 mod listen;
 mod lock;
@@ -80,12 +81,14 @@ pub use crate::classify::{
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{
-    create, Config, HttpConfig, CONFIG_FILE, CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
+    create, Config, EventsConfig, HttpConfig, LevelRule, CONFIG_FILE, CONFIG_TEMPLATE,
+    MIN_TOKEN_LEN, PUBLISHERS_DIR,
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet};
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
+pub use crate::events::{EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{
     accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE,

@@ -58,6 +58,12 @@ enum Command {
         /// The new key's fingerprint, as the refusal showed it.
         key: String,
     },
+    /// Asks the gatherer running in BASEDIR (with an [events] section) to
+    /// close its current events file and open the next; waits until it has.
+    Rotate {
+        /// The gatherer's base directory.
+        basedir: PathBuf,
+    },
 }
 
 /// Exit status of a configuration that cannot be used, like a usage error.
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
             publisher_id,
             key,
         } => accept_key(&basedir, &publisher_id, &key),
+        Command::Rotate { basedir } => rotate(&basedir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -102,6 +109,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// Leaves a rotate request for the running gatherer's writer, which takes
+/// it (removes it) within a fraction of a second, then rotates.
+fn rotate(basedir: &Path) -> anyhow::Result<()> {
+    let dir = basedir.join(flog_gatherer::EVENTS_DIR);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} does not exist: no gatherer with an [events] section has run in {}",
+            dir.display(),
+            basedir.display()
+        );
+    }
+    let request = dir.join(flog_gatherer::ROTATE_REQUEST);
+    flog_core::fs::write_file_atomically(&request, b"rotate\n")
+        .with_context(|| format!("cannot write {}", request.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while request.exists() {
+        if std::time::Instant::now() > deadline {
+            // Not left behind to rotate by surprise when a gatherer starts.
+            let _ = std::fs::remove_file(&request);
+            anyhow::bail!(
+                "no gatherer took the request within 10 s: is one running in {} with an [events] section?",
+                basedir.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    println!("rotated the events file in {}", dir.display());
+    Ok(())
 }
 
 fn create(basedir: &Path) -> anyhow::Result<()> {

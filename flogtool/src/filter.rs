@@ -21,6 +21,12 @@ pub(crate) struct EventFilter {
     #[arg(long, value_name = "PREFIX")]
     pub(crate) strip_facility: Vec<String>,
 
+    /// Keep events gathered from PUBLISHER (its id, as gathered files and
+    /// foolscap's `from` name it). Repeat to keep several. Events whose file
+    /// does not say where they came from are dropped.
+    #[arg(long = "from", value_name = "PUBLISHER")]
+    pub(crate) from: Vec<String>,
+
     /// Keep events whose rendered message contains TEXT (case-sensitive).
     #[arg(long, value_name = "TEXT")]
     pub(crate) grep: Option<String>,
@@ -45,6 +51,8 @@ pub(crate) enum Dropped {
     Facility,
     /// Of a `--strip-facility`.
     StripFacility,
+    /// From no `--from` given.
+    From,
     /// Before `--after`.
     After,
     /// At or after `--before`.
@@ -60,6 +68,7 @@ impl Dropped {
             Dropped::MinLevel => "--min-level",
             Dropped::Facility => "--facility",
             Dropped::StripFacility => "--strip-facility",
+            Dropped::From => "--from",
             Dropped::After => "--after",
             Dropped::Before => "--before",
             Dropped::Grep => "--grep",
@@ -73,8 +82,26 @@ impl EventFilter {
         self.verdict(event).is_ok()
     }
 
-    /// `Ok` when `event` passes every filter, else the first it failed.
+    /// `Ok` when `event`, of which no sender is known, passes every filter,
+    /// else the first it failed.
     pub(crate) fn verdict(&self, event: &Event) -> Result<(), Dropped> {
+        self.verdict_from(event, None)
+    }
+
+    /// Whether an event sent by `from` (where its file says) passes.
+    pub(crate) fn matches_from(&self, event: &Event, from: Option<&str>) -> bool {
+        self.verdict_from(event, from).is_ok()
+    }
+
+    /// Whether a gap or incarnation change of publisher `from` is kept: by
+    /// `--from` alone, since it stands for events of every kind.
+    pub(crate) fn keeps_publisher(&self, from: &str) -> bool {
+        self.from.is_empty() || self.from.iter().any(|f| f == from)
+    }
+
+    /// `Ok` when `event`, sent by `from`, passes every filter, else the
+    /// first it failed.
+    pub(crate) fn verdict_from(&self, event: &Event, from: Option<&str>) -> Result<(), Dropped> {
         let of = |prefixes: &[String]| {
             prefixes
                 .iter()
@@ -90,6 +117,10 @@ impl EventFilter {
                 Dropped::Facility,
             ),
             (!of(&self.strip_facility), Dropped::StripFacility),
+            (
+                self.from.is_empty() || from.is_some_and(|f| self.keeps_publisher(f)),
+                Dropped::From,
+            ),
             (self.after.is_none_or(|t| event.time >= t), Dropped::After),
             (self.before.is_none_or(|t| event.time < t), Dropped::Before),
         ];

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use flog_core::{
-    flogfile::{FileKind, FlogReader, Header, ReadError, Record, Trailer},
+    flogfile::{
+        FileKind, FlogReader, Gap, Header, IncarnationChange, ReadError, Receipt, Record, Trailer,
+    },
     Event, Timestamp,
 };
 use flog_foolscap::{FoolscapReader, FoolscapRecord};
@@ -52,9 +54,39 @@ impl Entry {
         self.rx_time
     }
 
-    /// Who sent the event, where the file says (a foolscap tub id).
+    /// Who sent the event, where the file says (a publisher id, or a
+    /// foolscap tub id).
     pub(crate) fn from(&self) -> Option<&str> {
         self.from.as_deref()
+    }
+
+    /// The receipt to write back into a flogfile, when the file gave one.
+    pub(crate) fn receipt(&self) -> Option<Receipt> {
+        match (&self.from, self.rx_time) {
+            (None, None) => None,
+            (from, rx_time) => Some(Receipt {
+                from: from.clone().unwrap_or_default(),
+                rx_time: rx_time.unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+/// What a gathered file says between its events about its record of a
+/// publisher: missing events, a restarted service.
+#[derive(Debug, Clone)]
+pub(crate) enum Mark {
+    Gap(Gap),
+    Incarnation(IncarnationChange),
+}
+
+impl Mark {
+    /// The publisher it is about.
+    pub(crate) fn from(&self) -> &str {
+        match self {
+            Mark::Gap(gap) => &gap.from,
+            Mark::Incarnation(change) => &change.from,
+        }
     }
 }
 
@@ -64,6 +96,7 @@ pub(crate) enum Item {
     Header(Box<Header>),
     Entry(Box<Entry>),
     Trailer(Trailer),
+    Mark(Box<Mark>),
     /// A record of a kind this flogtool does not know.
     Unknown,
 }
@@ -133,6 +166,18 @@ impl Reader {
                 None => return Ok(None),
                 Some(Record::Header(header)) => Item::Header(header),
                 Some(Record::Event(event)) => Item::Entry(Box::new(Entry::new(*event))),
+                Some(Record::Received(received)) => {
+                    let received = *received;
+                    Item::Entry(Box::new(Entry {
+                        event: received.event,
+                        from: Some(received.receipt.from),
+                        rx_time: Some(received.receipt.rx_time),
+                    }))
+                }
+                Some(Record::Gap(gap)) => Item::Mark(Box::new(Mark::Gap(*gap))),
+                Some(Record::IncarnationChange(change)) => {
+                    Item::Mark(Box::new(Mark::Incarnation(*change)))
+                }
                 Some(Record::Trailer(trailer)) => Item::Trailer(trailer),
                 Some(Record::Unknown(_)) => Item::Unknown,
             },
@@ -177,6 +222,9 @@ fn open_file(path: &Path) -> anyhow::Result<File> {
 pub(crate) struct Contents {
     pub(crate) header: Option<Header>,
     pub(crate) entries: Vec<Entry>,
+    /// Gaps and incarnation changes, each with the number of entries before
+    /// it.
+    pub(crate) marks: Vec<(usize, Mark)>,
     pub(crate) trailer: Option<Trailer>,
     /// Records of kinds this flogtool does not know, and headers after the
     /// first.
@@ -187,11 +235,6 @@ pub(crate) struct Contents {
 }
 
 impl Contents {
-    /// The events alone.
-    pub(crate) fn events(&self) -> impl Iterator<Item = &Event> {
-        self.entries.iter().map(|entry| &entry.event)
-    }
-
     /// The contents as flog-core holds them (for flog-web), without what
     /// only gathered files carry (receive times, origins).
     pub(crate) fn into_flog_contents(self) -> flog_core::flogfile::FlogContents {
@@ -213,6 +256,7 @@ pub(crate) fn read(path: &Path, progress: &ProgressBar) -> anyhow::Result<Conten
     let mut contents = Contents {
         header: None,
         entries: Vec::new(),
+        marks: Vec::new(),
         trailer: None,
         unknown_records: 0,
         damage,
@@ -228,6 +272,7 @@ pub(crate) fn read(path: &Path, progress: &ProgressBar) -> anyhow::Result<Conten
             }
             Ok(Some(Item::Header(_) | Item::Unknown)) => contents.unknown_records += 1,
             Ok(Some(Item::Entry(entry))) => contents.entries.push(*entry),
+            Ok(Some(Item::Mark(mark))) => contents.marks.push((contents.entries.len(), *mark)),
             Ok(Some(Item::Trailer(trailer))) => contents.trailer = Some(trailer),
             Err(e) => {
                 contents.damage = Some(e);

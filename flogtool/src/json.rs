@@ -10,6 +10,8 @@ use flog_core::{
 };
 use serde_json::{json, Map, Value as Json};
 
+use crate::flogfiles::Mark;
+
 /// An event with every field. `trigger` is present (and true) on triggers only.
 pub(crate) fn event_json(event: &Event, is_trigger: bool) -> Json {
     let mut object = Map::new();
@@ -38,6 +40,47 @@ pub(crate) fn with_receipt(
         }
     }
     event
+}
+
+/// A gathered file's gap (`record: "gap"`) or incarnation change (`record:
+/// "incarnation"`), with its keys as the file has them.
+pub(crate) fn mark_json(mark: &Mark) -> Json {
+    let (record, mut object) = match mark {
+        Mark::Gap(gap) => {
+            let mut o = Map::new();
+            o.insert("from".into(), gap.from.clone().into());
+            o.insert("incarnation".into(), gap.incarnation.clone().into());
+            o.insert("count".into(), gap.count.into());
+            if let Some(first) = gap.first {
+                o.insert("first".into(), first.into());
+            }
+            if let Some(last) = gap.last {
+                o.insert("last".into(), last.into());
+            }
+            o.insert("reason".into(), gap.reason.as_str().into());
+            ("gap", with_rx(o, gap.rx_time))
+        }
+        Mark::Incarnation(change) => {
+            let mut o = Map::new();
+            o.insert("from".into(), change.from.clone().into());
+            o.insert("incarnation".into(), change.incarnation.clone().into());
+            if let Some(previous) = &change.previous {
+                o.insert("previous".into(), previous.clone().into());
+            }
+            if let Some(pid) = change.pid {
+                o.insert("pid".into(), pid.into());
+            }
+            ("incarnation", with_rx(o, change.rx_time))
+        }
+    };
+    object.insert("record".into(), record.into());
+    Json::Object(object)
+}
+
+fn with_rx(mut object: Map<String, Json>, rx: Timestamp) -> Map<String, Json> {
+    object.insert("rx_time".into(), rx.to_string().into());
+    object.insert("rx_time_us".into(), rx.as_micros().into());
+    object
 }
 
 /// An event's keys without the `record` tag, for events inside other objects (a

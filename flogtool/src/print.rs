@@ -9,6 +9,7 @@ use flog_core::{
     Event, Text, Timestamp, Value,
 };
 
+use crate::flogfiles::Mark;
 use crate::timefmt::{TimeFormat, TimeMode, TIMESTAMPS_ENV};
 
 /// Marks the line of every event that triggered (or joined) the incident.
@@ -104,6 +105,41 @@ pub(crate) fn trigger_nums(header: Option<&Header>, trailer: Option<&Trailer>) -
     nums
 }
 
+/// A gathered file's gap or incarnation change, as a `==` line.
+pub(crate) fn mark_text(mark: &Mark, times: &TimeFormat) -> String {
+    let mut out = String::from("== ");
+    match mark {
+        Mark::Gap(gap) => {
+            let _ = write!(
+                out,
+                "gap: {} events of [{}] incarnation {} missing",
+                gap.count, gap.from, gap.incarnation
+            );
+            if let (Some(first), Some(last)) = (gap.first, gap.last) {
+                let _ = write!(out, " (#{first}..=#{last})");
+            }
+            let _ = write!(out, ": {}, noticed ", gap.reason);
+            times.write(&mut out, gap.rx_time);
+        }
+        Mark::Incarnation(change) => {
+            let _ = write!(
+                out,
+                "[{}] new incarnation {}",
+                change.from, change.incarnation
+            );
+            if let Some(previous) = &change.previous {
+                let _ = write!(out, " (was {previous})");
+            }
+            if let Some(pid) = change.pid {
+                let _ = write!(out, ", pid {pid}");
+            }
+            out.push_str(", noticed ");
+            times.write(&mut out, change.rx_time);
+        }
+    }
+    out
+}
+
 /// `[#NUM ]TIME LEVEL facility: message[ [parent #P]][ [TRIGGER]]`, then the
 /// event's failure and stack (cut to [`COMPACT_LINES`] unless `verbose`),
 /// and with `verbose` indented detail lines first. No trailing newline.
@@ -117,6 +153,18 @@ pub(crate) fn event_text(event: &Event, style: &TextStyle, is_trigger: bool) -> 
 pub(crate) fn event_text_received(
     event: &Event,
     received: Option<Timestamp>,
+    style: &TextStyle,
+    is_trigger: bool,
+) -> String {
+    event_text_origin(event, received, None, style, is_trigger)
+}
+
+/// [`event_text_received`] for an event whose sender may be known: a
+/// gathered event shows it after the time, `[FROM]`.
+pub(crate) fn event_text_origin(
+    event: &Event,
+    received: Option<Timestamp>,
+    from: Option<&str>,
     style: &TextStyle,
     is_trigger: bool,
 ) -> String {
@@ -136,6 +184,9 @@ pub(crate) fn event_text_received(
         out.push(')');
     } else {
         style.times.write(&mut out, event.time);
+    }
+    if let Some(from) = from {
+        let _ = write!(out, " [{from}]");
     }
     // The level is padded to the longest name (OPERATIONAL) so messages line up.
     let _ = write!(out, " {:<11} ", event.level);

@@ -289,8 +289,8 @@ pub(crate) fn event_body(event: &Event, limits: &Limits, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incarnation::Incarnation;
     use crate::flogfile::record::{Record, RecordRef};
+    use crate::incarnation::Incarnation;
     use crate::level::Level;
     use crate::time::Timestamp;
     use proptest::prelude::*;

@@ -82,7 +82,7 @@ text_enum! {
 }
 
 text_enum! {
-    /// Why an incident report stopped recording: its trailer's `end`.
+    /// Why a file stopped recording: its trailer's `end`.
     pub enum EndReason {
         /// The trailing-event limit was reached.
         EventLimit => "event_limit",
@@ -90,8 +90,10 @@ text_enum! {
         Delay => "delay",
         /// No trailing events were asked for.
         Immediate => "immediate",
-        /// The logger shut down (was dropped or finished) while recording.
+        /// The logger (or an event gatherer) shut down while recording.
         Shutdown => "shutdown",
+        /// An event gatherer closed the file to open the next (rotation).
+        Rotated => "rotated",
         /// The process died while recording; a later start finished the file.
         Recovered => "recovered",
         /// Recording failed part way. flog does not write it (a report it
@@ -115,6 +117,7 @@ mod tests {
             EndReason::Delay,
             EndReason::Immediate,
             EndReason::Shutdown,
+            EndReason::Rotated,
             EndReason::Recovered,
             EndReason::Failed,
         ] {
@@ -124,7 +127,7 @@ mod tests {
             HeaderKind::from("events"),
             HeaderKind::Unknown("events".into())
         );
-        assert_eq!(EndReason::from("rotated").to_string(), "rotated");
+        assert_eq!(EndReason::from("cut").to_string(), "cut");
 
         let mut cbor = Vec::new();
         ciborium::into_writer(&EndReason::EventLimit, &mut cbor).unwrap();

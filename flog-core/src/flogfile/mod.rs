@@ -33,6 +33,7 @@
 
 mod bounded;
 mod encode;
+mod gathered;
 mod kinds;
 mod names;
 mod owner;
@@ -40,6 +41,7 @@ mod reader;
 mod record;
 mod writer;
 
+pub use gathered::{Gap, GapReason, IncarnationChange, Receipt, ReceivedEvent};
 pub use kinds::{EndReason, HeaderKind};
 pub(crate) use names::NameGen;
 pub use names::{

@@ -323,7 +323,8 @@ impl Iterator for FlogReader {
     }
 }
 
-/// A whole flogfile in memory.
+/// A whole flogfile in memory: its events without what a gatherer added
+/// (receipts, gaps, incarnation changes; read those with [`FlogReader`]).
 #[derive(Debug, Default)]
 pub struct FlogContents {
     /// The header, if the file has one.
@@ -347,7 +348,9 @@ impl FlogContents {
             match record {
                 Ok(Record::Header(h)) if contents.header.is_none() => contents.header = Some(*h),
                 Ok(Record::Event(e)) => contents.events.push(*e),
+                Ok(Record::Received(r)) => contents.events.push(r.event),
                 Ok(Record::Trailer(t)) => contents.trailer = Some(t),
+                Ok(Record::Gap(_) | Record::IncarnationChange(_)) => {}
                 Ok(Record::Header(_) | Record::Unknown(_)) => contents.unknown_records += 1,
                 Err(e) => contents.damage = Some(e),
             }
@@ -389,7 +392,18 @@ pub fn read_trigger(path: &Path) -> Result<Option<Event>, ReadError> {
                     worst = Some(*event);
                 }
             }
-            Record::Trailer(_) | Record::Unknown(_) => {}
+            Record::Received(received) => {
+                if worst
+                    .as_ref()
+                    .is_none_or(|w| received.event.level > w.level)
+                {
+                    worst = Some(received.event);
+                }
+            }
+            Record::Trailer(_)
+            | Record::Gap(_)
+            | Record::IncarnationChange(_)
+            | Record::Unknown(_) => {}
         }
     }
     Ok(worst)

@@ -6,6 +6,7 @@ use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::gathered::{Gap, IncarnationChange, Receipt, ReceivedEvent};
 use super::kinds::{EndReason, HeaderKind};
 use crate::event::Event;
 use crate::incarnation::Incarnation;
@@ -87,8 +88,26 @@ pub enum Record {
     Event(Box<Event>),
     /// The trailer.
     Trailer(Trailer),
+    /// An event with the receipt a gatherer added (an event record with a
+    /// third element).
+    Received(Box<ReceivedEvent>),
+    /// Events of a publisher that a gathered file does not hold.
+    Gap(Box<Gap>),
+    /// A publisher's events come from a new incarnation from here on.
+    IncarnationChange(Box<IncarnationChange>),
     /// A record type this reader does not know (skipped, kept for the count).
     Unknown(String),
+}
+
+impl Record {
+    /// The event this record holds, with or without a receipt.
+    pub fn event(&self) -> Option<&Event> {
+        match self {
+            Record::Event(event) => Some(event),
+            Record::Received(received) => Some(&received.event),
+            _ => None,
+        }
+    }
 }
 
 /// A record borrowed for writing: `[type, body]`.
@@ -97,6 +116,20 @@ pub(crate) struct RecordRef<'a, T>(pub(crate) &'static str, pub(crate) &'a T);
 impl<T: Serialize> Serialize for RecordRef<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(self.0)?;
+        t.serialize_element(self.1)?;
+        t.end()
+    }
+}
+
+/// An event record borrowed for writing with its receipt: `["event", body,
+/// receipt]`; readers that know no receipts skip the third element.
+pub(crate) struct ReceivedRef<'a>(pub(crate) &'a Event, pub(crate) &'a Receipt);
+
+impl Serialize for ReceivedRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element("event")?;
         t.serialize_element(self.0)?;
         t.serialize_element(self.1)?;
         t.end()
@@ -124,7 +157,17 @@ impl<'de> Visitor<'de> for RecordVisitor {
             .ok_or_else(|| de::Error::invalid_length(0, &self))?;
         let missing = || de::Error::invalid_length(1, &RecordVisitor);
         let record = match kind.as_ref() {
-            "event" => Record::Event(Box::new(seq.next_element()?.ok_or_else(missing)?)),
+            "event" => {
+                let event: Event = seq.next_element()?.ok_or_else(missing)?;
+                match seq.next_element::<Receipt>()? {
+                    None => Record::Event(Box::new(event)),
+                    Some(receipt) => Record::Received(Box::new(ReceivedEvent { event, receipt })),
+                }
+            }
+            "gap" => Record::Gap(Box::new(seq.next_element()?.ok_or_else(missing)?)),
+            "incarnation" => {
+                Record::IncarnationChange(Box::new(seq.next_element()?.ok_or_else(missing)?))
+            }
             "header" => Record::Header(Box::new(seq.next_element()?.ok_or_else(missing)?)),
             "trailer" => Record::Trailer(seq.next_element()?.ok_or_else(missing)?),
             other => {

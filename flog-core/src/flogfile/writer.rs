@@ -1,7 +1,8 @@
 use std::io::{self, Write};
 
 use super::encode::{event_record, Limits};
-use super::record::{Header, RecordRef, Trailer};
+use super::gathered::{Gap, IncarnationChange, Receipt};
+use super::record::{Header, ReceivedRef, RecordRef, Trailer};
 use super::MAGIC;
 use crate::event::Event;
 
@@ -48,6 +49,21 @@ impl<W: Write> FlogWriter<W> {
         // Without limits the encoding always completes.
         let _ = event_record(event, &Limits::NONE, &mut record);
         self.out.write_all(&record)
+    }
+
+    /// Appends an event with the receipt a gatherer gives it.
+    pub fn write_received(&mut self, event: &Event, receipt: &Receipt) -> io::Result<()> {
+        self.write(&ReceivedRef(event, receipt))
+    }
+
+    /// Appends a gap record.
+    pub fn write_gap(&mut self, gap: &Gap) -> io::Result<()> {
+        self.write(&RecordRef("gap", gap))
+    }
+
+    /// Appends an incarnation-change record.
+    pub fn write_incarnation_change(&mut self, change: &IncarnationChange) -> io::Result<()> {
+        self.write(&RecordRef("incarnation", change))
     }
 
     /// Appends the trailer.

@@ -121,7 +121,9 @@ impl fmt::Debug for Incidents {
     }
 }
 
-fn host_name() -> String {
+/// This machine's host name, as incident headers (and gathered files) carry
+/// it; `unknown` when none can be found.
+pub fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| fs::read_to_string(p).ok())

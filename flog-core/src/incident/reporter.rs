@@ -2,7 +2,7 @@
 //! report, ends it with the trailer, compresses it, and sends the outcome to
 //! the logdir's keeper.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -15,7 +15,6 @@ use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{EndReason, FlogWriter, Trailer};
 use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
-use crate::fs::write_bzip2_atomically;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
 /// How long, in real time, a cut window waits for an event numbered inside
@@ -218,10 +217,5 @@ pub(crate) fn run(job: Job, rec: Recording) {
 
 /// Compresses `flog` into `finished` atomically, then removes `flog`.
 pub(crate) fn compress(flog: &Path, finished: &Path) -> io::Result<()> {
-    let mut input = File::open(flog)?;
-    write_bzip2_atomically(finished, bzip2::Compression::default(), |enc| {
-        io::copy(&mut input, enc).map(drop)
-    })?;
-    fs::remove_file(flog)?;
-    crate::fs::sync_parent(finished)
+    crate::fs::compress_file(flog, finished)
 }

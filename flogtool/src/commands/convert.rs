@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::flogfiles::{Entry, Mark};
 use crate::writing::{self, Target};
 use crate::{flogfiles, progress};
 
@@ -49,16 +50,19 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         contents.entries.len() as u64,
     );
     let target = Target::by_name(&args.output);
-    let events = || writing.wrap_iter(contents.events());
     match args.to {
+        // A gathered event's receipt becomes foolscap's wrapper (`from`,
+        // `rx_time`); foolscap has no gap or incarnation records, so those
+        // are not exported.
         Format::Foolscap => writing::write_file(&args.output, &target, |out| {
-            flog_foolscap::write(out, contents.header.as_ref(), events())
+            let receipts: Vec<_> = contents.entries.iter().map(Entry::receipt).collect();
+            let events = contents.entries.iter().zip(&receipts);
+            let events = events.map(|(entry, receipt)| (&entry.event, receipt.as_ref()));
+            flog_foolscap::write_received(out, contents.header.as_ref(), writing.wrap_iter(events))
         })?,
         Format::Flog => {
             writing::write_flogfile(&args.output, &target, contents.header.as_ref(), |w| {
-                for event in events() {
-                    w.write_event(event)?;
-                }
+                write_entries(w, &contents, &writing)?;
                 if let Some(trailer) = &contents.trailer {
                     w.write_trailer(trailer)?;
                 }
@@ -82,6 +86,39 @@ pub(crate) fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     }
     writing.finish_and_clear();
     report_damage(args, contents.damage)
+}
+
+/// The events with their receipts (a foolscap file's wrappers, a gathered
+/// file's), and a gathered file's gaps and incarnation changes in place.
+fn write_entries(
+    w: &mut flog_core::flogfile::FlogWriter<&mut dyn std::io::Write>,
+    contents: &flogfiles::Contents,
+    writing: &indicatif::ProgressBar,
+) -> std::io::Result<()> {
+    let mut marks = contents.marks.iter().peekable();
+    for (i, entry) in writing.wrap_iter(contents.entries.iter().enumerate()) {
+        while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= i) {
+            write_mark(w, mark)?;
+        }
+        match entry.receipt() {
+            Some(receipt) => w.write_received(&entry.event, &receipt)?,
+            None => w.write_event(&entry.event)?,
+        }
+    }
+    for (_, mark) in marks {
+        write_mark(w, mark)?;
+    }
+    Ok(())
+}
+
+fn write_mark(
+    w: &mut flog_core::flogfile::FlogWriter<&mut dyn std::io::Write>,
+    mark: &Mark,
+) -> std::io::Result<()> {
+    match mark {
+        Mark::Gap(gap) => w.write_gap(gap),
+        Mark::Incarnation(change) => w.write_incarnation_change(change),
+    }
 }
 
 /// A damaged IN: converted what it holds; a truncated one only warns.

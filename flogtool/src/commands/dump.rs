@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::ProgressBar;
 
 use crate::filter::EventFilter;
-use crate::flogfiles::{self, Damage, Entry};
+use crate::flogfiles::{self, Damage, Entry, Mark};
 use crate::json;
 use crate::print::{self, OutputArgs, TextStyle};
 
@@ -89,6 +89,13 @@ pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> a
     let triggers = print::trigger_nums(contents.header.as_ref(), contents.trailer.as_ref());
     let style = &show.style;
     let summaries = !show.just_numbers;
+    // A gathered file mixes publishers, so its lines name each event's; other
+    // files may carry a sender too (foolscap wraps every event) that says
+    // nothing there, and JSON has it in `from` either way.
+    let origins = contents
+        .header
+        .as_ref()
+        .is_some_and(|h| h.kind == Some(flog_core::flogfile::HeaderKind::Gathered));
     if let Some(header) = contents.header.as_ref().filter(|_| summaries) {
         if show.json {
             let file = path.display().to_string();
@@ -97,12 +104,23 @@ pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> a
             writeln!(out, "{}", print::header_text(header, &style.times))?;
         }
     }
-    for entry in contents
-        .entries
+    // Gaps and incarnation changes go where the file has them, among the
+    // events, kept or dropped by `--from` alone.
+    let mut marks = contents
+        .marks
         .iter()
-        .filter(|e| show.filter.matches(&e.event))
-    {
-        writeln!(out, "{}", entry_line(entry, show, &triggers))?;
+        .filter(|(_, mark)| summaries && show.filter.keeps_publisher(mark.from()))
+        .peekable();
+    for (i, entry) in contents.entries.iter().enumerate() {
+        while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= i) {
+            writeln!(out, "{}", mark_line(mark, show))?;
+        }
+        if show.filter.matches_from(&entry.event, entry.from()) {
+            writeln!(out, "{}", entry_line(entry, show, &triggers, origins))?;
+        }
+    }
+    for (_, mark) in marks {
+        writeln!(out, "{}", mark_line(mark, show))?;
     }
     if let Some(trailer) = contents.trailer.as_ref().filter(|_| summaries) {
         if show.json {
@@ -139,6 +157,7 @@ fn entry_line(
     entry: &Entry,
     show: &Show<'_>,
     triggers: &std::collections::BTreeSet<u64>,
+    origins: bool,
 ) -> String {
     let event = &entry.event;
     let is_trigger = triggers.contains(&event.num);
@@ -152,6 +171,20 @@ fn entry_line(
     } else if show.just_numbers {
         print::numbers_text(event, &show.style)
     } else {
-        print::event_text_received(event, entry.rx_time(), &show.style, is_trigger)
+        print::event_text_origin(
+            event,
+            entry.rx_time(),
+            entry.from().filter(|_| origins),
+            &show.style,
+            is_trigger,
+        )
+    }
+}
+
+fn mark_line(mark: &Mark, show: &Show<'_>) -> String {
+    if show.json {
+        json::mark_json(mark).to_string()
+    } else {
+        print::mark_text(mark, &show.style.times)
     }
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use flog_core::flogfile::{FlogWriter, ReadError};
 
 use crate::filter::{Dropped, EventFilter};
-use crate::flogfiles::{Damage, Format, Item, Reader};
+use crate::flogfiles::{Damage, Format, Item, Mark, Reader};
 use crate::progress;
 use crate::writing::{self, Target};
 
@@ -131,10 +131,10 @@ struct Copy<'a> {
 }
 
 impl Copy<'_> {
-    /// Whether an event passes, counted either way.
-    fn keeps(&mut self, event: &flog_core::Event) -> bool {
+    /// Whether an event sent by `from` passes, counted either way.
+    fn keeps(&mut self, event: &flog_core::Event, from: Option<&str>) -> bool {
         self.counts.total += 1;
-        match self.filter.verdict(event) {
+        match self.filter.verdict_from(event, from) {
             Ok(()) => {
                 self.counts.kept += 1;
                 true
@@ -187,8 +187,19 @@ impl Copy<'_> {
     fn flog_item(&mut self, out: &mut FlogWriter<&mut dyn Write>, item: Item) -> io::Result<()> {
         match item {
             Item::Entry(entry) => {
-                if self.keeps(&entry.event) {
-                    out.write_event(&entry.event)?;
+                if self.keeps(&entry.event, entry.from()) {
+                    match entry.receipt() {
+                        Some(receipt) => out.write_received(&entry.event, &receipt)?,
+                        None => out.write_event(&entry.event)?,
+                    }
+                }
+            }
+            Item::Mark(mark) => {
+                if self.filter.keeps_publisher(mark.from()) {
+                    match *mark {
+                        Mark::Gap(gap) => out.write_gap(&gap)?,
+                        Mark::Incarnation(change) => out.write_incarnation_change(&change)?,
+                    }
                 }
             }
             // Kept: it names every trigger, which `dump` marks.
@@ -213,7 +224,7 @@ impl Copy<'_> {
             out.write_all(flog_foolscap::MAGIC)?;
             loop {
                 match reader.next_item() {
-                    Ok(Some(Item::Entry(entry))) if !self.keeps(&entry.event) => {}
+                    Ok(Some(Item::Entry(entry))) if !self.keeps(&entry.event, entry.from()) => {}
                     Ok(Some(_)) => out.write_all(reader.line().unwrap_or_default().as_bytes())?,
                     Ok(None) => break,
                     Err(e) => {

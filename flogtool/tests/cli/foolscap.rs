@@ -64,13 +64,15 @@ fn rx_time_shows_when_a_gatherer_received_each_event() {
         assert_eq!(events.len(), 3, "{}", out.stdout);
         assert!(
             events[0].starts_with(
-                "rx(1700000000.750000) emit(1700000000.500000) OPERATIONAL app.web: request served"
+                "rx(1700000000.750000) emit(1700000000.500000) [tubidabcdefghij] OPERATIONAL app.web: request served"
             ),
             "{}",
             events[0]
         );
         assert!(
-            events[2].starts_with("rx(1700000002.750000) emit(1700000002.500000) WEIRD"),
+            events[2].starts_with(
+                "rx(1700000002.750000) emit(1700000002.500000) [tubidabcdefghij] WEIRD"
+            ),
             "{}",
             events[2]
         );

@@ -9,6 +9,7 @@ mod docs;
 mod dump;
 mod filter;
 mod foolscap;
+mod gathered;
 mod generate;
 mod perfetto;
 mod progress;

@@ -3,6 +3,7 @@
 
 mod classify;
 mod cut;
+mod events;
 mod exactly_once;
 mod hostile;
 mod many;

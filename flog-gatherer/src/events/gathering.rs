@@ -1,0 +1,222 @@
+//! Event gathering as the gatherer runs it: the event log on its writer
+//! thread, the compressor, a thread logging their notices, and one
+//! [`run_subscriber`] task per wanted publisher.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use flog_core::{Clock, SystemClock};
+use flog_wire::{ClientOptions, LogportUrl};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::compress::{self, Retention};
+use super::log::{EventLog, LogNotice, Outlets, Rotation};
+use super::names::EVENTS_DIR;
+use super::positions::Positions;
+use super::subscriber::{run_subscriber, SubscriberContext};
+use super::writer;
+use crate::config::{Config, EventsConfig};
+use crate::contain::blocking;
+use crate::error::GatherError;
+
+/// Events pushed by one publisher that its client may queue before they
+/// are read; the publisher's ring and its `events_dropped` cover the rest.
+const SUBSCRIPTION_BUFFER: usize = 16_384;
+
+struct Task {
+    url: watch::Sender<LogportUrl>,
+    stop: CancellationToken,
+}
+
+/// Running event gathering; see the module doc.
+pub(crate) struct EventGathering {
+    cx: Arc<SubscriberContext>,
+    positions: Positions,
+    tasks: HashMap<String, Task>,
+    tracker: TaskTracker,
+    writer: Option<JoinHandle<std::io::Result<()>>>,
+    compressor: Option<JoinHandle<()>>,
+    reporter: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EventGathering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventGathering")
+            .field("publishers", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventGathering {
+    /// Opens the event log of `basedir` (closing what a crash left open)
+    /// and starts its threads.
+    pub(crate) async fn start(
+        basedir: &Path,
+        config: &Config,
+        events: EventsConfig,
+    ) -> Result<EventGathering, GatherError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (notices, notices_rx) = mpsc::channel();
+        let (closed, closed_rx) = mpsc::channel();
+        let dir = basedir.join(EVENTS_DIR);
+        let retention = Retention {
+            files: events.keep_files,
+            bytes: events.keep_bytes,
+        };
+        let compressor = compress::spawn(
+            dir.clone(),
+            events.compress,
+            retention,
+            closed_rx,
+            notices.clone(),
+        )
+        .map_err(GatherError::io("start the compressor for", &dir))?;
+        let reporter = std::thread::Builder::new()
+            .name("flog-gather-notices".into())
+            .spawn(move || notices_rx.into_iter().for_each(|n| report(&n)))
+            .map_err(GatherError::io("start the reporter for", &dir))?;
+        let rotation = Rotation {
+            every: events.rotate,
+            size: events.rotate_size,
+        };
+        let outlets = Outlets {
+            notices,
+            closed: Some(closed),
+        };
+        let (base, log_clock) = (basedir.to_owned(), clock.clone());
+        let opened = blocking("open the event log", move || {
+            EventLog::open(&base, rotation, log_clock, outlets)
+        })
+        .await?
+        .map_err(GatherError::io("open the event log in", &dir))?;
+        let positions = opened.positions().clone();
+        let (handle, writer) =
+            writer::spawn(opened).map_err(GatherError::io("start the writer for", &dir))?;
+        let options = ClientOptions::new()
+            .connect_timeout(config.connect_timeout)
+            .request_timeout(config.request_timeout)
+            .subscription_buffer(SUBSCRIPTION_BUFFER)
+            .client_name(concat!(
+                "flog-gatherer/",
+                env!("CARGO_PKG_VERSION"),
+                " events"
+            ));
+        let cx = SubscriberContext {
+            events,
+            writer: handle,
+            options,
+            min_backoff: config.min_backoff,
+            max_backoff: config.max_backoff,
+            clock,
+        };
+        Ok(EventGathering {
+            cx: Arc::new(cx),
+            positions,
+            tasks: HashMap::new(),
+            tracker: TaskTracker::new(),
+            writer: Some(writer),
+            compressor: Some(compressor),
+            reporter: Some(reporter),
+        })
+    }
+
+    /// Starts, redirects and stops subscriber tasks to match `wanted`.
+    pub(crate) fn reconcile(
+        &mut self,
+        wanted: &[(String, LogportUrl)],
+        shutdown: &CancellationToken,
+    ) {
+        let wanted: Vec<&(String, LogportUrl)> = wanted
+            .iter()
+            .filter(|(id, _)| self.cx.events.gathers(id))
+            .collect();
+        self.tasks.retain(|id, task| {
+            let keep = wanted.iter().any(|(w, _)| w == id);
+            if !keep {
+                task.stop.cancel();
+            }
+            keep
+        });
+        for (id, url) in wanted {
+            if let Some(task) = self.tasks.get(id) {
+                if *task.url.borrow() != *url {
+                    task.url.send_replace(url.clone());
+                }
+                continue;
+            }
+            let (tx, rx) = watch::channel(url.clone());
+            let stop = shutdown.child_token();
+            let start = self.positions.0.get(id).cloned();
+            let run = run_subscriber(self.cx.clone(), id.clone(), rx, start, stop.clone());
+            self.tracker.spawn(run);
+            self.tasks.insert(id.clone(), Task { url: tx, stop });
+        }
+    }
+
+    /// Stops every subscriber, then closes the current file (trailer
+    /// `shutdown`) and lets the compressor finish.
+    pub(crate) async fn stop(mut self) {
+        for task in self.tasks.values() {
+            task.stop.cancel();
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+        // The last sender of the writer goes with the context.
+        drop(self.tasks);
+        drop(self.cx);
+        let threads = (
+            self.writer.take(),
+            self.compressor.take(),
+            self.reporter.take(),
+        );
+        let joined = blocking("stop event gathering", move || {
+            if let Some(writer) = threads.0 {
+                match writer.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!(%error, "cannot close the current events file: {error}")
+                    }
+                    Err(_) => tracing::error!("the events writer panicked"),
+                }
+            }
+            // The writer held the last senders of both.
+            for thread in [threads.1, threads.2].into_iter().flatten() {
+                let _ = thread.join();
+            }
+        })
+        .await;
+        if let Err(panicked) = joined {
+            tracing::error!(error = %panicked, "{panicked}");
+        }
+    }
+}
+
+fn report(notice: &LogNotice) {
+    let shown = |p: &PathBuf| p.display().to_string();
+    match notice {
+        LogNotice::Failing { path, error } => {
+            tracing::error!(path = %shown(path), %error, "cannot write {}: {error}; event gathering pauses until a new file can be written (incidents are still gathered)", shown(path))
+        }
+        LogNotice::Resumed { path, unwritten } => {
+            tracing::info!(path = %shown(path), unwritten, "writing events again, into {}; {unwritten} events were not written (recorded as gaps)", shown(path))
+        }
+        LogNotice::Closed { path } => tracing::info!(path = %shown(path), "closed {}", shown(path)),
+        LogNotice::Recovered { path, truncated } => {
+            tracing::warn!(path = %shown(path), truncated, "{} was left open by a gatherer that stopped abruptly; closed as it is", shown(path))
+        }
+        LogNotice::Compressed { path } => {
+            tracing::debug!(path = %shown(path), "compressed {}", shown(path))
+        }
+        LogNotice::CompressFailed { path, error } => {
+            tracing::error!(path = %shown(path), %error, "cannot compress {}: {error}; it stays uncompressed", shown(path))
+        }
+        LogNotice::Removed { path } => {
+            tracing::info!(path = %shown(path), "removed {} (retention)", shown(path))
+        }
+    }
+}

@@ -1,0 +1,283 @@
+use std::fs;
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use flog_core::{
+    flogfile::{FlogReader, Receipt, Record},
+    Event, ManualClock, Text,
+};
+
+use super::*;
+use crate::events::compress::{self, Retention};
+
+const T0: Timestamp = Timestamp(1_764_588_600_000_000);
+
+fn received(from: &str, num: u64) -> Gathered {
+    Gathered::Event(Box::new(ReceivedEvent {
+        event: Event {
+            num,
+            text: Text::Message(format!("{from} {num}").into()),
+            ..Event::default()
+        },
+        receipt: Receipt {
+            from: from.into(),
+            rx_time: T0,
+        },
+    }))
+}
+
+struct Fixture {
+    _base: tempfile::TempDir,
+    basedir: PathBuf,
+    clock: Arc<ManualClock>,
+    notices: mpsc::Receiver<LogNotice>,
+    closed: mpsc::Receiver<PathBuf>,
+    outlets: Outlets,
+}
+
+fn fixture() -> Fixture {
+    let base = tempfile::tempdir().unwrap();
+    let (ntx, notices) = mpsc::channel();
+    let (ctx, closed) = mpsc::channel();
+    Fixture {
+        basedir: base.path().to_owned(),
+        _base: base,
+        clock: Arc::new(ManualClock::new(T0)),
+        notices,
+        closed,
+        outlets: Outlets {
+            notices: ntx,
+            closed: Some(ctx),
+        },
+    }
+}
+
+impl Fixture {
+    fn open(&self, rotation: Rotation) -> EventLog {
+        EventLog::open(
+            &self.basedir,
+            rotation,
+            self.clock.clone(),
+            self.outlets.clone(),
+        )
+        .unwrap()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.basedir.join(EVENTS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("from-"))
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn records(path: &Path) -> Vec<Record> {
+    FlogReader::open(path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn origins(records: &[Record]) -> Vec<(String, u64)> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Received(r) => Some((r.receipt.from.clone(), r.event.num)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn events_of_several_publishers_land_in_arrival_order_with_origins() {
+    let f = fixture();
+    let mut log = f.open(Rotation::default());
+    let order = [("a", 1), ("b", 1), ("c", 7), ("a", 2), ("c", 8), ("b", 2)];
+    for (from, num) in order {
+        log.append(&received(from, num));
+    }
+    log.flush();
+    let path = log.current_path().unwrap().to_owned();
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .ends_with("---to-present.flog"));
+    let recs = records(&path);
+    let Record::Header(header) = &recs[0] else {
+        panic!("{recs:?}")
+    };
+    assert_eq!(header.kind, Some(flog_core::flogfile::HeaderKind::Gathered));
+    assert_eq!(header.started, Some(T0));
+    let want: Vec<(String, u64)> = order.iter().map(|(f, n)| (f.to_string(), *n)).collect();
+    assert_eq!(origins(&recs), want);
+    assert_eq!(log.positions().0["c"].num, 8);
+}
+
+#[test]
+fn rotation_by_injected_clock_names_closes_and_compresses() {
+    let f = fixture();
+    let rotation = Rotation {
+        every: Some(Duration::from_secs(3600)),
+        size: None,
+    };
+    let mut log = f.open(rotation);
+    log.append(&received("a", 1));
+    f.clock.advance(Duration::from_secs(3599));
+    log.tick();
+    assert_eq!(f.names().len(), 1, "not yet due");
+    f.clock.advance(Duration::from_secs(1));
+    log.append(&received("a", 2));
+    log.flush();
+    let names = f.names();
+    assert_eq!(
+        names,
+        [
+            "from-2025-12-01T11-30-00.000000Z---to-2025-12-01T12-30-00.000000Z.flog",
+            "from-2025-12-01T12-30-00.000000Z---to-present.flog",
+        ]
+    );
+    let dir = f.basedir.join(EVENTS_DIR);
+    let first = records(&dir.join(&names[0]));
+    assert_eq!(origins(&first), [("a".to_owned(), 1)]);
+    let Some(Record::Trailer(trailer)) = first.last() else {
+        panic!("{first:?}")
+    };
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Rotated));
+    assert_eq!(
+        origins(&records(&dir.join(&names[1]))),
+        [("a".to_owned(), 2)]
+    );
+
+    // The compressor takes what was closed, off this thread.
+    let closed = f.closed.try_recv().unwrap();
+    assert_eq!(closed, dir.join(&names[0]));
+    let (ctx, crx) = mpsc::channel();
+    ctx.send(closed).unwrap();
+    drop(ctx);
+    let (ntx, nrx) = mpsc::channel();
+    compress::spawn(dir.clone(), true, Retention::default(), crx, ntx)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(matches!(nrx.recv().unwrap(), LogNotice::Compressed { .. }));
+    let names = f.names();
+    assert!(names[0].ends_with(".flog.bz2"), "{names:?}");
+    let compressed = FlogReader::open(&dir.join(&names[0])).unwrap();
+    assert!(compressed.is_compressed());
+    assert_eq!(
+        origins(&records(&dir.join(&names[0]))),
+        [("a".to_owned(), 1)]
+    );
+}
+
+#[test]
+fn rotation_by_size() {
+    let f = fixture();
+    let rotation = Rotation {
+        every: None,
+        size: Some(400),
+    };
+    let mut log = f.open(rotation);
+    for num in 0..40 {
+        log.append(&received("a", num));
+    }
+    log.shutdown().unwrap();
+    let names = f.names();
+    assert!(names.len() >= 3, "{names:?}");
+    assert!(names.iter().all(|n| !n.contains("present")), "{names:?}");
+    let dir = f.basedir.join(EVENTS_DIR);
+    let mut all = Vec::new();
+    for name in &names {
+        let size = fs::metadata(dir.join(name)).unwrap().len();
+        // One record past the limit at most.
+        assert!(size < 400 + 200, "{name}: {size}");
+        all.extend(origins(&records(&dir.join(name))));
+    }
+    let want: Vec<(String, u64)> = (0..40).map(|n| ("a".to_owned(), n)).collect();
+    assert_eq!(all, want, "every event once, in order, across the files");
+    let last = records(&dir.join(names.last().unwrap()));
+    let Some(Record::Trailer(trailer)) = last.last() else {
+        panic!()
+    };
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Shutdown));
+}
+
+#[test]
+fn a_file_left_open_is_closed_as_it_is_and_its_positions_count() {
+    let f = fixture();
+    let mut log = f.open(Rotation::default());
+    for num in 1..=5 {
+        log.append(&received("a", num));
+    }
+    log.append(&received("b", 9));
+    log.flush();
+    let left = log.current_path().unwrap().to_owned();
+    // What a SIGKILL in the middle of a write leaves: no trailer, and part
+    // of a record at the end.
+    std::mem::forget(log);
+    let mut file = OpenOptions::new().append(true).open(&left).unwrap();
+    file.write_all(&[0x83, 0x65, b'e', b'v']).unwrap();
+    drop(file);
+
+    f.clock.advance(Duration::from_secs(10));
+    let log = f.open(Rotation::default());
+    let names = f.names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names[0].contains("present"), "{names:?}");
+    assert!(names[1].contains("present"), "{names:?}");
+    assert_eq!(log.positions().0["a"].num, 5);
+    assert_eq!(log.positions().0["b"].num, 9);
+    let notices: Vec<LogNotice> = f.notices.try_iter().collect();
+    assert!(
+        notices.iter().any(|n| matches!(
+            n,
+            LogNotice::Recovered {
+                truncated: true,
+                ..
+            }
+        )),
+        "{notices:?}"
+    );
+    // Readable up to its last complete record.
+    let contents =
+        flog_core::flogfile::read_flogfile(&f.basedir.join(EVENTS_DIR).join(&names[0])).unwrap();
+    assert_eq!(contents.events.len(), 6);
+    assert!(contents.damage.unwrap().is_truncated());
+    // Queued for compression once.
+    let queued: Vec<PathBuf> = f.closed.try_iter().collect();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+}
+
+#[test]
+fn retention_removes_the_oldest_closed_files() {
+    let f = fixture();
+    let rotation = Rotation {
+        every: None,
+        size: Some(1),
+    };
+    let mut log = f.open(rotation);
+    for num in 0..5 {
+        log.append(&received("a", num));
+        f.clock.advance(Duration::from_secs(1));
+    }
+    log.flush();
+    let before = f.names();
+    let (ntx, nrx) = mpsc::channel();
+    let retention = Retention {
+        files: Some(2),
+        bytes: None,
+    };
+    compress::retain(&f.basedir.join(EVENTS_DIR), retention, &ntx);
+    let after = f.names();
+    let closed: Vec<&String> = after.iter().filter(|n| !n.contains("present")).collect();
+    assert_eq!(closed.len(), 2, "{after:?}");
+    assert_eq!(*closed[1], before[before.len() - 2], "the newest kept");
+    assert!(after.iter().any(|n| n.contains("present")));
+    assert_eq!(nrx.try_iter().count(), before.len() - 3);
+}

@@ -1,0 +1,132 @@
+//! What has been stored of each publisher: its incarnation and the highest
+//! event number written, so that a restarted gatherer asks for (and keeps)
+//! only what it does not have.
+//!
+//! Kept in `events/positions` (replaced atomically whenever a file closes)
+//! and read back from the events themselves for a file a dead gatherer left
+//! open: whatever reached the disk counts, whatever did not is fetched again.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use flog_core::flogfile::{ReadError, Record};
+
+/// The positions file's name in the events folder.
+pub(crate) const POSITIONS_FILE: &str = "positions";
+
+const MAGIC: &str = "# flog-gatherer event positions: PUBLISHER INCARNATION NUM";
+
+/// The last stored event of one publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// Its logger incarnation (`hex[:N]`).
+    pub(crate) incarnation: String,
+    /// The highest `num` stored of that incarnation.
+    pub(crate) num: u64,
+}
+
+/// Positions by publisher id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Positions(pub(crate) BTreeMap<String, Position>);
+
+impl Positions {
+    /// Notes that `num` of `incarnation` was stored for `from`.
+    pub(crate) fn store(&mut self, from: &str, incarnation: &str, num: u64) {
+        match self.0.get_mut(from) {
+            Some(p) if p.incarnation == incarnation => p.num = p.num.max(num),
+            _ => {
+                let position = Position {
+                    incarnation: incarnation.to_owned(),
+                    num,
+                };
+                self.0.insert(from.to_owned(), position);
+            }
+        }
+    }
+
+    /// Reads the positions file; a missing one is empty, a bad line skipped
+    /// (it only costs a re-fetch of what the publisher still holds).
+    pub(crate) fn load(dir: &Path) -> io::Result<Positions> {
+        let text = match fs::read_to_string(dir.join(POSITIONS_FILE)) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Positions::default()),
+            Err(e) => return Err(e),
+        };
+        let mut positions = Positions::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut parts = line.split(' ');
+            if let (Some(from), Some(inc), Some(num), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            {
+                if let Ok(num) = num.parse() {
+                    positions.store(from, inc, num);
+                }
+            }
+        }
+        Ok(positions)
+    }
+
+    /// Replaces the positions file atomically.
+    pub(crate) fn save(&self, dir: &Path) -> io::Result<()> {
+        let mut text = format!("{MAGIC}\n");
+        // Ids and incarnations come from URLs and welcomes: one with a space
+        // or a line break could not be read back, and is left out (a restart
+        // then fetches that publisher's buffered events again).
+        let plain = |s: &str| !s.is_empty() && !s.chars().any(char::is_whitespace);
+        for (from, p) in &self.0 {
+            if plain(from) && plain(&p.incarnation) {
+                text.push_str(&format!("{from} {} {}\n", p.incarnation, p.num));
+            }
+        }
+        flog_core::fs::write_file_atomically(&dir.join(POSITIONS_FILE), text.as_bytes())
+    }
+
+    /// Adds what a gathered file holds; returns the damage that ended it
+    /// early, if any (a file a killed gatherer left ends in a cut record).
+    pub(crate) fn scan(&mut self, path: &Path) -> Result<Option<ReadError>, ReadError> {
+        let reader = match flog_core::flogfile::FlogReader::open(path) {
+            Ok(reader) => reader,
+            Err(e @ ReadError::Truncated { .. }) => return Ok(Some(e)),
+            Err(e) => return Err(e),
+        };
+        for record in reader {
+            match record {
+                Ok(Record::Received(r)) => {
+                    let inc = r.event.incarnation.to_string();
+                    self.store(&r.receipt.from, &inc, r.event.num);
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(Some(e)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_survive_a_save_and_keep_the_highest_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = Positions::default();
+        p.store("a", "0001", 5);
+        p.store("a", "0001", 3);
+        p.store("b", "0002", 9);
+        p.store("b", "0003", 1);
+        p.store("bad id", "0004", 1);
+        p.save(dir.path()).unwrap();
+        let back = Positions::load(dir.path()).unwrap();
+        assert_eq!(back.0["a"].num, 5);
+        assert_eq!(back.0["b"].incarnation, "0003");
+        assert_eq!(back.0["b"].num, 1);
+        assert!(!back.0.contains_key("bad id"));
+        assert_eq!(
+            Positions::load(&dir.path().join("nowhere")).unwrap(),
+            Positions::default()
+        );
+    }
+}

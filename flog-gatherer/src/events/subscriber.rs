@@ -1,0 +1,235 @@
+//! One task per publisher: subscribe to all its events, with a catch-up on
+//! every (re)connect; keep what is new ([`Tracker`]), mark a new
+//! incarnation, report what is missing as gaps, and hand the rest to the
+//! writer thread within the publisher's [`Budget`].
+//!
+//! It uses only `flog-wire`'s client API, beside the incident worker, so
+//! that each connection of a publisher does one job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flog_core::{
+    flogfile::{Gap, GapReason, IncarnationChange, Receipt, ReceivedEvent},
+    Clock, Event,
+};
+use flog_wire::{ClientError, ClientOptions, EncodedEvent, EventUpdate, LogportClient, LogportUrl};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::log::Gathered;
+use super::positions::Position;
+use super::tracker::{Missing, Tracker, Verdict};
+use super::writer::{Budget, Command, WriterHandle};
+use crate::config::EventsConfig;
+use flog_wire::Backoff;
+
+/// What every subscriber task shares.
+#[derive(Debug)]
+pub(crate) struct SubscriberContext {
+    pub(crate) events: EventsConfig,
+    pub(crate) writer: WriterHandle,
+    pub(crate) options: ClientOptions,
+    pub(crate) min_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    /// The receive times' clock.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Bytes counted for a record besides the event's own encoding.
+const RECORD_OVERHEAD: usize = 64;
+
+/// One publisher's state across its connections.
+struct State {
+    id: String,
+    incarnation: Option<String>,
+    tracker: Tracker,
+    budget: Arc<Budget>,
+    /// Events kept but not sent to the writer (the budget was spent).
+    unwritten: Option<Missing>,
+}
+
+impl State {
+    fn send(&self, cx: &SubscriberContext, item: Gathered, bytes: usize) {
+        // Gaps and markers are small and few (at most one per event): they
+        // are sent whatever the budget, but count against it.
+        let _ = cx.writer.send(Command::Write {
+            items: vec![item],
+            budget: self.budget.clone(),
+            bytes: self.budget.force(bytes),
+        });
+    }
+
+    fn gap(&self, cx: &SubscriberContext, missing: &Missing) {
+        let gap = Gap {
+            from: self.id.clone(),
+            incarnation: self.incarnation.clone().unwrap_or_default(),
+            count: missing.count(),
+            first: Some(missing.first),
+            last: Some(missing.last),
+            reason: missing.reason.clone(),
+            rx_time: cx.clock.now(),
+        };
+        self.send(cx, Gathered::Gap(gap), RECORD_OVERHEAD);
+    }
+
+    fn gaps(&self, cx: &SubscriberContext, confirmed: &[Missing]) {
+        for missing in confirmed {
+            self.gap(cx, missing);
+        }
+    }
+
+    /// The connection ended: what is still missing is a gap now.
+    fn disconnected(&mut self, cx: &SubscriberContext) {
+        let mut confirmed = Vec::new();
+        self.tracker.disconnected(&mut confirmed);
+        self.gaps(cx, &confirmed);
+        self.flush_unwritten(cx);
+    }
+
+    fn flush_unwritten(&mut self, cx: &SubscriberContext) {
+        if let Some(missing) = self.unwritten.take() {
+            self.gap(cx, &missing);
+        }
+    }
+
+    /// The publisher's welcome names an incarnation: a new one starts
+    /// afresh and is marked.
+    fn welcome(&mut self, cx: &SubscriberContext, incarnation: &str, pid: u32) {
+        if self.incarnation.as_deref() == Some(incarnation) {
+            return;
+        }
+        self.disconnected(cx);
+        let change = IncarnationChange {
+            from: self.id.clone(),
+            incarnation: incarnation.to_owned(),
+            previous: self.incarnation.take(),
+            pid: Some(pid),
+            rx_time: cx.clock.now(),
+        };
+        self.send(cx, Gathered::Incarnation(change), RECORD_OVERHEAD);
+        self.incarnation = Some(incarnation.to_owned());
+        self.tracker = Tracker::new(None);
+    }
+
+    fn event(&mut self, cx: &SubscriberContext, encoded: &EncodedEvent) {
+        let bytes = encoded.as_bytes();
+        let event = match Event::from_cbor(bytes) {
+            Ok(event) => event,
+            Err(error) => {
+                // Its number is unknown, so it cannot be a numbered gap: a
+                // hole where it was is reported if nothing fills it.
+                tracing::warn!(publisher = %self.id, %error, "an event of {} does not decode: {error}", self.id);
+                return;
+            }
+        };
+        let mut confirmed = Vec::new();
+        let verdict = self.tracker.arrive(event.num, &mut confirmed);
+        self.gaps(cx, &confirmed);
+        if verdict == Verdict::Duplicate {
+            return;
+        }
+        if event.level < cx.events.min_level_for(&self.id, event.facility.as_deref()) {
+            return;
+        }
+        let size = bytes.len() + self.id.len() + RECORD_OVERHEAD;
+        if !self.budget.reserve(size) {
+            let num = event.num;
+            match &mut self.unwritten {
+                Some(m) => {
+                    m.first = m.first.min(num);
+                    m.last = m.last.max(num);
+                }
+                None => {
+                    self.unwritten = Some(Missing {
+                        first: num,
+                        last: num,
+                        reason: GapReason::NotWritten,
+                    })
+                }
+            }
+            return;
+        }
+        self.flush_unwritten(cx);
+        let received = ReceivedEvent {
+            event,
+            receipt: Receipt {
+                from: self.id.clone(),
+                rx_time: cx.clock.now(),
+            },
+        };
+        let _ = cx.writer.send(Command::Write {
+            items: vec![Gathered::Event(Box::new(received))],
+            budget: self.budget.clone(),
+            bytes: size,
+        });
+    }
+}
+
+/// Gathers the events of publisher `id` until `stop` is cancelled; `start`
+/// is what the event log already holds of it.
+pub(crate) async fn run_subscriber(
+    cx: Arc<SubscriberContext>,
+    id: String,
+    mut url: watch::Receiver<LogportUrl>,
+    start: Option<Position>,
+    stop: CancellationToken,
+) {
+    let mut state = State {
+        tracker: Tracker::new(start.as_ref().map(|p| p.num)),
+        incarnation: start.map(|p| p.incarnation),
+        budget: Budget::new(usize::try_from(cx.events.queue_memory).unwrap_or(usize::MAX)),
+        unwritten: None,
+        id,
+    };
+    let mut backoff = Backoff::new(cx.min_backoff, cx.max_backoff);
+    loop {
+        let target = url.borrow_and_update().clone();
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => break,
+            outcome = session(&cx, &target, &mut state, &mut backoff) => outcome,
+        };
+        state.disconnected(&cx);
+        let id = &state.id;
+        match outcome {
+            Ok(reason) => {
+                tracing::info!(publisher = %id, %reason, "event subscription to {id} ended ({reason}); reconnecting")
+            }
+            Err(error) => {
+                tracing::info!(publisher = %id, %error, "event subscription to {id} failed ({error}); reconnecting")
+            }
+        }
+        let wait = backoff.next_wait();
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+            _ = url.changed() => {}
+        }
+    }
+    state.disconnected(&cx);
+}
+
+/// One connection: returns why the subscription ended.
+async fn session(
+    cx: &SubscriberContext,
+    url: &LogportUrl,
+    state: &mut State,
+    backoff: &mut Backoff,
+) -> Result<String, ClientError> {
+    let client = LogportClient::connect_with(url, cx.options.clone()).await?;
+    let welcome = client.welcome().clone();
+    let mut subscription = client.subscribe_to_all(true).await?;
+    backoff.reset();
+    state.welcome(cx, &welcome.incarnation, welcome.pid);
+    state.tracker.connected();
+    let id = &state.id;
+    tracing::info!(publisher = %id, pid = welcome.pid, incarnation = %welcome.incarnation, "gathering events of {id}");
+    while let Some(update) = subscription.next().await {
+        match update {
+            EventUpdate::Event(encoded) => state.event(cx, &encoded),
+            EventUpdate::Dropped { count } => state.tracker.dropped(count),
+            EventUpdate::Ended { reason } => return Ok(reason),
+        }
+    }
+    Ok("connection closed".into())
+}

@@ -1,0 +1,143 @@
+//! The writer thread: the one owner of the [`EventLog`]. Subscriptions send
+//! it batches over a channel, each batch's bytes reserved beforehand from
+//! its publisher's [`Budget`], which the thread gives back once written: so
+//! memory waiting for the disk is bounded per publisher, and a publisher
+//! whose budget is spent loses (and counts as a gap) only its own events,
+//! never stalling the others.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::log::{EventLog, Gathered};
+use super::names::ROTATE_REQUEST;
+
+/// How often the thread wakes with nothing to write, to rotate on time.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Bytes of one publisher's records on their way to the disk.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Takes `bytes` from the budget; `false` (and nothing taken) when they
+    /// do not fit. A first record always fits, however large, so that one
+    /// large event cannot block a publisher for good.
+    pub(crate) fn reserve(&self, bytes: usize) -> bool {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            if used != 0 && used.saturating_add(bytes) > self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used + bytes,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Takes `bytes` whether they fit or not (for the small records that
+    /// must not be lost: gaps, incarnation changes); returns them.
+    pub(crate) fn force(&self, bytes: usize) -> usize {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        bytes
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// What the writer thread is asked to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Append these records, then give `bytes` back to `budget`.
+    Write {
+        items: Vec<Gathered>,
+        budget: Arc<Budget>,
+        bytes: usize,
+    },
+}
+
+/// The sending side of the writer thread.
+pub(crate) type WriterHandle = Sender<Command>;
+
+/// Starts the writer thread over `log`; it ends (closing the current file
+/// with a `shutdown` trailer) once every sender is gone. The join handle's
+/// value is that close's outcome.
+pub(crate) fn spawn(
+    log: EventLog,
+) -> std::io::Result<(WriterHandle, JoinHandle<std::io::Result<()>>)> {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("flog-gather-events".into())
+        .spawn(move || run(log, rx))?;
+    Ok((tx, handle))
+}
+
+fn run(mut log: EventLog, rx: Receiver<Command>) -> std::io::Result<()> {
+    let mut checked = Instant::now();
+    loop {
+        if checked.elapsed() >= TICK {
+            checked = Instant::now();
+            rotate_if_requested(&mut log);
+        }
+        let command = match rx.recv_timeout(TICK) {
+            Ok(command) => command,
+            Err(RecvTimeoutError::Timeout) => {
+                log.tick();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        handle(&mut log, command);
+        // Drain what else is queued before flushing: one write(2) per
+        // burst, not per event.
+        while let Ok(command) = rx.try_recv() {
+            handle(&mut log, command);
+        }
+        log.flush();
+    }
+    log.shutdown()
+}
+
+/// A rotate request (see [`ROTATE_REQUEST`]) is taken by removing it: a
+/// request made while the rotation runs is one more rotation, none is lost.
+fn rotate_if_requested(log: &mut EventLog) {
+    let request = log.dir().join(ROTATE_REQUEST);
+    if std::fs::remove_file(&request).is_ok() {
+        log.rotate();
+    }
+}
+
+fn handle(log: &mut EventLog, command: Command) {
+    match command {
+        Command::Write {
+            items,
+            budget,
+            bytes,
+        } => {
+            for item in &items {
+                log.append(item);
+            }
+            budget.release(bytes);
+        }
+    }
+}
