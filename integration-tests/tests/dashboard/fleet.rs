@@ -22,7 +22,7 @@ async fn the_dashboard_shows_what_the_gatherer_gathered() {
     // A publisher nobody answers for: a port that was free a moment ago.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead: flog_wire::LogportUrl = format!(
-        "flog://{}/dead-one/0123456789abcdef0123456789abcdef",
+        "flog+insecure://{}/dead-one/0123456789abcdef0123456789abcdef",
         closed.local_addr().unwrap()
     )
     .parse()
