@@ -17,6 +17,7 @@ const TRIGGERS_PER_THREAD: usize = 2500;
 /// each: the default 100 events per buffer, with 100 characters of noise).
 const MAX_BYTES: u64 = 20 * 1024;
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (a real logdir and its files), so it reads top to bottom.
 #[test]
 fn a_burst_of_ten_thousand_triggers_is_held_by_storm_control_and_retention() {
     let dir = tempfile::tempdir().unwrap();

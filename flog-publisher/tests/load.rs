@@ -181,6 +181,7 @@ async fn drain(mut sock: Stream) {
     .await;
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 /// One of the five kinds of misbehaviour, over and over until `stop`.
 async fn hostile(
     kind: usize,
@@ -326,6 +327,7 @@ fn clients_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 async fn run(plan: Plan) -> Figures {
     let s = service(false);
     // Small incidents for the well-behaved, a large one for slow readers.

@@ -577,6 +577,7 @@ async fn hostile_input_over_plaintext_gets_the_same_errors() {
     hostile_input(true).await;
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 async fn hostile_input(insecure: bool) {
     let s = service(false);
     let names = vec![s.incident("x")];

@@ -41,6 +41,7 @@ fn incidents(logdir: &std::path::Path) -> Vec<PathBuf> {
     paths
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[test]
 fn classify_prints_categories_or_unknown_per_incident() {
     let dir = tempfile::tempdir().unwrap();

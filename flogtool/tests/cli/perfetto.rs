@@ -77,6 +77,7 @@ fn spans_incident(logdir: &Path) -> PathBuf {
         .1
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[test]
 fn a_trace_holds_every_event_its_spans_and_its_parent_links() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ use super::hostile::hostile_incident;
 use super::*;
 use crate::gatherer::Service;
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_a_real_browser() {
     let Some(browser) = Browser::start().await.expect("the browser starts") else {

@@ -14,6 +14,7 @@ fn names(listed: &[Value]) -> Vec<String> {
         .collect()
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_what_the_gatherer_gathered() {
     let mut a = Service::start().await;

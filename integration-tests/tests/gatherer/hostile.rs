@@ -156,6 +156,7 @@ fn walk(dir: &Path) -> BTreeSet<String> {
     found
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_publishers_store_nothing_bad_and_stall_no_one() {
     let good_2 = "incident-2-good";

@@ -11,6 +11,7 @@ use super::SmallDisk;
 use crate::gatherer::{assert_identical, list, quick_config, relative, stored_files, stored_names};
 use crate::gatherer::{Running, Service};
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_stores_nothing_bad_and_gathering_resumes_when_space_returns() {
     let Some(disk) = SmallDisk::mount("256k") else {

@@ -30,6 +30,7 @@ async fn publisher_with_small_send_buffer(logger: &flog_core::Logger) -> Publish
         .unwrap()
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_stopped_mid_transfer_is_retried_with_backoff_while_others_flow() {
     let mut slow = Service::start().await;

@@ -5,6 +5,7 @@ use test_browser::Browser;
 use super::browser;
 use crate::util::{big_file, WebServer};
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_of_100000_events_opens_at_once_and_scrolls() {
     let Some(browser) = browser().await else {

@@ -134,6 +134,7 @@ async fn orders_and_time_zones_change_the_rows() {
     browser.close().await;
 }
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_apply_without_reloading() {
     let Some(browser) = browser().await else {

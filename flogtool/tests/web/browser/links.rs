@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{browser, strings, wait_for_keys};
 use crate::util::{request_incident, WebServer};
 
+// Long on purpose: one scenario whose steps build on the state the earlier ones left (real processes, sockets or a browser), so it reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_lead_from_the_summary_to_a_level_and_to_an_event() {
     let Some(browser) = browser().await else {
