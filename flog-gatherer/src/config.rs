@@ -101,6 +101,17 @@ pub struct HttpConfig {
     pub token: Option<String>,
 }
 
+impl HttpConfig {
+    /// The dashboard on 127.0.0.1 at `port` (0: a free one), without a
+    /// token, which loopback does not need.
+    pub fn loopback(port: u16) -> HttpConfig {
+        HttpConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], port)),
+            token: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is a secret: never in logs.

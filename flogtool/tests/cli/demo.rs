@@ -49,3 +49,91 @@ fn demo_gathers_classifies_and_shows_incidents() {
     let again = run(&["demo", "--dir", path_str(dir.path())]);
     assert_eq!(again.code, 1, "refuses a used directory: {again:?}");
 }
+
+/// A plain HTTP/1.1 GET on loopback: status line and body.
+fn http_get(url: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(crate::util::DEADLINE))
+        .unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn demo_serve_keeps_the_dashboard_up_until_interrupted() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    /// Kills the demo if the test fails before it ends it.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reaped(
+        crate::util::flogtool()
+            .args(["demo", "--serve", "--dir", path_str(dir.path())])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flogtool runs"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut next = |what: &str| loop {
+        let line = lines
+            .recv_timeout(crate::util::DEADLINE)
+            .unwrap_or_else(|_| panic!("the demo prints {what}"));
+        if let Some(rest) = line.strip_prefix(what) {
+            break rest.trim().to_owned();
+        }
+    };
+    let url = next("dashboard at ");
+    let web = next("one incident in the viewer: flogtool web ");
+    assert!(Path::new(&web).is_file(), "{web} is a gathered incident");
+
+    // The dashboard shows the demo's incidents while the demo waits.
+    let (status, page) = http_get(&url);
+    assert!(status.contains("200"), "{status}");
+    for category in ["database", "web", "unknown"] {
+        assert!(page.contains(category), "{category} on the dashboard");
+    }
+    let (status, api) = http_get(&format!("{url}api/incidents"));
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(api.matches("\"categories\"").count(), 3, "{api}");
+
+    // Ctrl-C ends it cleanly, and the dashboard with it.
+    let pid = rustix::process::Pid::from_raw(child.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    assert_eq!(next("stopping"), "");
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    assert!(
+        std::net::TcpStream::connect(host).is_err(),
+        "the dashboard is gone"
+    );
+}

@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use flog_gatherer::{
-    Config, GatherError, GatherEvent, Gatherer, CLASSIFIED_DIR, CONFIG_FILE, PUBLISHERS_DIR,
+    Config, DashboardServer, GatherError, GatherEvent, GatherObserver, Gatherer, HttpConfig,
+    CLASSIFIED_DIR, CONFIG_FILE, PUBLISHERS_DIR,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -62,11 +63,17 @@ pub(crate) struct DemoArgs {
     /// kept afterwards).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// Keep the sample service, the gatherer and its dashboard (on
+    /// 127.0.0.1, a free port) running until Ctrl-C, and print the
+    /// dashboard's URL and a `flogtool web` command for one incident.
+    #[arg(long)]
+    serve: bool,
 }
 
 pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = demo_dir(args.dir)?;
-    crate::logport::block_on(demo(&dir))?
+    crate::logport::block_on(demo(&dir, args.serve))?
 }
 
 /// The directory to use: the one asked for (new or empty, so nothing of an
@@ -95,7 +102,7 @@ fn demo_dir(asked: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-async fn demo(dir: &Path) -> anyhow::Result<()> {
+async fn demo(dir: &Path, serve: bool) -> anyhow::Result<()> {
     let mut out = io::stdout();
     let logdir = dir.join("service");
     let basedir = dir.join("gatherer");
@@ -119,7 +126,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         "\n2. A gatherer starts in {}, polling the service every 250 ms.",
         basedir.display()
     )?;
-    let started = start_gatherer(dir, &basedir, &service).await;
+    let started = start_gatherer(dir, &basedir, &service, serve).await;
     let (gatherer, mut stored) = match started {
         Ok(started) => started,
         Err(error) => {
@@ -127,7 +134,12 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
             return Err(error);
         }
     };
-    let shown = trouble_and_results(&mut out, &basedir, &mut service, &mut stored).await;
+    let mut shown = trouble_and_results(&mut out, &basedir, &mut service, &mut stored).await;
+    if let (Ok(paths), Some(url)) = (&shown, &gatherer.dashboard_url) {
+        if let Err(error) = serve_until_interrupted(&mut out, url, &paths[0]).await {
+            shown = Err(error);
+        }
+    }
     // Stopped whatever happened, so no report is left half recorded.
     let stopped = gatherer.shutdown().await;
     service.stop().await;
@@ -207,16 +219,45 @@ async fn trouble_and_results(
     Ok(paths)
 }
 
-/// A gatherer running on its own task.
+/// With `--serve`: says where to look, then waits for Ctrl-C.
+async fn serve_until_interrupted(
+    out: &mut impl Write,
+    dashboard: &str,
+    incident: &Path,
+) -> anyhow::Result<()> {
+    writeln!(out, "\n== Serving until Ctrl-C\n")?;
+    writeln!(out, "dashboard at {dashboard}")?;
+    writeln!(
+        out,
+        "one incident in the viewer: flogtool web {}",
+        incident.display()
+    )?;
+    out.flush()?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    writeln!(out, "\nstopping")?;
+    Ok(())
+}
+
+/// A gatherer running on its own task, with its dashboard when asked for.
 struct RunningGatherer {
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), GatherError>>,
+    dashboard: Option<JoinHandle<io::Result<()>>>,
+    dashboard_url: Option<String>,
 }
 
 impl RunningGatherer {
-    /// Stops it; in-flight files are finished first.
+    /// Stops it (and its dashboard); in-flight files are finished first.
     async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        if let Some(dashboard) = self.dashboard {
+            dashboard
+                .await
+                .context("the dashboard task failed")?
+                .context("the dashboard failed")?;
+        }
         self.task
             .await
             .context("the gatherer task failed")?
@@ -232,6 +273,7 @@ async fn start_gatherer(
     dir: &Path,
     basedir: &Path,
     service: &SampleService,
+    serve: bool,
 ) -> anyhow::Result<(RunningGatherer, mpsc::UnboundedReceiver<GatherEvent>)> {
     let publishers = basedir.join(PUBLISHERS_DIR);
     fs::create_dir_all(&publishers)
@@ -248,19 +290,40 @@ async fn start_gatherer(
         .with_context(|| format!("cannot write {}", url_file.display()))?;
 
     let config = Config::load(basedir).context("cannot load the demo gatherer's config")?;
+    let shutdown = CancellationToken::new();
+    let (mut dashboard, mut dashboard_url, mut also) = (None, None, None);
+    if serve {
+        // Loopback and a free port: no token needed, nothing in the way.
+        let http = HttpConfig::loopback(0);
+        let listener = tokio::net::TcpListener::bind(http.bind)
+            .await
+            .context("cannot serve the dashboard")?;
+        dashboard_url = Some(format!("http://{}/", listener.local_addr()?));
+        let server = DashboardServer::new(basedir, &config, &http);
+        also = Some(server.observer());
+        dashboard = Some(tokio::spawn(server.serve(listener, shutdown.clone())));
+    }
     let (tx, events) = mpsc::unbounded_channel();
     let gatherer = Gatherer::new(basedir, config)
         .context("cannot start the gatherer")?
         .with_observer(move |event: &GatherEvent| {
+            if let Some(dashboard) = &also {
+                dashboard.on_event(event);
+            }
             // The demo may be done listening; nothing to do then.
             let _ = tx.send(event.clone());
         });
-    let shutdown = CancellationToken::new();
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { gatherer.run(shutdown).await }
     });
-    Ok((RunningGatherer { shutdown, task }, events))
+    let running = RunningGatherer {
+        shutdown,
+        task,
+        dashboard,
+        dashboard_url,
+    };
+    Ok((running, events))
 }
 
 /// Waits, within [`GATHER_DEADLINE`], until the gatherer reports every incident
