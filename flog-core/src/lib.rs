@@ -72,7 +72,9 @@ pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::failure::error_chain;
 pub use crate::forward::{forward_to_stderr, forward_to_writer};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
-pub use crate::incident::{host_name, IncidentError, IncidentStats, LogdirError, RecoverError};
+pub use crate::incident::{
+    host_name, Declaration, IncidentError, IncidentStats, LogdirError, RecoverError,
+};
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{

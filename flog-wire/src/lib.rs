@@ -70,7 +70,8 @@ mod url;
 pub use crate::backoff::Backoff;
 pub use crate::client::{
     ClientError, ClientOptions, EventSubscription, EventUpdate, FetchedIncident, IncidentPage,
-    IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, ResumePoint, Subscription,
+    IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, ResumePoint, Snapshot,
+    Subscription,
 };
 pub use crate::codec::{Decoded, FlogCodec, DEFAULT_MAX_FRAME};
 pub use crate::connection::{Connection, MessageReader, MessageWriter};
@@ -80,7 +81,8 @@ pub use crate::fingerprint::{FingerprintError, KeyFingerprint};
 pub use crate::message::{
     EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
     IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Register, Registered, Reply,
-    Request, Response, SubscriptionEnded, Welcome, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    Request, Response, SnapshotOutcome, SubscriptionEnded, Welcome, MAX_SNAPSHOT_REASON,
+    PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use crate::tls::{KeyError, KeyFile, KeyFileError, Rotation, ServerTls, TlsKey, WritePrivate};
 pub use crate::transport::{

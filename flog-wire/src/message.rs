@@ -306,7 +306,17 @@ pub enum Op {
     },
     /// Answered by [`Reply::Pong`].
     Ping,
+    /// Asks the publisher to declare an incident now, its trigger carrying
+    /// an operator's reason; answered by [`Reply::Snapshot`].
+    Snapshot {
+        /// Why, as the trigger's text; at most [`MAX_SNAPSHOT_REASON`] bytes.
+        reason: String,
+    },
 }
+
+/// The longest `snapshot` reason a publisher takes, in bytes: a sentence or
+/// a paragraph, not a document (docs/protocol.md §6.5).
+pub const MAX_SNAPSHOT_REASON: usize = 4096;
 
 impl Op {
     /// The variant's name as it appears on the wire, for logs.
@@ -320,6 +330,7 @@ impl Op {
             Op::SubscribeToAll { .. } => "subscribe_to_all",
             Op::Unsubscribe { .. } => "unsubscribe",
             Op::Ping => "ping",
+            Op::Snapshot { .. } => "snapshot",
         }
     }
 }
@@ -404,6 +415,48 @@ pub enum Reply {
     },
     /// Answers [`Op::Ping`].
     Pong,
+    /// Answers [`Op::Snapshot`].
+    Snapshot {
+        /// What the trigger did.
+        outcome: SnapshotOutcome,
+        /// The new incident's name, with [`SnapshotOutcome::Declared`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        incident: Option<String>,
+    },
+}
+
+/// What a `snapshot` request's trigger did at the publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotOutcome {
+    /// A new incident was declared; it is recorded once its trailing window
+    /// closes.
+    Declared,
+    /// The trigger joined an incident already recording.
+    Joined,
+    /// Storm control dropped it: too many incidents lately.
+    Suppressed,
+    /// An outcome this version does not know, sent by a newer peer. Never sent.
+    #[serde(other)]
+    Unknown,
+}
+
+impl SnapshotOutcome {
+    /// The outcome as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotOutcome::Declared => "declared",
+            SnapshotOutcome::Joined => "joined",
+            SnapshotOutcome::Suppressed => "suppressed",
+            SnapshotOutcome::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for SnapshotOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Reply {
@@ -418,6 +471,7 @@ impl Reply {
             Reply::Subscribed { .. } => "subscribed",
             Reply::Unsubscribed { .. } => "unsubscribed",
             Reply::Pong => "pong",
+            Reply::Snapshot { .. } => "snapshot",
         }
     }
 }

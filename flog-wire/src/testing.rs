@@ -74,6 +74,7 @@ pub(crate) fn arb_op() -> impl Strategy<Value = Op> {
         any::<bool>().prop_map(|catch_up| Op::SubscribeToAll { catch_up }),
         any::<u64>().prop_map(|subscription| Op::Unsubscribe { subscription }),
         Just(Op::Ping),
+        arb_text().prop_map(|reason| Op::Snapshot { reason }),
     ]
 }
 
@@ -96,6 +97,15 @@ pub(crate) fn arb_reply() -> impl Strategy<Value = Reply> {
         any::<u64>().prop_map(|subscription| Reply::Subscribed { subscription }),
         any::<u64>().prop_map(|subscription| Reply::Unsubscribed { subscription }),
         Just(Reply::Pong),
+        (
+            prop_oneof![
+                Just(SnapshotOutcome::Declared),
+                Just(SnapshotOutcome::Joined),
+                Just(SnapshotOutcome::Suppressed),
+            ],
+            option::of(arb_text())
+        )
+            .prop_map(|(outcome, incident)| Reply::Snapshot { outcome, incident }),
     ]
 }
 

@@ -66,6 +66,25 @@ pub struct IncidentStats {
     pub failed: u64,
 }
 
+/// What an event did for incidents, as [`Logger::emit_declaring`](crate::Logger::emit_declaring)
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declaration {
+    /// It started a new incident, to be recorded under this name.
+    Declared {
+        /// The incident's name (its file name without `.flog`/`.flog.bz2`).
+        name: String,
+    },
+    /// It joined the incident whose trailing window was open.
+    Joined,
+    /// Storm control dropped it; the next incident's header counts it.
+    Suppressed,
+    /// The qualifier did not take it.
+    NotQualified,
+    /// The logger has no logdir, so nothing can be recorded.
+    NoLogdir,
+}
+
 /// What incident headers and owner records say about the process.
 struct About {
     incarnation: Incarnation,
@@ -307,22 +326,31 @@ impl Incidents {
     /// dump did not already copy. Events numbered before the trigger are in
     /// the report if they were still in their buffers when it was dumped, or
     /// reached them only later, while the window was open.
-    pub(crate) fn declare(&self, trigger: &mut Event, counter: &EventCounter) -> Option<Pending> {
+    pub(crate) fn declare(
+        &self,
+        trigger: &mut Event,
+        counter: &EventCounter,
+    ) -> (Declaration, Option<Pending>) {
         let target = self.logdirs().current.as_ref().and_then(|c| {
             let outcomes = c.outcomes.clone()?;
             Some((c.path.clone(), outcomes))
         });
         let Some((dir, outcomes)) = target else {
             counter.number(trigger);
-            return None;
+            return (Declaration::NoLogdir, None);
         };
         match self.policy.declare(trigger, counter) {
-            Declared::New(incident) => Some(Pending {
-                incident,
-                dir,
-                outcomes,
-            }),
-            Declared::Joined | Declared::Suppressed => None,
+            Declared::New(incident) => {
+                let name = incident.name.clone();
+                let pending = Pending {
+                    incident,
+                    dir,
+                    outcomes,
+                };
+                (Declaration::Declared { name }, Some(pending))
+            }
+            Declared::Joined => (Declaration::Joined, None),
+            Declared::Suppressed => (Declaration::Suppressed, None),
         }
     }
 

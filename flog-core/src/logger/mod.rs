@@ -26,7 +26,7 @@ use crate::counter::EventCounter;
 use crate::event::{Event, Text};
 use crate::home::expand_home;
 use crate::incarnation::Incarnation;
-use crate::incident::{IncidentStats, Incidents, LogdirError};
+use crate::incident::{Declaration, IncidentStats, Incidents, LogdirError};
 use crate::level::Level;
 use crate::observer::{
     inside_observer, inside_qualifier, panic_message, EventObserver, Guard, IncidentReport,
@@ -142,7 +142,20 @@ impl Logger {
     /// incident it triggers and then tells the observers. Returns the number. [`msg!`](crate::msg) and
     /// [`EventBuilder::emit`] check the threshold and call this.
     #[inline(always)]
-    pub fn emit_unchecked(&self, mut event: Event) -> u64 {
+    pub fn emit_unchecked(&self, event: Event) -> u64 {
+        self.emit_inner(event).0
+    }
+
+    /// Generates `event` as [`emit_unchecked`](Self::emit_unchecked) does,
+    /// and says what it did for incidents: for callers that declare one on
+    /// purpose (a publisher's `snapshot` request) and must tell whether storm
+    /// control let it through, and the name it will be recorded under.
+    pub fn emit_declaring(&self, event: Event) -> (u64, Declaration) {
+        self.emit_inner(event)
+    }
+
+    #[inline(always)]
+    fn emit_inner(&self, mut event: Event) -> (u64, Declaration) {
         let s = &*self.shared;
         let mut faults = Faults::default();
         event.time = s.clock.now();
@@ -155,11 +168,14 @@ impl Logger {
         // A trigger is numbered by the incident policy, in one step with
         // switching trailing capture on: every event numbered after it is then
         // captured (see `Incidents::declare`). So the qualifier runs first.
-        let declared = if s.incidents.active() && self.qualifies(&event, &mut faults) {
+        let (declaration, declared) = if !s.incidents.active() {
+            s.next_num.number(&mut event);
+            (Declaration::NoLogdir, None)
+        } else if self.qualifies(&event, &mut faults) {
             s.incidents.declare(&mut event, &s.next_num)
         } else {
             s.next_num.number(&mut event);
-            None
+            (Declaration::NotQualified, None)
         };
         let num = event.num;
         // Observers see the event only once it is buffered: a live tail
@@ -188,7 +204,7 @@ impl Logger {
         if !faults.0.is_empty() {
             self.report(faults);
         }
-        num
+        (num, declaration)
     }
 
     /// Runs the qualifier. One that panics is replaced by the default, so

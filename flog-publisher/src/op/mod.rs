@@ -21,6 +21,7 @@ mod fetch;
 mod incidents;
 mod info;
 mod list;
+mod snapshot;
 #[cfg(test)]
 mod testing;
 mod unsubscribe;
@@ -103,6 +104,7 @@ pub(crate) async fn apply(Request { id, op }: Request, cx: &Context, subs: &mut 
                 .await
         }
         Op::Unsubscribe { subscription } => unsubscribe::apply(id, subscription, cx, subs).await,
+        Op::Snapshot { reason } => snapshot::apply(id, reason, cx).await,
     }
 }
 

@@ -12,7 +12,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::codec::{FlogCodec, DEFAULT_MAX_FRAME};
 use crate::connection::Connection;
 use crate::message::{
-    Hello, IncidentInfo, ListQuery, Message, Op, Reply, Welcome, SUPPORTED_VERSIONS,
+    Hello, IncidentInfo, ListQuery, Message, Op, Reply, SnapshotOutcome, Welcome,
+    SUPPORTED_VERSIONS,
 };
 use crate::transport::Connector;
 use crate::url::LogportUrl;
@@ -173,6 +174,15 @@ pub struct IncidentPage {
     pub incidents: Vec<IncidentInfo>,
     /// Whether more incidents match the query.
     pub more: bool,
+}
+
+/// The answer to [`LogportClient::snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// What the publisher's storm control made of the trigger.
+    pub outcome: SnapshotOutcome,
+    /// The new incident's name, when one was declared.
+    pub incident: Option<String>,
 }
 
 /// A connection to a publisher's logport.
@@ -423,6 +433,19 @@ impl LogportClient {
         match self.call(Op::Ping, "ping").await? {
             Reply::Pong => Ok(()),
             other => Err(unexpected("ping", &other)),
+        }
+    }
+
+    /// Asks the publisher to declare an incident now with `reason` as its
+    /// trigger's text: what storm control made of it, and the new
+    /// incident's name when one was declared.
+    pub async fn snapshot(&self, reason: &str) -> Result<Snapshot, ClientError> {
+        let op = Op::Snapshot {
+            reason: reason.to_owned(),
+        };
+        match self.call(op, "snapshot").await? {
+            Reply::Snapshot { outcome, incident } => Ok(Snapshot { outcome, incident }),
+            other => Err(unexpected("snapshot", &other)),
         }
     }
 

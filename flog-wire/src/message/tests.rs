@@ -149,3 +149,42 @@ fn message_names_match_serde() {
 fn cbor_of<T: Serialize>(value: &T) -> ciborium::Value {
     ciborium::Value::serialized(value).expect("every message converts to a CBOR value")
 }
+
+#[test]
+fn snapshot_round_trips_and_tolerates_a_newer_outcome() {
+    let request = Message::Request(Request {
+        id: 3,
+        op: Op::Snapshot {
+            reason: "latency looks odd".into(),
+        },
+    });
+    assert_eq!(from_cbor(&to_cbor(&request)), Ok(request));
+    let declared = Message::Response(Response {
+        id: 3,
+        reply: Reply::Snapshot {
+            outcome: SnapshotOutcome::Declared,
+            incident: Some("incident-2026-12-01-133000-000000".into()),
+        },
+    });
+    assert_eq!(from_cbor(&to_cbor(&declared)), Ok(declared));
+    // A suppressed snapshot names no incident, and leaves the key out.
+    let suppressed = Message::Response(Response {
+        id: 4,
+        reply: Reply::Snapshot {
+            outcome: SnapshotOutcome::Suppressed,
+            incident: None,
+        },
+    });
+    let cbor = to_cbor(&suppressed);
+    assert!(!cbor.windows(8).any(|w| w == b"incident"), "{cbor:02x?}");
+    assert_eq!(from_cbor(&cbor), Ok(suppressed));
+    // An outcome from a newer publisher decodes as Unknown.
+    let newer: SnapshotOutcome = ciborium::from_reader(&to_cbor_value("deferred")[..]).unwrap();
+    assert_eq!(newer, SnapshotOutcome::Unknown);
+}
+
+fn to_cbor_value(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(&text, &mut out).unwrap();
+    out
+}

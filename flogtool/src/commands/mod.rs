@@ -8,6 +8,7 @@ pub(crate) mod fetch;
 pub(crate) mod filter;
 pub(crate) mod generate;
 pub(crate) mod list;
+pub(crate) mod snapshot;
 pub(crate) mod tail;
 pub(crate) mod web;
 
@@ -33,6 +34,9 @@ pub(crate) enum Command {
     List(list::ListArgs),
     /// Download one incident report from a publisher, verified.
     Fetch(fetch::FetchArgs),
+    /// Ask a publisher to record an incident now, with the reason as its
+    /// trigger; prints `declared NAME`, or that storm control suppressed it.
+    Snapshot(snapshot::SnapshotArgs),
     /// Print a publisher's events live, optionally saving them to a flogfile.
     ///
     /// It starts with a `==` line naming the publisher's pid, incarnation and
@@ -67,6 +71,7 @@ pub(crate) fn run(command: Command, cli: fn() -> clap::Command) -> anyhow::Resul
         Command::Filter(args) => filter::run(&args),
         Command::List(args) => crate::logport::block_on(list::run(args))?,
         Command::Fetch(args) => crate::logport::block_on(fetch::run(args))?,
+        Command::Snapshot(args) => crate::logport::block_on(snapshot::run(args))?,
         Command::Tail(args) => crate::logport::block_on(tail::run(args))?,
         Command::ClassifyIncident(args) => classify::run(&args),
         Command::Convert(args) => convert::run(&args),

@@ -631,3 +631,30 @@ fn fetch_shows_progress_on_a_terminal_and_nothing_on_a_pipe() {
     assert_eq!(piped.code, 0, "{piped:?}");
     assert_eq!(piped.stderr, "", "nothing but the output on a pipe");
 }
+
+#[test]
+fn snapshot_declares_an_incident_that_list_then_shows() {
+    let service = Service::start();
+    let url = service.url();
+    let out = run(&["snapshot", &url, "--reason", "queue depth looks wrong"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let name = out
+        .stdout
+        .trim()
+        .strip_prefix("declared ")
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_owned();
+    let (recorded, _) = service.incidents.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(recorded, name);
+    let listed = run(&["list", path_str(service.logdir.path())]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let line = listed.stdout.lines().find(|l| l.starts_with(&name));
+    let line = line.unwrap_or_else(|| panic!("{}", listed.stdout));
+    assert!(line.contains("queue depth looks wrong"), "{line}");
+
+    let long = "x".repeat(5000);
+    let refused = run(&["snapshot", &url, "--reason", &long]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("too_large"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("4096"), "{}", refused.stderr);
+}
