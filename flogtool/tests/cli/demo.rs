@@ -103,7 +103,7 @@ fn demo_serve_keeps_the_dashboard_up_until_interrupted() {
             }
         }
     });
-    let mut next = |what: &str| loop {
+    let next = |what: &str| loop {
         let line = lines
             .recv_timeout(crate::util::DEADLINE)
             .unwrap_or_else(|_| panic!("the demo prints {what}"));
