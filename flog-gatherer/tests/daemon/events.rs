@@ -84,9 +84,12 @@ fn gathered(basedir: &Path) -> Vec<Record> {
         .collect()
 }
 
+/// A gap's reason and its first and last numbers.
+type Gapped = (GapReason, u64, u64);
+
 /// The stream's event numbers in the files (each as often as stored), and
 /// the gaps (reason, first, last).
-fn tally(records: &[Record]) -> (BTreeMap<u64, usize>, Vec<(GapReason, u64, u64)>) {
+fn tally(records: &[Record]) -> (BTreeMap<u64, usize>, Vec<Gapped>) {
     let mut stored = BTreeMap::new();
     let mut gaps = Vec::new();
     for record in records {
