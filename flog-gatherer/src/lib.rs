@@ -94,7 +94,7 @@ pub use crate::listen::{
     accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE,
     PUBLISHER_KEYS_FILE, REGISTRATION_SECRET_FILE,
 };
-pub use crate::lock::LOCK_FILE;
+pub use crate::lock::{running_gatherer, LOCK_FILE};
 pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};
 pub use crate::units::UnitError;

@@ -67,6 +67,26 @@ fn lock_directory(_basedir: &Path, _pid_file: &Path) -> Result<Option<File>, Gat
     Ok(None)
 }
 
+/// The pid of the gatherer running in `basedir`, told without touching the
+/// lock (holding it even for a moment could make a gatherer starting then
+/// refuse to run): the pid in the pid file, if that process is alive.
+/// `None`: no gatherer runs there, or one is starting this instant.
+pub fn running_gatherer(basedir: &Path) -> Option<u32> {
+    let pid = read_pid(&basedir.join(LOCK_FILE))?;
+    process_alive(pid).then_some(pid)
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Without `/proc`, a pid file is taken at its word.
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
 /// The pid in the pid file, for the message of a refused start.
 fn read_pid(pid_file: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(pid_file).ok()?;

@@ -122,11 +122,27 @@ fn rotate(basedir: &Path) -> anyhow::Result<()> {
             basedir.display()
         );
     }
+    // At once, rather than after waiting in vain for a taker.
+    let no_gatherer = || {
+        anyhow::anyhow!(
+            "no gatherer is running in {} (its {} file names no live process)",
+            basedir.display(),
+            flog_gatherer::LOCK_FILE
+        )
+    };
+    if flog_gatherer::running_gatherer(basedir).is_none() {
+        return Err(no_gatherer());
+    }
     let request = dir.join(flog_gatherer::ROTATE_REQUEST);
     flog_core::fs::write_file_atomically(&request, b"rotate\n")
         .with_context(|| format!("cannot write {}", request.display()))?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while request.exists() {
+        if flog_gatherer::running_gatherer(basedir).is_none() {
+            // It stopped meanwhile.
+            let _ = std::fs::remove_file(&request);
+            return Err(no_gatherer());
+        }
         if std::time::Instant::now() > deadline {
             // Not left behind to rotate by surprise when a gatherer starts.
             let _ = std::fs::remove_file(&request);

@@ -5,6 +5,7 @@ mod bomb;
 mod cli;
 mod dashboard;
 mod docs;
+mod events;
 mod hostile;
 mod load;
 mod shared_basedir;
