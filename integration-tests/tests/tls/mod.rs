@@ -125,6 +125,12 @@ async fn a_man_in_the_middle_is_refused_by_the_client_and_the_gatherer() {
         .join(service.id())
         .join(format!("{name}.flog.bz2"));
     assert!(!stored.exists());
+    // The proxy learns of each refusal from the victim's alert, on its own
+    // task: poll for the count, with a deadline.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while loot.refused.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(loot.refused.load(Ordering::SeqCst) >= 2);
     assert_eq!(loot.sessions.load(Ordering::SeqCst), 0);
     assert_eq!(loot.bytes.load(Ordering::SeqCst), 0);
