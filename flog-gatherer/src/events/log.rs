@@ -14,7 +14,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flog_core::{
     flogfile::{
@@ -42,17 +42,6 @@ pub(crate) enum Gathered {
     Event(Box<ReceivedEvent>),
     Gap(Gap),
     Incarnation(IncarnationChange),
-}
-
-impl Gathered {
-    /// The publisher it is of.
-    fn from(&self) -> &str {
-        match self {
-            Gathered::Event(r) => &r.receipt.from,
-            Gathered::Gap(g) => &g.from,
-            Gathered::Incarnation(c) => &c.from,
-        }
-    }
 }
 
 /// What the log tells its owner, for the daemon's own log.
@@ -89,7 +78,47 @@ struct Current {
     path: PathBuf,
     from: Timestamp,
     out: BufWriter<File>,
+    /// Bytes appended, buffered or not: where the next record starts.
     bytes: u64,
+    /// Records appended since the last flush that succeeded. Only the file
+    /// tells which of them a failed write or flush left there (what was
+    /// still buffered is lost with the buffer), so they are settled by its
+    /// length: see [`EventLog::settle`].
+    pending: Vec<Pending>,
+}
+
+/// A record appended but not yet known to be in the file.
+#[derive(Debug)]
+struct Pending {
+    /// The file offset its record ends at.
+    end: u64,
+    what: Landing,
+}
+
+/// What a pending record settles.
+#[derive(Debug)]
+enum Landing {
+    /// An event: stored, or counted as not written.
+    Event {
+        from: String,
+        incarnation: String,
+        num: u64,
+    },
+    /// A gap or an incarnation change: written again once writing resumes.
+    Mark(Gathered),
+}
+
+impl Landing {
+    fn of(item: &Gathered) -> Landing {
+        match item {
+            Gathered::Event(r) => Landing::Event {
+                from: r.receipt.from.clone(),
+                incarnation: r.event.incarnation.to_string(),
+                num: r.event.num,
+            },
+            mark => Landing::Mark(mark.clone()),
+        }
+    }
 }
 
 /// Events not written while the disk failed, per publisher and incarnation.
@@ -103,6 +132,12 @@ struct Unwritten {
 /// How long to wait before trying again to open a file after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Most gaps and incarnation changes held while writing fails; past this,
+/// gaps of one publisher, incarnation and reason merge into one (its count
+/// exact, its range the union), so memory stays bounded however long the
+/// disk stays full.
+const MAX_HELD: usize = 4096;
+
 /// The gathered files of one base directory; see the module doc.
 pub(crate) struct EventLog {
     dir: PathBuf,
@@ -112,9 +147,13 @@ pub(crate) struct EventLog {
     positions: Positions,
     notices: Sender<LogNotice>,
     closed: Option<Sender<PathBuf>>,
-    /// Set while writing fails: when to try again.
-    retry_at: Option<Instant>,
+    /// Set while writing fails: when to try again, on the injected clock
+    /// (so tests step it; a wall clock stepped back retries at once).
+    retry_at: Option<Timestamp>,
     unwritten: BTreeMap<(String, String), Unwritten>,
+    /// Gaps and incarnation changes not written while writing failed, in
+    /// arrival order, written first when writing resumes.
+    held: Vec<Gathered>,
     scratch: FlogWriter<Vec<u8>>,
     /// The latest start of any file: the next file starts after it, so that
     /// names stay unique and in order when the clock stands still (a size
@@ -153,6 +192,7 @@ impl EventLog {
             closed: outlets.closed,
             retry_at: None,
             unwritten: BTreeMap::new(),
+            held: Vec::new(),
             scratch: FlogWriter::append_to(Vec::new()),
             latest: Timestamp(i64::MIN),
         };
@@ -283,6 +323,7 @@ impl EventLog {
             from,
             out,
             bytes: header_bytes.len() as u64,
+            pending: Vec::new(),
         });
         Ok(())
     }
@@ -308,34 +349,92 @@ impl EventLog {
         }
         let current = self.current.as_mut().expect("checked above");
         let bytes = self.scratch.get_mut();
-        match current.out.write_all(bytes) {
-            Ok(()) => {
-                current.bytes += bytes.len() as u64;
-                if let Gathered::Event(r) = item {
-                    let inc = r.event.incarnation.to_string();
-                    self.positions.store(&r.receipt.from, &inc, r.event.num);
-                }
-            }
-            Err(error) => {
-                self.count_unwritten(item);
-                self.fail(error);
-            }
+        // Pending before the write: a write that fails part way may still
+        // have put the whole record in the file (the buffer it overflowed
+        // failed, not this record), and only the file can tell.
+        let end = current.bytes + bytes.len() as u64;
+        current.pending.push(Pending {
+            end,
+            what: Landing::of(item),
+        });
+        current.bytes = end;
+        if let Err(error) = current.out.write_all(bytes) {
+            self.fail(error);
         }
     }
 
     fn count_unwritten(&mut self, item: &Gathered) {
-        let Gathered::Event(r) = item else {
-            // Gaps and incarnation changes not written: the gap written on
-            // resuming covers the events; a missed incarnation change shows
-            // as the events' own new `inc`.
-            return;
-        };
-        let key = (item.from().to_owned(), r.event.incarnation.to_string());
-        let u = self.unwritten.entry(key).or_default();
+        match Landing::of(item) {
+            Landing::Event {
+                from,
+                incarnation,
+                num,
+            } => self.count_unwritten_event(from, incarnation, num),
+            Landing::Mark(mark) => self.hold(mark),
+        }
+    }
+
+    fn count_unwritten_event(&mut self, from: String, incarnation: String, num: u64) {
+        let u = self.unwritten.entry((from, incarnation)).or_default();
         u.count += 1;
-        let num = r.event.num;
         u.first = Some(u.first.map_or(num, |f| f.min(num)));
         u.last = Some(u.last.map_or(num, |l| l.max(num)));
+    }
+
+    /// Keeps a gap or incarnation change for when writing resumes.
+    fn hold(&mut self, mark: Gathered) {
+        if self.held.len() < MAX_HELD {
+            self.held.push(mark);
+            return;
+        }
+        let Gathered::Gap(gap) = mark else {
+            // Past the bound an incarnation change is let go: the events'
+            // own `inc` still tells where the incarnation changed.
+            return;
+        };
+        let same = self.held.iter_mut().find_map(|held| match held {
+            Gathered::Gap(g)
+                if g.from == gap.from
+                    && g.incarnation == gap.incarnation
+                    && g.reason == gap.reason =>
+            {
+                Some(g)
+            }
+            _ => None,
+        });
+        match same {
+            Some(g) => {
+                g.count = g.count.saturating_add(gap.count);
+                g.first = g.first.zip(gap.first).map(|(a, b)| a.min(b));
+                g.last = g.last.zip(gap.last).map(|(a, b)| a.max(b));
+            }
+            // A key not held yet: past the bound there is at most one gap
+            // per publisher, incarnation and reason, so this stays bounded
+            // by the fleet, not by how long the disk stays full.
+            None => self.held.push(Gathered::Gap(gap)),
+        }
+    }
+
+    /// Settles the pending records of a file that holds `len` bytes: those
+    /// whose record ends within it are in the file (events stored), the
+    /// others are not (events counted as not written, marks held).
+    fn settle(&mut self, pending: Vec<Pending>, len: u64) {
+        for p in pending {
+            match p.what {
+                Landing::Event {
+                    from,
+                    incarnation,
+                    num,
+                } if p.end <= len => self.positions.store(&from, &incarnation, num),
+                Landing::Event {
+                    from,
+                    incarnation,
+                    num,
+                } => self.count_unwritten_event(from, incarnation, num),
+                Landing::Mark(_) if p.end <= len => {}
+                Landing::Mark(mark) => self.hold(mark),
+            }
+        }
     }
 
     /// Stops writing the current file: what it holds stays readable up to
@@ -343,26 +442,42 @@ impl EventLog {
     /// that failed may have left part of a record).
     fn fail(&mut self, error: io::Error) {
         if let Some(current) = self.current.take() {
-            let path = current.path.clone();
-            let _ = self.notices.send(LogNotice::Failing {
-                path: path.clone(),
-                error,
-            });
-            drop(current.out);
-            let to = self.clock.now().max(current.from);
-            let closed = self.dir.join(closed_name(current.from, to));
-            if fs::rename(&path, &closed).is_ok() {
-                let _ = flog_core::fs::sync_parent(&closed);
-                self.closed(closed);
-            }
+            self.fail_file(current, error);
         }
-        self.retry_at = Some(Instant::now() + RETRY);
+        self.retry_at = Some(self.clock.now().saturating_add(RETRY));
+    }
+
+    /// [`fail`](Self::fail) for a file already taken from `current`.
+    fn fail_file(&mut self, current: Current, error: io::Error) {
+        let Current {
+            path,
+            from,
+            out,
+            pending,
+            ..
+        } = current;
+        let _ = self.notices.send(LogNotice::Failing {
+            path: path.clone(),
+            error,
+        });
+        // Dropping the writer tries its buffer once more; then the file's
+        // length tells which pending records reached it.
+        drop(out);
+        let len = fs::metadata(&path).map_or(0, |m| m.len());
+        self.settle(pending, len);
+        let to = self.clock.now().max(from);
+        let closed = self.dir.join(closed_name(from, to));
+        if fs::rename(&path, &closed).is_ok() {
+            let _ = flog_core::fs::sync_parent(&closed);
+            self.closed(closed);
+        }
     }
 
     /// Rotates when due and, after a failure, tries again to write.
     pub(crate) fn tick(&mut self) {
         if let Some(at) = self.retry_at {
-            if Instant::now() >= at {
+            let now = self.clock.now();
+            if now >= at || now.saturating_add(RETRY) < at {
                 self.resume();
             }
             return;
@@ -381,12 +496,17 @@ impl EventLog {
     fn resume(&mut self) {
         self.retry_at = None;
         if let Err(error) = self.open_current() {
-            self.retry_at = Some(Instant::now() + RETRY);
+            self.retry_at = Some(self.clock.now().saturating_add(RETRY));
             // One notice per run of failures: the first was sent by `fail`.
             drop(error);
             return;
         }
         let now = self.clock.now();
+        // The publishers' own gaps and incarnation changes first, in the
+        // order they came; then what the gatherer could not write.
+        for mark in std::mem::take(&mut self.held) {
+            self.append(&mark);
+        }
         let unwritten = std::mem::take(&mut self.unwritten);
         let total = unwritten.values().map(|u| u.count).sum();
         for ((from, incarnation), u) in unwritten {
@@ -411,16 +531,22 @@ impl EventLog {
 
     /// Hands buffered records to the operating system.
     pub(crate) fn flush(&mut self) {
-        if let Some(current) = &mut self.current {
-            if let Err(error) = current.out.flush() {
-                self.fail(error);
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        match current.out.flush() {
+            Ok(()) => {
+                let pending = std::mem::take(&mut current.pending);
+                let len = current.bytes;
+                self.settle(pending, len);
             }
+            Err(error) => self.fail(error),
         }
     }
 
     /// Closes the current file (`end`: `rotated` or `shutdown`) and, for a
     /// rotation, opens the next.
-    fn close(&mut self, end: EndReason) -> io::Result<()> {
+    fn close(&mut self, end: EndReason) -> Result<(), CloseFailed> {
         let Some(mut current) = self.current.take() else {
             return Ok(());
         };
@@ -431,14 +557,28 @@ impl EventLog {
             ..Trailer::default()
         };
         self.scratch.get_mut().clear();
-        self.scratch.write_trailer(&trailer)?;
-        current.out.write_all(self.scratch.get_mut())?;
-        current.out.flush()?;
-        current.out.get_ref().sync_all()?;
+        let encoded = self.scratch.write_trailer(&trailer);
+        let written = encoded.and_then(|()| {
+            current.out.write_all(self.scratch.get_mut())?;
+            current.out.flush()?;
+            current.out.get_ref().sync_all()
+        });
+        if let Err(error) = written {
+            // Closed as a failure: renamed without its trailer, what it
+            // holds settled by its length, writing retried.
+            let kept = io::Error::new(error.kind(), error.to_string());
+            self.fail_file(current, error);
+            self.retry_at = Some(self.clock.now().saturating_add(RETRY));
+            return Err(CloseFailed::Write(kept));
+        }
+        let pending = std::mem::take(&mut current.pending);
+        let len = current.bytes;
+        self.settle(pending, len);
         let closed = self.dir.join(closed_name(current.from, to));
-        fs::rename(&current.path, &closed)?;
-        flog_core::fs::sync_parent(&closed)?;
-        self.positions.save(&self.dir)?;
+        let finished = fs::rename(&current.path, &closed)
+            .and_then(|()| flog_core::fs::sync_parent(&closed))
+            .and_then(|()| self.positions.save(&self.dir));
+        finished.map_err(CloseFailed::Finish)?;
         self.closed(closed);
         Ok(())
     }
@@ -449,25 +589,44 @@ impl EventLog {
             return;
         }
         let path = self.current_path().map(Path::to_owned).unwrap_or_default();
-        if let Err(error) = self.close(EndReason::Rotated) {
-            // The file is as it was up to the failed write; it is renamed
-            // closed when writing resumes... or by the next start.
-            let _ = self.notices.send(LogNotice::Failing { path, error });
-            self.retry_at = Some(Instant::now() + RETRY);
-            return;
+        match self.close(EndReason::Rotated) {
+            Ok(()) => {}
+            // Reported, closed as a failure; resuming opens the next file.
+            Err(CloseFailed::Write(_)) => return,
+            Err(CloseFailed::Finish(error)) => {
+                // Complete with its trailer but not renamed: the next
+                // start closes it as a file left open.
+                let _ = self.notices.send(LogNotice::Failing { path, error });
+                self.retry_at = Some(self.clock.now().saturating_add(RETRY));
+                return;
+            }
         }
         if let Err(error) = self.open_current() {
             let path = self.dir.clone();
             let _ = self.notices.send(LogNotice::Failing { path, error });
-            self.retry_at = Some(Instant::now() + RETRY);
+            self.retry_at = Some(self.clock.now().saturating_add(RETRY));
         }
     }
 
     /// Closes the current file for good.
     pub(crate) fn shutdown(mut self) -> io::Result<()> {
-        self.close(EndReason::Shutdown)?;
+        match self.close(EndReason::Shutdown) {
+            Ok(()) => {}
+            Err(CloseFailed::Write(e) | CloseFailed::Finish(e)) => return Err(e),
+        }
         self.positions.save(&self.dir)
     }
+}
+
+/// How closing a file failed.
+#[derive(Debug)]
+enum CloseFailed {
+    /// Writing its trailer failed: it was closed as a failure (reported,
+    /// renamed without a trailer, writing retried). The error is a copy of
+    /// the one reported.
+    Write(io::Error),
+    /// The trailer is written but renaming or saving the positions failed.
+    Finish(io::Error),
 }
 
 fn modified(path: &Path) -> Option<Timestamp> {
@@ -476,5 +635,7 @@ fn modified(path: &Path) -> Option<Timestamp> {
     Some(Timestamp(i64::try_from(since.as_micros()).ok()?))
 }
 
+#[cfg(test)]
+mod full_disk_tests;
 #[cfg(test)]
 mod tests;
