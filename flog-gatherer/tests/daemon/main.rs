@@ -5,6 +5,7 @@ mod bomb;
 mod cli;
 mod dashboard;
 mod docs;
+mod event_load;
 mod events;
 mod hostile;
 mod load;
