@@ -46,6 +46,30 @@ fn demo_gathers_classifies_and_shows_incidents() {
         "both triggers of the database incident"
     );
 
+    // The event gatherer's file: every event at OPERATIONAL and above,
+    // each naming its publisher; the demo shows those at WEIRD and above.
+    let events: Vec<String> = files_below(&dir.path().join("gatherer/events"))
+        .into_iter()
+        .filter(|f| f.contains("from-") && f.contains("---to-"))
+        .collect();
+    assert!(!events.is_empty(), "no gathered events file");
+    let (_, shown) = out
+        .stdout
+        .split_once("== The service's events as the event gatherer keeps them")
+        .unwrap_or_else(|| panic!("no events section in {}", out.stdout));
+    let id = std::fs::read_to_string(dir.path().join("gatherer/publishers/demo-service")).unwrap();
+    let id: flog_wire::LogportUrl = id.trim().parse().unwrap();
+    let origin = format!("[{}]", id.publisher_id());
+    let lines: Vec<&str> = shown.lines().filter(|l| l.contains(&origin)).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("pool exhausted")),
+        "the database trigger, with its origin, in {shown}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains("OPERATIONAL")),
+        "only WEIRD and above shown: {shown}"
+    );
+
     let again = run(&["demo", "--dir", path_str(dir.path())]);
     assert_eq!(again.code, 1, "refuses a used directory: {again:?}");
 }

@@ -2,7 +2,8 @@
 //! newcomer. A sample service embedding flog-core and a publisher runs in this
 //! process; a gatherer (the flog-gatherer library) polls it; the service works,
 //! runs into three incidents, and the demo shows what was gathered, how it was
-//! classified, and one incident report.
+//! classified, one incident report, and the service's events as the event
+//! gatherer keeps them.
 
 mod service;
 mod show;
@@ -17,7 +18,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use flog_gatherer::{
     Config, DashboardServer, GatherError, GatherEvent, GatherObserver, Gatherer, HttpConfig,
-    CLASSIFIED_DIR, CONFIG_FILE, PUBLISHERS_DIR,
+    CLASSIFIED_DIR, CONFIG_FILE, EVENTS_DIR, PUBLISHERS_DIR,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -33,6 +34,9 @@ const RULES_FILE: &str = "rules.toml";
 
 /// Bound on waiting for the gatherer to store every incident.
 const GATHER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Bound on waiting for the event gatherer to write the service's last event.
+const EVENTS_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The demo's classification rules: two, so that the classification has
 /// something to show (the jobs incident stays `unknown`). Written as a rules file
@@ -53,6 +57,10 @@ const GATHERER_SETTINGS: &str = r#"# Written by `flogtool demo`; see flog-gather
 publishers_dir = "publishers"
 poll_interval = "250ms"
 min_backoff = "100ms"
+
+# Every event at OPERATIONAL and above, into events/ (foolscap's log-gatherer).
+[events]
+min_level = "OPERATIONAL"
 
 "#;
 
@@ -216,7 +224,65 @@ async fn trouble_and_results(
         filter: &EventFilter::default(),
     };
     dump::dump_file(out, &paths[0], &show)?;
+
+    let last = service.last_word()?;
+    let events = wait_for_event(&basedir.join(EVENTS_DIR), last).await?;
+    writeln!(
+        out,
+        "\n== The service's events as the event gatherer keeps them, at WEIRD and above \
+         (`flogtool dump --min-level WEIRD`; the file has every event at OPERATIONAL and above)\n"
+    )?;
+    let weird = EventFilter {
+        min_level: Some(flog_core::Level::WEIRD),
+        ..EventFilter::default()
+    };
+    let show = Show {
+        filter: &weird,
+        ..show
+    };
+    dump::dump_file(out, &events, &show)?;
     Ok(paths)
+}
+
+/// Waits, within [`EVENTS_DEADLINE`], until the file being gathered into
+/// holds event `num`; returns the file.
+async fn wait_for_event(events: &Path, num: u64) -> anyhow::Result<PathBuf> {
+    let deadline = tokio::time::Instant::now() + EVENTS_DEADLINE;
+    loop {
+        if let Some(path) = current_events_file(events) {
+            if holds_event(&path, num) {
+                return Ok(path);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "the event gatherer did not write the service's last event into {} within {} s",
+                events.display(),
+                EVENTS_DEADLINE.as_secs()
+            );
+        }
+        // Polled: the writer flushes after each burst, a few ms after it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `---to-present` file of an events folder.
+fn current_events_file(events: &Path) -> Option<PathBuf> {
+    fs::read_dir(events)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("---to-present.flog"))
+}
+
+/// Whether a gathered file (read up to its last complete record) holds `num`.
+fn holds_event(path: &Path, num: u64) -> bool {
+    let Ok(reader) = flog_core::flogfile::FlogReader::open(path) else {
+        return false;
+    };
+    reader
+        .map_while(Result::ok)
+        .any(|r| matches!(r, flog_core::flogfile::Record::Received(r) if r.event.num == num))
 }
 
 /// With `--serve`: says where to look, then waits for Ctrl-C.

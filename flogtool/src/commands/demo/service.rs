@@ -63,6 +63,14 @@ impl SampleService {
         self.publisher.logport_file().to_owned()
     }
 
+    /// The demo's last event, logged once the incidents are gathered: the
+    /// demo waits until the event gatherer has written it. Its number.
+    pub(super) fn last_word(&self) -> anyhow::Result<u64> {
+        let logger = &self.logger;
+        operational!(logger = logger, facility = "app", "demo service done")
+            .context("the sample service's last event was not logged")
+    }
+
     /// Ordinary work at every level: nothing here declares an incident, but it
     /// is all in the buffers when one comes, which is the point of a flight
     /// recorder.
