@@ -17,11 +17,12 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::blocking;
 use crate::error::GatherError;
-use crate::events::EventGathering;
+use crate::events::{EventFigures, EventGathering};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
 use crate::publishers::{PublisherScan, Wanted};
+use crate::snapshot::{SnapshotError, SnapshotHandle, SnapshotJob, SNAPSHOT_QUEUE};
 use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
 use crate::worker::{run_publisher, Context, Sources};
 
@@ -51,6 +52,11 @@ pub struct Gatherer {
     rescan: Notify,
     /// Two runs at once would fetch everything twice.
     running: AtomicBool,
+    /// "Record an incident now" requests, for the running loop to route.
+    snapshots: mpsc::Sender<SnapshotJob>,
+    snapshot_jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SnapshotJob>>>,
+    /// What the event gatherer wrote, for the dashboard's metrics.
+    event_figures: Arc<EventFigures>,
     _lock: BasedirLock,
 }
 
@@ -80,6 +86,8 @@ struct Worker {
     /// Sessions of the publisher dialing in; one waits while the task is
     /// busy with another connection.
     dialed: mpsc::Sender<LogportClient>,
+    /// "Record an incident now" requests for this publisher.
+    snapshots: mpsc::Sender<SnapshotJob>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -94,10 +102,12 @@ impl Worker {
     ) -> Worker {
         let (tx, url_rx) = watch::channel(url);
         let (dialed, dialed_rx) = mpsc::channel(1);
+        let (snapshots, snapshots_rx) = mpsc::channel(SNAPSHOT_QUEUE);
         let stop = shutdown.child_token();
         let sources = Sources {
             url: url_rx,
             dialed: dialed_rx,
+            snapshots: snapshots_rx,
         };
         let task = tracker.spawn(run_publisher(
             cx.clone(),
@@ -108,6 +118,7 @@ impl Worker {
         Worker {
             url: tx,
             dialed,
+            snapshots,
             stop,
             task,
         }
@@ -124,7 +135,11 @@ impl Gatherer {
         std::fs::create_dir_all(&incidents)
             .map_err(GatherError::io("create directory", &incidents))?;
         let lock = BasedirLock::acquire(&basedir)?;
+        let (snapshots, snapshot_jobs) = mpsc::channel(SNAPSHOT_QUEUE);
         Ok(Gatherer {
+            snapshots,
+            snapshot_jobs: Arc::new(tokio::sync::Mutex::new(snapshot_jobs)),
+            event_figures: Arc::new(EventFigures::default()),
             index: Arc::new(ClassifiedIndex::new(&basedir, config.classifier.clone())),
             configured: Mutex::new(config.publishers.clone()),
             basedir,
@@ -158,6 +173,24 @@ impl Gatherer {
     /// The base directory.
     pub fn basedir(&self) -> &Path {
         &self.basedir
+    }
+
+    /// A handle to ask the running gatherer's publishers to record an
+    /// incident now ("snapshot"), over the gatherer's own connections.
+    pub fn snapshots(&self) -> SnapshotHandle {
+        SnapshotHandle {
+            jobs: self.snapshots.clone(),
+            // Waiting for a round in progress, then connecting and asking.
+            patience: self.config.fetch_timeout
+                + self.config.connect_timeout
+                + self.config.request_timeout * 2,
+        }
+    }
+
+    /// What the event gatherer (`[events]`) has written of each publisher
+    /// since the gatherer started; empty without one.
+    pub fn event_figures(&self) -> Arc<EventFigures> {
+        self.event_figures.clone()
     }
 
     /// The configuration it started with.
@@ -209,9 +242,19 @@ impl Gatherer {
         // Event gathering (`[events]`), beside the incident workers: its own
         // connections, its own files (crate::events).
         let mut events = match self.config.events.clone() {
-            Some(events) => Some(EventGathering::start(&self.basedir, &self.config, events).await?),
+            Some(events) => Some(
+                EventGathering::start(
+                    &self.basedir,
+                    &self.config,
+                    events,
+                    self.event_figures.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
+        // Only one run at a time holds it (see `running`).
+        let mut snapshot_jobs = self.snapshot_jobs.clone().lock_owned().await;
         let mut scan = PublisherScan::default();
         let publishers_dir = self.config.publishers_dir_in(&self.basedir);
         loop {
@@ -254,6 +297,7 @@ impl Gatherer {
                     Some(dial_in) = next_dial_in(&mut dial_ins) => {
                         route(&mut workers, dial_in, &tracker, &cx, &shutdown);
                     }
+                    Some(job) = snapshot_jobs.recv() => route_snapshot(&workers, job),
                 }
             }
             if shutdown.is_cancelled() {
@@ -265,6 +309,9 @@ impl Gatherer {
         }
         tracker.close();
         tracker.wait().await;
+        while let Ok(job) = snapshot_jobs.try_recv() {
+            job.answer(Err(SnapshotError::NotRunning));
+        }
         if let Some(events) = events {
             events.stop().await;
         }
@@ -444,6 +491,22 @@ fn route(
     if worker.dialed.try_send(client).is_err() {
         // One session already waits: this publisher dials again later.
         tracing::debug!(publisher = %id, "{id} dialed in again while a session waits; closing");
+    }
+}
+
+/// Hands a snapshot request to its publisher's task.
+fn route_snapshot(workers: &HashMap<String, Worker>, job: SnapshotJob) {
+    let Some(worker) = workers
+        .get(&job.publisher_id)
+        .filter(|w| !w.stop.is_cancelled() && !w.task.is_finished())
+    else {
+        let id = job.publisher_id.clone();
+        return job.answer(Err(SnapshotError::UnknownPublisher(id)));
+    };
+    match worker.snapshots.try_send(job) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(job)) => job.answer(Err(SnapshotError::Busy)),
+        Err(mpsc::error::TrySendError::Closed(job)) => job.answer(Err(SnapshotError::NotRunning)),
     }
 }
 

@@ -192,15 +192,25 @@ async fn a_snapshot_during_a_recording_incident_joins_it() {
 
     let first = client.snapshot("the first look").await.unwrap();
     assert_eq!(first.outcome, SnapshotOutcome::Declared);
-    let name = first.incident.expect("a declared snapshot names its incident");
-    let second = client.snapshot("a second look, same trouble").await.unwrap();
+    let name = first
+        .incident
+        .expect("a declared snapshot names its incident");
+    let second = client
+        .snapshot("a second look, same trouble")
+        .await
+        .unwrap();
     assert_eq!(second.outcome, SnapshotOutcome::Joined, "{second:?}");
     assert_eq!(second.incident, None);
     let stats = logger.incident_stats();
     assert_eq!((stats.joined, stats.suppressed), (1, 0), "{stats:?}");
 
     // One more event closes the window; the one incident is written.
-    flog_core::msg!(logger = logger, Level::OPERATIONAL, facility = "app", "after");
+    flog_core::msg!(
+        logger = logger,
+        Level::OPERATIONAL,
+        facility = "app",
+        "after"
+    );
     assert_eq!(recorded.recv_timeout(PATIENCE).unwrap(), name);
     indexed(&mut notices, &name).await;
     let listed = client
@@ -211,11 +221,18 @@ async fn a_snapshot_during_a_recording_incident_joins_it() {
     let bytes = client.get_incident_bytes(&name).await.unwrap();
     let file = FlogContents::read_from(FlogReader::new(std::io::Cursor::new(bytes)).unwrap());
     assert!(file.damage.is_none());
-    let texts: Vec<String> = file.events.iter().map(|e| e.render().into_owned()).collect();
+    let texts: Vec<String> = file
+        .events
+        .iter()
+        .map(|e| e.render().into_owned())
+        .collect();
     assert!(
         texts.iter().any(|t| t == "a second look, same trouble"),
         "{texts:?}"
     );
-    assert_eq!(file.header.unwrap().trigger.unwrap().render(), "the first look");
+    assert_eq!(
+        file.header.unwrap().trigger.unwrap().render(),
+        "the first look"
+    );
     p.shutdown().await;
 }

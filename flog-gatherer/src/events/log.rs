@@ -24,6 +24,7 @@ use flog_core::{
     Clock, Timestamp,
 };
 
+use super::figures::EventFigures;
 use super::names::{closed_name, parse_name, present_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 
@@ -83,6 +84,8 @@ pub(crate) struct Outlets {
     pub(crate) notices: Sender<LogNotice>,
     /// Closed files, for the compressor; `None` keeps them uncompressed.
     pub(crate) closed: Option<Sender<PathBuf>>,
+    /// Counts of what was written, for the metrics.
+    pub(crate) figures: Arc<EventFigures>,
 }
 
 struct Current {
@@ -112,6 +115,7 @@ pub(crate) struct EventLog {
     positions: Positions,
     notices: Sender<LogNotice>,
     closed: Option<Sender<PathBuf>>,
+    figures: Arc<EventFigures>,
     /// Set while writing fails: when to try again.
     retry_at: Option<Instant>,
     unwritten: BTreeMap<(String, String), Unwritten>,
@@ -151,6 +155,7 @@ impl EventLog {
             positions: Positions::default(),
             notices: outlets.notices,
             closed: outlets.closed,
+            figures: outlets.figures,
             retry_at: None,
             unwritten: BTreeMap::new(),
             scratch: FlogWriter::append_to(Vec::new()),
@@ -311,9 +316,14 @@ impl EventLog {
         match current.out.write_all(bytes) {
             Ok(()) => {
                 current.bytes += bytes.len() as u64;
-                if let Gathered::Event(r) = item {
-                    let inc = r.event.incarnation.to_string();
-                    self.positions.store(&r.receipt.from, &inc, r.event.num);
+                match item {
+                    Gathered::Event(r) => {
+                        let inc = r.event.incarnation.to_string();
+                        self.positions.store(&r.receipt.from, &inc, r.event.num);
+                        self.figures.event_written(&r.receipt.from);
+                    }
+                    Gathered::Gap(g) => self.figures.gap_written(&g.from, g.count),
+                    Gathered::Incarnation(_) => {}
                 }
             }
             Err(error) => {
