@@ -185,3 +185,57 @@ async fn follow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::observer::Stored;
+    use crate::store::INCIDENTS_DIR;
+    use flog_core::flogfile::FINISHED_SUFFIX;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_and_the_dashboard_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+        let http = Config::from_toml("http = \"127.0.0.1:0\"\n", "gatherer.toml")
+            .unwrap()
+            .http
+            .unwrap();
+        let server = DashboardServer::with_queue(dir.path(), &config, &http, 4);
+        let observer = server.observer();
+        let folder = dir.path().join(INCIDENTS_DIR).join("web-1");
+        fs::create_dir_all(&folder).unwrap();
+        // Ten incidents stored while nothing takes the events: four wait,
+        // six are dropped (and counted), whatever else comes.
+        for i in 0..10 {
+            let name = format!("incident-2024-01-01T00-00-{i:02}.000000Z-{i:04}");
+            let path = folder.join(format!("{name}{FINISHED_SUFFIX}"));
+            fs::write(&path, b"not a flogfile: listed with no trigger").unwrap();
+            observer.on_event(&GatherEvent::Stored(Stored {
+                publisher_id: "web-1".into(),
+                name,
+                path,
+                size: 38,
+                categories: Vec::new(),
+            }));
+        }
+        let fleet = server.fleet();
+        assert_eq!(fleet.figures().dropped_updates, 6);
+        assert!(fleet.incidents().is_empty());
+
+        // Once the queue is taken, the drops make the dashboard re-read the
+        // stored incidents: all ten are listed, not just the four queued.
+        let DashboardServer {
+            receiver,
+            dropped,
+            events,
+            ..
+        } = server;
+        drop((events, observer));
+        follow(fleet.clone(), receiver, dropped).await;
+        assert_eq!(fleet.incidents().len(), 10);
+        assert_eq!(fleet.figures().dropped_updates, 6);
+    }
+}

@@ -55,7 +55,7 @@ async fn wait_until_it_opens(served: &Served, href: &str) -> String {
         }
         assert_eq!(response.status, 404, "{}", response.text());
         assert!(
-            response.text().contains("not") && response.text().contains("gathered"),
+            response.text().contains("has been gathered (yet)"),
             "{}",
             response.text()
         );
@@ -280,4 +280,111 @@ async fn with_a_token_the_button_needs_it() {
     running.stop().await;
     served.stop().await;
     service.stop().await;
+}
+
+/// A publisher whose storm control allows one incident an hour.
+async fn storm_limited() -> (
+    tempfile::TempDir,
+    flog_core::Logger,
+    flog_publisher::Publisher,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = flog_core::Logger::builder()
+        .trailing(false)
+        .incident_rate_limit(1, std::time::Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    logger.set_logdir(dir.path()).unwrap();
+    let publisher = flog_publisher::Publisher::builder(logger.clone())
+        .start()
+        .await
+        .unwrap();
+    (dir, logger, publisher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_control_is_reported_as_suppressed() {
+    let (_logdir, logger, publisher) = storm_limited().await;
+    let id = publisher.url().publisher_id().to_owned();
+    let base = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.publishers = vec![publisher.url().clone()];
+    let (mut gatherer, served) = gather_with_full_dashboard(base.path(), config).await;
+    gatherer
+        .wait_for("a poll", |e| {
+            matches!(e, flog_gatherer::GatherEvent::Polled { .. })
+        })
+        .await;
+    let api = served.url(&format!("/api/publishers/{id}/snapshot"));
+    let ask = |reason: &str| {
+        post(
+            api.clone(),
+            vec![("Content-Type", "application/json".into())],
+            json!({ "reason": reason }).to_string(),
+        )
+    };
+    let first: Value = serde_json::from_slice(&ask("first").await.body).unwrap();
+    assert_eq!(first["outcome"], json!("declared"), "{first}");
+    let second = ask("second").await;
+    assert_eq!(second.status, 200);
+    let second: Value = serde_json::from_slice(&second.body).unwrap();
+    assert_eq!(second["outcome"], json!("suppressed"), "{second}");
+    assert_eq!(second.get("incident"), None);
+    assert_eq!(logger.incident_stats().suppressed, 1);
+    gatherer.stop().await;
+    served.stop().await;
+    publisher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_in_publisher_is_asked_over_its_session_and_not_once_gone() {
+    use crate::dialout::{dialing_service, free_port, listening_gatherer};
+    use flog_gatherer::{GatherEvent, SnapshotError};
+
+    let base = tempfile::tempdir().unwrap();
+    let (mut gatherer, url) = listening_gatherer(base.path(), free_port()).await;
+    let mut service = dialing_service(&url).await;
+    let id = service.id();
+    gatherer
+        .wait_for(
+            "the dial-in's first poll",
+            |e| matches!(e, GatherEvent::Polled { publisher_id, .. } if *publisher_id == id),
+        )
+        .await;
+    let handle = gatherer.gatherer.snapshots();
+    let snap = handle.request(&id, "over the dial-in").await.unwrap();
+    assert_eq!(snap.outcome, flog_wire::SnapshotOutcome::Declared);
+    let name = service.finished().await;
+    assert_eq!(snap.incident.as_deref(), Some(name.as_str()));
+    gatherer.stored(&id, &name).await;
+
+    // Gone: the gatherer has no way to reach it, and says so (the request
+    // may first meet the connection closing, as unreachable).
+    service.stop().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match handle.request(&id, "anyone?").await {
+            Err(SnapshotError::NotConnected { publisher }) => {
+                assert_eq!(publisher, id);
+                break;
+            }
+            Err(SnapshotError::Unreachable(_)) => {}
+            other => panic!("expected not connected, got {other:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never not connected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let message = SnapshotError::NotConnected {
+        publisher: id.clone(),
+    }
+    .to_string();
+    assert!(message.contains("dials in"), "{message}");
+    assert!(matches!(
+        handle.request("nobody", "?").await,
+        Err(SnapshotError::UnknownPublisher(_))
+    ));
+    gatherer.stop().await;
 }
