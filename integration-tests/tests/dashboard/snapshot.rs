@@ -388,3 +388,62 @@ async fn a_dial_in_publisher_is_asked_over_its_session_and_not_once_gone() {
     ));
     gatherer.stop().await;
 }
+
+/// A publisher on `addr` recording into `logdir` (its identity, so its URL,
+/// kept there across restarts).
+async fn publisher_at(
+    logdir: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> (flog_core::Logger, flog_publisher::Publisher) {
+    let logger = flog_core::Logger::builder()
+        .trailing(false)
+        .build()
+        .unwrap();
+    logger.set_logdir(logdir).unwrap();
+    let publisher = flog_publisher::Publisher::builder(logger.clone())
+        .listen(addr)
+        .start()
+        .await
+        .unwrap();
+    (logger, publisher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_while_waiting_to_retry_connects_at_once() {
+    let logdir = tempfile::tempdir().unwrap();
+    let addr = crate::dialout::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], addr).into();
+    let (_, publisher) = publisher_at(logdir.path(), addr).await;
+    let url = publisher.url().clone();
+    let id = url.publisher_id().to_owned();
+    publisher.shutdown().await;
+
+    // The gatherer fails to connect and waits an hour to try again.
+    let base = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.publishers = vec![url];
+    config.min_backoff = std::time::Duration::from_secs(3600);
+    config.max_backoff = config.min_backoff;
+    let mut gatherer = Running::start(base.path(), config);
+    gatherer
+        .wait_for("a failed connect", |e| {
+            matches!(e, flog_gatherer::GatherEvent::Failed { retry_in, .. } if retry_in.as_secs() >= 60)
+        })
+        .await;
+
+    // Back on the same address; the operator asks, the gatherer connects now.
+    let (logger, publisher) = publisher_at(logdir.path(), addr).await;
+    let snap = gatherer
+        .gatherer
+        .snapshots()
+        .request(&id, "after the restart")
+        .await
+        .unwrap();
+    assert_eq!(snap.outcome, flog_wire::SnapshotOutcome::Declared);
+    assert_eq!(logger.incident_stats().declared, 1);
+    gatherer
+        .stored(&id, snap.incident.as_deref().unwrap())
+        .await;
+    gatherer.stop().await;
+    publisher.shutdown().await;
+}
