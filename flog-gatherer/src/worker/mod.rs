@@ -55,6 +55,12 @@ pub(crate) async fn run_publisher(
     let mut waiting: Option<LogportClient> = None;
     loop {
         let current = url.borrow_and_update().clone();
+        if current.is_none() && waiting.is_none() {
+            // Taken for a URL that has gone meanwhile: nothing to connect to.
+            if let Some(job) = publisher.pending_snapshot.take() {
+                not_connected(&publisher.id, job);
+            }
+        }
         let ended = match (waiting.take(), current) {
             (Some(client), _) => serve_dialed(&mut publisher, client, &mut url, &stop).await,
             (None, Some(current)) => {

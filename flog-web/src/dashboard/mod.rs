@@ -5,7 +5,9 @@
 //! feeds it through the small read-only [`Fleet`] trait, and incidents open in
 //! the crate's own viewer, mounted at `/view`. The modules form a tree: the
 //! router uses one module per kind of response (`feed`, `api`, `metrics`,
-//! and `pages`, whose link helpers the feed and the API share), which use
+//! `snapshot` (the "record an incident now" POSTs, over a [`SnapshotRelay`]
+//! the caller implements), and `pages`, whose link helpers the feed, the API
+//! and `snapshot` share), which use
 //! the leaves `query` (filters) and `trends` (counts).
 
 mod api;
