@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flog_wire::{LogportClient, LogportUrl};
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
-use tokio::task::JoinHandle;
+use flog_wire::LogportUrl;
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,13 +16,16 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::blocking;
 use crate::error::GatherError;
-use crate::events::EventGathering;
+use crate::events::{EventFigures, EventGathering};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
-use crate::publishers::{PublisherScan, Wanted};
+use crate::publishers::PublisherScan;
+use crate::snapshot::{SnapshotError, SnapshotHandle, SnapshotJob, SNAPSHOT_QUEUE};
 use crate::store::{publisher_ids, relative_path, PublisherStore, INCIDENTS_DIR};
-use crate::worker::{run_publisher, Context, Sources};
+use crate::worker::Context;
+
+use self::workers::{reconcile, route, route_snapshot, Worker};
 
 /// Gathers incidents from publishers into a base directory.
 ///
@@ -51,6 +53,11 @@ pub struct Gatherer {
     rescan: Notify,
     /// Two runs at once would fetch everything twice.
     running: AtomicBool,
+    /// "Record an incident now" requests, for the running loop to route.
+    snapshots: mpsc::Sender<SnapshotJob>,
+    snapshot_jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SnapshotJob>>>,
+    /// What the event gatherer wrote, for the dashboard's metrics.
+    event_figures: Arc<EventFigures>,
     _lock: BasedirLock,
 }
 
@@ -73,47 +80,6 @@ impl Drop for Running<'_> {
     }
 }
 
-/// A running publisher task.
-struct Worker {
-    /// `None` for a publisher known only by dialing in.
-    url: watch::Sender<Option<LogportUrl>>,
-    /// Sessions of the publisher dialing in; one waits while the task is
-    /// busy with another connection.
-    dialed: mpsc::Sender<LogportClient>,
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Worker {
-    fn start(
-        id: &str,
-        url: Option<LogportUrl>,
-        tracker: &TaskTracker,
-        cx: &Arc<Context>,
-        shutdown: &CancellationToken,
-    ) -> Worker {
-        let (tx, url_rx) = watch::channel(url);
-        let (dialed, dialed_rx) = mpsc::channel(1);
-        let stop = shutdown.child_token();
-        let sources = Sources {
-            url: url_rx,
-            dialed: dialed_rx,
-        };
-        let task = tracker.spawn(run_publisher(
-            cx.clone(),
-            id.to_owned(),
-            sources,
-            stop.clone(),
-        ));
-        Worker {
-            url: tx,
-            dialed,
-            stop,
-            task,
-        }
-    }
-}
-
 impl Gatherer {
     /// A gatherer for `basedir` (created if missing). Takes the base
     /// directory's lock, held until the gatherer is dropped: only one
@@ -124,7 +90,11 @@ impl Gatherer {
         std::fs::create_dir_all(&incidents)
             .map_err(GatherError::io("create directory", &incidents))?;
         let lock = BasedirLock::acquire(&basedir)?;
+        let (snapshots, snapshot_jobs) = mpsc::channel(SNAPSHOT_QUEUE);
         Ok(Gatherer {
+            snapshots,
+            snapshot_jobs: Arc::new(tokio::sync::Mutex::new(snapshot_jobs)),
+            event_figures: Arc::new(EventFigures::default()),
             index: Arc::new(ClassifiedIndex::new(&basedir, config.classifier.clone())),
             configured: Mutex::new(config.publishers.clone()),
             basedir,
@@ -158,6 +128,24 @@ impl Gatherer {
     /// The base directory.
     pub fn basedir(&self) -> &Path {
         &self.basedir
+    }
+
+    /// A handle to ask the running gatherer's publishers to record an
+    /// incident now ("snapshot"), over the gatherer's own connections.
+    pub fn snapshots(&self) -> SnapshotHandle {
+        SnapshotHandle {
+            jobs: self.snapshots.clone(),
+            // Waiting for a round in progress, then connecting and asking.
+            patience: self.config.fetch_timeout
+                + self.config.connect_timeout
+                + self.config.request_timeout * 2,
+        }
+    }
+
+    /// What the event gatherer (`[events]`) has written of each publisher
+    /// since the gatherer started; empty without one.
+    pub fn event_figures(&self) -> Arc<EventFigures> {
+        self.event_figures.clone()
     }
 
     /// The configuration it started with.
@@ -209,9 +197,19 @@ impl Gatherer {
         // Event gathering (`[events]`), beside the incident workers: its own
         // connections, its own files (crate::events).
         let mut events = match self.config.events.clone() {
-            Some(events) => Some(EventGathering::start(&self.basedir, &self.config, events).await?),
+            Some(events) => Some(
+                EventGathering::start(
+                    &self.basedir,
+                    &self.config,
+                    events,
+                    self.event_figures.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
+        // Only one run at a time holds it (see `running`).
+        let mut snapshot_jobs = self.snapshot_jobs.clone().lock_owned().await;
         let mut scan = PublisherScan::default();
         let publishers_dir = self.config.publishers_dir_in(&self.basedir);
         loop {
@@ -254,6 +252,7 @@ impl Gatherer {
                     Some(dial_in) = next_dial_in(&mut dial_ins) => {
                         route(&mut workers, dial_in, &tracker, &cx, &shutdown);
                     }
+                    Some(job) = snapshot_jobs.recv() => route_snapshot(&workers, job),
                 }
             }
             if shutdown.is_cancelled() {
@@ -265,6 +264,9 @@ impl Gatherer {
         }
         tracker.close();
         tracker.wait().await;
+        while let Ok(job) = snapshot_jobs.try_recv() {
+            job.answer(Err(SnapshotError::NotRunning));
+        }
         if let Some(events) = events {
             events.stop().await;
         }
@@ -417,77 +419,7 @@ async fn next_dial_in(dial_ins: &mut Option<mpsc::Receiver<DialIn>>) -> Option<D
     }
 }
 
-/// Hands a publisher that dialed in to its task, started if it has none.
-fn route(
-    workers: &mut HashMap<String, Worker>,
-    dial_in: DialIn,
-    tracker: &TaskTracker,
-    cx: &Arc<Context>,
-    shutdown: &CancellationToken,
-) {
-    let DialIn {
-        publisher_id: id,
-        client,
-    } = dial_in;
-    if workers.get(&id).is_some_and(|w| w.task.is_finished()) {
-        workers.remove(&id);
-    }
-    let worker = workers.entry(id.clone()).or_insert_with(|| {
-        tracing::info!(publisher = %id, "gathering from {id} (dialed in)");
-        Worker::start(&id, None, tracker, cx, shutdown)
-    });
-    if worker.stop.is_cancelled() {
-        // Still stopping: it must not share its folder; the publisher dials
-        // again.
-        return;
-    }
-    if worker.dialed.try_send(client).is_err() {
-        // One session already waits: this publisher dials again later.
-        tracing::debug!(publisher = %id, "{id} dialed in again while a session waits; closing");
-    }
-}
-
-/// Starts, redirects and stops publisher tasks to match `wanted`.
-fn reconcile(
-    workers: &mut HashMap<String, Worker>,
-    wanted: Wanted,
-    tracker: &TaskTracker,
-    cx: &Arc<Context>,
-    shutdown: &CancellationToken,
-) {
-    workers.retain(|id, worker| {
-        if wanted.contains_key(id) || worker.task.is_finished() {
-            return !worker.task.is_finished();
-        }
-        if worker.url.borrow().is_none() {
-            // Known by dialing in, not by a URL: it stays.
-            return true;
-        }
-        if !worker.stop.is_cancelled() {
-            tracing::info!(publisher = %id, "no longer gathering from {id}");
-            worker.stop.cancel();
-        }
-        true
-    });
-    for (id, (url, origin)) in wanted {
-        match workers.get(&id) {
-            // Still stopping: a new task must not share its folder, so it
-            // starts at a later round.
-            Some(worker) if worker.stop.is_cancelled() => {}
-            Some(worker) => {
-                if worker.url.borrow().as_ref() != Some(&url) {
-                    tracing::info!(publisher = %id, url = %url.redacted(), "{id} moved to {}", url.redacted());
-                    worker.url.send_replace(Some(url));
-                }
-            }
-            None => {
-                tracing::info!(publisher = %id, url = %url.redacted(), "gathering from {id} ({}, from {origin})", url.redacted());
-                let worker = Worker::start(&id, Some(url), tracker, cx, shutdown);
-                workers.insert(id, worker);
-            }
-        }
-    }
-}
+mod workers;
 
 #[cfg(test)]
 mod tests;

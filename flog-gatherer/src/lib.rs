@@ -71,6 +71,7 @@ mod listen;
 mod lock;
 mod observer;
 mod publishers;
+mod snapshot;
 mod store;
 mod units;
 mod worker;
@@ -86,9 +87,9 @@ pub use crate::config::{
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
-pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet};
+pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
 pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
-pub use crate::events::{EVENTS_DIR, ROTATE_REQUEST};
+pub use crate::events::{EventFigures, PublisherEventFigures, EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{
     accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE,
@@ -96,5 +97,6 @@ pub use crate::listen::{
 };
 pub use crate::lock::{running_gatherer, LOCK_FILE};
 pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
+pub use crate::snapshot::{SnapshotError, SnapshotHandle};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};
 pub use crate::units::UnitError;

@@ -191,7 +191,7 @@ async fn run(basedir: &Path) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(http.bind)
                 .await
                 .with_context(|| format!("cannot serve the dashboard on {}", http.bind))?;
-            let server = DashboardServer::new(basedir, &config, &http);
+            let server = DashboardServer::new(basedir, &config, &http).with_gatherer(&gatherer);
             gatherer = gatherer.with_observer(server.observer());
             let url = format!("http://{}/", listener.local_addr()?);
             tracing::info!(url = %url, "dashboard at {url}");

@@ -37,10 +37,28 @@ async fn storm_limited() -> (tempfile::TempDir, Logger, Publisher, mpsc::Receive
     (dir, logger, publisher, rx)
 }
 
+/// Waits for the publisher's own notice of incident `name`: its observer
+/// indexes the incident after the test's observer has heard of it, so a
+/// listing is complete only once the notice came.
+async fn indexed(notices: &mut flog_wire::IncidentSubscription, name: &str) {
+    let wait = async {
+        while let Some(update) = notices.next().await {
+            if matches!(&update, flog_wire::IncidentUpdate::New(info) if info.name == name) {
+                return;
+            }
+        }
+        panic!("the notices ended before {name} was indexed");
+    };
+    tokio::time::timeout(PATIENCE, wait)
+        .await
+        .expect("the publisher indexed the incident in time");
+}
+
 #[tokio::test]
 async fn a_snapshot_is_an_incident_listed_and_fetched_with_the_reason_as_trigger() {
     let (_dir, logger, p, recorded) = storm_limited().await;
     let client = LogportClient::connect(p.url()).await.unwrap();
+    let mut notices = client.subscribe_to_incidents(false, None).await.unwrap();
     let reason = "p99 latency doubled, nothing tripped";
     let snap = client.snapshot(reason).await.unwrap();
     assert_eq!(snap.outcome, SnapshotOutcome::Declared);
@@ -48,6 +66,7 @@ async fn a_snapshot_is_an_incident_listed_and_fetched_with_the_reason_as_trigger
         .incident
         .expect("a declared snapshot names its incident");
     assert_eq!(recorded.recv_timeout(PATIENCE).unwrap(), name);
+    indexed(&mut notices, &name).await;
 
     let listed = client
         .list_all_incidents(ListQuery::default())
@@ -144,5 +163,76 @@ async fn a_wrong_secret_gets_no_snapshot() {
         "closed"
     );
     assert_eq!(logger.incident_stats().declared, 0, "nothing was declared");
+    p.shutdown().await;
+}
+
+/// A snapshot that arrives while an incident is recording (its trailing
+/// window open) joins it: `joined`, no new incident, and the incident that
+/// is written holds the joined snapshot's reason among its trailing events.
+#[tokio::test]
+async fn a_snapshot_during_a_recording_incident_joins_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The window stays open until two events follow the trigger: the
+    // joining snapshot and one more.
+    let logger = Logger::builder()
+        .trailing(true)
+        .trailing_event_limit(2)
+        .trailing_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    logger.set_logdir(dir.path()).unwrap();
+    let (tx, recorded) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    logger.add_incident_observer(move |incident: &flog_core::IncidentReport| {
+        let _ = tx.lock().unwrap().send(incident.name.as_str().to_owned());
+    });
+    let p = Publisher::builder(logger.clone()).start().await.unwrap();
+    let client = LogportClient::connect(p.url()).await.unwrap();
+    let mut notices = client.subscribe_to_incidents(false, None).await.unwrap();
+
+    let first = client.snapshot("the first look").await.unwrap();
+    assert_eq!(first.outcome, SnapshotOutcome::Declared);
+    let name = first
+        .incident
+        .expect("a declared snapshot names its incident");
+    let second = client
+        .snapshot("a second look, same trouble")
+        .await
+        .unwrap();
+    assert_eq!(second.outcome, SnapshotOutcome::Joined, "{second:?}");
+    assert_eq!(second.incident, None);
+    let stats = logger.incident_stats();
+    assert_eq!((stats.joined, stats.suppressed), (1, 0), "{stats:?}");
+
+    // One more event closes the window; the one incident is written.
+    flog_core::msg!(
+        logger = logger,
+        Level::OPERATIONAL,
+        facility = "app",
+        "after"
+    );
+    assert_eq!(recorded.recv_timeout(PATIENCE).unwrap(), name);
+    indexed(&mut notices, &name).await;
+    let listed = client
+        .list_all_incidents(ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "joining declared nothing new: {listed:?}");
+    let bytes = client.get_incident_bytes(&name).await.unwrap();
+    let file = FlogContents::read_from(FlogReader::new(std::io::Cursor::new(bytes)).unwrap());
+    assert!(file.damage.is_none());
+    let texts: Vec<String> = file
+        .events
+        .iter()
+        .map(|e| e.render().into_owned())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t == "a second look, same trouble"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        file.header.unwrap().trigger.unwrap().render(),
+        "the first look"
+    );
     p.shutdown().await;
 }

@@ -43,8 +43,9 @@ mod view;
 mod viewer;
 
 pub use crate::dashboard::{
-    dashboard_router, Bucket, Contact, Dashboard, DashboardBuilder, Fleet, IncidentEntry,
-    IncidentQuery, PublisherStatus, QueryProblem, Trends, MAX_LIMIT, MAX_TRIGGER_TEXT, VIEW_BASE,
+    dashboard_router, Bucket, Contact, Dashboard, DashboardBuilder, EventCounts, Fleet,
+    FleetFigures, IncidentEntry, IncidentQuery, PublisherStatus, QueryProblem, SnapshotFuture,
+    SnapshotRelay, SnapshotResult, Trends, MAX_LIMIT, MAX_TRIGGER_TEXT, VIEW_BASE,
 };
 pub use crate::file::LoadedFile;
 pub use crate::router::router;

@@ -13,6 +13,9 @@ pub enum ConfigError {
     /// The base path must be empty or start with `/`, and not end with one.
     #[error("base path {0:?} must be empty or like \"/view\" (a leading slash, no trailing one)")]
     BasePath(String),
+    /// No randomness for the dashboard's form token.
+    #[error("cannot make the dashboard's form token: {0}")]
+    Random(getrandom::Error),
 }
 
 /// A request the viewer could not serve.

@@ -1,4 +1,4 @@
-//! A plain HTTP/1.1 GET over a TCP stream, for tests that check responses
+//! Plain HTTP/1.1 requests over a TCP stream, for tests that check responses
 //! without a browser (status, headers, body as the server sent them).
 
 use std::io::{self, Read, Write};
@@ -38,6 +38,23 @@ pub fn get(url: &str) -> io::Result<Response> {
 
 /// `GET` with another `Host` header (to test host checks).
 pub fn get_with_host(url: &str, host: Option<&str>) -> io::Result<Response> {
+    let headers: Vec<(&str, &str)> = host.map(|h| ("Host", h)).into_iter().collect();
+    request("GET", url, &headers, b"")
+}
+
+/// `POST` of `body` with these extra headers (`Content-Type`, say).
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
+    request("POST", url, headers, body)
+}
+
+/// A request: `METHOD http://HOST:PORT/PATH` with `headers` (a `Host` among
+/// them replaces the URL's) and `body` (sent with its `Content-Length`).
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
     let rest = url
         .strip_prefix("http://")
@@ -48,11 +65,23 @@ pub fn get_with_host(url: &str, host: Option<&str>) -> io::Result<Response> {
     };
     let mut stream = TcpStream::connect(authority)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        host.unwrap_or(authority)
-    )?;
+    let host = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map_or(authority, |(_, v)| *v);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+    {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method != "GET" || !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse(&raw).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP response"))

@@ -6,14 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use flog_core::{flogfile::parse_incident_name, Event, Timestamp};
-use flog_web::{Contact, Fleet, IncidentEntry, PublisherStatus};
+use flog_web::{Contact, EventCounts, Fleet, FleetFigures, IncidentEntry, PublisherStatus};
 
 use crate::classified::{read_trigger, CLASSIFIED_DIR};
 use crate::classify::{CATEGORY_ALL, CATEGORY_UNKNOWN};
 use crate::config::Config;
+use crate::events::EventFigures;
 use crate::observer::GatherEvent;
 use crate::store::{publisher_ids, relative_path, stored_names, INCIDENTS_DIR};
 
@@ -62,6 +64,10 @@ pub struct GathererFleet {
     /// Triggers already read, by file: a reload after a reclassification
     /// reads only new files.
     triggers: Mutex<HashMap<PathBuf, TriggerInfo>>,
+    /// The event gatherer's counts, once the gatherer is known.
+    event_figures: OnceLock<Arc<EventFigures>>,
+    /// Events dropped on their way here (the queue was full).
+    dropped: Arc<AtomicU64>,
 }
 
 fn entry(
@@ -118,7 +124,7 @@ fn read_categories(basedir: &Path) -> io::Result<HashMap<String, Vec<String>>> {
 impl GathererFleet {
     /// The fleet of the gatherer of `basedir`, knowing only its configured
     /// publishers until [`reload`](Self::reload) and the events come.
-    pub fn new(basedir: &Path, config: &Config) -> GathererFleet {
+    pub fn new(basedir: &Path, config: &Config, dropped: Arc<AtomicU64>) -> GathererFleet {
         let mut inner = Inner::default();
         for url in &config.publishers {
             let id = url.publisher_id().to_owned();
@@ -130,7 +136,14 @@ impl GathererFleet {
             basedir: basedir.to_owned(),
             inner: Mutex::new(inner),
             triggers: Mutex::new(HashMap::new()),
+            event_figures: OnceLock::new(),
+            dropped,
         }
+    }
+
+    /// Shows these event figures in the metrics (the first call wins).
+    pub fn show_event_figures(&self, figures: Arc<EventFigures>) {
+        let _ = self.event_figures.set(figures);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -263,5 +276,26 @@ impl Fleet for GathererFleet {
 
     fn incidents(&self) -> Arc<Vec<IncidentEntry>> {
         self.lock().incidents.clone()
+    }
+
+    fn figures(&self) -> FleetFigures {
+        let events = self.event_figures.get().map_or_else(Vec::new, |figures| {
+            figures
+                .snapshot()
+                .into_iter()
+                .map(|(id, f)| {
+                    let counts = EventCounts {
+                        events: f.events,
+                        gaps: f.gaps,
+                        missing: f.missing,
+                    };
+                    (id, counts)
+                })
+                .collect()
+        });
+        FleetFigures {
+            events,
+            dropped_updates: self.dropped.load(Ordering::Relaxed),
+        }
     }
 }

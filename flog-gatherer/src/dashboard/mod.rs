@@ -6,9 +6,11 @@
 //! fleet, which the pages read.
 
 mod fleet;
+mod relay;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use flog_web::{Dashboard, Fleet};
@@ -19,8 +21,16 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, HttpConfig};
 use crate::contain::blocking;
 use crate::observer::{GatherEvent, GatherObserver};
+use crate::Gatherer;
 
 pub use self::fleet::GathererFleet;
+use self::relay::Relay;
+
+/// The gatherer's events the dashboard's task may have waiting: a burst
+/// beyond (a flood of failures while the disk is slow, say) is dropped and
+/// counted, and the task then re-reads the stored incidents, so that the
+/// memory held stays bounded and no stored incident goes unlisted.
+pub const DASHBOARD_QUEUE: usize = 1024;
 
 /// The dashboard of one gatherer: give [`observer`](Self::observer) to the
 /// [`Gatherer`](crate::Gatherer), then [`serve`](Self::serve).
@@ -28,38 +38,72 @@ pub use self::fleet::GathererFleet;
 pub struct DashboardServer {
     fleet: Arc<GathererFleet>,
     token: Option<String>,
-    events: mpsc::UnboundedSender<GatherEvent>,
-    receiver: mpsc::UnboundedReceiver<GatherEvent>,
+    events: mpsc::Sender<GatherEvent>,
+    receiver: mpsc::Receiver<GatherEvent>,
+    dropped: Arc<AtomicU64>,
+    relay: Option<Relay>,
 }
 
 /// The gatherer's events for the dashboard, sent on to its task.
 #[derive(Debug, Clone)]
-pub struct DashboardObserver(mpsc::UnboundedSender<GatherEvent>);
+pub struct DashboardObserver {
+    events: mpsc::Sender<GatherEvent>,
+    dropped: Arc<AtomicU64>,
+}
 
 impl GatherObserver for DashboardObserver {
     fn on_event(&self, event: &GatherEvent) {
-        // The events are few (one per connection, round, incident or
-        // failure) and the task applies them at once, so the queue stays
-        // short; a dashboard that stopped just drops them.
-        let _ = self.0.send(event.clone());
+        match self.events.try_send(event.clone()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            // A dashboard that stopped just drops them.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 }
 
 impl DashboardServer {
     /// The dashboard of the gatherer of `basedir`, with `http`'s token.
     pub fn new(basedir: &std::path::Path, config: &Config, http: &HttpConfig) -> DashboardServer {
-        let (events, receiver) = mpsc::unbounded_channel();
+        DashboardServer::with_queue(basedir, config, http, DASHBOARD_QUEUE)
+    }
+
+    /// The same with room for `queue` waiting events (for tests of a full one).
+    pub fn with_queue(
+        basedir: &std::path::Path,
+        config: &Config,
+        http: &HttpConfig,
+        queue: usize,
+    ) -> DashboardServer {
+        let (events, receiver) = mpsc::channel(queue.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
         DashboardServer {
-            fleet: Arc::new(GathererFleet::new(basedir, config)),
+            fleet: Arc::new(GathererFleet::new(basedir, config, dropped.clone())),
             token: http.token.clone(),
             events,
             receiver,
+            dropped,
+            relay: None,
         }
+    }
+
+    /// Shows `gatherer`'s event figures in the metrics, and offers "record
+    /// an incident now", relayed over its connections to the publishers.
+    #[must_use]
+    pub fn with_gatherer(mut self, gatherer: &Gatherer) -> DashboardServer {
+        self.fleet.show_event_figures(gatherer.event_figures());
+        self.relay = Some(Relay::new(gatherer.snapshots()));
+        self
     }
 
     /// The observer to give the gatherer.
     pub fn observer(&self) -> DashboardObserver {
-        DashboardObserver(self.events.clone())
+        DashboardObserver {
+            events: self.events.clone(),
+            dropped: self.dropped.clone(),
+        }
     }
 
     /// The fleet it shows.
@@ -79,9 +123,12 @@ impl DashboardServer {
             }
             Err(panicked) => tracing::error!(error = %panicked, "{panicked}"),
         }
-        let follow = tokio::spawn(follow(self.fleet.clone(), self.receiver));
+        let follow = tokio::spawn(follow(self.fleet.clone(), self.receiver, self.dropped));
         let fleet: Arc<dyn Fleet> = self.fleet;
         let mut builder = Dashboard::builder(fleet);
+        if let Some(relay) = self.relay {
+            builder = builder.snapshots(Arc::new(relay));
+        }
         match self.token {
             Some(token) => builder = builder.token(token),
             // Without a token only loopback is bound: answer only the names
@@ -110,12 +157,85 @@ fn loopback_hosts(addr: SocketAddr) -> Vec<String> {
 }
 
 /// Applies the gatherer's events to the fleet, one at a time and off the
-/// async runtime (a stored incident's trigger is read from disk).
-async fn follow(fleet: Arc<GathererFleet>, mut events: mpsc::UnboundedReceiver<GatherEvent>) {
+/// async runtime (a stored incident's trigger is read from disk). After
+/// events were dropped it re-reads the stored incidents: an event is
+/// dropped only while the queue is full, so at least one of the events
+/// queued then is taken after the drop and sees it counted.
+async fn follow(
+    fleet: Arc<GathererFleet>,
+    mut events: mpsc::Receiver<GatherEvent>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut seen_dropped = 0;
     while let Some(event) = events.recv().await {
         let fleet = fleet.clone();
-        if let Err(panicked) = blocking("update the dashboard", move || fleet.apply(&event)).await {
+        let now_dropped = dropped.load(Ordering::Relaxed);
+        let resync = now_dropped != seen_dropped;
+        seen_dropped = now_dropped;
+        let update = move || {
+            fleet.apply(&event);
+            if resync {
+                if let Err(error) = fleet.reload() {
+                    tracing::warn!(%error, "the dashboard cannot read the stored incidents: {error}");
+                }
+            }
+        };
+        if let Err(panicked) = blocking("update the dashboard", update).await {
             tracing::error!(error = %panicked, "{panicked}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::observer::Stored;
+    use crate::store::INCIDENTS_DIR;
+    use flog_core::flogfile::FINISHED_SUFFIX;
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_and_the_dashboard_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+        let http = Config::from_toml("http = \"127.0.0.1:0\"\n", "gatherer.toml")
+            .unwrap()
+            .http
+            .unwrap();
+        let server = DashboardServer::with_queue(dir.path(), &config, &http, 4);
+        let observer = server.observer();
+        let folder = dir.path().join(INCIDENTS_DIR).join("web-1");
+        fs::create_dir_all(&folder).unwrap();
+        // Ten incidents stored while nothing takes the events: four wait,
+        // six are dropped (and counted), whatever else comes.
+        for i in 0..10 {
+            let name = format!("incident-2024-01-01T00-00-{i:02}.000000Z-{i:04}");
+            let path = folder.join(format!("{name}{FINISHED_SUFFIX}"));
+            fs::write(&path, b"not a flogfile: listed with no trigger").unwrap();
+            observer.on_event(&GatherEvent::Stored(Stored {
+                publisher_id: "web-1".into(),
+                name,
+                path,
+                size: 38,
+                categories: Vec::new(),
+            }));
+        }
+        let fleet = server.fleet();
+        assert_eq!(fleet.figures().dropped_updates, 6);
+        assert!(fleet.incidents().is_empty());
+
+        // Once the queue is taken, the drops make the dashboard re-read the
+        // stored incidents: all ten are listed, not just the four queued.
+        let DashboardServer {
+            receiver,
+            dropped,
+            events,
+            ..
+        } = server;
+        drop((events, observer));
+        follow(fleet.clone(), receiver, dropped).await;
+        assert_eq!(fleet.incidents().len(), 10);
+        assert_eq!(fleet.figures().dropped_updates, 6);
     }
 }

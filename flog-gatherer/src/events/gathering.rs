@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::compress::{self, Retention};
+use super::figures::EventFigures;
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
 use super::names::EVENTS_DIR;
 use super::positions::Positions;
@@ -59,6 +60,7 @@ impl EventGathering {
         basedir: &Path,
         config: &Config,
         events: EventsConfig,
+        figures: Arc<EventFigures>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
@@ -87,6 +89,7 @@ impl EventGathering {
         let outlets = Outlets {
             notices,
             closed: Some(closed),
+            figures,
         };
         let (base, log_clock) = (basedir.to_owned(), clock.clone());
         let opened = blocking("open the event log", move || {

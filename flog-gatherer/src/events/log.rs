@@ -24,6 +24,7 @@ use flog_core::{
     Clock, Timestamp,
 };
 
+use super::figures::EventFigures;
 use super::names::{closed_name, parse_name, present_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 
@@ -72,6 +73,8 @@ pub(crate) struct Outlets {
     pub(crate) notices: Sender<LogNotice>,
     /// Closed files, for the compressor; `None` keeps them uncompressed.
     pub(crate) closed: Option<Sender<PathBuf>>,
+    /// Counts of what was written, for the metrics.
+    pub(crate) figures: Arc<EventFigures>,
 }
 
 struct Current {
@@ -147,6 +150,7 @@ pub(crate) struct EventLog {
     positions: Positions,
     notices: Sender<LogNotice>,
     closed: Option<Sender<PathBuf>>,
+    figures: Arc<EventFigures>,
     /// Set while writing fails: when to try again, on the injected clock
     /// (so tests step it; a wall clock stepped back retries at once).
     retry_at: Option<Timestamp>,
@@ -190,6 +194,7 @@ impl EventLog {
             positions: Positions::default(),
             notices: outlets.notices,
             closed: outlets.closed,
+            figures: outlets.figures,
             retry_at: None,
             unwritten: BTreeMap::new(),
             held: Vec::new(),
@@ -425,12 +430,18 @@ impl EventLog {
                     from,
                     incarnation,
                     num,
-                } if p.end <= len => self.positions.store(&from, &incarnation, num),
+                } if p.end <= len => {
+                    self.positions.store(&from, &incarnation, num);
+                    self.figures.event_written(&from);
+                }
                 Landing::Event {
                     from,
                     incarnation,
                     num,
                 } => self.count_unwritten_event(from, incarnation, num),
+                Landing::Mark(Gathered::Gap(g)) if p.end <= len => {
+                    self.figures.gap_written(&g.from, g.count)
+                }
                 Landing::Mark(_) if p.end <= len => {}
                 Landing::Mark(mark) => self.hold(mark),
             }

@@ -3,13 +3,14 @@
 //! `BASEDIR/events/` (foolscap's log-gatherer; docs/gatherer.md, "Gathering
 //! events").
 //!
-//! Leaves first: [`names`] (file names), [`positions`] (what is stored of
+//! Leaves first: [`figures`] (counts for the metrics), [`names`] (file names), [`positions`] (what is stored of
 //! each publisher), [`log`] (the files: append, rotate, recover), [`compress`]
 //! (the compressor thread), [`writer`] (the writer thread owning the log),
 //! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;
+mod figures;
 mod gathering;
 mod log;
 mod names;
@@ -18,5 +19,6 @@ mod subscriber;
 mod tracker;
 mod writer;
 
+pub use self::figures::{EventFigures, PublisherEventFigures};
 pub(crate) use self::gathering::EventGathering;
 pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flog_wire::{ClientError, ClientOptions};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,7 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::{blocking, Panicked};
 use crate::observer::{GatherEvent, GatherObserver};
+use crate::snapshot::SnapshotJob;
 use crate::store::{Partial, PublisherStore, INCIDENTS_DIR};
 use crate::units::human_duration;
 use flog_wire::Backoff;
@@ -72,6 +73,7 @@ pub(crate) enum Operation {
     Subscribing,
     Listing,
     Fetching(String),
+    Snapshot,
 }
 
 impl fmt::Display for Operation {
@@ -81,6 +83,7 @@ impl fmt::Display for Operation {
             Operation::Subscribing => f.write_str("subscribing"),
             Operation::Listing => f.write_str("listing incidents"),
             Operation::Fetching(name) => write!(f, "fetching incident {name}"),
+            Operation::Snapshot => f.write_str("asking to record an incident now"),
         }
     }
 }
@@ -203,11 +206,21 @@ pub(crate) struct Publisher {
     pub(crate) backoff: Backoff,
     pub(crate) failures: FailureRun<FailureKind>,
     pub(crate) refusals: Refusals,
+    /// "Record an incident now" requests for this publisher.
+    pub(crate) snapshots: mpsc::Receiver<SnapshotJob>,
+    /// One taken while waiting to retry: the task connects at once for it.
+    pub(crate) pending_snapshot: Option<SnapshotJob>,
 }
 
 impl Publisher {
-    pub(crate) fn new(cx: Arc<Context>, id: String) -> Publisher {
+    pub(crate) fn new(
+        cx: Arc<Context>,
+        id: String,
+        snapshots: mpsc::Receiver<SnapshotJob>,
+    ) -> Publisher {
         Publisher {
+            snapshots,
+            pending_snapshot: None,
             backoff: Backoff::new(cx.config.min_backoff, cx.config.max_backoff),
             cx,
             id,

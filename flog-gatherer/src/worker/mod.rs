@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::session::{connect_and_serve, serve_dialed, Ended};
 use crate::observer::GatherEvent;
+use crate::snapshot::{SnapshotError, SnapshotJob};
 
 pub(crate) use self::context::Context;
 use self::context::Publisher;
@@ -34,6 +35,8 @@ use self::context::Publisher;
 pub(crate) struct Sources {
     pub(crate) url: watch::Receiver<Option<LogportUrl>>,
     pub(crate) dialed: mpsc::Receiver<LogportClient>,
+    /// "Record an incident now" requests (crate::snapshot).
+    pub(crate) snapshots: mpsc::Receiver<SnapshotJob>,
 }
 
 /// The task of publisher `id`; returns when `stop` is cancelled.
@@ -46,11 +49,18 @@ pub(crate) async fn run_publisher(
     let Sources {
         mut url,
         mut dialed,
+        snapshots,
     } = sources;
-    let mut publisher = Publisher::new(cx, id);
+    let mut publisher = Publisher::new(cx, id, snapshots);
     let mut waiting: Option<LogportClient> = None;
     loop {
         let current = url.borrow_and_update().clone();
+        if current.is_none() && waiting.is_none() {
+            // Taken for a URL that has gone meanwhile: nothing to connect to.
+            if let Some(job) = publisher.pending_snapshot.take() {
+                not_connected(&publisher.id, job);
+            }
+        }
         let ended = match (waiting.take(), current) {
             (Some(client), _) => serve_dialed(&mut publisher, client, &mut url, &stop).await,
             (None, Some(current)) => {
@@ -66,6 +76,10 @@ pub(crate) async fn run_publisher(
                     Some(client) => { waiting = Some(client); continue; }
                     None => { stop.cancelled().await; return; }
                 },
+                Some(job) = publisher.snapshots.recv() => {
+                    not_connected(&publisher.id, job);
+                    continue;
+                }
             },
         };
         let wait = match ended {
@@ -77,6 +91,9 @@ pub(crate) async fn run_publisher(
                 continue;
             }
             Ended::Failed(error) => {
+                if let Some(job) = publisher.pending_snapshot.take() {
+                    job.answer(Err(SnapshotError::Unreachable(error.to_string())));
+                }
                 let wait = publisher.backoff.next_wait();
                 let shown = url
                     .borrow()
@@ -108,6 +125,23 @@ pub(crate) async fn run_publisher(
             }
             // A publisher dialing in is served at once, backoff or not.
             Some(client) = dialed.recv() => waiting = Some(client),
+            // An operator asking is worth a connection now, if one can be
+            // made; a publisher that dials in must dial first.
+            Some(job) = publisher.snapshots.recv() => {
+                if url.borrow().is_some() {
+                    publisher.pending_snapshot = Some(job);
+                } else {
+                    not_connected(&publisher.id, job);
+                }
+            }
         }
     }
+}
+
+/// Answers a request for a publisher known only by dialing in, while it is
+/// not connected: the gatherer has no way to reach it.
+fn not_connected(id: &str, job: SnapshotJob) {
+    job.answer(Err(SnapshotError::NotConnected {
+        publisher: id.to_owned(),
+    }));
 }

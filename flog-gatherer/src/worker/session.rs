@@ -13,6 +13,7 @@ use super::context::{Operation, PollError, Publisher};
 use super::notices::{Notice, Notices, Pacer};
 use super::round::round;
 use crate::observer::GatherEvent;
+use crate::snapshot::{SnapshotError, SnapshotJob};
 use crate::units::human_duration;
 
 /// How a connection to a publisher ended.
@@ -113,6 +114,9 @@ async fn serve(
         publisher_id: publisher.id.clone(),
     });
     let mut notices = subscribe(publisher, client, stop).await;
+    if let Some(job) = publisher.pending_snapshot.take() {
+        ask(publisher, client, stop, job).await;
+    }
     let mut pacer = Pacer::new(publisher.cx.config.notice_interval, Instant::now());
     let mut worked = false;
     loop {
@@ -135,7 +139,7 @@ async fn serve(
             Err(error) if worked && error.is_connection_loss() => return Ended::Lost(error),
             Err(error) => return Ended::Failed(error),
         }
-        let news = wait_for_news(publisher, &mut notices, &mut pacer, url_rx, stop);
+        let news = wait_for_news(publisher, client, &mut notices, &mut pacer, url_rx, stop);
         if let Some(ended) = news.await {
             return ended;
         }
@@ -174,7 +178,8 @@ async fn subscribe(
 /// Waits for the next poll, or a notice of a new incident, as paced by
 /// `pacer` however many notices come: `None` means poll now.
 async fn wait_for_news(
-    publisher: &Publisher,
+    publisher: &mut Publisher,
+    client: &LogportClient,
     notices: &mut Option<Notices>,
     pacer: &mut Pacer,
     url_rx: &mut watch::Receiver<Option<LogportUrl>>,
@@ -203,8 +208,47 @@ async fn wait_for_news(
                     return None;
                 }
             },
+            Some(job) = publisher.snapshots.recv() => {
+                ask(publisher, client, stop, job).await;
+                // Poll now: with trailing events off the incident is there
+                // already; otherwise its notice brings the next round.
+                return None;
+            }
         }
     }
+}
+
+/// Asks the publisher to record an incident now, on this connection, and
+/// answers the request.
+async fn ask(
+    publisher: &Publisher,
+    client: &LogportClient,
+    stop: &CancellationToken,
+    job: SnapshotJob,
+) {
+    let deadline = publisher.cx.config.request_timeout;
+    let step = client.snapshot(&job.reason);
+    let result = match publisher
+        .network(stop, deadline, Operation::Snapshot, step)
+        .await
+    {
+        Ok(snapshot) => Ok(snapshot),
+        Err(PollError::Request { source, .. }) => Err(SnapshotError::of_client(source)),
+        Err(PollError::Stopped) => Err(SnapshotError::NotRunning),
+        Err(error) => Err(SnapshotError::Unreachable(error.to_string())),
+    };
+    let id = &publisher.id;
+    match &result {
+        Ok(snapshot) => {
+            let (outcome, incident) =
+                (snapshot.outcome, snapshot.incident.as_deref().unwrap_or(""));
+            tracing::info!(publisher = %id, %outcome, incident, "asked {id} to record an incident now: {outcome} {incident}");
+        }
+        Err(error) => {
+            tracing::info!(publisher = %id, %error, "asked {id} to record an incident now: {error}")
+        }
+    }
+    job.answer(result);
 }
 
 async fn next_notice(notices: &Option<Notices>) -> Notice {

@@ -102,6 +102,44 @@ pub(crate) fn render(dashboard: &Dashboard) -> String {
                 .map_or_else(|| "NaN".to_owned(), |t| (t.0 as f64 / 1e6).to_string())
         },
     );
+    let figures = dashboard.fleet().figures();
+    let mut events = |name: &str, help: &str, value: &dyn Fn(&super::EventCounts) -> u64| {
+        family(&mut out, name, "counter", help);
+        for (publisher, counts) in &figures.events {
+            let _ = writeln!(
+                out,
+                "{name}{{publisher=\"{}\"}} {}",
+                label(publisher),
+                value(counts)
+            );
+        }
+    };
+    events(
+        "flog_gatherer_events_gathered_total",
+        "Events of the publisher written to the gathered event files since the gatherer started.",
+        &|c| c.events,
+    );
+    events(
+        "flog_gatherer_event_gaps_total",
+        "Gap records written for the publisher since the gatherer started (runs of events not gathered).",
+        &|c| c.gaps,
+    );
+    events(
+        "flog_gatherer_events_missing_total",
+        "Events of the publisher that those gaps cover.",
+        &|c| c.missing,
+    );
+    family(
+        &mut out,
+        "flog_gatherer_dashboard_updates_dropped_total",
+        "counter",
+        "Updates of the dashboard dropped because its queue was full (it then re-read the stored incidents).",
+    );
+    let _ = writeln!(
+        out,
+        "flog_gatherer_dashboard_updates_dropped_total {}",
+        figures.dropped_updates
+    );
     out
 }
 

@@ -5,7 +5,9 @@
 //! feeds it through the small read-only [`Fleet`] trait, and incidents open in
 //! the crate's own viewer, mounted at `/view`. The modules form a tree: the
 //! router uses one module per kind of response (`feed`, `api`, `metrics`,
-//! and `pages`, whose link helpers the feed and the API share), which use
+//! `snapshot` (the "record an incident now" POSTs, over a [`SnapshotRelay`]
+//! the caller implements), and `pages`, whose link helpers the feed, the API
+//! and `snapshot` share), which use
 //! the leaves `query` (filters) and `trends` (counts).
 
 mod api;
@@ -14,6 +16,7 @@ mod metrics;
 mod pages;
 mod query;
 mod routes;
+mod snapshot;
 mod trends;
 
 use std::collections::HashMap;
@@ -30,6 +33,7 @@ use crate::viewer::{ConfigError, Viewer};
 
 pub use self::query::{IncidentQuery, QueryProblem, MAX_LIMIT};
 pub use self::routes::dashboard_router;
+pub use self::snapshot::{SnapshotFuture, SnapshotRelay, SnapshotResult};
 pub use self::trends::{Bucket, Trends};
 
 /// How the gatherer reaches a publisher.
@@ -176,14 +180,40 @@ impl IncidentEntry {
     }
 }
 
+/// What the event gatherer wrote of one publisher since the gatherer started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EventCounts {
+    /// Events written to the gathered files.
+    pub events: u64,
+    /// Gap records written (each a run of events not gathered).
+    pub gaps: u64,
+    /// Events those gaps cover.
+    pub missing: u64,
+}
+
+/// The gatherer's own figures, beside the publishers' (for `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetFigures {
+    /// The event gatherer's counts, by publisher id (empty without one).
+    pub events: Vec<(String, EventCounts)>,
+    /// Updates of the dashboard's state that were dropped because its
+    /// queue was full (the dashboard then re-reads the stored incidents).
+    pub dropped_updates: u64,
+}
+
 /// What the dashboard shows: the gatherer's state, read on every request.
-/// Both calls must be quick (no I/O): keep the state in memory.
+/// The calls must be quick (no I/O): keep the state in memory.
 pub trait Fleet: Send + Sync + fmt::Debug {
     /// Every publisher, in any order.
     fn publishers(&self) -> Vec<PublisherStatus>;
 
     /// Every stored incident, in any order.
     fn incidents(&self) -> Arc<Vec<IncidentEntry>>;
+
+    /// The gatherer's own figures; none by default.
+    fn figures(&self) -> FleetFigures {
+        FleetFigures::default()
+    }
 }
 
 /// The dashboard: a [`Fleet`], the viewer its incidents open in, and who may
@@ -197,6 +227,10 @@ pub struct Dashboard {
     clock: Arc<dyn Clock>,
     /// Incident file -> its number in the viewer, added on first opening.
     opened: Mutex<HashMap<PathBuf, usize>>,
+    /// Where "record an incident now" goes; without, there is no button.
+    snapshots: Option<Arc<dyn SnapshotRelay>>,
+    /// Proves a form was served by this process (against cross-site posts).
+    form_token: String,
 }
 
 /// Where the viewer is mounted inside the dashboard.
@@ -210,9 +244,16 @@ pub struct DashboardBuilder {
     token: Option<String>,
     allowed_hosts: Option<Vec<String>>,
     clock: Arc<dyn Clock>,
+    snapshots: Option<Arc<dyn SnapshotRelay>>,
 }
 
 impl DashboardBuilder {
+    /// Offer "record an incident now" for each publisher, relayed by `relay`.
+    pub fn snapshots(mut self, relay: Arc<dyn SnapshotRelay>) -> Self {
+        self.snapshots = Some(relay);
+        self
+    }
+
     /// Require this token: as `Authorization: Bearer TOKEN`, as `?token=TOKEN`
     /// (which also sets a cookie, so the pages' links work), or that cookie.
     pub fn token(mut self, token: impl Into<String>) -> Self {
@@ -235,7 +276,12 @@ impl DashboardBuilder {
 
     /// The dashboard.
     pub fn build(self) -> Result<Dashboard, ConfigError> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(ConfigError::Random)?;
+        let form_token = data_encoding::HEXLOWER.encode(&bytes);
         Ok(Dashboard {
+            snapshots: self.snapshots,
+            form_token,
             fleet: self.fleet,
             viewer: Arc::new(Viewer::builder().base_path(VIEW_BASE).build()?),
             token: self.token,
@@ -254,6 +300,7 @@ impl Dashboard {
             token: None,
             allowed_hosts: None,
             clock: Arc::new(SystemClock),
+            snapshots: None,
         }
     }
 
@@ -304,7 +351,7 @@ impl Dashboard {
 
 /// Compares without stopping at the first difference, so the time taken does
 /// not tell how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

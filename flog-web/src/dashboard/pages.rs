@@ -113,9 +113,17 @@ pub(crate) fn incident_href(e: &IncidentEntry) -> String {
     )
 }
 
+/// What the fleet page's "record an incident now" forms carry.
+#[derive(Debug)]
+struct SnapshotFormView {
+    token: String,
+    max_reason: usize,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/fleet.html")]
 struct FleetPage {
+    snapshot_form: Option<SnapshotFormView>,
     publishers: Vec<PublisherRow>,
     categories: Vec<String>,
     publisher: String,
@@ -156,6 +164,10 @@ pub(crate) async fn fleet(
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let page = FleetPage {
+        snapshot_form: dashboard.snapshots.as_ref().map(|relay| SnapshotFormView {
+            token: dashboard.form_token.clone(),
+            max_reason: relay.max_reason(),
+        }),
         publishers: dashboard
             .publishers_sorted()
             .into_iter()
@@ -248,7 +260,12 @@ pub(crate) async fn open_incident(
         .iter()
         .find(|e| e.publisher == publisher && e.name == name)
     else {
-        return (StatusCode::NOT_FOUND, "no such incident").into_response();
+        // A just-declared incident is here once the gatherer fetched it.
+        return (
+            StatusCode::NOT_FOUND,
+            "no such incident has been gathered (yet): one just declared is listed once the gatherer has fetched it",
+        )
+            .into_response();
     };
     let id = dashboard.open(entry);
     Redirect::to(&format!("{VIEW_BASE}/files/{id}/events")).into_response()

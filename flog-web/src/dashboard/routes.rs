@@ -2,15 +2,20 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
-use super::{api, feed, metrics, pages, Dashboard, VIEW_BASE};
+use super::{api, feed, metrics, pages, snapshot, Dashboard, VIEW_BASE};
 use crate::router::secure;
+
+/// The largest request body taken, in bytes: a snapshot's reason (a few KiB
+/// at most) with its form token, percent-encoded.
+const SNAPSHOT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The cookie a `?token=` sets.
 const COOKIE: &str = "flog_dashboard_token";
@@ -28,6 +33,11 @@ pub fn dashboard_router(dashboard: Arc<Dashboard>) -> Router {
         .route("/api/incidents", get(api::incidents))
         .route("/api/trends", get(api::trends))
         .route("/metrics", get(metrics::metrics))
+        // POST only: a GET of these is refused (405) and changes nothing.
+        .route("/publishers/{publisher}/snapshot", post(snapshot::form))
+        .route("/api/publishers/{publisher}/snapshot", post(snapshot::api))
+        // A reason and a token, not a document.
+        .layer(DefaultBodyLimit::max(SNAPSHOT_BODY_LIMIT))
         .with_state(dashboard.clone());
     own.nest(VIEW_BASE, crate::router(dashboard.viewer.clone()))
         .layer(middleware::from_fn_with_state(dashboard, guard))

@@ -127,3 +127,104 @@ async fn the_dashboard_works_in_a_real_browser() {
     served.stop().await;
     service.stop().await;
 }
+
+/// "Record an incident now" clicked in the browser: the result page says
+/// declared, the hostile reason is inert, and its link opens the incident
+/// in the viewer once gathered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_button_works_in_a_real_browser() {
+    let Some(browser) = Browser::start().await.expect("the browser starts") else {
+        return;
+    };
+    let mut service = Service::start().await;
+    let id = service.id();
+    let base = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.publishers = vec![service.url().clone()];
+    let (mut gatherer, served) = gather_with_full_dashboard(base.path(), config).await;
+    served
+        .wait_for_publishers("a poll", |p| {
+            p.len() == 1 && p[0]["polls"].as_u64() > Some(0)
+        })
+        .await;
+    let reason = "<img src=x onerror=\"window.__pwned=1\"> disk latency up";
+
+    browser.goto(&served.url("/")).await.unwrap();
+    browser
+        .wait_for(
+            "the button",
+            "return document.querySelector('form.snapshot button') !== null",
+        )
+        .await
+        .unwrap();
+    browser
+        .type_into("form.snapshot input[name=reason]", reason)
+        .await
+        .unwrap();
+    browser.screenshot("dashboard-fleet-record").await.unwrap();
+    browser
+        .click("form.snapshot button[type=submit]")
+        .await
+        .unwrap();
+    let result = browser
+        .wait_for(
+            "the outcome",
+            "const o = document.getElementById('snapshot-outcome');
+             return o && {
+                outcome: o.dataset.outcome,
+                reason: document.getElementById('snapshot-reason').textContent,
+                incident: document.getElementById('snapshot-incident').textContent,
+                images: document.images.length,
+                pwned: window.__pwned === undefined ? null : String(window.__pwned),
+             }",
+        )
+        .await
+        .unwrap();
+    assert_eq!(result["outcome"], json!("declared"), "{result}");
+    assert_eq!(result["reason"], json!(reason));
+    assert_eq!(result["images"], 0, "the reason is text, not markup");
+    assert_eq!(result["pwned"], Value::Null);
+    let name = service.finished().await;
+    assert_eq!(result["incident"], json!(name));
+    let trigger = flog_gatherer::read_trigger(&service.file(&name))
+        .unwrap()
+        .unwrap();
+    assert_eq!(trigger.render(), reason);
+    browser.screenshot("dashboard-snapshot").await.unwrap();
+
+    // Gathered, the result page's link opens it in the viewer.
+    gatherer.stored(&id, &name).await;
+    served.wait_for_incidents(1).await;
+    browser.click("#snapshot-open").await.unwrap();
+    let opened = browser
+        .wait_for(
+            "the incident in the viewer",
+            "const l = document.getElementById('list');
+             return l && l.dataset.state === 'ready' && {
+                path: location.pathname,
+                rows: Array.from(document.querySelectorAll('#spacer .row:not(.placeholder) .line'))
+                    .map(r => r.textContent),
+                pwned: window.__pwned === undefined ? null : String(window.__pwned),
+             }",
+        )
+        .await
+        .unwrap();
+    assert!(
+        opened["path"].as_str().unwrap().starts_with("/view/files/"),
+        "{opened}"
+    );
+    assert!(
+        opened["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("disk latency up")),
+        "{opened}"
+    );
+    assert_eq!(opened["pwned"], Value::Null);
+
+    browser.close().await;
+    gatherer.stop().await;
+    served.stop().await;
+    service.stop().await;
+}

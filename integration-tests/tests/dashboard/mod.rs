@@ -5,6 +5,8 @@
 mod browser;
 mod fleet;
 mod hostile;
+mod metrics;
+mod snapshot;
 
 use std::path::Path;
 
@@ -50,6 +52,17 @@ impl Served {
         config: &Config,
         token: Option<&str>,
     ) -> (Served, DashboardServerObserver) {
+        Served::start_with(basedir, config, token, None).await
+    }
+
+    /// The same, relaying "record an incident now" to `gatherer` and
+    /// showing its event figures.
+    async fn start_with(
+        basedir: &Path,
+        config: &Config,
+        token: Option<&str>,
+        gatherer: Option<&flog_gatherer::Gatherer>,
+    ) -> (Served, DashboardServerObserver) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut http = Config::from_toml(&format!("http = \"{addr}\"\n"), "gatherer.toml")
@@ -57,7 +70,10 @@ impl Served {
             .http
             .unwrap();
         http.token = token.map(str::to_owned);
-        let server = DashboardServer::new(basedir, config, &http);
+        let mut server = DashboardServer::new(basedir, config, &http);
+        if let Some(gatherer) = gatherer {
+            server = server.with_gatherer(gatherer);
+        }
         let observer = server.observer();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.serve(listener, shutdown.clone()));
@@ -140,6 +156,24 @@ async fn get(url: String) -> http::Response {
     tokio::task::spawn_blocking(move || http::get(&url).unwrap())
         .await
         .unwrap()
+}
+
+/// `POST` to the dashboard, off the runtime's threads.
+async fn post(url: String, headers: Vec<(&'static str, String)>, body: String) -> http::Response {
+    tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http::post(&url, &headers, body.as_bytes()).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A gatherer of `basedir` with its dashboard, which relays "record an
+/// incident now" to it and shows its event figures.
+async fn gather_with_full_dashboard(basedir: &Path, config: Config) -> (Running, Served) {
+    let gatherer = flog_gatherer::Gatherer::new(basedir, config.clone()).unwrap();
+    let (served, observer) = Served::start_with(basedir, &config, None, Some(&gatherer)).await;
+    (Running::run(gatherer, observer), served)
 }
 
 /// A gatherer of `basedir` with its dashboard.

@@ -15,7 +15,7 @@ use crate::gatherer::{assert_identical, quick_config, stored_names, Running, Ser
 mod restart;
 
 /// A port nothing listens on now, for a gatherer to listen on later.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ fn listening(port: u16) -> Config {
 }
 
 /// Starts a gatherer that listens on `port` and returns it with its URL.
-async fn listening_gatherer(basedir: &Path, port: u16) -> (Running, LogportUrl) {
+pub(crate) async fn listening_gatherer(basedir: &Path, port: u16) -> (Running, LogportUrl) {
     let mut gatherer = Running::start(basedir, listening(port));
     let event = gatherer
         .wait_for("the gatherer to listen", |e| {
@@ -55,7 +55,7 @@ fn dialing(config: PublisherConfig) -> PublisherConfig {
     }
 }
 
-async fn dialing_service(gatherer: &LogportUrl) -> Service {
+pub(crate) async fn dialing_service(gatherer: &LogportUrl) -> Service {
     let url = gatherer.clone();
     Service::start_with(move |b| {
         b.gatherer(url)

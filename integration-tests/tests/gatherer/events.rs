@@ -12,10 +12,10 @@ use flog_core::{
 
 use super::*;
 
-const FACILITY: &str = "app.test";
+pub(crate) const FACILITY: &str = "app.test";
 
 /// A quick config gathering events as `events` (an `[events]` section) says.
-fn events_config(events: &str) -> Config {
+pub(crate) fn events_config(events: &str) -> Config {
     let mut config = quick_config();
     config.events = Config::from_toml(events, "gatherer.toml").unwrap().events;
     assert!(config.events.is_some());
@@ -32,12 +32,12 @@ fn try_log(service: &Service, level: Level, facility: &'static str, text: String
         .emit()
 }
 
-fn log(service: &Service, level: Level, facility: &'static str, text: String) -> u64 {
+pub(crate) fn log(service: &Service, level: Level, facility: &'static str, text: String) -> u64 {
     try_log(service, level, facility, text).expect("at or above the threshold")
 }
 
 /// Every record of every gathered file, files in name (time) order.
-fn gathered(basedir: &Path) -> Vec<Record> {
+pub(crate) fn gathered(basedir: &Path) -> Vec<Record> {
     let dir = basedir.join(flog_gatherer::EVENTS_DIR);
     // Not there before the gatherer's start made it.
     let Ok(entries) = fs::read_dir(&dir) else {
@@ -61,7 +61,7 @@ fn gathered(basedir: &Path) -> Vec<Record> {
 
 /// The test events (`app.test`) of each publisher, by event number, in file
 /// order.
-fn test_events(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
+pub(crate) fn test_events(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
     let mut by = BTreeMap::<String, Vec<u64>>::new();
     for record in records {
         if let Record::Received(r) = record {
@@ -76,7 +76,7 @@ fn test_events(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
 }
 
 /// Polls the files until `done` holds of their records.
-async fn wait_for_files(
+pub(crate) async fn wait_for_files(
     basedir: &Path,
     what: &str,
     done: impl Fn(&[Record]) -> bool,
@@ -95,7 +95,7 @@ async fn wait_for_files(
     }
 }
 
-fn gaps(records: &[Record]) -> Vec<&flog_core::flogfile::Gap> {
+pub(crate) fn gaps(records: &[Record]) -> Vec<&flog_core::flogfile::Gap> {
     records
         .iter()
         .filter_map(|r| match r {

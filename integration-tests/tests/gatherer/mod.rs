@@ -3,7 +3,7 @@
 
 mod classify;
 mod cut;
-mod events;
+pub(crate) mod events;
 mod exactly_once;
 mod hostile;
 mod many;
@@ -221,14 +221,20 @@ impl Running {
         config: Config,
         also: impl flog_gatherer::GatherObserver + 'static,
     ) -> Running {
+        Running::run(Gatherer::new(basedir, config).unwrap(), also)
+    }
+
+    /// Runs `gatherer` (made by the caller, to hand it to a dashboard
+    /// first), with `also` told of every event too.
+    pub(crate) fn run(
+        gatherer: Gatherer,
+        also: impl flog_gatherer::GatherObserver + 'static,
+    ) -> Running {
         let (tx, events) = mpsc::unbounded_channel();
-        let gatherer =
-            Gatherer::new(basedir, config)
-                .unwrap()
-                .with_observer(move |event: &GatherEvent| {
-                    also.on_event(event);
-                    let _ = tx.send(event.clone());
-                });
+        let gatherer = gatherer.with_observer(move |event: &GatherEvent| {
+            also.on_event(event);
+            let _ = tx.send(event.clone());
+        });
         let gatherer = Arc::new(gatherer);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({

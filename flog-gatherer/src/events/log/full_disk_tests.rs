@@ -81,6 +81,7 @@ fn fill_and_resume(disk: &flog_testkit::SmallDisk) -> (Run, PathBuf) {
     let outlets = Outlets {
         notices: ntx,
         closed: None,
+        figures: Arc::default(),
     };
     let basedir = disk.path.join("base");
     let mut log = EventLog::open(&basedir, Rotation::default(), clock.clone(), outlets).unwrap();

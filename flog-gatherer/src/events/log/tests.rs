@@ -47,6 +47,7 @@ fn fixture() -> Fixture {
         notices,
         closed,
         outlets: Outlets {
+            figures: Default::default(),
             notices: ntx,
             closed: Some(ctx),
         },

@@ -357,6 +357,7 @@ async fn start_gatherer(
 
     let config = Config::load(basedir).context("cannot load the demo gatherer's config")?;
     let shutdown = CancellationToken::new();
+    let gatherer = Gatherer::new(basedir, config.clone()).context("cannot start the gatherer")?;
     let (mut dashboard, mut dashboard_url, mut also) = (None, None, None);
     if serve {
         // Loopback and a free port: no token needed, nothing in the way.
@@ -365,20 +366,19 @@ async fn start_gatherer(
             .await
             .context("cannot serve the dashboard")?;
         dashboard_url = Some(format!("http://{}/", listener.local_addr()?));
-        let server = DashboardServer::new(basedir, &config, &http);
+        // With the gatherer: the record button and the event figures.
+        let server = DashboardServer::new(basedir, &config, &http).with_gatherer(&gatherer);
         also = Some(server.observer());
         dashboard = Some(tokio::spawn(server.serve(listener, shutdown.clone())));
     }
     let (tx, events) = mpsc::unbounded_channel();
-    let gatherer = Gatherer::new(basedir, config)
-        .context("cannot start the gatherer")?
-        .with_observer(move |event: &GatherEvent| {
-            if let Some(dashboard) = &also {
-                dashboard.on_event(event);
-            }
-            // The demo may be done listening; nothing to do then.
-            let _ = tx.send(event.clone());
-        });
+    let gatherer = gatherer.with_observer(move |event: &GatherEvent| {
+        if let Some(dashboard) = &also {
+            dashboard.on_event(event);
+        }
+        // The demo may be done listening; nothing to do then.
+        let _ = tx.send(event.clone());
+    });
     let task = tokio::spawn({
         let shutdown = shutdown.clone();
         async move { gatherer.run(shutdown).await }
