@@ -96,7 +96,7 @@ pub use crate::listen::{
     PUBLISHER_KEYS_FILE, REGISTRATION_SECRET_FILE,
 };
 pub use crate::lock::{running_gatherer, LOCK_FILE};
-pub use crate::observer::{GatherEvent, GatherObserver, Refusal, Stored};
+pub use crate::observer::{ConnectedBy, GatherEvent, GatherObserver, Refusal, Stored};
 pub use crate::snapshot::{SnapshotError, SnapshotHandle};
 pub use crate::store::{INCIDENTS_DIR, LATEST_FILE};
 pub use crate::units::UnitError;

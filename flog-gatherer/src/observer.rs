@@ -30,6 +30,8 @@ pub enum GatherEvent {
     Connected {
         /// The publisher.
         publisher_id: String,
+        /// Who made it.
+        by: ConnectedBy,
     },
     /// A poll round (listing, and fetching what was new) succeeded.
     Polled {
@@ -84,6 +86,16 @@ pub enum GatherEvent {
         /// How many stored incidents they list.
         incidents: usize,
     },
+}
+
+/// Who made a connection to a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectedBy {
+    /// The gatherer, to the publisher's logport (a listed publisher).
+    Polling,
+    /// The publisher, dialing in to the gatherer's `listen` address.
+    DialIn,
 }
 
 /// Why a listed incident was refused.

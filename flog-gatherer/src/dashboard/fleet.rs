@@ -16,7 +16,7 @@ use crate::classified::{read_trigger, CLASSIFIED_DIR};
 use crate::classify::{CATEGORY_ALL, CATEGORY_UNKNOWN};
 use crate::config::Config;
 use crate::events::EventFigures;
-use crate::observer::GatherEvent;
+use crate::observer::{ConnectedBy, GatherEvent};
 use crate::store::{publisher_ids, relative_path, stored_names, INCIDENTS_DIR};
 
 /// What the dashboard knows of an incident's trigger.
@@ -190,9 +190,13 @@ impl GathererFleet {
     pub fn apply(&self, event: &GatherEvent) {
         let now = Timestamp::now();
         match event {
-            GatherEvent::Connected { publisher_id } => {
-                self.publisher(publisher_id, |p| p.connected = true);
-            }
+            GatherEvent::Connected { publisher_id, by } => self.publisher(publisher_id, |p| {
+                p.connected = true;
+                p.contact = match by {
+                    ConnectedBy::DialIn => Contact::DialIn,
+                    _ => Contact::Polled,
+                };
+            }),
             GatherEvent::Polled { publisher_id, took } => self.publisher(publisher_id, |p| {
                 p.connected = true;
                 p.failing = false;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::{Operation, PollError, Publisher};
 use super::notices::{Notice, Notices, Pacer};
 use super::round::round;
-use crate::observer::GatherEvent;
+use crate::observer::{ConnectedBy, GatherEvent};
 use crate::snapshot::{SnapshotError, SnapshotJob};
 use crate::units::human_duration;
 
@@ -63,7 +63,7 @@ pub(super) async fn connect_and_serve(
     } else {
         tracing::info!(publisher = %id, url = %shown, pid, "connected to {id} ({shown}), pid {pid}");
     }
-    serve(publisher, &client, url_rx, stop).await
+    serve(publisher, &client, url_rx, stop, ConnectedBy::Polling).await
 }
 
 /// Serves a publisher that dialed in and registered: the same rounds, on
@@ -83,7 +83,7 @@ pub(super) async fn serve_dialed(
     } else {
         tracing::info!(publisher = %id, pid, "{id} dialed in, pid {pid}");
     }
-    serve(publisher, &client, url_rx, stop).await
+    serve(publisher, &client, url_rx, stop, ConnectedBy::DialIn).await
 }
 
 /// Whether a failed connect means the publisher could not be reached (as
@@ -109,9 +109,11 @@ async fn serve(
     client: &LogportClient,
     url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
+    by: ConnectedBy,
 ) -> Ended {
     publisher.cx.notify(GatherEvent::Connected {
         publisher_id: publisher.id.clone(),
+        by,
     });
     let mut notices = subscribe(publisher, client, stop).await;
     if let Some(job) = publisher.pending_snapshot.take() {

@@ -276,3 +276,47 @@ async fn a_token_is_asked_for_and_then_kept_in_a_cookie() {
     );
     served.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_tells_dial_in_publishers_from_polled_ones() {
+    use crate::dialout::{dialing_service, free_port};
+    use flog_gatherer::GatherEvent;
+
+    let polled = Service::start().await;
+    let base = tempfile::tempdir().unwrap();
+    let basedir = base.path();
+    let mut config = config();
+    config.publishers = vec![polled.url().clone()];
+    config.listen = Some(([127, 0, 0, 1], free_port()).into());
+    let (mut gatherer, served) = gather_with_dashboard(basedir, config).await;
+    let GatherEvent::Listening { url } = gatherer
+        .wait_for("the gatherer to listen", |e| {
+            matches!(e, GatherEvent::Listening { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let dialing = dialing_service(&url).await;
+    let (polled_id, dialing_id) = (polled.id(), dialing.id());
+
+    let contact = |listed: &[Value], id: &str| {
+        listed
+            .iter()
+            .find(|p| p["id"] == json!(id))
+            .map(|p| (p["contact"].clone(), p["connected"].clone()))
+    };
+    let listed = served
+        .wait_for_publishers("both connected", |listed| {
+            contact(listed, &polled_id).is_some_and(|(_, c)| c == json!(true))
+                && contact(listed, &dialing_id).is_some_and(|(_, c)| c == json!(true))
+        })
+        .await;
+    assert_eq!(contact(&listed, &polled_id).unwrap().0, json!("polled"));
+    assert_eq!(contact(&listed, &dialing_id).unwrap().0, json!("dial-in"));
+    // And on the page.
+    let page = served.get("/").await.text();
+    assert!(page.contains("dial-in"), "{page}");
+    gatherer.stop().await;
+    served.stop().await;
+}
