@@ -206,8 +206,19 @@ fn report(notice: &LogNotice) {
             tracing::info!(path = %shown(path), unwritten, "writing events again, into {}; {unwritten} events were not written (recorded as gaps)", shown(path))
         }
         LogNotice::Closed { path } => tracing::info!(path = %shown(path), "closed {}", shown(path)),
-        LogNotice::Recovered { path, truncated } => {
-            tracing::warn!(path = %shown(path), truncated, "{} was left open by a gatherer that stopped abruptly; closed as it is", shown(path))
+        LogNotice::Recovered(r) => {
+            let (path, truncated) = (shown(&r.path), r.truncated);
+            match (&r.unfinished, r.events) {
+                (None, Some(events)) => {
+                    tracing::warn!(%path, truncated, events, "{path} was left open by a gatherer that stopped abruptly; closed with a `recovered` trailer ({events} events)")
+                }
+                (Some(error), _) => {
+                    tracing::warn!(%path, %error, "{path} was left open by a gatherer that stopped abruptly; closed as it is, without a trailer: {error}")
+                }
+                (None, None) => {
+                    tracing::warn!(%path, "{path} was left open by a gatherer that stopped abruptly; closed as it is (it is not a readable flogfile)")
+                }
+            }
         }
         LogNotice::Compressed { path } => {
             tracing::debug!(path = %shown(path), "compressed {}", shown(path))

@@ -4,8 +4,9 @@
 //! events").
 //!
 //! Leaves first: [`names`] (file names), [`positions`] (what is stored of
-//! each publisher), [`log`] (the files: append, rotate, recover), [`compress`]
-//! (the compressor thread), [`writer`] (the writer thread owning the log),
+//! each publisher), [`recovery`] (closing what a dead gatherer left open),
+//! [`log`] (the files: append, rotate, recover), [`compress`] (the
+//! compressor thread, retention), [`writer`] (the writer thread owning the log),
 //! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
@@ -14,6 +15,7 @@ mod gathering;
 mod log;
 mod names;
 mod positions;
+mod recovery;
 mod subscriber;
 mod tracker;
 mod writer;
