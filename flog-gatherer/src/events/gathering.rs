@@ -67,11 +67,13 @@ impl EventGathering {
         let retention = Retention {
             files: events.keep_files,
             bytes: events.keep_bytes,
+            age: events.keep_age,
         };
         let compressor = compress::spawn(
             dir.clone(),
             events.compress,
             retention,
+            clock.clone(),
             closed_rx,
             notices.clone(),
         )

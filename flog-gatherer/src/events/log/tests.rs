@@ -161,10 +161,17 @@ fn rotation_by_injected_clock_names_closes_and_compresses() {
     ctx.send(closed).unwrap();
     drop(ctx);
     let (ntx, nrx) = mpsc::channel();
-    compress::spawn(dir.clone(), true, Retention::default(), crx, ntx)
-        .unwrap()
-        .join()
-        .unwrap();
+    compress::spawn(
+        dir.clone(),
+        true,
+        Retention::default(),
+        f.clock.clone(),
+        crx,
+        ntx,
+    )
+    .unwrap()
+    .join()
+    .unwrap();
     assert!(matches!(nrx.recv().unwrap(), LogNotice::Compressed { .. }));
     let names = f.names();
     assert!(names[0].ends_with(".flog.bz2"), "{names:?}");
@@ -356,9 +363,15 @@ fn retention_removes_the_oldest_closed_files() {
     let (ntx, nrx) = mpsc::channel();
     let retention = Retention {
         files: Some(2),
-        bytes: None,
+        ..Retention::default()
     };
-    compress::retain(&f.basedir.join(EVENTS_DIR), retention, &ntx);
+    compress::retain(
+        &f.basedir.join(EVENTS_DIR),
+        retention,
+        f.clock.now(),
+        &[],
+        &ntx,
+    );
     let after = f.names();
     let closed: Vec<&String> = after.iter().filter(|n| !n.contains("present")).collect();
     assert_eq!(closed.len(), 2, "{after:?}");
