@@ -7,11 +7,13 @@
 //! each publisher), [`recovery`] (closing what a dead gatherer left open),
 //! [`log`] (the files: append, rotate, recover), [`compress`] (the
 //! compressor thread, retention), [`writer`] (the writer thread owning the log),
-//! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
+//! [`tracker`] (new, duplicate and missing event numbers), [`held`] (gaps
+//! waiting for room), [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;
 mod gathering;
+mod held;
 mod log;
 mod names;
 mod positions;

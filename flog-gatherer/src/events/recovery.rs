@@ -49,13 +49,12 @@ pub(crate) fn close_left(
 ) -> io::Result<Recovered> {
     let to = modified(path).unwrap_or(from).max(from);
     let (mut truncated, mut events, mut unfinished) = (false, None, None);
-    match positions.scan(path) {
-        Ok(scanned) => match finish(path, &scanned, to) {
+    // Not a flogfile (`Err`): the death came before its header was out.
+    if let Ok(scanned) = positions.scan(path) {
+        match finish(path, &scanned, to) {
             Ok((cut, counted)) => (truncated, events) = (cut, counted),
             Err(error) => unfinished = Some(error),
-        },
-        // Not a flogfile: the death came before its header was out.
-        Err(_) => {}
+        }
     }
     let closed = dir.join(closed_name(from, to));
     fs::rename(path, &closed)?;
