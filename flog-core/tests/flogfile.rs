@@ -128,6 +128,30 @@ fn truncated_files_give_what_they_hold_and_say_so() {
 }
 
 #[test]
+fn a_cut_file_says_where_its_last_complete_record_ends() {
+    let plain = write_sample(20);
+    // The whole file: every byte is in a complete record.
+    let mut reader = FlogReader::new(std::io::Cursor::new(plain.clone())).unwrap();
+    assert_eq!(
+        reader.complete_bytes(),
+        flog_core::flogfile::MAGIC.len() as u64
+    );
+    while reader.next_record().unwrap().is_some() {}
+    assert_eq!(reader.complete_bytes(), plain.len() as u64);
+    for cut in [plain.len() - 1, plain.len() / 2, 40] {
+        let mut reader = FlogReader::new(std::io::Cursor::new(plain[..cut].to_vec())).unwrap();
+        while let Ok(Some(_)) = reader.next_record() {}
+        let end = reader.complete_bytes() as usize;
+        assert!(end <= cut, "{end} past the cut at {cut}");
+        // Cut there, the file reads to its end cleanly, with the same records.
+        let records = reader.records_read();
+        let again = FlogReader::new(std::io::Cursor::new(plain[..end].to_vec())).unwrap();
+        let read: Vec<Record> = again.collect::<Result<_, _>>().unwrap();
+        assert_eq!(read.len() as u64, records, "cut at {cut}");
+    }
+}
+
+#[test]
 fn non_flogfiles_are_rejected_saying_what_they_look_like() {
     let cases: [(&[u8], &str); 9] = [
         (b"", "empty"),

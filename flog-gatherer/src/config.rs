@@ -481,6 +481,7 @@ page_size = 500
 # compress = true
 # keep_files = 168               # default: keep all
 # keep_bytes = "50 GiB"          # default: keep all
+# keep_age = "30d"               # default: keep all, whatever their age
 # queue_memory = "16 MiB"        # per publisher, waiting for the disk
 # publishers = ["web-1"]         # ids; default: every publisher
 #

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// A duration in a config file: a number of seconds, or text such as `"90s"`,
-/// `"500ms"`, `"5m"`, `"1h"`.
+/// `"500ms"`, `"5m"`, `"1h"`, `"7d"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum RawDuration {
@@ -19,7 +19,7 @@ pub(crate) enum RawDuration {
 #[non_exhaustive]
 pub enum UnitError {
     /// Not a duration.
-    #[error("invalid duration {0:?}: write a number of seconds or e.g. \"500ms\", \"30s\", \"5m\", \"1h\"")]
+    #[error("invalid duration {0:?}: write a number of seconds or e.g. \"500ms\", \"30s\", \"5m\", \"1h\", \"7d\"")]
     BadDuration(String),
     /// Longer than a year.
     #[error("duration {0:?} is out of range")]
@@ -51,7 +51,7 @@ impl RawDuration {
     }
 }
 
-/// Parses `"<number><unit>"` with unit `ms`, `s`, `m` or `h` (a space between
+/// Parses `"<number><unit>"` with unit `ms`, `s`, `m`, `h` or `d` (a space between
 /// them is allowed); a bare number means seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let bad = || UnitError::BadDuration(text.to_owned());
@@ -61,6 +61,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         "" | "s" | "sec" | "secs" => 1e3,
         "m" | "min" | "mins" => 60e3,
         "h" => 3600e3,
+        // For retention (`keep_age = "7d"`).
+        "d" => 86_400e3,
         _ => return Err(bad()),
     };
     let millis = number * millis_per_unit;
@@ -181,6 +183,12 @@ mod tests {
         assert_eq!(parse_duration("1.5 s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(
+            parse_duration("365d"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
+        assert!(parse_duration("366d").is_err());
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("s").is_err());

@@ -191,6 +191,7 @@ pub(crate) fn trailer_json(trailer: &Trailer) -> Json {
         "finished": trailer.finished.map(|t| t.to_string()),
         "recovered": trailer.recovered,
         "truncated": trailer.truncated,
+        "events": trailer.events,
     })
 }
 

@@ -314,6 +314,9 @@ pub(crate) fn trailer_text(trailer: &Trailer, times: &TimeFormat) -> String {
         let _ = write!(out, " | triggers {}", triggers.join(", "));
     }
     let _ = write!(out, " | trailing events {}", trailer.trailing_events);
+    if let Some(events) = trailer.events {
+        let _ = write!(out, " | events {events}");
+    }
     if let Some(finished) = trailer.finished {
         let _ = write!(out, " | finished {}", times.with_date().format(finished));
     }
@@ -481,6 +484,19 @@ mod tests {
                 .into_iter()
                 .collect::<Vec<_>>(),
             vec![12, 40]
+        );
+        // A gathered file that a restart closed after a crash.
+        let recovered = Trailer {
+            end: Some(flog_core::flogfile::EndReason::Recovered),
+            recovered: true,
+            truncated: true,
+            events: Some(312),
+            ..Trailer::default()
+        };
+        assert_eq!(
+            trailer_text(&recovered, &TimeFormat::default()),
+            "== end: recovered | trailing events 0 | events 312 | recovered after a crash \
+             | a partial record was dropped"
         );
     }
 }

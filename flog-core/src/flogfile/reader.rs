@@ -149,6 +149,9 @@ pub struct FlogReader {
     input: BufReader<Box<dyn Read + Send>>,
     compressed: bool,
     records: u64,
+    /// Bytes of the (decompressed) stream up to the end of the last
+    /// complete record.
+    complete: u64,
     done: bool,
     /// The current record's bytes, reused.
     record: Vec<u8>,
@@ -221,6 +224,7 @@ impl FlogReader {
             input: BufReader::with_capacity(64 * 1024, stream),
             compressed,
             records: 0,
+            complete: MAGIC.len() as u64,
             done: false,
             record: Vec::new(),
         })
@@ -234,6 +238,14 @@ impl FlogReader {
     /// Complete records read so far.
     pub fn records_read(&self) -> u64 {
         self.records
+    }
+
+    /// Bytes of the (decompressed) stream that the magic line and the
+    /// complete records read so far take. For a plain file that a writer
+    /// killed mid-record left, this is where its last complete record ends:
+    /// where a writer that finishes the file appends.
+    pub fn complete_bytes(&self) -> u64 {
+        self.complete
     }
 
     /// The next record; `Ok(None)` at the clean end. After an error it returns
@@ -292,6 +304,8 @@ impl FlogReader {
         match ciborium::from_reader::<Record, _>(self.record.as_slice()) {
             Ok(record) => {
                 self.records += 1;
+                // `read_item` keeps every byte it consumed.
+                self.complete += self.record.len() as u64;
                 Ok(Some(record))
             }
             Err(e) => Err(ReadError::Corrupt {

@@ -70,6 +70,11 @@ pub struct Trailer {
     /// When recording ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished: Option<Timestamp>,
+    /// How many events the file holds, where its writer counted them (a
+    /// gathered file closed by recovery); `None` when the trailer does not
+    /// say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

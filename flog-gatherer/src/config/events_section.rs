@@ -37,6 +37,9 @@ pub struct EventsConfig {
     /// Keep at most this many bytes of closed files, removing the oldest.
     /// Default: all.
     pub keep_bytes: Option<u64>,
+    /// Remove closed files that closed longer than this ago (by the close
+    /// time in their names). Default: keep them, whatever their age.
+    pub keep_age: Option<Duration>,
     /// Bytes of one publisher's events that may wait for the disk; beyond
     /// that its events are counted as a gap (`not_written`) rather than
     /// held. Default 16 MiB.
@@ -54,6 +57,7 @@ impl Default for EventsConfig {
             compress: true,
             keep_files: None,
             keep_bytes: None,
+            keep_age: None,
             queue_memory: 16 * 1024 * 1024,
         }
     }
@@ -113,6 +117,7 @@ pub(crate) struct RawEvents {
     compress: Option<bool>,
     keep_files: Option<Spanned<i64>>,
     keep_bytes: Option<Spanned<RawSize>>,
+    keep_age: Option<Spanned<RawDuration>>,
     queue_memory: Option<Spanned<RawSize>>,
 }
 
@@ -187,6 +192,17 @@ impl RawEvents {
         }
         if let Some(raw) = &self.keep_bytes {
             config.keep_bytes = Some(size(raw, "keep_bytes")?);
+        }
+        if let Some(raw) = &self.keep_age {
+            let key = "keep_age";
+            let age = raw
+                .get_ref()
+                .parse()
+                .map_err(|e| source.error_at(raw.span(), ConfigProblem::Unit { key, source: e }))?;
+            if age.is_zero() {
+                return Err(source.error_at(raw.span(), ConfigProblem::Zero { key }));
+            }
+            config.keep_age = Some(age);
         }
         if let Some(raw) = &self.queue_memory {
             config.queue_memory = size(raw, "queue_memory")?;
@@ -296,10 +312,23 @@ min_level = 35
             ("[events]\n\nrotate_size = \"lots\"\n", 3),
             ("[events]\nkeep_files = 0\n", 2),
             ("[events]\nrotation = \"1h\"\n", 2),
+            ("[events]\nkeep_files = 3\nkeep_age = \"0d\"\n", 3),
+            ("[events]\nkeep_age = \"a week\"\n", 2),
+            ("[events]\n\nkeep_age = -7\n", 3),
+            ("[events]\nkeep_age = \"400d\"\n", 2),
         ] {
             let e = Config::from_toml(text, "g.toml").unwrap_err();
             assert_eq!(e.line(), Some(line), "{text}: {e}");
         }
+        let e = Config::from_toml("[events]\nkeep_age = \"0s\"\n", "g.toml").unwrap_err();
+        assert!(e.to_string().contains("keep_age"), "{e}");
+        let e = Config::from_toml("[events]\nkeep_age = \"a week\"\n", "g.toml").unwrap_err();
+        assert!(e.to_string().contains("invalid duration \"a week\""), "{e}");
+        let week = Config::from_toml("[events]\nkeep_age = \"7d\"\n", "g.toml").unwrap();
+        assert_eq!(
+            week.events.unwrap().keep_age,
+            Some(Duration::from_secs(7 * 86_400))
+        );
         let off = Config::from_toml("[events]\nrotate = false\n", "g.toml").unwrap();
         assert_eq!(off.events.unwrap().rotate, None);
     }

@@ -69,11 +69,13 @@ impl EventGathering {
         let retention = Retention {
             files: events.keep_files,
             bytes: events.keep_bytes,
+            age: events.keep_age,
         };
         let compressor = compress::spawn(
             dir.clone(),
             events.compress,
             retention,
+            clock.clone(),
             closed_rx,
             notices.clone(),
         )
@@ -209,8 +211,19 @@ fn report(notice: &LogNotice) {
             tracing::info!(path = %shown(path), unwritten, "writing events again, into {}; {unwritten} events were not written (recorded as gaps)", shown(path))
         }
         LogNotice::Closed { path } => tracing::info!(path = %shown(path), "closed {}", shown(path)),
-        LogNotice::Recovered { path, truncated } => {
-            tracing::warn!(path = %shown(path), truncated, "{} was left open by a gatherer that stopped abruptly; closed as it is", shown(path))
+        LogNotice::Recovered(r) => {
+            let (path, truncated) = (shown(&r.path), r.truncated);
+            match (&r.unfinished, r.events) {
+                (None, Some(events)) => {
+                    tracing::warn!(%path, truncated, events, "{path} was left open by a gatherer that stopped abruptly; closed with a `recovered` trailer ({events} events)")
+                }
+                (Some(error), _) => {
+                    tracing::warn!(%path, %error, "{path} was left open by a gatherer that stopped abruptly; closed as it is, without a trailer: {error}")
+                }
+                (None, None) => {
+                    tracing::warn!(%path, "{path} was left open by a gatherer that stopped abruptly; closed as it is (it is not a readable flogfile)")
+                }
+            }
         }
         LogNotice::Compressed { path } => {
             tracing::debug!(path = %shown(path), "compressed {}", shown(path))

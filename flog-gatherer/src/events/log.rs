@@ -4,9 +4,10 @@
 //!
 //! Crash safety comes from never rewriting: records are appended whole, a
 //! file is closed by appending its trailer and renaming it, and a file a dead
-//! gatherer left `---to-present` is renamed closed as it is (its trailer
-//! would follow a cut record, so it gets none) by the next start, which opens
-//! a new one. Readers read such a file to its last complete record.
+//! gatherer left `---to-present` is closed by the next start, which opens a
+//! new one: a cut last record cut off, a `recovered` trailer appended
+//! ([`close_left`]). Until then readers read such a file to its last
+//! complete record.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +28,7 @@ use flog_core::{
 use super::figures::EventFigures;
 use super::names::{closed_name, parse_name, present_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
+use super::recovery::{close_left, Recovered};
 
 /// When and how files are closed.
 #[derive(Debug, Clone, Default)]
@@ -56,8 +58,9 @@ pub(crate) enum LogNotice {
     Resumed { path: PathBuf, unwritten: u64 },
     /// A file was closed and is ready for compression.
     Closed { path: PathBuf },
-    /// A file left open by a gatherer that died was closed as it was.
-    Recovered { path: PathBuf, truncated: bool },
+    /// A file left open by a gatherer that died was closed with a
+    /// `recovered` trailer.
+    Recovered(Recovered),
     /// A closed file was compressed to `path`.
     Compressed { path: PathBuf },
     /// Compressing a closed file failed; it stays uncompressed.
@@ -243,16 +246,9 @@ impl EventLog {
             }
         }
         for (from, path) in left {
-            let damage = positions.scan(&path).unwrap_or_else(Some);
-            let to = modified(&path).unwrap_or(from).max(from);
-            let closed = self.dir.join(closed_name(from, to));
-            fs::rename(&path, &closed)?;
-            flog_core::fs::sync_parent(&closed)?;
-            let truncated = damage.is_some_and(|d| d.is_truncated());
-            let _ = self.notices.send(LogNotice::Recovered {
-                path: closed.clone(),
-                truncated,
-            });
+            let recovered = close_left(&self.dir, from, &path, positions)?;
+            let closed = recovered.path.clone();
+            let _ = self.notices.send(LogNotice::Recovered(recovered));
             // Compressed below, with the other closed files.
             let _ = self.notices.send(LogNotice::Closed { path: closed });
         }
@@ -638,12 +634,6 @@ enum CloseFailed {
     Write(io::Error),
     /// The trailer is written but renaming or saving the positions failed.
     Finish(io::Error),
-}
-
-fn modified(path: &Path) -> Option<Timestamp> {
-    let t = fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(Timestamp(i64::try_from(since.as_micros()).ok()?))
 }
 
 #[cfg(test)]

@@ -3,18 +3,23 @@
 //! `BASEDIR/events/` (foolscap's log-gatherer; docs/gatherer.md, "Gathering
 //! events").
 //!
-//! Leaves first: [`figures`] (counts for the metrics), [`names`] (file names), [`positions`] (what is stored of
-//! each publisher), [`log`] (the files: append, rotate, recover), [`compress`]
-//! (the compressor thread), [`writer`] (the writer thread owning the log),
-//! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
+//! Leaves first: [`figures`] (counts for the metrics), [`names`] (file
+//! names), [`positions`] (what is stored of each publisher), [`recovery`]
+//! (closing what a dead gatherer left open), [`log`] (the files: append,
+//! rotate, recover), [`compress`] (the compressor thread, retention),
+//! [`writer`] (the writer thread owning the log), [`tracker`] (new,
+//! duplicate and missing event numbers), [`held`] (gaps waiting for room),
+//! [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;
 mod figures;
 mod gathering;
+mod held;
 mod log;
 mod names;
 mod positions;
+mod recovery;
 mod subscriber;
 mod tracker;
 mod writer;

@@ -83,26 +83,46 @@ impl Positions {
         flog_core::fs::write_file_atomically(&dir.join(POSITIONS_FILE), text.as_bytes())
     }
 
-    /// Adds what a gathered file holds; returns the damage that ended it
-    /// early, if any (a file a killed gatherer left ends in a cut record).
-    pub(crate) fn scan(&mut self, path: &Path) -> Result<Option<ReadError>, ReadError> {
-        let reader = match flog_core::flogfile::FlogReader::open(path) {
-            Ok(reader) => reader,
-            Err(e @ ReadError::Truncated { .. }) => return Ok(Some(e)),
-            Err(e) => return Err(e),
-        };
-        for record in reader {
-            match record {
-                Ok(Record::Received(r)) => {
-                    let inc = r.event.incarnation.to_string();
-                    self.store(&r.receipt.from, &inc, r.event.num);
+    /// Adds what a gathered file holds; says what else was found in it (a
+    /// file a killed gatherer left ends in a cut record). `Err` only when
+    /// it is not a flogfile at all.
+    pub(crate) fn scan(&mut self, path: &Path) -> Result<Scanned, ReadError> {
+        let mut reader = flog_core::flogfile::FlogReader::open(path)?;
+        let mut scanned = Scanned::default();
+        loop {
+            match reader.next_record() {
+                Ok(Some(record)) => {
+                    scanned.trailer = matches!(record, Record::Trailer(_));
+                    if let Record::Received(r) = record {
+                        let inc = r.event.incarnation.to_string();
+                        self.store(&r.receipt.from, &inc, r.event.num);
+                        scanned.events += 1;
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => return Ok(Some(e)),
+                Ok(None) => break,
+                Err(e) => {
+                    scanned.damage = Some(e);
+                    break;
+                }
             }
         }
-        Ok(None)
+        scanned.complete_bytes = reader.complete_bytes();
+        Ok(scanned)
     }
+}
+
+/// What [`Positions::scan`] found in a gathered file besides positions.
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// Events read.
+    pub(crate) events: u64,
+    /// Whether the last complete record is a trailer.
+    pub(crate) trailer: bool,
+    /// What ended reading early, if anything did.
+    pub(crate) damage: Option<ReadError>,
+    /// Where the last complete record ends (see
+    /// [`FlogReader::complete_bytes`](flog_core::flogfile::FlogReader::complete_bytes)).
+    pub(crate) complete_bytes: u64,
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use flog_wire::{ClientError, ClientOptions, EncodedEvent, EventUpdate, LogportCl
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::held::{HeldGap, HeldGaps};
 use super::log::Gathered;
 use super::positions::Position;
 use super::tracker::{Missing, Tracker, Verdict};
@@ -45,14 +46,16 @@ struct State {
     incarnation: Option<String>,
     tracker: Tracker,
     budget: Arc<Budget>,
-    /// Events kept but not sent to the writer (the budget was spent).
-    unwritten: Option<Missing>,
+    /// Gaps waiting for room in the budget.
+    held: HeldGaps,
 }
 
 impl State {
-    fn send(&self, cx: &SubscriberContext, item: Gathered, bytes: usize) {
-        // Gaps and markers are small and few (at most one per event): they
-        // are sent whatever the budget, but count against it.
+    /// Sends `item` whatever the budget, counting it there: for the few
+    /// records that must go now (a connection's end, a new incarnation,
+    /// the held gaps before an event that fits), at most a few per
+    /// connection or per event that fitted.
+    fn force(&self, cx: &SubscriberContext, item: Gathered, bytes: usize) {
         let _ = cx.writer.send(Command::Write {
             items: vec![item],
             budget: self.budget.clone(),
@@ -60,37 +63,56 @@ impl State {
         });
     }
 
-    fn gap(&self, cx: &SubscriberContext, missing: &Missing) {
-        let gap = Gap {
+    fn gap_record(&self, cx: &SubscriberContext, held: HeldGap) -> Gathered {
+        Gathered::Gap(Gap {
             from: self.id.clone(),
             incarnation: self.incarnation.clone().unwrap_or_default(),
-            count: missing.count(),
-            first: Some(missing.first),
-            last: Some(missing.last),
-            reason: missing.reason.clone(),
+            count: held.count,
+            first: Some(held.first),
+            last: Some(held.last),
+            reason: held.reason,
             rx_time: cx.clock.now(),
-        };
-        self.send(cx, Gathered::Gap(gap), RECORD_OVERHEAD);
+        })
     }
 
-    fn gaps(&self, cx: &SubscriberContext, confirmed: &[Missing]) {
-        for missing in confirmed {
-            self.gap(cx, missing);
+    /// Sends the held gaps: those that fit in the budget, or, `forced`,
+    /// all of them.
+    fn flush_held(&mut self, cx: &SubscriberContext, forced: bool) {
+        while let Some(held) = self.held.pop() {
+            if forced {
+                let record = self.gap_record(cx, held);
+                self.force(cx, record, RECORD_OVERHEAD);
+            } else if self.budget.reserve(RECORD_OVERHEAD) {
+                let record = self.gap_record(cx, held);
+                let _ = cx.writer.send(Command::Write {
+                    items: vec![record],
+                    budget: self.budget.clone(),
+                    bytes: RECORD_OVERHEAD,
+                });
+            } else {
+                self.held.unpop(held);
+                return;
+            }
         }
     }
 
-    /// The connection ended: what is still missing is a gap now.
+    /// Holds the confirmed gaps and sends what fits: a publisher skipping
+    /// numbers while the writer is slow costs no memory per gap.
+    fn gaps(&mut self, cx: &SubscriberContext, confirmed: &[Missing]) {
+        for m in confirmed {
+            self.held
+                .add(m.reason.clone(), (m.first, m.last), m.count());
+        }
+        self.flush_held(cx, false);
+    }
+
+    /// The connection ended: what is still missing is a gap now, and every
+    /// held gap goes.
     fn disconnected(&mut self, cx: &SubscriberContext) {
         let mut confirmed = Vec::new();
         self.tracker.disconnected(&mut confirmed);
         self.gaps(cx, &confirmed);
-        self.flush_unwritten(cx);
-    }
-
-    fn flush_unwritten(&mut self, cx: &SubscriberContext) {
-        if let Some(missing) = self.unwritten.take() {
-            self.gap(cx, &missing);
-        }
+        self.flush_held(cx, true);
     }
 
     /// The publisher's welcome names an incarnation: a new one starts
@@ -107,7 +129,7 @@ impl State {
             pid: Some(pid),
             rx_time: cx.clock.now(),
         };
-        self.send(cx, Gathered::Incarnation(change), RECORD_OVERHEAD);
+        self.force(cx, Gathered::Incarnation(change), RECORD_OVERHEAD);
         self.incarnation = Some(incarnation.to_owned());
         self.tracker = Tracker::new(None);
     }
@@ -135,22 +157,12 @@ impl State {
         let size = bytes.len() + self.id.len() + RECORD_OVERHEAD;
         if !self.budget.reserve(size) {
             let num = event.num;
-            match &mut self.unwritten {
-                Some(m) => {
-                    m.first = m.first.min(num);
-                    m.last = m.last.max(num);
-                }
-                None => {
-                    self.unwritten = Some(Missing {
-                        first: num,
-                        last: num,
-                        reason: GapReason::NotWritten,
-                    })
-                }
-            }
+            self.held.add(GapReason::NotWritten, (num, num), 1);
+            self.budget.count_unwritten();
             return;
         }
-        self.flush_unwritten(cx);
+        // Where they were missed, before what comes after them.
+        self.flush_held(cx, true);
         let received = ReceivedEvent {
             event,
             receipt: Receipt {
@@ -179,7 +191,7 @@ pub(crate) async fn run_subscriber(
         tracker: Tracker::new(start.as_ref().map(|p| p.num)),
         incarnation: start.map(|p| p.incarnation),
         budget: Budget::new(usize::try_from(cx.events.queue_memory).unwrap_or(usize::MAX)),
-        unwritten: None,
+        held: HeldGaps::default(),
         id,
     };
     let mut backoff = Backoff::new(cx.min_backoff, cx.max_backoff);
@@ -224,7 +236,24 @@ async fn session(
     state.tracker.connected();
     let id = &state.id;
     tracing::info!(publisher = %id, pid = welcome.pid, incarnation = %welcome.incarnation, "gathering events of {id}");
-    while let Some(update) = subscription.next().await {
+    loop {
+        let update = if state.held.is_empty() {
+            subscription.next().await
+        } else {
+            // Gaps wait for room in the budget: they go as soon as there
+            // is, rather than with the next event that fits, which may be
+            // long in coming. (`next` is cancel-safe: the queue keeps what
+            // it holds.)
+            tokio::select! {
+                biased;
+                update = subscription.next() => update,
+                () = state.budget.room_for(RECORD_OVERHEAD) => {
+                    state.flush_held(cx, false);
+                    continue;
+                }
+            }
+        };
+        let Some(update) = update else { break };
         match update {
             EventUpdate::Event(encoded) => state.event(cx, &encoded),
             EventUpdate::Dropped { count } => state.tracker.dropped(count),
@@ -233,3 +262,6 @@ async fn session(
     }
     Ok("connection closed".into())
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,11 +5,13 @@
 //! whose budget is spent loses (and counts as a gap) only its own events,
 //! never stalling the others.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use super::log::{EventLog, Gathered};
 use super::names::ROTATE_REQUEST;
@@ -22,6 +24,11 @@ const TICK: Duration = Duration::from_millis(200);
 pub(crate) struct Budget {
     limit: usize,
     used: AtomicUsize,
+    /// Signalled whenever the writer gives bytes back.
+    released: Notify,
+    /// Events of this publisher counted as not written because the budget
+    /// was spent, in all.
+    unwritten: AtomicU64,
 }
 
 impl Budget {
@@ -29,7 +36,13 @@ impl Budget {
         Arc::new(Budget {
             limit,
             used: AtomicUsize::new(0),
+            released: Notify::new(),
+            unwritten: AtomicU64::new(0),
         })
+    }
+
+    fn fits(&self, used: usize, bytes: usize) -> bool {
+        used == 0 || used.saturating_add(bytes) <= self.limit
     }
 
     /// Takes `bytes` from the budget; `false` (and nothing taken) when they
@@ -38,7 +51,7 @@ impl Budget {
     pub(crate) fn reserve(&self, bytes: usize) -> bool {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            if used != 0 && used.saturating_add(bytes) > self.limit {
+            if !self.fits(used, bytes) {
                 return false;
             }
             match self.used.compare_exchange_weak(
@@ -60,8 +73,36 @@ impl Budget {
         bytes
     }
 
+    /// Returns once `bytes` would fit (to the one task that reserves from
+    /// this budget: nobody else takes the room meanwhile).
+    pub(crate) async fn room_for(&self, bytes: usize) {
+        // `notify_one` keeps a permit when nobody waits, so a release
+        // between the check and the wait is not missed.
+        while !self.fits(self.used.load(Ordering::Acquire), bytes) {
+            self.released.notified().await;
+        }
+    }
+
+    /// Counts an event that did not fit.
+    pub(crate) fn count_unwritten(&self) {
+        self.unwritten.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events that did not fit, in all.
+    #[cfg(test)]
+    pub(crate) fn unwritten(&self) -> u64 {
+        self.unwritten.load(Ordering::Relaxed)
+    }
+
+    /// Bytes taken now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
+        self.released.notify_one();
     }
 }
 

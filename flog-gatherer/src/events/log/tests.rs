@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use flog_core::{
-    flogfile::{FlogReader, Receipt, Record},
+    flogfile::{FlogReader, Receipt, Record, Trailer},
     Event, ManualClock, Text,
 };
 
@@ -162,10 +162,17 @@ fn rotation_by_injected_clock_names_closes_and_compresses() {
     ctx.send(closed).unwrap();
     drop(ctx);
     let (ntx, nrx) = mpsc::channel();
-    compress::spawn(dir.clone(), true, Retention::default(), crx, ntx)
-        .unwrap()
-        .join()
-        .unwrap();
+    compress::spawn(
+        dir.clone(),
+        true,
+        Retention::default(),
+        f.clock.clone(),
+        crx,
+        ntx,
+    )
+    .unwrap()
+    .join()
+    .unwrap();
     assert!(matches!(nrx.recv().unwrap(), LogNotice::Compressed { .. }));
     let names = f.names();
     assert!(names[0].ends_with(".flog.bz2"), "{names:?}");
@@ -209,8 +216,21 @@ fn rotation_by_size() {
     assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Shutdown));
 }
 
+/// The trailer a recovered file ends with, and every record before it.
+fn recovered_trailer(path: &Path) -> (Trailer, Vec<Record>) {
+    let mut recs = records(path);
+    let Some(Record::Trailer(trailer)) = recs.pop() else {
+        panic!("{path:?} does not end with a trailer: {recs:?}")
+    };
+    assert!(
+        !recs.iter().any(|r| matches!(r, Record::Trailer(_))),
+        "two trailers"
+    );
+    (trailer, recs)
+}
+
 #[test]
-fn a_file_left_open_is_closed_as_it_is_and_its_positions_count() {
+fn a_file_left_open_is_cut_to_its_last_record_and_closed_recovered_and_its_positions_count() {
     let f = fixture();
     let mut log = f.open(Rotation::default());
     for num in 1..=5 {
@@ -222,6 +242,7 @@ fn a_file_left_open_is_closed_as_it_is_and_its_positions_count() {
     // What a SIGKILL in the middle of a write leaves: no trailer, and part
     // of a record at the end.
     std::mem::forget(log);
+    let complete = fs::read(&left).unwrap();
     let mut file = OpenOptions::new().append(true).open(&left).unwrap();
     file.write_all(&[0x83, 0x65, b'e', b'v']).unwrap();
     drop(file);
@@ -238,21 +259,92 @@ fn a_file_left_open_is_closed_as_it_is_and_its_positions_count() {
     assert!(
         notices.iter().any(|n| matches!(
             n,
-            LogNotice::Recovered {
+            LogNotice::Recovered(Recovered {
                 truncated: true,
+                events: Some(6),
+                unfinished: None,
                 ..
-            }
+            })
         )),
         "{notices:?}"
     );
-    // Readable up to its last complete record.
-    let contents =
-        flog_core::flogfile::read_flogfile(&f.basedir.join(EVENTS_DIR).join(&names[0])).unwrap();
+    // Nothing complete rewritten: the complete records as they were, the
+    // cut one cut off, then the trailer.
+    let closed = f.basedir.join(EVENTS_DIR).join(&names[0]);
+    let bytes = fs::read(&closed).unwrap();
+    assert!(bytes.starts_with(&complete), "the complete records changed");
+    assert!(!bytes[complete.len()..].starts_with(&[0x83, 0x65, b'e', b'v']));
+    let (trailer, recs) = recovered_trailer(&closed);
+    assert_eq!(trailer.end, Some(flog_core::flogfile::EndReason::Recovered));
+    assert!(trailer.recovered && trailer.truncated, "{trailer:?}");
+    assert_eq!(trailer.events, Some(6));
+    assert_eq!(origins(&recs).len(), 6);
+    // Readable to its end now.
+    let contents = flog_core::flogfile::read_flogfile(&closed).unwrap();
+    assert!(contents.damage.is_none(), "{:?}", contents.damage);
     assert_eq!(contents.events.len(), 6);
-    assert!(contents.damage.unwrap().is_truncated());
     // Queued for compression once.
     let queued: Vec<PathBuf> = f.closed.try_iter().collect();
     assert_eq!(queued.len(), 1, "{queued:?}");
+}
+
+#[test]
+fn a_recovery_cut_short_is_finished_by_the_next_start_with_one_trailer() {
+    let f = fixture();
+    let mut log = f.open(Rotation::default());
+    for num in 0..3 {
+        log.append(&received("a", num));
+    }
+    log.flush();
+    let left = log.current_path().unwrap().to_owned();
+    std::mem::forget(log);
+    // A clean end (the kill fell between records): nothing is cut.
+    let complete = fs::read(&left).unwrap();
+    let recovered = f.open(Rotation::default());
+    let names = f.names();
+    let closed = f.basedir.join(EVENTS_DIR).join(&names[0]);
+    let (trailer, _) = recovered_trailer(&closed);
+    assert!(!trailer.truncated, "{trailer:?}");
+    assert_eq!(trailer.events, Some(3));
+    assert!(fs::read(&closed).unwrap().starts_with(&complete));
+
+    // A death after the trailer was synced and before the rename leaves a
+    // `---to-present` file ending in a trailer: it is only renamed.
+    let left_again = recovered.current_path().unwrap().to_owned();
+    std::mem::forget(recovered);
+    fs::remove_file(&left_again).unwrap();
+    fs::rename(&closed, &left).unwrap();
+    let before = fs::read(&left).unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let _log = f.open(Rotation::default());
+    let names = f.names();
+    let closed: Vec<&String> = names.iter().filter(|n| !n.contains("present")).collect();
+    assert_eq!(closed.len(), 1, "{names:?}");
+    let closed = f.basedir.join(EVENTS_DIR).join(closed[0]);
+    assert_eq!(fs::read(&closed).unwrap(), before, "a second trailer");
+    recovered_trailer(&closed);
+}
+
+#[test]
+fn a_left_file_that_is_no_flogfile_is_renamed_as_it_is() {
+    let f = fixture();
+    let dir = f.basedir.join(EVENTS_DIR);
+    fs::create_dir_all(&dir).unwrap();
+    // Killed before the header was out.
+    let left = dir.join(crate::events::names::present_name(T0));
+    fs::write(&left, b"# flog fl").unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let _log = f.open(Rotation::default());
+    let names = f.names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(fs::read(dir.join(&names[0])).unwrap(), b"# flog fl");
+    let notices: Vec<LogNotice> = f.notices.try_iter().collect();
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, LogNotice::Recovered(Recovered { events: None, .. }))),
+        "{notices:?}"
+    );
 }
 
 #[test]
@@ -272,9 +364,15 @@ fn retention_removes_the_oldest_closed_files() {
     let (ntx, nrx) = mpsc::channel();
     let retention = Retention {
         files: Some(2),
-        bytes: None,
+        ..Retention::default()
     };
-    compress::retain(&f.basedir.join(EVENTS_DIR), retention, &ntx);
+    compress::retain(
+        &f.basedir.join(EVENTS_DIR),
+        retention,
+        f.clock.now(),
+        &[],
+        &ntx,
+    );
     let after = f.names();
     let closed: Vec<&String> = after.iter().filter(|n| !n.contains("present")).collect();
     assert_eq!(closed.len(), 2, "{after:?}");
