@@ -226,7 +226,11 @@ async fn session(
     tracing::info!(publisher = %id, pid = welcome.pid, incarnation = %welcome.incarnation, "gathering events of {id}");
     while let Some(update) = subscription.next().await {
         match update {
-            EventUpdate::Event(encoded) => state.event(cx, &encoded),
+            // Another gatherer's logport: its events are stored as this
+            // publisher's (see docs/gatherer.md, "A logport of its own").
+            EventUpdate::Event(encoded) | EventUpdate::Relayed { event: encoded, .. } => {
+                state.event(cx, &encoded)
+            }
             EventUpdate::Dropped { count } => state.tracker.dropped(count),
             EventUpdate::Ended { reason } => return Ok(reason),
         }
