@@ -18,6 +18,7 @@ use super::compress::{self, Retention};
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
 use super::names::EVENTS_DIR;
 use super::positions::Positions;
+use super::relay::Relay;
 use super::subscriber::{run_subscriber, SubscriberContext};
 use super::writer;
 use crate::config::{Config, EventsConfig};
@@ -59,6 +60,7 @@ impl EventGathering {
         basedir: &Path,
         config: &Config,
         events: EventsConfig,
+        relay: Option<Arc<Relay>>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
@@ -96,7 +98,7 @@ impl EventGathering {
         .map_err(GatherError::io("open the event log in", &dir))?;
         let positions = opened.positions().clone();
         let (handle, writer) =
-            writer::spawn(opened).map_err(GatherError::io("start the writer for", &dir))?;
+            writer::spawn(opened, relay).map_err(GatherError::io("start the writer for", &dir))?;
         let options = ClientOptions::new()
             .connect_timeout(config.connect_timeout)
             .request_timeout(config.request_timeout)

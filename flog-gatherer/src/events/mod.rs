@@ -5,7 +5,8 @@
 //!
 //! Leaves first: [`names`] (file names), [`positions`] (what is stored of
 //! each publisher), [`log`] (the files: append, rotate, recover), [`compress`]
-//! (the compressor thread), [`writer`] (the writer thread owning the log),
+//! (the compressor thread), [`relay`] (what is written, on to the
+//! gatherer's logport), [`writer`] (the writer thread owning the log),
 //! [`tracker`] (new, duplicate and missing event numbers), [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
@@ -14,9 +15,12 @@ mod gathering;
 mod log;
 mod names;
 mod positions;
+mod relay;
 mod subscriber;
 mod tracker;
 mod writer;
 
 pub(crate) use self::gathering::EventGathering;
+pub(crate) use self::names::{parse_name, EventFileName};
 pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};
+pub(crate) use self::relay::{Relay, RelayQueue, Relayed, Seam};
