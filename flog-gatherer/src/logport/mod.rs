@@ -172,3 +172,6 @@ pub(crate) async fn accept_loop(
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
