@@ -485,6 +485,18 @@ page_size = 500
 # message = "pool (exhausted|closed)"  # regex on raw and rendered text
 # fields = { host = "db1" }      # fields equal to these values
 
+# The gatherer's own logport (off without this section; needs [events]):
+# `flogtool tail BASEDIR` (or the flogs:// URL in BASEDIR/logport, mode 0600)
+# shows the merged live stream of every gathered event, with its origin;
+# `--catch-up` starts with the current events file. TLS with the gatherer's
+# key; its secret is BASEDIR/logport-secret. See docs/gatherer.md.
+#
+# [logport]
+# listen = "127.0.0.1:4819"
+# advertise = "gatherer.example.com"   # default: the listening address
+# queue_memory = "4 MiB"         # per subscriber; beyond it, counted drops
+# max_connections = 64
+
 # Event gathering (foolscap's log-gatherer): every event of the publishers,
 # as it arrives, into BASEDIR/events/from-<T1>---to-present.flog, rotated
 # and compressed. Off without this section; see docs/gatherer.md.
@@ -503,18 +515,6 @@ page_size = 500
 # publisher = "db-1"             # optional
 # facility = "app.db"            # optional: the facility or below it
 # min_level = "WEIRD"
-
-# The gatherer's own logport (off without this section; needs [events]):
-# `flogtool tail BASEDIR` (or the flogs:// URL in BASEDIR/logport, mode 0600)
-# shows the merged live stream of every gathered event, with its origin;
-# `--catch-up` starts with the current events file. TLS with the gatherer's
-# key; its secret is BASEDIR/logport-secret. See docs/gatherer.md.
-#
-# [logport]
-# listen = "127.0.0.1:4819"
-# advertise = "gatherer.example.com"   # default: the listening address
-# queue_memory = "4 MiB"         # per subscriber; beyond it, counted drops
-# max_connections = 64
 "#;
 
 /// Creates a base directory with a documented config file and an empty
