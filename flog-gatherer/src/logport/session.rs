@@ -30,6 +30,8 @@ const QUEUE_PUSHES: usize = 65_536;
 /// How long the client may send nothing; announced in the welcome, and
 /// `flogtool tail` pings well within it.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long what is queued when a session ends may take to reach the client.
+const CLOSING_GRACE: Duration = Duration::from_secs(2);
 /// How long the client may accept nothing before it is given up on.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -122,8 +124,16 @@ pub(crate) async fn serve(
     let writing = tokio::spawn(write_loop(writer, queued, ended.clone()));
     let read = read_requests(cx, reader, &out, &shutdown, &ended).await;
     drop(out);
-    // The writer ends once every subscription's sender is gone too.
-    let _ = writing.await;
+    // The writer ends once every subscription's sender is gone too; what
+    // is still queued (a goodbye) gets a short grace, not the stall limit,
+    // so that a client that reads nothing cannot hold up a shutdown.
+    let mut writing = writing;
+    if tokio::time::timeout(CLOSING_GRACE, &mut writing)
+        .await
+        .is_err()
+    {
+        writing.abort();
+    }
     read
 }
 
