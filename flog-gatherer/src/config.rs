@@ -14,9 +14,12 @@ use crate::error::{ConfigError, ConfigProblem, GatherError, Source};
 use crate::units::{RawDuration, RawSize};
 
 mod events_section;
+mod logport_section;
 
 use self::events_section::RawEvents;
 pub use self::events_section::{EventsConfig, LevelRule};
+pub use self::logport_section::LogportConfig;
+use self::logport_section::RawLogport;
 
 /// The config file's name in the base directory.
 pub const CONFIG_FILE: &str = "gatherer.toml";
@@ -88,6 +91,9 @@ pub struct Config {
     /// Event gathering, when the file has an `[events]` section. Default:
     /// off.
     pub events: Option<EventsConfig>,
+    /// The gatherer's own logport, when the file has a `[logport]` section
+    /// (which needs `[events]`). Default: `None`.
+    pub logport: Option<LogportConfig>,
 }
 
 /// The dashboard's address and access token (`http`, `http_token`).
@@ -147,6 +153,7 @@ impl Default for Config {
             advertise: None,
             http: None,
             events: None,
+            logport: None,
         }
     }
 }
@@ -177,6 +184,7 @@ struct RawConfig {
     #[serde(default)]
     rule: Vec<RawRule>,
     events: Option<RawEvents>,
+    logport: Option<Spanned<RawLogport>>,
 }
 
 impl RawConfig {
@@ -366,6 +374,13 @@ impl Config {
         if let Some(events) = raw.events {
             config.events = Some(events.compile(&source)?);
         }
+        if let Some(logport) = raw.logport {
+            let span = logport.span();
+            if config.events.is_none() {
+                return Err(source.error_at(span, ConfigProblem::LogportWithoutEvents));
+            }
+            config.logport = Some(logport.into_inner().compile(&source)?);
+        }
         Ok(config)
     }
 
@@ -469,6 +484,18 @@ page_size = 500
 # min_level = "WEIRD"            # a level name or number
 # message = "pool (exhausted|closed)"  # regex on raw and rendered text
 # fields = { host = "db1" }      # fields equal to these values
+
+# The gatherer's own logport (off without this section; needs [events]):
+# `flogtool tail BASEDIR` (or the flogs:// URL in BASEDIR/logport, mode 0600)
+# shows the merged live stream of every gathered event, with its origin;
+# `--catch-up` starts with the current events file. TLS with the gatherer's
+# key; its secret is BASEDIR/logport-secret. See docs/gatherer.md.
+#
+# [logport]
+# listen = "127.0.0.1:4819"
+# advertise = "gatherer.example.com"   # default: the listening address
+# queue_memory = "4 MiB"         # per subscriber; beyond it, counted drops
+# max_connections = 64
 
 # Event gathering (foolscap's log-gatherer): every event of the publishers,
 # as it arrives, into BASEDIR/events/from-<T1>---to-present.flog, rotated

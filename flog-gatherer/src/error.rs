@@ -71,6 +71,9 @@ pub enum ConfigProblem {
         /// The range allowed, for people: `1 to 4096`.
         range: &'static str,
     },
+    /// `[logport]` without `[events]`: there would be nothing to serve.
+    #[error("[logport] serves the gathered events: it needs an [events] section too")]
+    LogportWithoutEvents,
     /// `listen` is not an `ADDRESS:PORT`.
     #[error("listen: {0:?} is not ADDRESS:PORT, e.g. \"0.0.0.0:4818\"")]
     Listen(String),
@@ -225,6 +228,14 @@ pub enum GatherError {
     /// The `listen` address could not be bound.
     #[error("cannot listen for publishers on {addr}: {source}")]
     Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The `[logport]` address could not be bound.
+    #[error("cannot serve the gatherer's logport on {addr}: {source}")]
+    LogportListen {
         /// The configured address.
         addr: std::net::SocketAddr,
         /// Why.

@@ -16,7 +16,7 @@ use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::blocking;
 use crate::error::GatherError;
-use crate::events::{EventFigures, EventGathering};
+use crate::events::{EventFigures, EventGathering, Relay};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
@@ -196,6 +196,16 @@ impl Gatherer {
         let mut workers: HashMap<String, Worker> = HashMap::new();
         // Event gathering (`[events]`), beside the incident workers: its own
         // connections, its own files (crate::events).
+        // The gatherer's own logport relays what event gathering writes;
+        // bound first, so that a port in use fails the start before any
+        // thread is started.
+        let relay = self.config.logport.as_ref().map(|_| Relay::new());
+        let logport = match (&self.config.logport, &relay) {
+            (Some(config), Some(relay)) => {
+                Some(crate::logport::bind(&self.basedir, config, Arc::clone(relay)).await?)
+            }
+            _ => None,
+        };
         let mut events = match self.config.events.clone() {
             Some(events) => Some(
                 EventGathering::start(
@@ -203,11 +213,21 @@ impl Gatherer {
                     &self.config,
                     events,
                     self.event_figures.clone(),
+                    relay,
                 )
                 .await?,
             ),
             None => None,
         };
+        if let Some((logport, url)) = logport {
+            let file = self.basedir.join(crate::listen::GATHERER_LOGPORT_FILE);
+            tracing::info!(url = %url.redacted(), "serving the gathered events at {} (the URL is in {})", url.redacted(), file.display());
+            tracker.spawn(crate::logport::accept_loop(
+                logport,
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+        }
         // Only one run at a time holds it (see `running`).
         let mut snapshot_jobs = self.snapshot_jobs.clone().lock_owned().await;
         let mut scan = PublisherScan::default();

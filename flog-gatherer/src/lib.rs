@@ -69,6 +69,7 @@ mod events;
 mod gatherer;
 mod listen;
 mod lock;
+mod logport;
 mod observer;
 mod publishers;
 mod snapshot;
@@ -82,8 +83,8 @@ pub use crate::classify::{
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{
-    create, Config, EventsConfig, HttpConfig, LevelRule, CONFIG_FILE, CONFIG_TEMPLATE,
-    MIN_TOKEN_LEN, PUBLISHERS_DIR,
+    create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, CONFIG_FILE,
+    CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
@@ -92,8 +93,8 @@ pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::events::{EventFigures, PublisherEventFigures, EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{
-    accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE,
-    PUBLISHER_KEYS_FILE, REGISTRATION_SECRET_FILE,
+    accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_LOGPORT_FILE,
+    GATHERER_URL_FILE, LOGPORT_SECRET_FILE, PUBLISHER_KEYS_FILE, REGISTRATION_SECRET_FILE,
 };
 pub use crate::lock::{running_gatherer, LOCK_FILE};
 pub use crate::observer::{ConnectedBy, GatherEvent, GatherObserver, Refusal, Stored};

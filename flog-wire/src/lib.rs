@@ -70,8 +70,8 @@ mod url;
 pub use crate::backoff::Backoff;
 pub use crate::client::{
     ClientError, ClientOptions, EventSubscription, EventUpdate, FetchedIncident, IncidentPage,
-    IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, ResumePoint, Snapshot,
-    Subscription,
+    IncidentSubscription, IncidentUpdate, LogportClient, ProtocolError, PushQueue, QueueLimits,
+    ResumePoint, Snapshot, Subscription,
 };
 pub use crate::codec::{Decoded, FlogCodec, DEFAULT_MAX_FRAME};
 pub use crate::connection::{Connection, MessageReader, MessageWriter};
@@ -79,10 +79,10 @@ pub use crate::error::{DecodeError, EncodeError, WireError};
 
 pub use crate::fingerprint::{FingerprintError, KeyFingerprint};
 pub use crate::message::{
-    EncodedEvent, ErrorCode, ErrorMessage, EventsDropped, Goodbye, Hello, IncidentCatchupDone,
-    IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Register, Registered, Reply,
-    Request, Response, SnapshotOutcome, SubscriptionEnded, Welcome, MAX_SNAPSHOT_REASON,
-    PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    EncodedEvent, ErrorCode, ErrorMessage, EventOrigin, EventsDropped, Goodbye, Hello,
+    IncidentCatchupDone, IncidentInfo, ListQuery, LogEvent, Message, NewIncident, Op, Register,
+    Registered, Reply, Request, Response, SnapshotOutcome, SubscriptionEnded, Welcome,
+    MAX_SNAPSHOT_REASON, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use crate::tls::{KeyError, KeyFile, KeyFileError, Rotation, ServerTls, TlsKey, WritePrivate};
 pub use crate::transport::{

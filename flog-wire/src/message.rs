@@ -618,6 +618,23 @@ pub struct LogEvent {
     pub subscription: u64,
     /// The event.
     pub event: EncodedEvent,
+    /// Where the event came from, when the sender relays events it gathered
+    /// from other publishers (a gatherer's logport); absent from a
+    /// publisher's own events. A peer that predates it ignores it
+    /// (docs/protocol.md §3, §4.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<EventOrigin>,
+}
+
+/// Where a relayed event came from: the publisher a gatherer received it
+/// from, and when. The publisher's incarnation is the event's own (`inc`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventOrigin {
+    /// The id of the publisher the gatherer received the event from.
+    pub from: String,
+    /// When the gatherer received it, in microseconds since the Unix epoch
+    /// (UTC).
+    pub rx_time: i64,
 }
 
 /// Push: the subscriber's queue overflowed and `count` pushes were discarded

@@ -171,10 +171,16 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         any::<u64>().prop_map(
             |subscription| Message::IncidentCatchupDone(IncidentCatchupDone { subscription })
         ),
-        (any::<u64>(), arb_event()).prop_map(|(subscription, event)| Message::LogEvent(LogEvent {
-            subscription,
-            event
-        })),
+        (
+            any::<u64>(),
+            arb_event(),
+            option::of(("[a-z0-9_-]{1,16}", any::<i64>()))
+        )
+            .prop_map(|(subscription, event, origin)| Message::LogEvent(LogEvent {
+                subscription,
+                event,
+                origin: origin.map(|(from, rx_time)| EventOrigin { from, rx_time }),
+            })),
         (any::<u64>(), any::<u64>()).prop_map(|(subscription, count)| {
             Message::EventsDropped(EventsDropped {
                 subscription,
@@ -278,6 +284,7 @@ pub(crate) fn one_of_each_message() -> Vec<Message> {
         Message::LogEvent(LogEvent {
             subscription: 3,
             event: EncodedEvent::new(vec![0xf6]),
+            origin: None,
         }),
         Message::EventsDropped(EventsDropped {
             subscription: 3,

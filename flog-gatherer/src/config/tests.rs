@@ -258,3 +258,24 @@ fn the_dashboard_needs_a_token_beyond_loopback() {
         assert!(shown.contains("gatherer.toml:"), "{text:?}: {shown}");
     }
 }
+
+#[test]
+fn the_logport_is_off_by_default_and_needs_events() {
+    assert!(parse(CONFIG_TEMPLATE).unwrap().logport.is_none());
+    let config = parse("[events]\n[logport]\nlisten = \"127.0.0.1:4819\"\n").unwrap();
+    let logport = config.logport.unwrap();
+    assert_eq!(logport.listen, "127.0.0.1:4819".parse().unwrap());
+    assert_eq!(logport.queue_memory, 4 * 1024 * 1024);
+    assert_eq!(logport.max_connections, 64);
+    let all = "[events]\n[logport]\nlisten = \"0.0.0.0:1\"\nadvertise = \"g.example\"\n\
+               queue_memory = \"64 KiB\"\nmax_connections = 2\n";
+    let logport = parse(all).unwrap().logport.unwrap();
+    assert_eq!(logport.advertise.as_deref(), Some("g.example"));
+    assert_eq!((logport.queue_memory, logport.max_connections), (65536, 2));
+    let alone = error("[logport]\nlisten = \"127.0.0.1:4819\"\n");
+    assert!(alone.contains("needs an [events] section"), "{alone}");
+    let bad = error("[events]\n[logport]\nlisten = \"localhost\"\n");
+    assert!(bad.contains(":3:") && bad.contains("ADDRESS:PORT"), "{bad}");
+    let small = error("[events]\n[logport]\nlisten = \"127.0.0.1:1\"\nqueue_memory = 10\n");
+    assert!(small.contains("queue_memory"), "{small}");
+}

@@ -19,6 +19,7 @@ use super::figures::EventFigures;
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
 use super::names::EVENTS_DIR;
 use super::positions::Positions;
+use super::relay::Relay;
 use super::subscriber::{run_subscriber, SubscriberContext};
 use super::writer;
 use crate::config::{Config, EventsConfig};
@@ -61,6 +62,7 @@ impl EventGathering {
         config: &Config,
         events: EventsConfig,
         figures: Arc<EventFigures>,
+        relay: Option<Arc<Relay>>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
@@ -101,7 +103,7 @@ impl EventGathering {
         .map_err(GatherError::io("open the event log in", &dir))?;
         let positions = opened.positions().clone();
         let (handle, writer) =
-            writer::spawn(opened).map_err(GatherError::io("start the writer for", &dir))?;
+            writer::spawn(opened, relay).map_err(GatherError::io("start the writer for", &dir))?;
         let options = ClientOptions::new()
             .connect_timeout(config.connect_timeout)
             .request_timeout(config.request_timeout)

@@ -7,9 +7,9 @@
 //! names), [`positions`] (what is stored of each publisher), [`recovery`]
 //! (closing what a dead gatherer left open), [`log`] (the files: append,
 //! rotate, recover), [`compress`] (the compressor thread, retention),
-//! [`writer`] (the writer thread owning the log), [`tracker`] (new,
-//! duplicate and missing event numbers), [`held`] (gaps waiting for room),
-//! [`subscriber`]
+//! [`relay`] (what is written, on to the gatherer's logport), [`writer`]
+//! (the writer thread owning the log), [`tracker`] (new, duplicate and
+//! missing event numbers), [`held`] (gaps waiting for room), [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;
@@ -20,10 +20,13 @@ mod log;
 mod names;
 mod positions;
 mod recovery;
+mod relay;
 mod subscriber;
 mod tracker;
 mod writer;
 
 pub use self::figures::{EventFigures, PublisherEventFigures};
 pub(crate) use self::gathering::EventGathering;
+pub(crate) use self::names::{parse_name, EventFileName};
 pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};
+pub(crate) use self::relay::{Relay, RelayQueue, Relayed, Seam};

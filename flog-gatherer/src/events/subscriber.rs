@@ -255,7 +255,11 @@ async fn session(
         };
         let Some(update) = update else { break };
         match update {
-            EventUpdate::Event(encoded) => state.event(cx, &encoded),
+            // Another gatherer's logport: its events are stored as this
+            // publisher's (see docs/gatherer.md, "A logport of its own").
+            EventUpdate::Event(encoded) | EventUpdate::Relayed { event: encoded, .. } => {
+                state.event(cx, &encoded)
+            }
             EventUpdate::Dropped { count } => state.tracker.dropped(count),
             EventUpdate::Ended { reason } => return Ok(reason),
         }

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use super::log::{EventLog, Gathered};
 use super::names::ROTATE_REQUEST;
+use super::relay::Relay;
 
 /// How often the thread wakes with nothing to write, to rotate on time.
 const TICK: Duration = Duration::from_millis(200);
@@ -122,19 +123,23 @@ pub(crate) type WriterHandle = Sender<Command>;
 
 /// Starts the writer thread over `log`; it ends (closing the current file
 /// with a `shutdown` trailer) once every sender is gone. The join handle's
-/// value is that close's outcome.
+/// value is that close's outcome. With a `relay` (the gatherer's logport),
+/// what each flush wrote is handed on to its subscribers.
 pub(crate) fn spawn(
     log: EventLog,
+    relay: Option<Arc<Relay>>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<std::io::Result<()>>)> {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("flog-gather-events".into())
-        .spawn(move || run(log, rx))?;
+        .spawn(move || run(log, rx, relay))?;
     Ok((tx, handle))
 }
 
-fn run(mut log: EventLog, rx: Receiver<Command>) -> std::io::Result<()> {
+fn run(mut log: EventLog, rx: Receiver<Command>, relay: Option<Arc<Relay>>) -> std::io::Result<()> {
     let mut checked = Instant::now();
+    // What the current burst wrote, for the relay.
+    let mut written = Vec::new();
     loop {
         if checked.elapsed() >= TICK {
             checked = Instant::now();
@@ -144,17 +149,29 @@ fn run(mut log: EventLog, rx: Receiver<Command>) -> std::io::Result<()> {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
                 log.tick();
+                // A rotation moves the seam to the new file.
+                if let Some(relay) = &relay {
+                    relay.written(log.current_path(), &mut written);
+                }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        handle(&mut log, command);
+        let mut keep = relay.is_some().then_some(&mut written);
+        handle(&mut log, command, &mut keep);
         // Drain what else is queued before flushing: one write(2) per
         // burst, not per event.
         while let Ok(command) = rx.try_recv() {
-            handle(&mut log, command);
+            handle(&mut log, command, &mut keep);
         }
         log.flush();
+        // After the flush, so that what the seam says is in the file is.
+        if let Some(relay) = &relay {
+            relay.written(log.current_path(), &mut written);
+        }
+    }
+    if let Some(relay) = &relay {
+        relay.end_all("the gatherer is shutting down");
     }
     log.shutdown()
 }
@@ -168,7 +185,9 @@ fn rotate_if_requested(log: &mut EventLog) {
     }
 }
 
-fn handle(log: &mut EventLog, command: Command) {
+/// Appends a command's records; with `keep`, hands them on there (for the
+/// relay, after the flush).
+fn handle(log: &mut EventLog, command: Command, keep: &mut Option<&mut Vec<Gathered>>) {
     match command {
         Command::Write {
             items,
@@ -179,6 +198,9 @@ fn handle(log: &mut EventLog, command: Command) {
                 log.append(item);
             }
             budget.release(bytes);
+            if let Some(keep) = keep {
+                keep.extend(items);
+            }
         }
     }
 }

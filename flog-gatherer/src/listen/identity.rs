@@ -22,6 +22,15 @@ pub const REGISTRATION_SECRET_FILE: &str = "registration-secret";
 /// at every start while it listens.
 pub const GATHERER_URL_FILE: &str = "gatherer-url";
 
+/// The secret of the gatherer's own logport (mode 0600), `[logport]`:
+/// another than the registration secret, since it reads the whole fleet's
+/// events, where registering only offers a publisher's.
+pub const LOGPORT_SECRET_FILE: &str = "logport-secret";
+/// The URL of the gatherer's own logport, secret included (mode 0600),
+/// written at every start while it serves one; named as a publisher's
+/// `logport` file is, so that `flogtool tail BASEDIR` finds it.
+pub const GATHERER_LOGPORT_FILE: &str = "logport";
+
 /// Who the gatherer is to publishers dialing in.
 pub(crate) struct Identity {
     pub(crate) key: TlsKey,
@@ -75,18 +84,36 @@ impl Identity {
     /// Whether `presented` is the registration secret, in time that does
     /// not depend on where they differ.
     pub(crate) fn secret_matches(&self, presented: &str) -> bool {
-        let a = Sha256::digest(self.secret.as_bytes());
-        let b = Sha256::digest(presented.as_bytes());
-        a.iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+        secrets_match(&self.secret, presented)
     }
 }
 
-/// Writes the URL for operators (mode 0600: it holds the secret).
-pub(crate) fn write_url_file(basedir: &Path, url: &LogportUrl) -> Result<(), GatherError> {
-    let path = basedir.join(GATHERER_URL_FILE);
+/// Whether `presented` is `secret`, in time that does not depend on where
+/// they differ.
+pub(crate) fn secrets_match(secret: &str, presented: &str) -> bool {
+    let a = Sha256::digest(secret.as_bytes());
+    let b = Sha256::digest(presented.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The secret of the gatherer's own logport, created on first use.
+pub(crate) fn logport_secret(basedir: &Path) -> Result<String, GatherError> {
+    token(basedir, LOGPORT_SECRET_FILE, true, |s| {
+        s.len() >= 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// Writes the URL for operators into `basedir/name` (mode 0600: it holds
+/// the secret).
+pub(crate) fn write_url_file(
+    basedir: &Path,
+    name: &str,
+    url: &LogportUrl,
+) -> Result<(), GatherError> {
+    let path = basedir.join(name);
     flog_core::fs::write_private_atomically(&path, format!("{url}\n").as_bytes())
         .map_err(GatherError::io("write", &path))
 }

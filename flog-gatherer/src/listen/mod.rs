@@ -26,12 +26,13 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub(crate) use self::identity::{logport_secret, secrets_match, write_url_file, Identity};
 pub use self::identity::{
-    GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_URL_FILE, REGISTRATION_SECRET_FILE,
+    GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_LOGPORT_FILE, GATHERER_URL_FILE,
+    LOGPORT_SECRET_FILE, REGISTRATION_SECRET_FILE,
 };
 pub use self::keys::{accept_key, ACCEPTED_KEYS_DIR, PUBLISHER_KEYS_FILE};
 
-use self::identity::{write_url_file, Identity};
 use self::keys::{KnownKeys, Verdict};
 use crate::contain::blocking;
 use crate::error::GatherError;
@@ -120,7 +121,7 @@ pub(crate) async fn bind(
     let url = identity
         .url(&host, local.port())
         .map_err(|source| GatherError::Advertise { host, source })?;
-    write_url_file(basedir, &url)?;
+    write_url_file(basedir, GATHERER_URL_FILE, &url)?;
     let tls = ServerTls::requiring_client_keys(&identity.key)
         .map_err(|e| GatherError::Tls(flog_wire::TransportError::Config(e)))?;
     let acceptor = Acceptor::tls(tls).handshake_timeout(patience);

@@ -22,6 +22,7 @@ fn event(subscription: u64, bytes: bytes::Bytes) -> (Message, usize) {
     let push = LogEvent {
         subscription,
         event: EncodedEvent::from(bytes),
+        origin: None,
     };
     // Events can carry large fields: they count against the byte budget.
     (push.into(), len)

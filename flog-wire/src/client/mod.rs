@@ -28,11 +28,11 @@ mod subscription;
 
 pub use self::error::{ClientError, ProtocolError};
 pub use self::fetch::{FetchedIncident, ResumePoint};
+pub use self::queue::{PushQueue, QueueLimits};
 pub use self::subscription::{
     EventSubscription, EventUpdate, IncidentSubscription, IncidentUpdate, Subscription,
 };
 
-use self::queue::QueueLimits;
 use self::router::{Pending, PushRoute, Shared};
 
 /// How a [`LogportClient`] connects and waits.

@@ -1,5 +1,7 @@
 //! The bounded queue of one subscription's pushes, between the reader task
 //! and the caller: a leaf that the router fills and a subscription drains.
+//! Public, because a server relaying pushes (a gatherer's logport) bounds
+//! each of its subscribers the same way.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -10,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 /// counts what it discards and yields the count in place of the gap, the
 /// same accounting the publisher does. Blocking instead would stall every
 /// other request on the connection behind a subscriber that is not polled.
-pub(super) struct PushQueue<T> {
+pub struct PushQueue<T> {
     state: Mutex<QueueState<T>>,
     dropped: fn(u64) -> T,
     ended: fn(String) -> T,
@@ -19,13 +21,13 @@ pub(super) struct PushQueue<T> {
 
 /// How much one subscription's queue may hold.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct QueueLimits {
+pub struct QueueLimits {
     /// Pushes (at least 1).
-    pub(super) pushes: usize,
+    pub pushes: usize,
     /// Bytes of the pushes' contents. A push larger than this is still taken
     /// into an empty queue (the frame limit bounds it), so a subscription
     /// always makes progress.
-    pub(super) bytes: usize,
+    pub bytes: usize,
 }
 
 struct QueueState<T> {
@@ -43,7 +45,9 @@ struct QueueState<T> {
 }
 
 impl<T> PushQueue<T> {
-    pub(super) fn new(
+    /// A queue within `limits`; `dropped` and `ended` make the items that
+    /// stand for a gap and for the end, `size` weighs an item in bytes.
+    pub fn new(
         limits: QueueLimits,
         dropped: fn(u64) -> T,
         ended: fn(String) -> T,
@@ -80,7 +84,9 @@ impl<T> PushQueue<T> {
         }
     }
 
-    pub(super) fn push(&self, item: T) {
+    /// Queues `item`, or, when the queue is full, counts it as dropped
+    /// (yielded as a gap before the next item that fits). Never blocks.
+    pub fn push(&self, item: T) {
         let mut state = self.lock();
         if state.receiver_gone || state.end.is_some() {
             return;
@@ -102,7 +108,8 @@ impl<T> PushQueue<T> {
         Self::wake(state);
     }
 
-    pub(super) fn add_dropped(&self, count: u64) {
+    /// Adds `count` pushes lost elsewhere (upstream) to the next gap.
+    pub fn add_dropped(&self, count: u64) {
         let mut state = self.lock();
         if state.receiver_gone || state.end.is_some() || count == 0 {
             return;
@@ -112,7 +119,7 @@ impl<T> PushQueue<T> {
     }
 
     /// Ends the queue after what it holds; the first reason wins.
-    pub(super) fn end(&self, reason: String) {
+    pub fn end(&self, reason: String) {
         let mut state = self.lock();
         if state.end.is_none() && !state.finished {
             state.end = Some(reason);
@@ -120,12 +127,14 @@ impl<T> PushQueue<T> {
         Self::wake(state);
     }
 
-    pub(super) fn is_ended(&self) -> bool {
+    /// Whether [`end`](Self::end) was called (or the end yielded).
+    pub fn is_ended(&self) -> bool {
         let state = self.lock();
         state.end.is_some() || state.finished
     }
 
-    pub(super) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// The next item: queued items, then a pending gap, then the end.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.lock();
         if let Some(item) = state.items.pop_front() {
             state.bytes -= (self.size)(&item);
@@ -150,7 +159,14 @@ impl<T> PushQueue<T> {
         Poll::Pending
     }
 
-    pub(super) fn close_receiver(&self) {
+    /// The next push, waiting for one; `None` once the end was yielded.
+    pub async fn next(&self) -> Option<T> {
+        futures::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The receiver is gone: what is queued is dropped, and pushes from
+    /// now on are discarded.
+    pub fn close_receiver(&self) {
         let mut state = self.lock();
         state.receiver_gone = true;
         state.items.clear();
@@ -226,7 +242,7 @@ mod tests {
             match update {
                 EventUpdate::Event(e) => held += e.as_bytes().len(),
                 EventUpdate::Dropped { count } => dropped += count,
-                EventUpdate::Ended { .. } => unreachable!(),
+                EventUpdate::Ended { .. } | EventUpdate::Relayed { .. } => unreachable!(),
             }
         }
         assert!(held <= 16 << 20, "held {held} bytes");

@@ -332,7 +332,14 @@ impl Shared {
                 self.push_incident(push.subscription, IncidentUpdate::CatchupDone);
             }
             Message::LogEvent(push) => {
-                self.push_event(push.subscription, EventUpdate::Event(push.event));
+                let update = match push.origin {
+                    None => EventUpdate::Event(push.event),
+                    Some(origin) => EventUpdate::Relayed {
+                        event: push.event,
+                        origin,
+                    },
+                };
+                self.push_event(push.subscription, update);
             }
             Message::EventsDropped(push) => {
                 if let Some(route) = self.route_of(push.subscription) {

@@ -9,7 +9,7 @@ use futures::Stream;
 
 use super::outgoing::Outgoing;
 use super::queue::{PushQueue, QueueLimits};
-use crate::message::{EncodedEvent, IncidentInfo};
+use crate::message::{EncodedEvent, EventOrigin, IncidentInfo};
 
 /// What an [`IncidentSubscription`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,14 @@ pub enum IncidentUpdate {
 pub enum EventUpdate {
     /// One log event.
     Event(EncodedEvent),
+    /// One log event relayed by a gatherer's logport, with where it came
+    /// from (`log_event`'s `origin`, docs/protocol.md §4.3).
+    Relayed {
+        /// The event.
+        event: EncodedEvent,
+        /// The publisher it came from, and when the gatherer received it.
+        origin: EventOrigin,
+    },
     /// This many events were lost here because the publisher's or this
     /// client's queue overflowed.
     Dropped {
@@ -69,6 +77,7 @@ pub(super) fn event_queue(limits: QueueLimits) -> Arc<PushQueue<EventUpdate>> {
         |reason| EventUpdate::Ended { reason },
         |update| match update {
             EventUpdate::Event(event) => event.as_bytes().len(),
+            EventUpdate::Relayed { event, origin } => event.as_bytes().len() + origin.from.len(),
             _ => 0,
         },
     ))

@@ -188,3 +188,45 @@ fn to_cbor_value(text: &str) -> Vec<u8> {
     ciborium::into_writer(&text, &mut out).unwrap();
     out
 }
+
+/// The `log_event` of a publisher before `origin` existed: the two fields only.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct OldLogEvent {
+    subscription: u64,
+    event: ByteBuf,
+}
+
+#[test]
+fn a_log_event_origin_is_optional_and_old_peers_skip_it() {
+    // Without an origin the encoding is what it was before origins.
+    let plain = LogEvent {
+        subscription: 4,
+        event: EncodedEvent::new(vec![0xa0]),
+        origin: None,
+    };
+    let mut old = BTreeMap::new();
+    old.insert(
+        "log_event",
+        OldLogEvent {
+            subscription: 4,
+            event: ByteBuf::from(vec![0xa0]),
+        },
+    );
+    let mut old_cbor = Vec::new();
+    ciborium::into_writer(&old, &mut old_cbor).unwrap();
+    assert_eq!(to_cbor(&plain.clone().into()), old_cbor);
+    assert_eq!(from_cbor(&old_cbor), Ok(plain.into()));
+    // With one, it round-trips, and an old reader of the struct ignores it.
+    let relayed = LogEvent {
+        subscription: 4,
+        event: EncodedEvent::new(vec![0xa0]),
+        origin: Some(EventOrigin {
+            from: "web-1".into(),
+            rx_time: 1_700_000_000_000_000,
+        }),
+    };
+    let cbor = to_cbor(&relayed.clone().into());
+    assert_eq!(from_cbor(&cbor), Ok(relayed.into()));
+    let decoded: BTreeMap<String, OldLogEvent> = ciborium::from_reader(&cbor[..]).unwrap();
+    assert_eq!(decoded["log_event"].subscription, 4);
+}

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::Args;
 use flog_core::{
-    flogfile::{FlogWriter, Header, HeaderKind},
+    flogfile::{FlogWriter, Header, HeaderKind, Receipt},
     Event, Timestamp,
 };
-use flog_wire::{EventUpdate, Welcome};
+use flog_wire::{EncodedEvent, EventOrigin, EventUpdate, Welcome};
 
 use crate::filter::EventFilter;
 use crate::json;
@@ -105,13 +105,13 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<()> {
             }
             update = subscription.next() => match update {
                 Some(EventUpdate::Event(encoded)) => {
-                    match logport::decode_event(encoded.as_bytes()) {
-                        Ok(event) => if let Err(error) = tail.event(&event) {
-                            break End::Failed(error);
-                        },
-                        Err(error) => {
-                            eprintln!("flogtool: warning: skipping an undecodable event: {error:#}");
-                        }
+                    if let Err(error) = tail.encoded(&encoded, None) {
+                        break End::Failed(error);
+                    }
+                }
+                Some(EventUpdate::Relayed { event, origin }) => {
+                    if let Err(error) = tail.encoded(&event, Some(origin)) {
+                        break End::Failed(error);
                     }
                 }
                 Some(EventUpdate::Dropped { count }) => {
@@ -156,18 +156,43 @@ impl Tail<'_> {
         Ok(())
     }
 
-    fn event(&mut self, event: &Event) -> anyhow::Result<()> {
-        if !self.args.filter.matches(event) {
+    /// An event as it came; one relayed by a gatherer's logport carries
+    /// its origin, shown (`[FROM]`, JSON `from` and `rx_time`) and saved as
+    /// a gathered file's receipt.
+    fn encoded(
+        &mut self,
+        encoded: &EncodedEvent,
+        origin: Option<EventOrigin>,
+    ) -> anyhow::Result<()> {
+        match logport::decode_event(encoded.as_bytes()) {
+            Ok(event) => {
+                let receipt = origin.map(|o| Receipt {
+                    from: o.from,
+                    rx_time: Timestamp(o.rx_time),
+                });
+                self.event(&event, receipt.as_ref())
+            }
+            Err(error) => {
+                eprintln!("flogtool: warning: skipping an undecodable event: {error:#}");
+                Ok(())
+            }
+        }
+    }
+
+    fn event(&mut self, event: &Event, receipt: Option<&Receipt>) -> anyhow::Result<()> {
+        let from = receipt.map(|r| r.from.as_str());
+        if !self.args.filter.matches_from(event, from) {
             return Ok(());
         }
+        let rx_time = receipt.map(|r| r.rx_time);
         let line = if self.args.output.json {
-            json::event_json(event, false).to_string()
+            json::with_receipt(json::event_json(event, false), rx_time, from).to_string()
         } else {
-            print::event_text(event, &self.style, false)
+            print::event_text_origin(event, rx_time, from, &self.style, false)
         };
         writeln!(io::stdout(), "{line}")?;
         if let Some(saver) = self.saver.as_deref_mut() {
-            saver.event(event)?;
+            saver.event(event, receipt)?;
         }
         Ok(())
     }
@@ -257,10 +282,12 @@ impl Saver {
         })
     }
 
-    fn event(&mut self, event: &Event) -> anyhow::Result<()> {
-        self.writer
-            .write_event(event)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+    fn event(&mut self, event: &Event, receipt: Option<&Receipt>) -> anyhow::Result<()> {
+        match receipt {
+            Some(receipt) => self.writer.write_received(event, receipt),
+            None => self.writer.write_event(event),
+        }
+        .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.events += 1;
         Ok(())
     }

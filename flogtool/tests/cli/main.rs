@@ -10,6 +10,7 @@ mod dump;
 mod filter;
 mod foolscap;
 mod gathered;
+mod gatherer_logport;
 mod generate;
 mod perfetto;
 mod progress;

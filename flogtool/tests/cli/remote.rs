@@ -17,16 +17,16 @@ use crate::util::{
 
 /// A service: a logger with a logdir and its publisher on 127.0.0.1:0, served by
 /// a runtime of the test's own while the test blocks on the binary.
-struct Service {
+pub(crate) struct Service {
     logdir: tempfile::TempDir,
-    logger: Logger,
+    pub(crate) logger: Logger,
     publisher: Option<Publisher>,
     runtime: tokio::runtime::Runtime,
     incidents: mpsc::Receiver<(String, PathBuf)>,
 }
 
 impl Service {
-    fn start() -> Service {
+    pub(crate) fn start() -> Service {
         Service::start_with(PublisherConfig::default())
     }
 
@@ -49,7 +49,7 @@ impl Service {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.publisher.as_ref().unwrap().url().to_string()
     }
 
@@ -285,14 +285,14 @@ fn fetch_reports_unknown_incidents_and_refuses_hostile_names() {
 }
 
 /// A running `flogtool tail`, its output lines arriving on channels.
-struct Tail {
+pub(crate) struct Tail {
     child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
+    pub(crate) stdout: mpsc::Receiver<String>,
+    pub(crate) stderr: mpsc::Receiver<String>,
 }
 
 impl Tail {
-    fn start(args: &[&str]) -> Tail {
+    pub(crate) fn start(args: &[&str]) -> Tail {
         let mut child = flogtool()
             .arg("tail")
             .args(args)
@@ -311,7 +311,11 @@ impl Tail {
         tail
     }
 
-    fn wait_for(&mut self, which: impl Fn(&Tail) -> &mpsc::Receiver<String>, text: &str) -> String {
+    pub(crate) fn wait_for(
+        &mut self,
+        which: impl Fn(&Tail) -> &mpsc::Receiver<String>,
+        text: &str,
+    ) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -327,7 +331,7 @@ impl Tail {
     }
 
     /// Sends SIGINT, as Ctrl-C does, and waits for the exit code.
-    fn interrupt(self) -> (i32, Vec<String>) {
+    pub(crate) fn interrupt(self) -> (i32, Vec<String>) {
         self.signal("INT")
     }
 

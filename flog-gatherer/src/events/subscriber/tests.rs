@@ -198,7 +198,7 @@ async fn a_burst_while_the_disk_is_slow_is_bounded_costs_only_its_publisher_and_
         figures: Arc::default(),
     };
     let log = EventLog::open(base.path(), Rotation::default(), clock.clone(), outlets).unwrap();
-    let (handle, writer) = writer::spawn(log).unwrap();
+    let (handle, writer) = writer::spawn(log, None).unwrap();
     let (gate, to_gate) = Gate::start(handle);
     // The filtered half counts neither as stored nor as lost.
     let events = crate::config::EventsConfig {

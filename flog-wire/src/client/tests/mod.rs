@@ -662,6 +662,7 @@ async fn event_subscription_overflows_and_unsubscribes() {
             let push = LogEvent {
                 subscription: 9,
                 event: event(byte),
+                origin: None,
             };
             conn.feed(&push.into()).await.expect("feed");
         }
