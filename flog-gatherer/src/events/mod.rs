@@ -4,12 +4,13 @@
 //! events").
 //!
 //! Leaves first: [`figures`] (counts for the metrics), [`names`] (file
-//! names), [`positions`] (what is stored of each publisher), [`recovery`]
+//! names), [`tracker`] (new, duplicate and missing event numbers),
+//! [`positions`] (what is stored of each publisher), [`recovery`]
 //! (closing what a dead gatherer left open), [`log`] (the files: append,
 //! rotate, recover), [`compress`] (the compressor thread, retention),
 //! [`relay`] (what is written, on to the gatherer's logport), [`writer`]
-//! (the writer thread owning the log), [`tracker`] (new, duplicate and
-//! missing event numbers), [`held`] (gaps waiting for room), [`subscriber`]
+//! (the writer thread owning the log), [`held`] (gaps waiting for room),
+//! [`subscriber`]
 //! (one task per publisher) and, on top, [`gathering`] (all of it running).
 
 mod compress;

@@ -6,12 +6,14 @@
 //! and read back from the events themselves for a file a dead gatherer left
 //! open: whatever reached the disk counts, whatever did not is fetched again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use flog_core::flogfile::{ReadError, Record};
+
+use super::tracker::REORDER_WINDOW;
 
 /// The positions file's name in the events folder.
 pub(crate) const POSITIONS_FILE: &str = "positions";
@@ -25,6 +27,13 @@ pub(crate) struct Position {
     pub(crate) incarnation: String,
     /// The highest `num` stored of that incarnation.
     pub(crate) num: u64,
+    /// Numbers below `num`, within the reorder window, that a file a dead
+    /// gatherer left open holds neither as events nor inside a gap: holes
+    /// still open when it died, which the restart's catch-up may fill and
+    /// otherwise reports as gaps (runs `first..=last`, ascending). Only
+    /// [`Positions::scan`] finds them; the positions file does not keep
+    /// them (a clean close reports every open hole before it).
+    pub(crate) holes: Vec<(u64, u64)>,
 }
 
 /// Positions by publisher id.
@@ -40,6 +49,7 @@ impl Positions {
                 let position = Position {
                     incarnation: incarnation.to_owned(),
                     num,
+                    holes: Vec::new(),
                 };
                 self.0.insert(from.to_owned(), position);
             }
@@ -89,14 +99,29 @@ impl Positions {
     pub(crate) fn scan(&mut self, path: &Path) -> Result<Scanned, ReadError> {
         let mut reader = flog_core::flogfile::FlogReader::open(path)?;
         let mut scanned = Scanned::default();
+        let mut windows: BTreeMap<(String, String), Window> = BTreeMap::new();
         loop {
             match reader.next_record() {
                 Ok(Some(record)) => {
                     scanned.trailer = matches!(record, Record::Trailer(_));
-                    if let Record::Received(r) = record {
-                        let inc = r.event.incarnation.to_string();
-                        self.store(&r.receipt.from, &inc, r.event.num);
-                        scanned.events += 1;
+                    match record {
+                        Record::Received(r) => {
+                            let inc = r.event.incarnation.to_string();
+                            self.store(&r.receipt.from, &inc, r.event.num);
+                            let key = (r.receipt.from, inc);
+                            windows
+                                .entry(key)
+                                .or_default()
+                                .account(r.event.num, r.event.num);
+                            scanned.events += 1;
+                        }
+                        Record::Gap(g) => {
+                            if let (Some(first), Some(last)) = (g.first, g.last) {
+                                let key = (g.from, g.incarnation);
+                                windows.entry(key).or_default().account(first, last);
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 Ok(None) => break,
@@ -107,7 +132,58 @@ impl Positions {
             }
         }
         scanned.complete_bytes = reader.complete_bytes();
+        for ((from, inc), window) in windows {
+            if let Some(p) = self.0.get_mut(&from).filter(|p| p.incarnation == inc) {
+                p.holes = window.holes(p.num);
+            }
+        }
         Ok(scanned)
+    }
+}
+
+/// The numbers of one publisher's incarnation a file accounts for (stored,
+/// or inside a gap) near its highest, as [`Positions::scan`] reads it.
+#[derive(Debug, Default)]
+struct Window {
+    /// The lowest number the file accounts for: below it the numbers are
+    /// in earlier files, not holes of this one.
+    lowest: Option<u64>,
+    highest: u64,
+    /// Accounted numbers within [`REORDER_WINDOW`] of `highest`.
+    recent: BTreeSet<u64>,
+}
+
+impl Window {
+    fn account(&mut self, first: u64, last: u64) {
+        self.lowest = Some(self.lowest.map_or(first, |l| l.min(first)));
+        self.highest = self.highest.max(last);
+        let floor = self.highest.saturating_sub(REORDER_WINDOW);
+        // At most a window's worth, however large a gap is.
+        for num in first.max(floor)..=last {
+            self.recent.insert(num);
+        }
+        while self.recent.first().is_some_and(|&n| n < floor) {
+            self.recent.pop_first();
+        }
+    }
+
+    /// The runs below `high` (within the window, not below `lowest`) that
+    /// are not accounted for.
+    fn holes(&self, high: u64) -> Vec<(u64, u64)> {
+        let Some(lowest) = self.lowest else {
+            return Vec::new();
+        };
+        let mut holes: Vec<(u64, u64)> = Vec::new();
+        for num in lowest.max(high.saturating_sub(REORDER_WINDOW))..high {
+            if self.recent.contains(&num) {
+                continue;
+            }
+            match holes.last_mut() {
+                Some((_, last)) if *last + 1 == num => *last = num,
+                _ => holes.push((num, num)),
+            }
+        }
+        holes
     }
 }
 

@@ -188,7 +188,10 @@ pub(crate) async fn run_subscriber(
     stop: CancellationToken,
 ) {
     let mut state = State {
-        tracker: Tracker::new(start.as_ref().map(|p| p.num)),
+        tracker: Tracker::resume(
+            start.as_ref().map(|p| p.num),
+            start.as_ref().map_or(&[][..], |p| &p.holes),
+        ),
         incarnation: start.map(|p| p.incarnation),
         budget: Budget::new(usize::try_from(cx.events.queue_memory).unwrap_or(usize::MAX)),
         held: HeldGaps::default(),

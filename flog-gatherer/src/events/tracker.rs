@@ -69,6 +69,19 @@ impl Tracker {
         }
     }
 
+    /// A tracker resuming after a gatherer died: `stored` is the highest
+    /// number stored, `holes` the runs below it that were still open (what
+    /// the file it left holds neither as events nor in gaps). They fill
+    /// like any hole if the catch-up still holds them, and are reported as
+    /// `not_buffered` gaps otherwise.
+    pub(crate) fn resume(stored: Option<u64>, holes: &[(u64, u64)]) -> Tracker {
+        let mut tracker = Tracker::new(stored);
+        for &(first, last) in holes.iter().take(MAX_HOLES) {
+            tracker.holes.insert(first, (last, GapReason::NotBuffered));
+        }
+        tracker
+    }
+
     /// A new connection begins: the next event comes from its catch-up.
     pub(crate) fn connected(&mut self) {
         self.connected = true;
@@ -152,6 +165,30 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holes_open_when_a_gatherer_died_are_filled_by_the_catch_up_or_reported() {
+        let mut t = Tracker::resume(Some(10), &[(7, 7), (3, 4)]);
+        t.connected();
+        let (kept, gaps) = run(&mut t, &[3, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(
+            kept,
+            [3, 7, 11],
+            "the holes' numbers are new, the rest stored"
+        );
+        assert!(gaps.is_empty());
+        let mut gaps = Vec::new();
+        t.disconnected(&mut gaps);
+        assert_eq!(
+            gaps,
+            [Missing {
+                first: 4,
+                last: 4,
+                reason: GapReason::NotBuffered
+            }],
+            "what the catch-up no longer held"
+        );
+    }
 
     fn run(t: &mut Tracker, nums: &[u64]) -> (Vec<u64>, Vec<Missing>) {
         let mut kept = Vec::new();

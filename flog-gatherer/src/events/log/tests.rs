@@ -380,3 +380,36 @@ fn retention_removes_the_oldest_closed_files() {
     assert!(after.iter().any(|n| n.contains("present")));
     assert_eq!(nrx.try_iter().count(), before.len() - 3);
 }
+
+#[test]
+fn holes_a_dead_gatherer_left_open_are_in_its_positions_for_the_restart() {
+    let f = fixture();
+    let mut log = f.open(Rotation::default());
+    // "a": 7 never came (a hole still open); "b": 4 is inside a gap record.
+    for num in (1..=10).filter(|n| *n != 7) {
+        log.append(&received("a", num));
+    }
+    for num in (3..=6).filter(|n| *n != 4) {
+        log.append(&received("b", num));
+    }
+    log.append(&Gathered::Gap(Gap {
+        from: "b".into(),
+        incarnation: Event::default().incarnation.to_string(),
+        count: 1,
+        first: Some(4),
+        last: Some(4),
+        reason: GapReason::Dropped,
+        rx_time: T0,
+    }));
+    log.flush();
+    // Killed: no trailer, nothing closed.
+    std::mem::forget(log);
+
+    let log = f.open(Rotation::default());
+    let a = &log.positions().0["a"];
+    assert_eq!((a.num, a.holes.as_slice()), (10, &[(7, 7)][..]));
+    // Below "b"'s first number (3) is in earlier files, not a hole; 4 is
+    // accounted for by its gap.
+    let b = &log.positions().0["b"];
+    assert_eq!((b.num, b.holes.as_slice()), (6, &[][..]));
+}
