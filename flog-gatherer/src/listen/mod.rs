@@ -158,18 +158,8 @@ pub(crate) async fn accept_loop(
     } = listening;
     let permits = Arc::new(Semaphore::new(MAX_REGISTERING));
     loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a publisher failed");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                    }
-                }
-            },
+        let Some((tcp, peer)) = accept(&listener, &shutdown, "a publisher").await else {
+            return;
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             tracing::debug!(%peer, "too many publishers registering at once; closing");
@@ -189,6 +179,31 @@ pub(crate) async fn accept_loop(
                 let _ = dial_ins.send(dial_in).await;
             }
         });
+    }
+}
+
+/// The next connection on `listener` (of `what`, for the log); `None` once
+/// `shutdown` is cancelled. A failed accept (out of file descriptors and
+/// the like) is logged and retried after a pause, rather than spinning.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    what: &str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(error) => {
+                    tracing::warn!(%error, "accepting {what} failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            },
+        }
     }
 }
 

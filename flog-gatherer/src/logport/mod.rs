@@ -33,7 +33,7 @@ use crate::config::LogportConfig;
 use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::events::Relay;
-use crate::listen::{logport_secret, write_url_file, Identity, GATHERER_LOGPORT_FILE};
+use crate::listen::{accept, logport_secret, write_url_file, Identity, GATHERER_LOGPORT_FILE};
 
 /// How long a client may take for its TLS handshake, and then its hello.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -128,19 +128,8 @@ pub(crate) async fn accept_loop(
     let permits = Arc::new(Semaphore::new(max_connections));
     let busy = Arc::new(Semaphore::new(MAX_BUSY_REFUSALS));
     loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(%error, "accepting a logport client failed");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                    }
-                }
-            },
+        let Some((tcp, peer)) = accept(&listener, &shutdown, "a logport client").await else {
+            return;
         };
         let _ = tcp.set_nodelay(true);
         // Beyond the limit a few are told `busy` (inside TLS, so they can
