@@ -109,20 +109,25 @@ enum Landing {
         from: String,
         incarnation: String,
         num: u64,
+        /// The event itself while the log relays what lands (see
+        /// [`EventLog::relay_landed`]).
+        relayed: Option<Box<ReceivedEvent>>,
     },
     /// A gap or an incarnation change: written again once writing resumes.
     Mark(Gathered),
 }
 
 impl Landing {
-    fn of(item: &Gathered) -> Landing {
+    /// What `item` settles; the event is kept for `relay`.
+    fn of(item: Gathered, relay: bool) -> Landing {
         match item {
             Gathered::Event(r) => Landing::Event {
                 from: r.receipt.from.clone(),
                 incarnation: r.event.incarnation.to_string(),
                 num: r.event.num,
+                relayed: relay.then_some(r),
             },
-            mark => Landing::Mark(mark.clone()),
+            mark => Landing::Mark(mark),
         }
     }
 }
@@ -161,6 +166,10 @@ pub(crate) struct EventLog {
     /// Gaps and incarnation changes not written while writing failed, in
     /// arrival order, written first when writing resumes.
     held: Vec<Gathered>,
+    /// Whether events that land are kept in `landed` (for a relay).
+    relaying: bool,
+    /// Events known to be in the file since the last [`take_landed`](Self::take_landed).
+    landed: Vec<Gathered>,
     scratch: FlogWriter<Vec<u8>>,
     /// The latest start of any file: the next file starts after it, so that
     /// names stay unique and in order when the clock stands still (a size
@@ -201,6 +210,8 @@ impl EventLog {
             retry_at: None,
             unwritten: BTreeMap::new(),
             held: Vec::new(),
+            relaying: false,
+            landed: Vec::new(),
             scratch: FlogWriter::append_to(Vec::new()),
             latest: Timestamp(i64::MIN),
         };
@@ -329,16 +340,30 @@ impl EventLog {
         Ok(())
     }
 
+    /// From now on, keeps each event that is known to be in the file (a
+    /// flush succeeded, or the file's length after a failure says so) for
+    /// [`take_landed`](Self::take_landed): a relay hands on exactly what
+    /// the file holds.
+    pub(crate) fn relay_landed(&mut self) {
+        self.relaying = true;
+    }
+
+    /// The events that landed since the last call (see
+    /// [`relay_landed`](Self::relay_landed)).
+    pub(crate) fn take_landed(&mut self) -> &mut Vec<Gathered> {
+        &mut self.landed
+    }
+
     /// Appends `item` (rotating first when due). While writing fails, the
     /// item is counted as not written, to appear as a gap later.
-    pub(crate) fn append(&mut self, item: &Gathered) {
+    pub(crate) fn append(&mut self, item: Gathered) {
         self.tick();
         if self.current.is_none() {
             self.count_unwritten(item);
             return;
         }
         self.scratch.get_mut().clear();
-        let encoded = match item {
+        let encoded = match &item {
             Gathered::Event(r) => self.scratch.write_received(&r.event, &r.receipt),
             Gathered::Gap(g) => self.scratch.write_gap(g),
             Gathered::Incarnation(c) => self.scratch.write_incarnation_change(c),
@@ -356,7 +381,7 @@ impl EventLog {
         let end = current.bytes + bytes.len() as u64;
         current.pending.push(Pending {
             end,
-            what: Landing::of(item),
+            what: Landing::of(item, self.relaying),
         });
         current.bytes = end;
         if let Err(error) = current.out.write_all(bytes) {
@@ -364,12 +389,13 @@ impl EventLog {
         }
     }
 
-    fn count_unwritten(&mut self, item: &Gathered) {
-        match Landing::of(item) {
+    fn count_unwritten(&mut self, item: Gathered) {
+        match Landing::of(item, false) {
             Landing::Event {
                 from,
                 incarnation,
                 num,
+                ..
             } => self.count_unwritten_event(from, incarnation, num),
             Landing::Mark(mark) => self.hold(mark),
         }
@@ -426,14 +452,17 @@ impl EventLog {
                     from,
                     incarnation,
                     num,
+                    relayed,
                 } if p.end <= len => {
                     self.positions.store(&from, &incarnation, num);
                     self.figures.event_written(&from);
+                    self.landed.extend(relayed.map(Gathered::Event));
                 }
                 Landing::Event {
                     from,
                     incarnation,
                     num,
+                    ..
                 } => self.count_unwritten_event(from, incarnation, num),
                 Landing::Mark(Gathered::Gap(g)) if p.end <= len => {
                     self.figures.gap_written(&g.from, g.count)
@@ -512,7 +541,7 @@ impl EventLog {
         // The publishers' own gaps and incarnation changes first, in the
         // order they came; then what the gatherer could not write.
         for mark in std::mem::take(&mut self.held) {
-            self.append(&mark);
+            self.append(mark);
         }
         let unwritten = std::mem::take(&mut self.unwritten);
         let total = unwritten.values().map(|u| u.count).sum();
@@ -526,7 +555,7 @@ impl EventLog {
                 reason: GapReason::NotWritten,
                 rx_time: now,
             };
-            self.append(&Gathered::Gap(gap));
+            self.append(Gathered::Gap(gap));
         }
         if let Some(path) = self.current_path().map(Path::to_owned) {
             let _ = self.notices.send(LogNotice::Resumed {

@@ -138,8 +138,9 @@ pub(crate) fn spawn(
 
 fn run(mut log: EventLog, rx: Receiver<Command>, relay: Option<Arc<Relay>>) -> std::io::Result<()> {
     let mut checked = Instant::now();
-    // What the current burst wrote, for the relay.
-    let mut written = Vec::new();
+    if relay.is_some() {
+        log.relay_landed();
+    }
     loop {
         if checked.elapsed() >= TICK {
             checked = Instant::now();
@@ -151,23 +152,22 @@ fn run(mut log: EventLog, rx: Receiver<Command>, relay: Option<Arc<Relay>>) -> s
                 log.tick();
                 // A rotation moves the seam to the new file.
                 if let Some(relay) = &relay {
-                    relay.written(log.current_path(), &mut written);
+                    relay_landed(relay, &mut log);
                 }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut keep = relay.is_some().then_some(&mut written);
-        handle(&mut log, command, &mut keep);
+        handle(&mut log, command);
         // Drain what else is queued before flushing: one write(2) per
         // burst, not per event.
         while let Ok(command) = rx.try_recv() {
-            handle(&mut log, command, &mut keep);
+            handle(&mut log, command);
         }
         log.flush();
         // After the flush, so that what the seam says is in the file is.
         if let Some(relay) = &relay {
-            relay.written(log.current_path(), &mut written);
+            relay_landed(relay, &mut log);
         }
     }
     if let Some(relay) = &relay {
@@ -185,22 +185,25 @@ fn rotate_if_requested(log: &mut EventLog) {
     }
 }
 
-/// Appends a command's records; with `keep`, hands them on there (for the
-/// relay, after the flush).
-fn handle(log: &mut EventLog, command: Command, keep: &mut Option<&mut Vec<Gathered>>) {
+/// Hands the relay what the file is known to hold now (never an event that
+/// a failed write left out of it), with the file's new seam.
+fn relay_landed(relay: &Relay, log: &mut EventLog) {
+    let current = log.current_path().map(std::path::Path::to_owned);
+    relay.written(current.as_deref(), log.take_landed());
+}
+
+/// Appends a command's records.
+fn handle(log: &mut EventLog, command: Command) {
     match command {
         Command::Write {
             items,
             budget,
             bytes,
         } => {
-            for item in &items {
+            for item in items {
                 log.append(item);
             }
             budget.release(bytes);
-            if let Some(keep) = keep {
-                keep.extend(items);
-            }
         }
     }
 }

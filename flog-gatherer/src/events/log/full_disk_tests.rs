@@ -71,6 +71,8 @@ struct Run {
     appended: Vec<u64>,
     /// The publisher-dropped numbers appended as gaps.
     dropped: Vec<(u64, u64)>,
+    /// The events the log said landed (what a relay hands on).
+    landed: Vec<u64>,
 }
 
 /// Appends batches (flushing after each, as the writer thread does) until
@@ -85,24 +87,34 @@ fn fill_and_resume(disk: &flog_testkit::SmallDisk) -> (Run, PathBuf) {
     };
     let basedir = disk.path.join("base");
     let mut log = EventLog::open(&basedir, Rotation::default(), clock.clone(), outlets).unwrap();
+    log.relay_landed();
     let mut run = Run {
         notices: Vec::new(),
         appended: Vec::new(),
         dropped: Vec::new(),
+        landed: Vec::new(),
+    };
+    let take = |log: &mut EventLog, run: &mut Run| {
+        run.landed
+            .extend(log.take_landed().drain(..).map(|g| match g {
+                Gathered::Event(r) => r.event.num,
+                other => panic!("only events land for the relay: {other:?}"),
+            }));
     };
     let mut num = 0;
     let mut batch = |log: &mut EventLog, run: &mut Run, size: u64| {
         for _ in 0..size {
             num += 1;
-            log.append(&event(num, 300));
+            log.append(event(num, 300));
             run.appended.push(num);
         }
         // Numbers the publisher dropped, as its gap.
         num += 1;
-        log.append(&dropped(num, num + 2));
+        log.append(dropped(num, num + 2));
         run.dropped.push((num, num + 2));
         num += 2;
         log.flush();
+        take(log, run);
         run.notices.extend(nrx.try_iter());
     };
     let failing = |run: &Run| {
@@ -124,6 +136,7 @@ fn fill_and_resume(disk: &flog_testkit::SmallDisk) -> (Run, PathBuf) {
     for _ in 0..3 {
         batch(&mut log, &mut run, 5);
     }
+    take(&mut log, &mut run);
     log.shutdown().unwrap();
     run.notices.extend(nrx.try_iter());
     (run, basedir.join(EVENTS_DIR))
@@ -162,6 +175,11 @@ fn on_a_full_disk_every_event_is_stored_once_or_in_a_not_written_gap() {
             not_written(n)
         );
     }
+    // A relay hands on exactly the events the files hold, once each.
+    let in_files: Vec<u64> = stored.keys().copied().collect();
+    let mut landed = run.landed.clone();
+    landed.sort_unstable();
+    assert_eq!(landed, in_files, "what landed is what the files hold");
     // The publisher's own gaps survive the failure too.
     for &(first, last) in &run.dropped {
         assert!(

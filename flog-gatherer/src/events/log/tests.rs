@@ -99,7 +99,7 @@ fn events_of_several_publishers_land_in_arrival_order_with_origins() {
     let mut log = f.open(Rotation::default());
     let order = [("a", 1), ("b", 1), ("c", 7), ("a", 2), ("c", 8), ("b", 2)];
     for (from, num) in order {
-        log.append(&received(from, num));
+        log.append(received(from, num));
     }
     log.flush();
     let path = log.current_path().unwrap().to_owned();
@@ -128,12 +128,12 @@ fn rotation_by_injected_clock_names_closes_and_compresses() {
         size: None,
     };
     let mut log = f.open(rotation);
-    log.append(&received("a", 1));
+    log.append(received("a", 1));
     f.clock.advance(Duration::from_secs(3599));
     log.tick();
     assert_eq!(f.names().len(), 1, "not yet due");
     f.clock.advance(Duration::from_secs(1));
-    log.append(&received("a", 2));
+    log.append(received("a", 2));
     log.flush();
     let names = f.names();
     assert_eq!(
@@ -193,7 +193,7 @@ fn rotation_by_size() {
     };
     let mut log = f.open(rotation);
     for num in 0..40 {
-        log.append(&received("a", num));
+        log.append(received("a", num));
     }
     log.shutdown().unwrap();
     let names = f.names();
@@ -234,9 +234,9 @@ fn a_file_left_open_is_cut_to_its_last_record_and_closed_recovered_and_its_posit
     let f = fixture();
     let mut log = f.open(Rotation::default());
     for num in 1..=5 {
-        log.append(&received("a", num));
+        log.append(received("a", num));
     }
-    log.append(&received("b", 9));
+    log.append(received("b", 9));
     log.flush();
     let left = log.current_path().unwrap().to_owned();
     // What a SIGKILL in the middle of a write leaves: no trailer, and part
@@ -293,7 +293,7 @@ fn a_recovery_cut_short_is_finished_by_the_next_start_with_one_trailer() {
     let f = fixture();
     let mut log = f.open(Rotation::default());
     for num in 0..3 {
-        log.append(&received("a", num));
+        log.append(received("a", num));
     }
     log.flush();
     let left = log.current_path().unwrap().to_owned();
@@ -356,7 +356,7 @@ fn retention_removes_the_oldest_closed_files() {
     };
     let mut log = f.open(rotation);
     for num in 0..5 {
-        log.append(&received("a", num));
+        log.append(received("a", num));
         f.clock.advance(Duration::from_secs(1));
     }
     log.flush();
@@ -387,12 +387,12 @@ fn holes_a_dead_gatherer_left_open_are_in_its_positions_for_the_restart() {
     let mut log = f.open(Rotation::default());
     // "a": 7 never came (a hole still open); "b": 4 is inside a gap record.
     for num in (1..=10).filter(|n| *n != 7) {
-        log.append(&received("a", num));
+        log.append(received("a", num));
     }
     for num in (3..=6).filter(|n| *n != 4) {
-        log.append(&received("b", num));
+        log.append(received("b", num));
     }
-    log.append(&Gathered::Gap(Gap {
+    log.append(Gathered::Gap(Gap {
         from: "b".into(),
         incarnation: Event::default().incarnation.to_string(),
         count: 1,
