@@ -9,7 +9,6 @@
 //! ([`close_left`]). Until then readers read such a file to its last
 //! complete record.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -18,17 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flog_core::{
-    flogfile::{
-        EndReason, FlogWriter, Gap, GapReason, Header, HeaderKind, IncarnationChange,
-        ReceivedEvent, Trailer,
-    },
+    flogfile::{EndReason, FlogWriter, Header, HeaderKind, Trailer},
     Clock, Timestamp,
 };
 
 use super::figures::EventFigures;
+pub(crate) use super::gathered::Gathered;
 use super::names::{closed_name, parse_name, present_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 use super::recovery::{close_left, Recovered};
+use super::settle::{Pending, Settlement};
 
 /// When and how files are closed.
 #[derive(Debug, Clone, Default)]
@@ -37,14 +35,6 @@ pub(crate) struct Rotation {
     pub(crate) every: Option<Duration>,
     /// Close the current file once it holds this many bytes.
     pub(crate) size: Option<u64>,
-}
-
-/// One record for the log.
-#[derive(Debug, Clone)]
-pub(crate) enum Gathered {
-    Event(Box<ReceivedEvent>),
-    Gap(Gap),
-    Incarnation(IncarnationChange),
 }
 
 /// What the log tells its owner, for the daemon's own log.
@@ -93,61 +83,8 @@ struct Current {
     pending: Vec<Pending>,
 }
 
-/// A record appended but not yet known to be in the file.
-#[derive(Debug)]
-struct Pending {
-    /// The file offset its record ends at.
-    end: u64,
-    what: Landing,
-}
-
-/// What a pending record settles.
-#[derive(Debug)]
-enum Landing {
-    /// An event: stored, or counted as not written.
-    Event {
-        from: String,
-        incarnation: String,
-        num: u64,
-        /// The event itself while the log relays what lands (see
-        /// [`EventLog::relay_landed`]).
-        relayed: Option<Box<ReceivedEvent>>,
-    },
-    /// A gap or an incarnation change: written again once writing resumes.
-    Mark(Gathered),
-}
-
-impl Landing {
-    /// What `item` settles; the event is kept for `relay`.
-    fn of(item: Gathered, relay: bool) -> Landing {
-        match item {
-            Gathered::Event(r) => Landing::Event {
-                from: r.receipt.from.clone(),
-                incarnation: r.event.incarnation.to_string(),
-                num: r.event.num,
-                relayed: relay.then_some(r),
-            },
-            mark => Landing::Mark(mark),
-        }
-    }
-}
-
-/// Events not written while the disk failed, per publisher and incarnation.
-#[derive(Debug, Default)]
-struct Unwritten {
-    count: u64,
-    first: Option<u64>,
-    last: Option<u64>,
-}
-
 /// How long to wait before trying again to open a file after a failure.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// Most gaps and incarnation changes held while writing fails; past this,
-/// gaps of one publisher, incarnation and reason merge into one (its count
-/// exact, its range the union), so memory stays bounded however long the
-/// disk stays full.
-const MAX_HELD: usize = 4096;
 
 /// The gathered files of one base directory; see the module doc.
 pub(crate) struct EventLog {
@@ -162,14 +99,8 @@ pub(crate) struct EventLog {
     /// Set while writing fails: when to try again, on the injected clock
     /// (so tests step it; a wall clock stepped back retries at once).
     retry_at: Option<Timestamp>,
-    unwritten: BTreeMap<(String, String), Unwritten>,
-    /// Gaps and incarnation changes not written while writing failed, in
-    /// arrival order, written first when writing resumes.
-    held: Vec<Gathered>,
-    /// Whether events that land are kept in `landed` (for a relay).
-    relaying: bool,
-    /// Events known to be in the file since the last [`take_landed`](Self::take_landed).
-    landed: Vec<Gathered>,
+    /// What a failure left unwritten, and what landed for a relay.
+    settlement: Settlement,
     scratch: FlogWriter<Vec<u8>>,
     /// The latest start of any file: the next file starts after it, so that
     /// names stay unique and in order when the clock stands still (a size
@@ -208,10 +139,7 @@ impl EventLog {
             closed: outlets.closed,
             figures: outlets.figures,
             retry_at: None,
-            unwritten: BTreeMap::new(),
-            held: Vec::new(),
-            relaying: false,
-            landed: Vec::new(),
+            settlement: Settlement::default(),
             scratch: FlogWriter::append_to(Vec::new()),
             latest: Timestamp(i64::MIN),
         };
@@ -345,13 +273,13 @@ impl EventLog {
     /// [`take_landed`](Self::take_landed): a relay hands on exactly what
     /// the file holds.
     pub(crate) fn relay_landed(&mut self) {
-        self.relaying = true;
+        self.settlement.relay_landed();
     }
 
     /// The events that landed since the last call (see
     /// [`relay_landed`](Self::relay_landed)).
     pub(crate) fn take_landed(&mut self) -> &mut Vec<Gathered> {
-        &mut self.landed
+        self.settlement.landed()
     }
 
     /// Appends `item` (rotating first when due). While writing fails, the
@@ -359,7 +287,7 @@ impl EventLog {
     pub(crate) fn append(&mut self, item: Gathered) {
         self.tick();
         if self.current.is_none() {
-            self.count_unwritten(item);
+            self.settlement.count_unwritten(item);
             return;
         }
         self.scratch.get_mut().clear();
@@ -370,7 +298,7 @@ impl EventLog {
         };
         if encoded.is_err() {
             // Only a value CBOR cannot hold; nothing reached the file.
-            self.count_unwritten(item);
+            self.settlement.count_unwritten(item);
             return;
         }
         let current = self.current.as_mut().expect("checked above");
@@ -379,97 +307,10 @@ impl EventLog {
         // have put the whole record in the file (the buffer it overflowed
         // failed, not this record), and only the file can tell.
         let end = current.bytes + bytes.len() as u64;
-        current.pending.push(Pending {
-            end,
-            what: Landing::of(item, self.relaying),
-        });
+        current.pending.push(self.settlement.pending(end, item));
         current.bytes = end;
         if let Err(error) = current.out.write_all(bytes) {
             self.fail(error);
-        }
-    }
-
-    fn count_unwritten(&mut self, item: Gathered) {
-        match Landing::of(item, false) {
-            Landing::Event {
-                from,
-                incarnation,
-                num,
-                ..
-            } => self.count_unwritten_event(from, incarnation, num),
-            Landing::Mark(mark) => self.hold(mark),
-        }
-    }
-
-    fn count_unwritten_event(&mut self, from: String, incarnation: String, num: u64) {
-        let u = self.unwritten.entry((from, incarnation)).or_default();
-        u.count += 1;
-        u.first = Some(u.first.map_or(num, |f| f.min(num)));
-        u.last = Some(u.last.map_or(num, |l| l.max(num)));
-    }
-
-    /// Keeps a gap or incarnation change for when writing resumes.
-    fn hold(&mut self, mark: Gathered) {
-        if self.held.len() < MAX_HELD {
-            self.held.push(mark);
-            return;
-        }
-        let Gathered::Gap(gap) = mark else {
-            // Past the bound an incarnation change is let go: the events'
-            // own `inc` still tells where the incarnation changed.
-            return;
-        };
-        let same = self.held.iter_mut().find_map(|held| match held {
-            Gathered::Gap(g)
-                if g.from == gap.from
-                    && g.incarnation == gap.incarnation
-                    && g.reason == gap.reason =>
-            {
-                Some(g)
-            }
-            _ => None,
-        });
-        match same {
-            Some(g) => {
-                g.count = g.count.saturating_add(gap.count);
-                g.first = g.first.zip(gap.first).map(|(a, b)| a.min(b));
-                g.last = g.last.zip(gap.last).map(|(a, b)| a.max(b));
-            }
-            // A key not held yet: past the bound there is at most one gap
-            // per publisher, incarnation and reason, so this stays bounded
-            // by the fleet, not by how long the disk stays full.
-            None => self.held.push(Gathered::Gap(gap)),
-        }
-    }
-
-    /// Settles the pending records of a file that holds `len` bytes: those
-    /// whose record ends within it are in the file (events stored), the
-    /// others are not (events counted as not written, marks held).
-    fn settle(&mut self, pending: Vec<Pending>, len: u64) {
-        for p in pending {
-            match p.what {
-                Landing::Event {
-                    from,
-                    incarnation,
-                    num,
-                    relayed,
-                } if p.end <= len => {
-                    self.positions.store(&from, &incarnation, num);
-                    self.figures.event_written(&from);
-                    self.landed.extend(relayed.map(Gathered::Event));
-                }
-                Landing::Event {
-                    from,
-                    incarnation,
-                    num,
-                    ..
-                } => self.count_unwritten_event(from, incarnation, num),
-                Landing::Mark(Gathered::Gap(g)) if p.end <= len => {
-                    self.figures.gap_written(&g.from, g.count)
-                }
-                Landing::Mark(_) if p.end <= len => {}
-                Landing::Mark(mark) => self.hold(mark),
-            }
         }
     }
 
@@ -500,7 +341,8 @@ impl EventLog {
         // length tells which pending records reached it.
         drop(out);
         let len = fs::metadata(&path).map_or(0, |m| m.len());
-        self.settle(pending, len);
+        self.settlement
+            .settle(pending, len, &mut self.positions, &self.figures);
         let to = self.clock.now().max(from);
         let closed = self.dir.join(closed_name(from, to));
         if fs::rename(&path, &closed).is_ok() {
@@ -537,25 +379,9 @@ impl EventLog {
             drop(error);
             return;
         }
-        let now = self.clock.now();
-        // The publishers' own gaps and incarnation changes first, in the
-        // order they came; then what the gatherer could not write.
-        for mark in std::mem::take(&mut self.held) {
-            self.append(mark);
-        }
-        let unwritten = std::mem::take(&mut self.unwritten);
-        let total = unwritten.values().map(|u| u.count).sum();
-        for ((from, incarnation), u) in unwritten {
-            let gap = Gap {
-                from,
-                incarnation,
-                count: u.count,
-                first: u.first,
-                last: u.last,
-                reason: GapReason::NotWritten,
-                rx_time: now,
-            };
-            self.append(Gathered::Gap(gap));
+        let (records, total) = self.settlement.take_for_resume(self.clock.now());
+        for record in records {
+            self.append(record);
         }
         if let Some(path) = self.current_path().map(Path::to_owned) {
             let _ = self.notices.send(LogNotice::Resumed {
@@ -574,7 +400,8 @@ impl EventLog {
             Ok(()) => {
                 let pending = std::mem::take(&mut current.pending);
                 let len = current.bytes;
-                self.settle(pending, len);
+                self.settlement
+                    .settle(pending, len, &mut self.positions, &self.figures);
             }
             Err(error) => self.fail(error),
         }
@@ -609,7 +436,8 @@ impl EventLog {
         }
         let pending = std::mem::take(&mut current.pending);
         let len = current.bytes;
-        self.settle(pending, len);
+        self.settlement
+            .settle(pending, len, &mut self.positions, &self.figures);
         let closed = self.dir.join(closed_name(current.from, to));
         let finished = fs::rename(&current.path, &closed)
             .and_then(|()| flog_core::fs::sync_parent(&closed))

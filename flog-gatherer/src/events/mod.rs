@@ -3,18 +3,20 @@
 //! `BASEDIR/events/` (foolscap's log-gatherer; docs/gatherer.md, "Gathering
 //! events").
 //!
-//! Leaves first: [`figures`] (counts for the metrics), [`names`] (file
-//! names), [`tracker`] (new, duplicate and missing event numbers),
-//! [`positions`] (what is stored of each publisher), [`recovery`]
-//! (closing what a dead gatherer left open), [`log`] (the files: append,
-//! rotate, recover), [`compress`] (the compressor thread, retention),
-//! [`relay`] (what is written, on to the gatherer's logport), [`writer`]
-//! (the writer thread owning the log), [`held`] (gaps waiting for room),
-//! [`subscriber`]
-//! (one task per publisher) and, on top, [`gathering`] (all of it running).
+//! Leaves first: [`gathered`] (the records the log is given), [`figures`]
+//! (counts for the metrics), [`names`] (file names), [`tracker`] (new,
+//! duplicate and missing event numbers), [`positions`] (what is stored of
+//! each publisher), [`recovery`] (closing what a dead gatherer left open),
+//! [`settle`] (what is known to be in the file after a failure), [`log`]
+//! (the files: append, rotate, recover), [`compress`] (the compressor
+//! thread, retention), [`relay`] (what is written, on to the gatherer's
+//! logport), [`writer`] (the writer thread owning the log), [`held`] (gaps
+//! waiting for room), [`subscriber`] (one task per publisher) and, on top,
+//! [`gathering`] (all of it running).
 
 mod compress;
 mod figures;
+mod gathered;
 mod gathering;
 mod held;
 mod log;
@@ -22,6 +24,7 @@ mod names;
 mod positions;
 mod recovery;
 mod relay;
+mod settle;
 mod subscriber;
 mod tracker;
 mod writer;
