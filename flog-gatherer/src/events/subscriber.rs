@@ -40,6 +40,11 @@ pub(crate) struct SubscriberContext {
 /// Bytes counted for a record besides the event's own encoding.
 const RECORD_OVERHEAD: usize = 64;
 
+/// How often open holes are checked against their patience
+/// ([`HOLE_PATIENCE`](super::tracker::HOLE_PATIENCE)) while the stream is
+/// quiet.
+const HOLE_CHECK: Duration = Duration::from_millis(500);
+
 /// One publisher's state across its connections.
 struct State {
     id: String,
@@ -108,6 +113,13 @@ impl State {
 
     /// The connection ended: what is still missing is a gap now, and every
     /// held gap goes.
+    /// Reports the holes whose patience is over.
+    fn expire(&mut self, cx: &SubscriberContext) {
+        let mut confirmed = Vec::new();
+        self.tracker.expire(cx.clock.now(), &mut confirmed);
+        self.gaps(cx, &confirmed);
+    }
+
     fn disconnected(&mut self, cx: &SubscriberContext) {
         let mut confirmed = Vec::new();
         self.tracker.disconnected(&mut confirmed);
@@ -146,7 +158,9 @@ impl State {
             }
         };
         let mut confirmed = Vec::new();
-        let verdict = self.tracker.arrive(event.num, &mut confirmed);
+        let verdict = self
+            .tracker
+            .arrive(event.num, cx.clock.now(), &mut confirmed);
         self.gaps(cx, &confirmed);
         if verdict == Verdict::Duplicate {
             return;
@@ -191,6 +205,7 @@ pub(crate) async fn run_subscriber(
         tracker: Tracker::resume(
             start.as_ref().map(|p| p.num),
             start.as_ref().map_or(&[][..], |p| &p.holes),
+            cx.clock.now(),
         ),
         incarnation: start.map(|p| p.incarnation),
         budget: Budget::new(usize::try_from(cx.events.queue_memory).unwrap_or(usize::MAX)),
@@ -239,21 +254,24 @@ async fn session(
     state.tracker.connected();
     let id = &state.id;
     tracing::info!(publisher = %id, pid = welcome.pid, incarnation = %welcome.incarnation, "gathering events of {id}");
+    // Holes are looked at now and then, so that a quiet publisher's gap is
+    // reported after its patience, not only with the next event.
+    let mut holes = tokio::time::interval(HOLE_CHECK);
+    holes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let update = if state.held.is_empty() {
-            subscription.next().await
-        } else {
-            // Gaps wait for room in the budget: they go as soon as there
-            // is, rather than with the next event that fits, which may be
-            // long in coming. (`next` is cancel-safe: the queue keeps what
-            // it holds.)
-            tokio::select! {
-                biased;
-                update = subscription.next() => update,
-                () = state.budget.room_for(RECORD_OVERHEAD) => {
-                    state.flush_held(cx, false);
-                    continue;
-                }
+        // Gaps wait for room in the budget: they go as soon as there is,
+        // rather than with the next event that fits, which may be long in
+        // coming. (`next` is cancel-safe: the queue keeps what it holds.)
+        let update = tokio::select! {
+            biased;
+            update = subscription.next() => update,
+            () = state.budget.room_for(RECORD_OVERHEAD), if !state.held.is_empty() => {
+                state.flush_held(cx, false);
+                continue;
+            }
+            _ = holes.tick(), if state.tracker.has_holes() => {
+                state.expire(cx);
+                continue;
             }
         };
         let Some(update) = update else { break };

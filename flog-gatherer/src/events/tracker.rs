@@ -6,15 +6,23 @@
 //! Numbers are dense per incarnation (each logging call takes the next), so
 //! a number skipped is an event lost. Events of different threads may reach
 //! the publisher's stream slightly out of order, so a skipped number stays
-//! an open *hole* until the stream is [`REORDER_WINDOW`] events past it or
-//! the connection ends; only then is it reported as a gap.
+//! an open *hole* until the stream is [`REORDER_WINDOW`] events past it,
+//! [`HOLE_PATIENCE`] has passed (on the gatherer's clock: a quiet publisher's
+//! gap is not left unreported), or the connection ends; only then is it
+//! reported as a gap.
 
 use std::collections::BTreeMap;
 
-use flog_core::flogfile::GapReason;
+use std::time::Duration;
+
+use flog_core::{flogfile::GapReason, Timestamp};
 
 /// How far past a missing number the stream may go before it is a gap.
 pub(crate) const REORDER_WINDOW: u64 = 1024;
+
+/// How long a missing number may stay missing before it is a gap: far
+/// longer than events of two threads are ever apart in a stream.
+pub(crate) const HOLE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Most open holes kept; past this the oldest is reported at once, so that
 /// memory stays bounded whatever a publisher sends.
@@ -48,8 +56,8 @@ pub(crate) enum Verdict {
 pub(crate) struct Tracker {
     /// The highest number seen, `None` before the first.
     high: Option<u64>,
-    /// Open holes: first -> (last, reason).
-    holes: BTreeMap<u64, (u64, GapReason)>,
+    /// Open holes: first -> (last, reason, when it opened).
+    holes: BTreeMap<u64, (u64, GapReason, Timestamp)>,
     /// Whether the next event is the first of a connection (what is missing
     /// before it was not buffered any more).
     connected: bool,
@@ -74,10 +82,12 @@ impl Tracker {
     /// the file it left holds neither as events nor in gaps). They fill
     /// like any hole if the catch-up still holds them, and are reported as
     /// `not_buffered` gaps otherwise.
-    pub(crate) fn resume(stored: Option<u64>, holes: &[(u64, u64)]) -> Tracker {
+    pub(crate) fn resume(stored: Option<u64>, holes: &[(u64, u64)], now: Timestamp) -> Tracker {
         let mut tracker = Tracker::new(stored);
         for &(first, last) in holes.iter().take(MAX_HOLES) {
-            tracker.holes.insert(first, (last, GapReason::NotBuffered));
+            tracker
+                .holes
+                .insert(first, (last, GapReason::NotBuffered, now));
         }
         tracker
     }
@@ -92,8 +102,14 @@ impl Tracker {
         self.dropped = self.dropped.saturating_add(count);
     }
 
-    /// Takes event `num`; `confirmed` receives the holes that became gaps.
-    pub(crate) fn arrive(&mut self, num: u64, confirmed: &mut Vec<Missing>) -> Verdict {
+    /// Takes event `num`, arriving `now`; `confirmed` receives the holes
+    /// that became gaps.
+    pub(crate) fn arrive(
+        &mut self,
+        num: u64,
+        now: Timestamp,
+        confirmed: &mut Vec<Missing>,
+    ) -> Verdict {
         let reason = if self.connected {
             GapReason::NotBuffered
         } else if self.dropped > 0 {
@@ -106,7 +122,7 @@ impl Tracker {
         let next = self.high.map_or(0, |h| h + 1);
         let verdict = if num >= next {
             if num > next {
-                self.holes.insert(next, (num - 1, reason));
+                self.holes.insert(next, (num - 1, reason, now));
             }
             self.high = Some(num);
             Verdict::New
@@ -121,7 +137,8 @@ impl Tracker {
 
     /// Removes `num` from the hole holding it; `false` when none does.
     fn fill(&mut self, num: u64) -> bool {
-        let Some((&first, &(last, ref reason))) = self.holes.range(..=num).next_back() else {
+        let Some((&first, &(last, ref reason, opened))) = self.holes.range(..=num).next_back()
+        else {
             return false;
         };
         if num > last {
@@ -130,10 +147,10 @@ impl Tracker {
         let reason = reason.clone();
         self.holes.remove(&first);
         if first < num {
-            self.holes.insert(first, (num - 1, reason.clone()));
+            self.holes.insert(first, (num - 1, reason.clone(), opened));
         }
         if num < last {
-            self.holes.insert(num + 1, (last, reason));
+            self.holes.insert(num + 1, (last, reason, opened));
         }
         true
     }
@@ -142,12 +159,37 @@ impl Tracker {
     /// `confirmed`.
     fn confirm(&mut self, confirmed: &mut Vec<Missing>, all: bool) {
         let high = self.high.unwrap_or(0);
-        while let Some((&first, &(last, _))) = self.holes.iter().next() {
+        while let Some((&first, &(last, ..))) = self.holes.iter().next() {
             let stale = high.saturating_sub(last) > REORDER_WINDOW;
             if !(all || stale || self.holes.len() > MAX_HOLES) {
                 break;
             }
-            let (last, reason) = self.holes.remove(&first).expect("just seen");
+            let (last, reason, _) = self.holes.remove(&first).expect("just seen");
+            confirmed.push(Missing {
+                first,
+                last,
+                reason,
+            });
+        }
+    }
+
+    /// Whether a hole is open (the owner then calls [`expire`](Self::expire)
+    /// now and then, however quiet the stream).
+    pub(crate) fn has_holes(&self) -> bool {
+        !self.holes.is_empty()
+    }
+
+    /// Moves the holes open for [`HOLE_PATIENCE`] or longer at `now` to
+    /// `confirmed`.
+    pub(crate) fn expire(&mut self, now: Timestamp, confirmed: &mut Vec<Missing>) {
+        let due: Vec<u64> = self
+            .holes
+            .iter()
+            .filter(|(_, (_, _, opened))| now >= opened.saturating_add(HOLE_PATIENCE))
+            .map(|(&first, _)| first)
+            .collect();
+        for first in due {
+            let (last, reason, _) = self.holes.remove(&first).expect("just seen");
             confirmed.push(Missing {
                 first,
                 last,
@@ -167,8 +209,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hole_left_open_by_a_quiet_stream_is_a_gap_once_its_patience_is_over() {
+        let t0 = Timestamp(1_764_588_600_000_000);
+        let mut t = Tracker::new(Some(0));
+        let mut gaps = Vec::new();
+        assert_eq!(t.arrive(1, t0, &mut gaps), Verdict::New);
+        assert_eq!(t.arrive(3, t0, &mut gaps), Verdict::New);
+        assert!(t.has_holes());
+        let almost = t0.saturating_add(HOLE_PATIENCE - Duration::from_micros(1));
+        t.expire(almost, &mut gaps);
+        assert!(gaps.is_empty(), "not yet: {gaps:?}");
+        // A late event before that fills its place.
+        assert_eq!(t.arrive(5, almost, &mut gaps), Verdict::New);
+        t.expire(t0.saturating_add(HOLE_PATIENCE), &mut gaps);
+        assert_eq!(
+            gaps,
+            [Missing {
+                first: 2,
+                last: 2,
+                reason: GapReason::NotBuffered
+            }]
+        );
+        // The hole opened later (4) waits for its own patience; a late 2
+        // is a duplicate now, already reported missing.
+        assert!(t.has_holes());
+        assert_eq!(t.arrive(2, almost, &mut gaps), Verdict::Duplicate);
+        gaps.clear();
+        t.expire(almost.saturating_add(HOLE_PATIENCE), &mut gaps);
+        assert_eq!((gaps[0].first, gaps[0].last), (4, 4));
+        assert!(!t.has_holes());
+    }
+
+    #[test]
     fn holes_open_when_a_gatherer_died_are_filled_by_the_catch_up_or_reported() {
-        let mut t = Tracker::resume(Some(10), &[(7, 7), (3, 4)]);
+        let mut t = Tracker::resume(Some(10), &[(7, 7), (3, 4)], Timestamp(0));
         t.connected();
         let (kept, gaps) = run(&mut t, &[3, 5, 6, 7, 8, 9, 10, 11]);
         assert_eq!(
@@ -194,7 +268,7 @@ mod tests {
         let mut kept = Vec::new();
         let mut gaps = Vec::new();
         for &n in nums {
-            if t.arrive(n, &mut gaps) == Verdict::New {
+            if t.arrive(n, Timestamp(0), &mut gaps) == Verdict::New {
                 kept.push(n);
             }
         }

@@ -352,3 +352,74 @@ async fn a_burst_while_the_disk_is_slow_is_bounded_costs_only_its_publisher_and_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_publishers_open_hole_is_a_gap_once_its_patience_is_over() {
+    let base = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_764_588_600_000_000)));
+    let (notices, _notices_rx) = std::sync::mpsc::channel();
+    let outlets = Outlets {
+        notices,
+        closed: None,
+        figures: Arc::default(),
+    };
+    let log = EventLog::open(base.path(), Rotation::default(), clock.clone(), outlets).unwrap();
+    let (handle, writer) = writer::spawn(log, None).unwrap();
+    let (gate, to_gate) = Gate::start(handle);
+    let cx = Arc::new(SubscriberContext {
+        events: crate::config::EventsConfig::default(),
+        writer: to_gate,
+        options: ClientOptions::new(),
+        min_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(100),
+        clock: clock.clone(),
+    });
+    let service = Service::start().await;
+    // The publisher buffers only the last 2 of "app.burst": #0..=#2 are
+    // logged, #1 and #2 kept.
+    service
+        .logger
+        .set_facility_buffer_size("app.burst", Level::OPERATIONAL, 2);
+    let logged = service.log(3, false);
+    assert_eq!(logged, [0, 1, 2]);
+    // As a restart after a kill finds it: #2 stored, #0 a hole still open
+    // (in no buffer now, so the catch-up cannot fill it).
+    let start = Position {
+        incarnation: service.logger.incarnation().to_string(),
+        num: 2,
+        holes: vec![(0, 0)],
+    };
+    let stop = CancellationToken::new();
+    let (_url_tx, url) = watch::channel(service.publisher.url().clone());
+    let task = tokio::spawn(run_subscriber(
+        cx,
+        service.id(),
+        url,
+        Some(start),
+        stop.clone(),
+    ));
+    // Subscribed and past the catch-up once a new event passes.
+    let next = service.log(1, false)[0];
+    eventually("the next event", || {
+        gate.passed(&service.id()).events.contains(&next)
+    })
+    .await;
+    assert!(
+        gate.passed(&service.id()).gaps.is_empty(),
+        "a gap before its patience is over"
+    );
+    // The publisher stays quiet: the gap comes with time alone.
+    clock.advance(crate::events::tracker::HOLE_PATIENCE);
+    eventually("the hole reported as a gap", || {
+        !gate.passed(&service.id()).gaps.is_empty()
+    })
+    .await;
+    assert_eq!(
+        gate.passed(&service.id()).gaps,
+        [(GapReason::NotBuffered, 1)]
+    );
+    stop.cancel();
+    task.await.unwrap();
+    drop(gate);
+    let _ = writer;
+}
