@@ -337,6 +337,50 @@ async fn storm_control_is_reported_as_suppressed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_that_takes_no_snapshots_refuses_and_the_dashboard_says_why() {
+    // Its operator keeps snapshot events below the threshold: it cannot
+    // declare one, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let logger = flog_core::Logger::builder()
+        .trailing(false)
+        .facility_threshold("flog.snapshot", flog_core::Level::BAD)
+        .build()
+        .unwrap();
+    logger.set_logdir(dir.path()).unwrap();
+    let publisher = flog_publisher::Publisher::builder(logger.clone())
+        .start()
+        .await
+        .unwrap();
+    let id = publisher.url().publisher_id().to_owned();
+    let base = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.publishers = vec![publisher.url().clone()];
+    let (mut gatherer, served) = gather_with_full_dashboard(base.path(), config).await;
+    gatherer
+        .wait_for("a poll", |e| {
+            matches!(e, flog_gatherer::GatherEvent::Polled { .. })
+        })
+        .await;
+    let refused = post(
+        served.url(&format!("/api/publishers/{id}/snapshot")),
+        vec![("Content-Type", "application/json".into())],
+        json!({ "reason": "look now" }).to_string(),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    let body: Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(body["outcome"], json!("refused"), "{body}");
+    assert!(
+        body.to_string().contains("below the threshold"),
+        "the publisher's reason is passed on: {body}"
+    );
+    assert_eq!(logger.incident_stats().declared, 0);
+    gatherer.stop().await;
+    served.stop().await;
+    publisher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dial_in_publisher_is_asked_over_its_session_and_not_once_gone() {
     use crate::dialout::{dialing_service, free_port, listening_gatherer};
     use flog_gatherer::{GatherEvent, SnapshotError};
