@@ -70,6 +70,23 @@ fn demo_gathers_classifies_and_shows_incidents() {
         "only WEIRD and above shown: {shown}"
     );
 
+    // The command it suggests for them reads them.
+    assert!(
+        out.stdout.contains("flogtool dump --facility app.db "),
+        "{}",
+        out.stdout
+    );
+    let mut args = vec!["dump", "--facility", "app.db"];
+    args.extend(events.iter().map(String::as_str));
+    let dumped = run(&args);
+    assert_eq!(dumped.code, 0, "{dumped:?}");
+    assert!(
+        dumped.stdout.contains("pool exhausted"),
+        "{}",
+        dumped.stdout
+    );
+    assert!(!dumped.stdout.contains("app.web"), "{}", dumped.stdout);
+
     let again = run(&["demo", "--dir", path_str(dir.path())]);
     assert_eq!(again.code, 1, "refuses a used directory: {again:?}");
 }

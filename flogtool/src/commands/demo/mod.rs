@@ -164,6 +164,11 @@ async fn demo(dir: &Path, serve: bool) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
+        "  flogtool dump --facility app.db {}/from-*",
+        basedir.join(EVENTS_DIR).display()
+    )?;
+    writeln!(
+        out,
         "and, on a running service, `flogtool list LOGDIR` and `flogtool tail LOGDIR`."
     )?;
     out.flush()?;
