@@ -282,18 +282,17 @@ async fn with_a_token_the_button_needs_it() {
     service.stop().await;
 }
 
-/// A publisher whose storm control allows one incident an hour.
-async fn storm_limited() -> (
+/// A publisher of a logger built from `builder` (trailing off), with a
+/// logdir of its own.
+async fn publisher_of(
+    builder: flog_core::LoggerBuilder,
+) -> (
     tempfile::TempDir,
     flog_core::Logger,
     flog_publisher::Publisher,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let logger = flog_core::Logger::builder()
-        .trailing(false)
-        .incident_rate_limit(1, std::time::Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let logger = builder.trailing(false).build().unwrap();
     logger.set_logdir(dir.path()).unwrap();
     let publisher = flog_publisher::Publisher::builder(logger.clone())
         .start()
@@ -302,10 +301,10 @@ async fn storm_limited() -> (
     (dir, logger, publisher)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storm_control_is_reported_as_suppressed() {
-    let (_logdir, logger, publisher) = storm_limited().await;
-    let id = publisher.url().publisher_id().to_owned();
+/// A gatherer of `publisher` with the full dashboard, after its first poll.
+async fn polled_with_dashboard(
+    publisher: &flog_publisher::Publisher,
+) -> (tempfile::TempDir, Running, Served) {
     let base = tempfile::tempdir().unwrap();
     let mut config = config();
     config.publishers = vec![publisher.url().clone()];
@@ -315,14 +314,29 @@ async fn storm_control_is_reported_as_suppressed() {
             matches!(e, flog_gatherer::GatherEvent::Polled { .. })
         })
         .await;
-    let api = served.url(&format!("/api/publishers/{id}/snapshot"));
-    let ask = |reason: &str| {
-        post(
-            api.clone(),
-            vec![("Content-Type", "application/json".into())],
-            json!({ "reason": reason }).to_string(),
-        )
-    };
+    (base, gatherer, served)
+}
+
+/// "Record an incident now" for publisher `id`, through the JSON route.
+async fn ask_api(served: &Served, id: &str, reason: &str) -> test_browser::http::Response {
+    post(
+        served.url(&format!("/api/publishers/{id}/snapshot")),
+        vec![("Content-Type", "application/json".into())],
+        json!({ "reason": reason }).to_string(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_control_is_reported_as_suppressed() {
+    // Storm control allows one incident an hour.
+    let (_logdir, logger, publisher) = publisher_of(
+        flog_core::Logger::builder().incident_rate_limit(1, std::time::Duration::from_secs(3600)),
+    )
+    .await;
+    let id = publisher.url().publisher_id().to_owned();
+    let (_base, gatherer, served) = polled_with_dashboard(&publisher).await;
+    let ask = |reason: &'static str| ask_api(&served, &id, reason);
     let first: Value = serde_json::from_slice(&ask("first").await.body).unwrap();
     assert_eq!(first["outcome"], json!("declared"), "{first}");
     let second = ask("second").await;
@@ -340,33 +354,13 @@ async fn storm_control_is_reported_as_suppressed() {
 async fn a_publisher_that_takes_no_snapshots_refuses_and_the_dashboard_says_why() {
     // Its operator keeps snapshot events below the threshold: it cannot
     // declare one, and says so.
-    let dir = tempfile::tempdir().unwrap();
-    let logger = flog_core::Logger::builder()
-        .trailing(false)
-        .facility_threshold("flog.snapshot", flog_core::Level::BAD)
-        .build()
-        .unwrap();
-    logger.set_logdir(dir.path()).unwrap();
-    let publisher = flog_publisher::Publisher::builder(logger.clone())
-        .start()
-        .await
-        .unwrap();
-    let id = publisher.url().publisher_id().to_owned();
-    let base = tempfile::tempdir().unwrap();
-    let mut config = config();
-    config.publishers = vec![publisher.url().clone()];
-    let (mut gatherer, served) = gather_with_full_dashboard(base.path(), config).await;
-    gatherer
-        .wait_for("a poll", |e| {
-            matches!(e, flog_gatherer::GatherEvent::Polled { .. })
-        })
-        .await;
-    let refused = post(
-        served.url(&format!("/api/publishers/{id}/snapshot")),
-        vec![("Content-Type", "application/json".into())],
-        json!({ "reason": "look now" }).to_string(),
+    let (_logdir, logger, publisher) = publisher_of(
+        flog_core::Logger::builder().facility_threshold("flog.snapshot", flog_core::Level::BAD),
     )
     .await;
+    let id = publisher.url().publisher_id().to_owned();
+    let (_base, gatherer, served) = polled_with_dashboard(&publisher).await;
+    let refused = ask_api(&served, &id, "look now").await;
     assert_eq!(refused.status, 409, "{}", refused.text());
     let body: Value = serde_json::from_slice(&refused.body).unwrap();
     assert_eq!(body["outcome"], json!("refused"), "{body}");

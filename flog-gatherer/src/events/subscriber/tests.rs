@@ -140,6 +140,48 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A real event log and writer thread in a temporary base directory, on
+/// an injected clock, with a [`Gate`] in front and a subscriber context
+/// sending through it.
+struct Gated {
+    base: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    gate: Gate,
+    cx: Arc<SubscriberContext>,
+    writer: std::thread::JoinHandle<std::io::Result<()>>,
+    _notices: std::sync::mpsc::Receiver<crate::events::log::LogNotice>,
+}
+
+fn gated(events: crate::config::EventsConfig) -> Gated {
+    let base = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_764_588_600_000_000)));
+    let (notices, notices_rx) = std::sync::mpsc::channel();
+    let outlets = Outlets {
+        notices,
+        closed: None,
+        figures: Arc::default(),
+    };
+    let log = EventLog::open(base.path(), Rotation::default(), clock.clone(), outlets).unwrap();
+    let (handle, writer) = writer::spawn(log, None).unwrap();
+    let (gate, to_gate) = Gate::start(handle);
+    let cx = Arc::new(SubscriberContext {
+        events,
+        writer: to_gate,
+        options: ClientOptions::new(),
+        min_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(100),
+        clock: clock.clone(),
+    });
+    Gated {
+        base,
+        clock,
+        gate,
+        cx,
+        writer,
+        _notices: notices_rx,
+    }
+}
+
 struct Service {
     logger: Logger,
     publisher: Publisher,
@@ -189,31 +231,19 @@ impl Service {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_while_the_disk_is_slow_is_bounded_costs_only_its_publisher_and_is_a_gap_with_its_exact_count(
 ) {
-    let base = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Timestamp(1_764_588_600_000_000)));
-    let (notices, _notices_rx) = std::sync::mpsc::channel();
-    let outlets = Outlets {
-        notices,
-        closed: None,
-        figures: Arc::default(),
-    };
-    let log = EventLog::open(base.path(), Rotation::default(), clock.clone(), outlets).unwrap();
-    let (handle, writer) = writer::spawn(log, None).unwrap();
-    let (gate, to_gate) = Gate::start(handle);
     // The filtered half counts neither as stored nor as lost.
     let events = crate::config::EventsConfig {
         min_level: Level::OPERATIONAL,
         queue_memory: QUEUE_MEMORY,
         ..crate::config::EventsConfig::default()
     };
-    let cx = Arc::new(SubscriberContext {
-        events,
-        writer: to_gate,
-        options: ClientOptions::new(),
-        min_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(100),
-        clock,
-    });
+    let Gated {
+        base,
+        gate,
+        cx,
+        writer,
+        ..
+    } = gated(events);
     let (burst, steady) = (Service::start().await, Service::start().await);
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -355,25 +385,14 @@ async fn a_burst_while_the_disk_is_slow_is_bounded_costs_only_its_publisher_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_publishers_open_hole_is_a_gap_once_its_patience_is_over() {
-    let base = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(Timestamp(1_764_588_600_000_000)));
-    let (notices, _notices_rx) = std::sync::mpsc::channel();
-    let outlets = Outlets {
-        notices,
-        closed: None,
-        figures: Arc::default(),
-    };
-    let log = EventLog::open(base.path(), Rotation::default(), clock.clone(), outlets).unwrap();
-    let (handle, writer) = writer::spawn(log, None).unwrap();
-    let (gate, to_gate) = Gate::start(handle);
-    let cx = Arc::new(SubscriberContext {
-        events: crate::config::EventsConfig::default(),
-        writer: to_gate,
-        options: ClientOptions::new(),
-        min_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(100),
-        clock: clock.clone(),
-    });
+    let Gated {
+        base: _base,
+        clock,
+        gate,
+        cx,
+        writer,
+        ..
+    } = gated(crate::config::EventsConfig::default());
     let service = Service::start().await;
     // The publisher buffers only the last 2 of "app.burst": #0..=#2 are
     // logged, #1 and #2 kept.
