@@ -307,7 +307,7 @@ impl EventLog {
         // have put the whole record in the file (the buffer it overflowed
         // failed, not this record), and only the file can tell.
         let end = current.bytes + bytes.len() as u64;
-        current.pending.push(self.settlement.pending(end, item));
+        current.pending.push(Pending { end, item });
         current.bytes = end;
         if let Err(error) = current.out.write_all(bytes) {
             self.fail(error);

@@ -22,38 +22,7 @@ use super::positions::Positions;
 pub(crate) struct Pending {
     /// The file offset its record ends at.
     pub(crate) end: u64,
-    pub(crate) what: Landing,
-}
-
-/// What a pending record settles.
-#[derive(Debug)]
-pub(crate) enum Landing {
-    /// An event: stored, or counted as not written.
-    Event {
-        from: String,
-        incarnation: String,
-        num: u64,
-        /// The event itself while the log relays what lands (see
-        /// [`Settlement::relay_landed`]).
-        relayed: Option<Box<ReceivedEvent>>,
-    },
-    /// A gap or an incarnation change: written again once writing resumes.
-    Mark(Gathered),
-}
-
-impl Landing {
-    /// What `item` settles; the event is kept for `relay`.
-    pub(crate) fn of(item: Gathered, relay: bool) -> Landing {
-        match item {
-            Gathered::Event(r) => Landing::Event {
-                from: r.receipt.from.clone(),
-                incarnation: r.event.incarnation.to_string(),
-                num: r.event.num,
-                relayed: relay.then_some(r),
-            },
-            mark => Landing::Mark(mark),
-        }
-    }
+    pub(crate) item: Gathered,
 }
 
 /// Events not written while the disk failed, per publisher and incarnation.
@@ -97,14 +66,6 @@ impl Settlement {
         &mut self.landed
     }
 
-    /// `item`, appended with its record ending at `end`, pending.
-    pub(crate) fn pending(&self, end: u64, item: Gathered) -> Pending {
-        Pending {
-            end,
-            what: Landing::of(item, self.relaying),
-        }
-    }
-
     /// What writing resumes with: the held gaps and incarnation changes in
     /// the order they came, then a `not_written` gap (noticed `now`) per
     /// publisher and incarnation; and how many events those gaps count.
@@ -129,19 +90,16 @@ impl Settlement {
     /// Counts `item` as not written: an event into its `not_written` gap,
     /// a gap or incarnation change held for when writing resumes.
     pub(crate) fn count_unwritten(&mut self, item: Gathered) {
-        match Landing::of(item, false) {
-            Landing::Event {
-                from,
-                incarnation,
-                num,
-                ..
-            } => self.count_unwritten_event(from, incarnation, num),
-            Landing::Mark(mark) => self.hold(mark),
+        match item {
+            Gathered::Event(r) => self.count_unwritten_event(&r),
+            mark => self.hold(mark),
         }
     }
 
-    fn count_unwritten_event(&mut self, from: String, incarnation: String, num: u64) {
-        let u = self.unwritten.entry((from, incarnation)).or_default();
+    fn count_unwritten_event(&mut self, r: &ReceivedEvent) {
+        let key = (r.receipt.from.clone(), r.event.incarnation.to_string());
+        let num = r.event.num;
+        let u = self.unwritten.entry(key).or_default();
         u.count += 1;
         u.first = Some(u.first.map_or(num, |f| f.min(num)));
         u.last = Some(u.last.map_or(num, |l| l.max(num)));
@@ -191,29 +149,21 @@ impl Settlement {
         positions: &mut Positions,
         figures: &EventFigures,
     ) {
-        for p in pending {
-            match p.what {
-                Landing::Event {
-                    from,
-                    incarnation,
-                    num,
-                    relayed,
-                } if p.end <= len => {
-                    positions.store(&from, &incarnation, num);
-                    figures.event_written(&from);
-                    self.landed.extend(relayed.map(Gathered::Event));
+        for Pending { end, item } in pending {
+            let landed = end <= len;
+            match item {
+                Gathered::Event(r) if landed => {
+                    let inc = r.event.incarnation.to_string();
+                    positions.store(&r.receipt.from, &inc, r.event.num);
+                    figures.event_written(&r.receipt.from);
+                    if self.relaying {
+                        self.landed.push(Gathered::Event(r));
+                    }
                 }
-                Landing::Event {
-                    from,
-                    incarnation,
-                    num,
-                    ..
-                } => self.count_unwritten_event(from, incarnation, num),
-                Landing::Mark(Gathered::Gap(g)) if p.end <= len => {
-                    figures.gap_written(&g.from, g.count)
-                }
-                Landing::Mark(_) if p.end <= len => {}
-                Landing::Mark(mark) => self.hold(mark),
+                Gathered::Event(r) => self.count_unwritten_event(&r),
+                Gathered::Gap(g) if landed => figures.gap_written(&g.from, g.count),
+                _ if landed => {}
+                mark => self.hold(mark),
             }
         }
     }
