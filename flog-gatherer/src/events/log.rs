@@ -276,10 +276,11 @@ impl EventLog {
         self.settlement.relay_landed();
     }
 
-    /// The events that landed since the last call (see
-    /// [`relay_landed`](Self::relay_landed)).
-    pub(crate) fn take_landed(&mut self) -> &mut Vec<Gathered> {
-        self.settlement.landed()
+    /// The events that landed since they were last taken from here (see
+    /// [`relay_landed`](Self::relay_landed)), with the file being written.
+    pub(crate) fn take_landed(&mut self) -> (Option<&Path>, &mut Vec<Gathered>) {
+        let current = self.current.as_ref().map(|c| c.path.as_path());
+        (current, self.settlement.landed())
     }
 
     /// Appends `item` (rotating first when due). While writing fails, the

@@ -188,8 +188,8 @@ fn rotate_if_requested(log: &mut EventLog) {
 /// Hands the relay what the file is known to hold now (never an event that
 /// a failed write left out of it), with the file's new seam.
 fn relay_landed(relay: &Relay, log: &mut EventLog) {
-    let current = log.current_path().map(std::path::Path::to_owned);
-    relay.written(current.as_deref(), log.take_landed());
+    let (current, landed) = log.take_landed();
+    relay.written(current, landed);
 }
 
 /// Appends a command's records.

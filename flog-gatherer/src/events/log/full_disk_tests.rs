@@ -97,7 +97,7 @@ fn fill_and_resume(disk: &flog_testkit::SmallDisk) -> (Run, PathBuf) {
     };
     let take = |log: &mut EventLog, run: &mut Run| {
         run.landed
-            .extend(log.take_landed().drain(..).map(|g| match g {
+            .extend(log.take_landed().1.drain(..).map(|g| match g {
                 Gathered::Event(r) => r.event.num,
                 other => panic!("only events land for the relay: {other:?}"),
             }));
