@@ -98,6 +98,21 @@ pub enum ConfigProblem {
     /// `http_token` without `http`.
     #[error("http_token is set but http (the dashboard's address) is not")]
     HttpTokenAlone,
+    /// `storage` is neither `"dir"` nor `"s3"`.
+    #[error("storage: {0:?} is not \"dir\" or \"s3\"")]
+    Storage(String),
+    /// `storage = "s3"` without an `[s3]` section.
+    #[error("storage = \"s3\" needs an [s3] section with the bucket")]
+    S3Missing,
+    /// An `[s3]` section while storage is the directory.
+    #[error("[s3] is set but storage is not \"s3\": add storage = \"s3\", or remove [s3]")]
+    S3WithoutStorage,
+    /// Not an S3 bucket name.
+    #[error("bucket must be 3 to 63 of a-z 0-9 - .")]
+    S3Bucket,
+    /// A prefix with empty, `.` or `..` parts, or spaces.
+    #[error("prefix must be parts of printable ASCII separated by /, none empty, \".\" or \"..\"")]
+    S3Prefix,
     /// A rule compares a field with a table or an array.
     #[error("field {name:?}: compare with text, a number or a boolean")]
     FieldValue {

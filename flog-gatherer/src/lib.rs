@@ -83,7 +83,8 @@ pub use crate::classify::{
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{
-    create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, CONFIG_FILE,
+    create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, S3Config, Storage,
+    CONFIG_FILE,
     CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
 };
 pub use crate::contain::Panicked;
