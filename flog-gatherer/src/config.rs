@@ -21,8 +21,8 @@ use self::events_section::RawEvents;
 pub use self::events_section::{EventsConfig, LevelRule};
 pub use self::logport_section::LogportConfig;
 use self::logport_section::RawLogport;
-pub use self::storage_section::{S3Config, Storage};
 use self::storage_section::{compile_storage, RawS3};
+pub use self::storage_section::{S3Config, Storage};
 
 /// The config file's name in the base directory.
 pub const CONFIG_FILE: &str = "gatherer.toml";

@@ -264,6 +264,16 @@ pub enum GatherError {
         /// Why.
         source: flog_wire::UrlError,
     },
+    /// The bucket (`storage = "s3"`) cannot be used: its client cannot be
+    /// set up, or the server refused the credentials at start.
+    #[error(transparent)]
+    Bucket(#[from] crate::bucket::BucketError),
+    /// `reclassify` of a bucket that other gatherers may be writing to.
+    #[error("the classification lists in {bucket} cannot be rebuilt by one gatherer of those sharing it")]
+    ReclassifyBucket {
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+    },
     /// `create` refuses to overwrite an existing configuration.
     #[error("{} already exists; remove it or pick another base directory", path.display())]
     AlreadyExists {

@@ -12,8 +12,9 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bucket::Bucket;
 use crate::classified::ClassifiedIndex;
-use crate::config::Config;
+use crate::config::{Config, Storage};
 use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::events::{EventFigures, EventGathering, Relay};
@@ -58,6 +59,8 @@ pub struct Gatherer {
     snapshot_jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SnapshotJob>>>,
     /// What the event gatherer wrote, for the dashboard's metrics.
     event_figures: Arc<EventFigures>,
+    /// With `storage = "s3"`: where incidents are stored.
+    bucket: Option<Bucket>,
     _lock: BasedirLock,
 }
 
@@ -91,7 +94,12 @@ impl Gatherer {
             .map_err(GatherError::io("create directory", &incidents))?;
         let lock = BasedirLock::acquire(&basedir)?;
         let (snapshots, snapshot_jobs) = mpsc::channel(SNAPSHOT_QUEUE);
+        let bucket = match &config.storage {
+            Storage::Dir => None,
+            Storage::S3(s3) => Some(Bucket::open(s3)?),
+        };
         Ok(Gatherer {
+            bucket,
             snapshots,
             snapshot_jobs: Arc::new(tokio::sync::Mutex::new(snapshot_jobs)),
             event_figures: Arc::new(EventFigures::default()),
@@ -190,6 +198,7 @@ impl Gatherer {
             permits: Semaphore::new(self.config.concurrency),
             index: self.index.clone(),
             observer: self.observer.clone(),
+            bucket: self.bucket.clone(),
         });
         let tracker = TaskTracker::new();
         let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
@@ -343,6 +352,11 @@ impl Gatherer {
     /// current rules, without fetching anything. Returns how many incidents
     /// were classified.
     pub async fn reclassify(&self) -> Result<usize, GatherError> {
+        if let Some(bucket) = &self.bucket {
+            return Err(GatherError::ReclassifyBucket {
+                bucket: bucket.shown().to_owned(),
+            });
+        }
         self.rebuild(self.current_classifier()).await
     }
 
@@ -351,6 +365,13 @@ impl Gatherer {
     }
 
     async fn rebuild(&self, classifier: crate::Classifier) -> Result<usize, GatherError> {
+        if let Some(bucket) = &self.bucket {
+            // Other gatherers may be listing into the same lists meanwhile,
+            // perhaps with other rules: a rebuild needs them all stopped.
+            self.index.set_classifier(classifier);
+            tracing::warn!(bucket = %bucket.shown(), "the rules changed; incidents stored from now on are classified by them, but the lists in {} are not rebuilt", bucket.shown());
+            return Ok(0);
+        }
         let index = self.index.clone();
         let classified = self.basedir.join(crate::classified::CLASSIFIED_DIR);
         let count = blocking("reclassify", move || index.rebuild(classifier))
@@ -363,6 +384,9 @@ impl Gatherer {
 
     /// Start-up recovery; see [`run`](Self::run).
     async fn recover(&self) -> Result<(), GatherError> {
+        if let Some(bucket) = &self.bucket {
+            return self.recover_for_bucket(bucket).await;
+        }
         let basedir = self.basedir.clone();
         let index = self.index.clone();
         let rebuilt = blocking("recover", move || recover(&basedir, &index)).await??;
@@ -371,6 +395,36 @@ impl Gatherer {
             self.notify(GatherEvent::Reclassified { incidents: count });
         }
         Ok(())
+    }
+}
+
+impl Gatherer {
+    /// Start-up with a bucket: the local folders hold only temporary files
+    /// of fetches, removed here; each publisher task recovers its incidents
+    /// from the bucket. One request tells wrong credentials (fatal: nothing
+    /// could be stored) from a server that is down (the tasks back off and
+    /// catch up when it returns).
+    async fn recover_for_bucket(&self, bucket: &Bucket) -> Result<(), GatherError> {
+        let basedir = self.basedir.clone();
+        blocking("recover", move || {
+            for id in publisher_ids(&basedir).unwrap_or_default() {
+                if let Err(error) = PublisherStore::recover(&basedir, &id) {
+                    tracing::error!(publisher = %id, %error, "cannot clean the folder of {id}: {error}");
+                }
+            }
+        })
+        .await?;
+        match bucket.check().await {
+            Ok(()) => {
+                tracing::info!(bucket = %bucket.shown(), "storing incidents in {}", bucket.shown());
+                Ok(())
+            }
+            Err(error) if error.is_refused_credentials() => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(bucket = %bucket.shown(), %error, "{error}; retrying with each publisher");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -58,6 +58,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod bucket;
 mod classified;
 mod classify;
 mod config;
@@ -77,6 +78,7 @@ mod store;
 mod units;
 mod worker;
 
+pub use crate::bucket::BucketError;
 pub use crate::classified::{read_trigger, CLASSIFIED_DIR};
 pub use crate::classify::{
     is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
@@ -84,8 +86,7 @@ pub use crate::classify::{
 };
 pub use crate::config::{
     create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, S3Config, Storage,
-    CONFIG_FILE,
-    CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
+    CONFIG_FILE, CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]

@@ -299,18 +299,30 @@ fn storage_is_the_directory_unless_a_bucket_is_configured() {
     assert_eq!(s3.secret_access_key.as_deref(), Some("wJalrXUtnFEMI"));
     // The secret never shows in a debug print (nor anywhere it is logged).
     let shown = format!("{s3:?}");
-    assert!(!shown.contains("wJalrXUtnFEMI") && shown.contains("<redacted>"), "{shown}");
+    assert!(
+        !shown.contains("wJalrXUtnFEMI") && shown.contains("<redacted>"),
+        "{shown}"
+    );
 
     let missing = error("storage = \"s3\"\n");
-    assert!(missing.contains(":1:") && missing.contains("needs an [s3]"), "{missing}");
+    assert!(
+        missing.contains(":1:") && missing.contains("needs an [s3]"),
+        "{missing}"
+    );
     let alone = error("[s3]\nbucket = \"flog\"\n");
     assert!(alone.contains("storage is not"), "{alone}");
     let other = error("storage = \"ftp\"\n");
     assert!(other.contains("\"ftp\" is not"), "{other}");
     let bucket = error("storage = \"s3\"\n[s3]\nbucket = \"Flog_Bucket\"\n");
-    assert!(bucket.contains(":3:") && bucket.contains("bucket must be"), "{bucket}");
+    assert!(
+        bucket.contains(":3:") && bucket.contains("bucket must be"),
+        "{bucket}"
+    );
     let prefix = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nprefix = \"a/../b\"\n");
-    assert!(prefix.contains(":4:") && prefix.contains("prefix must be"), "{prefix}");
+    assert!(
+        prefix.contains(":4:") && prefix.contains("prefix must be"),
+        "{prefix}"
+    );
     let unknown = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\npassword = \"x\"\n");
     assert!(unknown.contains("password"), "{unknown}");
 }
