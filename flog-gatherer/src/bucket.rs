@@ -63,6 +63,14 @@ pub enum BucketError {
         /// every `Result`.)
         source: Box<object_store::Error>,
     },
+    /// The server refused the credentials (or they lack the rights needed).
+    #[error("{bucket} refused the credentials ({why}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3], and the key's rights on the bucket")]
+    Refused {
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// What the server said: `403 Forbidden` or `401 Unauthorized`.
+        why: &'static str,
+    },
     /// The incident is in the bucket with other bytes than the publisher's.
     #[error("{key} in {bucket} holds other bytes (SHA-256 {stored}) than the incident fetched and verified (SHA-256 {fetched}); the stored object is kept, the fetched copy discarded")]
     Conflict {
@@ -98,15 +106,16 @@ pub enum BucketError {
 impl BucketError {
     /// Whether the server said the credentials are wrong or lack rights.
     pub(crate) fn is_refused_credentials(&self) -> bool {
-        matches!(
-            self,
-            BucketError::Request { source, .. }
-                if matches!(
-                    **source,
-                    object_store::Error::Unauthenticated { .. }
-                        | object_store::Error::PermissionDenied { .. }
-                )
-        )
+        matches!(self, BucketError::Refused { .. })
+            || matches!(
+                self,
+                BucketError::Request { source, .. }
+                    if matches!(
+                        **source,
+                        object_store::Error::Unauthenticated { .. }
+                            | object_store::Error::PermissionDenied { .. }
+                    )
+            )
     }
 }
 
@@ -220,10 +229,16 @@ impl Bucket {
     /// listing would do too, but its errors do not tell a refusal apart.)
     pub(crate) async fn check(&self) -> Result<(), BucketError> {
         let key = self.key(&format!("{INCIDENTS_DIR}/.check"));
-        match self.store.head(&key).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.request("look up", &key)(e)),
-        }
+        let why = match self.store.head(&key).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(object_store::Error::PermissionDenied { .. }) => "403 Forbidden",
+            Err(object_store::Error::Unauthenticated { .. }) => "401 Unauthorized",
+            Err(e) => return Err(self.request("look up", &key)(e)),
+        };
+        Err(BucketError::Refused {
+            bucket: self.shown.clone(),
+            why,
+        })
     }
 
     /// Creates `incidents/<id>/<name>.flog.bz2` holding `bytes`, whose

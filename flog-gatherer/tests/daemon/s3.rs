@@ -1,0 +1,337 @@
+//! Gatherers sharing an S3-compatible bucket (`storage = "s3"`), against a
+//! real S3 server (moto, started here; `.ci/run` installs it): every
+//! incident stored exactly once whatever the number of gatherers, a server
+//! down for a while, wrong credentials.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flog_testkit::{Moto, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::support::{add_publisher, create, Daemon, Service, PATIENCE};
+
+const PREFIX: &str = "fleet";
+
+/// The bucket as the tests read it: every object under the prefix.
+struct Reader {
+    store: Box<dyn ObjectStore>,
+}
+
+impl Reader {
+    fn new(moto: &Moto) -> Reader {
+        let store = AmazonS3Builder::new()
+            .with_bucket_name(moto.bucket())
+            .with_endpoint(moto.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(MOTO_ACCESS_KEY_ID)
+            .with_secret_access_key(MOTO_SECRET_ACCESS_KEY)
+            .build()
+            .unwrap();
+        Reader {
+            store: Box::new(store),
+        }
+    }
+
+    /// Every object under the prefix, by key relative to it.
+    async fn objects(&self) -> BTreeMap<String, Bytes> {
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&Key::from(PREFIX)))
+            .try_collect()
+            .await
+            .unwrap();
+        let mut objects = BTreeMap::new();
+        for meta in metas {
+            let bytes = self
+                .store
+                .get(&meta.location)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let key = meta.location.to_string();
+            objects.insert(key[PREFIX.len() + 1..].to_owned(), bytes);
+        }
+        objects
+    }
+}
+
+fn text(objects: &BTreeMap<String, Bytes>, key: &str) -> String {
+    objects
+        .get(key)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A base directory whose gatherer stores into the bucket, polling fast.
+fn s3_basedir(dir: &Path, name: &str, moto: &Moto) -> PathBuf {
+    let basedir = dir.join(name);
+    create(
+        &basedir,
+        &[
+            ("poll_interval", "\"200ms\""),
+            ("min_backoff", "\"50ms\""),
+            ("max_backoff", "\"400ms\""),
+        ],
+    );
+    let config = basedir.join("gatherer.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\nstorage = \"s3\"\n[s3]\nbucket = \"{}\"\nprefix = \"{PREFIX}\"\nendpoint = \"{}\"\n\
+         region = \"us-east-1\"\n\n[[rule]]\ncategory = \"database\"\nfacility = \"app.db\"\n",
+        moto.bucket(),
+        moto.endpoint()
+    ));
+    std::fs::write(&config, text).unwrap();
+    basedir
+}
+
+/// `run` with the credentials in the environment, as an operator sets them.
+fn start(basedir: &Path, access_key_id: &str) -> Daemon {
+    Daemon::start_with_env(
+        basedir,
+        &[
+            ("AWS_ACCESS_KEY_ID", access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", MOTO_SECRET_ACCESS_KEY),
+        ],
+    )
+}
+
+/// Waits until every incident of `expected` (publisher id, names) is
+/// stored, listed and past the publisher's `latest`; returns the objects.
+async fn wait_for_all(
+    reader: &Reader,
+    expected: &[(String, Vec<String>)],
+) -> BTreeMap<String, Bytes> {
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        let objects = reader.objects().await;
+        let all = text(&objects, "classified/all");
+        let done = expected.iter().all(|(id, names)| {
+            let latest = text(&objects, &format!("incidents/{id}/latest"));
+            latest.trim() == names.last().unwrap()
+                && names.iter().all(|name| {
+                    all.lines()
+                        .any(|l| l == format!("incidents/{id}/{name}.flog.bz2"))
+                })
+        });
+        if done {
+            return objects;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for every incident; the bucket holds {:?}",
+            objects.keys().collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every incident is one object with the publisher's bytes, listed once
+/// in `all` and once in its category; nothing else is stored.
+fn assert_exactly_once(
+    objects: &BTreeMap<String, Bytes>,
+    services: &[Service],
+    expected: &[(String, Vec<String>)],
+) {
+    let mut problems = Vec::new();
+    let stored: Vec<&String> = objects
+        .keys()
+        .filter(|k| k.ends_with(".flog.bz2"))
+        .collect();
+    let total: usize = expected.iter().map(|(_, names)| names.len()).sum();
+    if stored.len() != total {
+        problems.push(format!(
+            "{} incident objects for {total} incidents",
+            stored.len()
+        ));
+    }
+    for ((id, names), service) in expected.iter().zip(services) {
+        for name in names {
+            let key = format!("incidents/{id}/{name}.flog.bz2");
+            let theirs = std::fs::read(service.file(name)).unwrap();
+            match objects.get(&key) {
+                Some(ours) if ours[..] == theirs[..] => {}
+                Some(ours) => problems.push(format!(
+                    "{key}: {} bytes stored, the publisher has {}",
+                    ours.len(),
+                    theirs.len()
+                )),
+                None => problems.push(format!("{key} is not stored")),
+            }
+        }
+    }
+    for list in ["classified/all", "classified/database"] {
+        let listed = text(objects, list);
+        let mut lines: Vec<&str> = listed.lines().collect();
+        let count = lines.len();
+        lines.sort();
+        lines.dedup();
+        if count != total || lines.len() != total {
+            problems.push(format!(
+                "{list}: {count} lines, {} distinct, for {total} incidents",
+                lines.len()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+async fn gatherers_share_a_bucket(gatherers: usize) {
+    let Some(moto) = Moto::start(&format!("flog-share-{gatherers}")) else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let mut services = Vec::new();
+    for _ in 0..20 {
+        services.push(Service::start().await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = Vec::new();
+    for g in 0..gatherers {
+        let basedir = s3_basedir(dir.path(), &format!("g{g}"), &moto);
+        for (n, service) in services.iter().enumerate() {
+            let url = service.publisher.url().to_string();
+            add_publisher(&basedir, &format!("p{n}.url"), &url);
+        }
+        let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+        daemon.wait_line(&["storing incidents in s3://"]);
+        daemons.push(daemon);
+    }
+    let mut expected = Vec::new();
+    for service in &services {
+        let names: Vec<String> = (0..3).map(|_| service.incident("app.db", 0)).collect();
+        expected.push((service.id(), names));
+    }
+    let objects = wait_for_all(&reader, &expected).await;
+    assert_exactly_once(&objects, &services, &expected);
+    for daemon in &mut daemons {
+        assert_eq!(daemon.stop().code(), Some(0), "{:#?}", daemon.seen);
+        assert!(
+            !daemon.seen.iter().any(|l| l.contains("holds other bytes")),
+            "{:#?}",
+            daemon.seen
+        );
+    }
+    // Nothing of the incidents is kept on the gatherers' disks.
+    for g in 0..gatherers {
+        let basedir = dir.path().join(format!("g{g}"));
+        assert!(!basedir.join("classified").exists());
+        for entry in std::fs::read_dir(basedir.join("incidents")).unwrap() {
+            let files: Vec<_> = std::fs::read_dir(entry.unwrap().path()).unwrap().collect();
+            assert!(files.is_empty(), "{files:?}");
+        }
+    }
+    for service in services {
+        service.publisher.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gatherers_on_one_bucket_store_every_incident_once() {
+    gatherers_share_a_bucket(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gatherers_on_one_bucket_store_every_incident_once() {
+    gatherers_share_a_bucket(3).await;
+}
+
+/// The server goes away for a while: the gatherer reports it, backs off,
+/// keeps no more than a fetch's temporary file per publisher, and stores
+/// everything once the server is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_down_for_a_while_is_caught_up_with() {
+    let Some(mut moto) = Moto::start("flog-down") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let mut services = Vec::new();
+    for _ in 0..3 {
+        services.push(Service::start().await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = s3_basedir(dir.path(), "g", &moto);
+    for (n, service) in services.iter().enumerate() {
+        add_publisher(
+            &basedir,
+            &format!("p{n}.url"),
+            &service.publisher.url().to_string(),
+        );
+    }
+    let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+    daemon.wait_line(&["storing incidents in s3://"]);
+    let mut expected: Vec<(String, Vec<String>)> = services
+        .iter()
+        .map(|s| (s.id(), vec![s.incident("app.db", 0)]))
+        .collect();
+    wait_for_all(&reader, &expected).await;
+
+    moto.down();
+    for ((_, names), service) in expected.iter_mut().zip(&services) {
+        names.push(service.incident("app.db", 1));
+        names.push(service.incident("app.db", 0));
+    }
+    daemon.wait_line(&["s3://flog-down", "error sending request"]);
+    // While it is down: at most one temporary file per publisher.
+    for entry in std::fs::read_dir(basedir.join("incidents")).unwrap() {
+        let files: Vec<_> = std::fs::read_dir(entry.unwrap().path()).unwrap().collect();
+        assert!(files.len() <= 1, "{files:?}");
+    }
+    moto.up();
+    let objects = wait_for_all(&reader, &expected).await;
+    assert_exactly_once(&objects, &services, &expected);
+    assert_eq!(daemon.stop().code(), Some(0));
+    for service in services {
+        service.publisher.shutdown().await;
+    }
+}
+
+/// Credentials the server refuses: one clear report, the gatherer stops
+/// (exit 1) before fetching anything, nothing is written, and the secret
+/// is nowhere in what it says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_one_clear_report_and_nothing_written() {
+    let Some(moto) = Moto::start("flog-creds") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let service = Service::start().await;
+    service.incident("app.db", 0);
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = s3_basedir(dir.path(), "g", &moto);
+    add_publisher(&basedir, "p.url", &service.publisher.url().to_string());
+    let mut daemon = start(&basedir, "AKIAWRONGKEY");
+    let status = daemon.wait_exit();
+    daemon.read_to_end();
+    assert_eq!(status.code(), Some(1), "{:#?}", daemon.seen);
+    let reports: Vec<&String> = daemon
+        .seen
+        .iter()
+        .filter(|l| l.contains("refused the credentials (403 Forbidden)"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{:#?}", daemon.seen);
+    assert!(
+        reports[0].contains("s3://flog-creds/fleet"),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        !daemon
+            .seen
+            .iter()
+            .any(|l| l.contains(MOTO_SECRET_ACCESS_KEY)),
+        "{:#?}",
+        daemon.seen
+    );
+    assert!(reader.objects().await.is_empty());
+    service.publisher.shutdown().await;
+}
