@@ -14,7 +14,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::support::{add_publisher, create, Daemon, Service, PATIENCE};
+use crate::support::{add_publisher, create, eventually, Daemon, Service, PATIENCE};
 
 const PREFIX: &str = "fleet";
 
@@ -333,5 +333,101 @@ async fn wrong_credentials_are_one_clear_report_and_nothing_written() {
         daemon.seen
     );
     assert!(reader.objects().await.is_empty());
+    service.publisher.shutdown().await;
+}
+
+/// One of two gatherers is SIGKILLed while incidents flow (mid-fetch, as
+/// like as not: they are large): the other stores every incident, once,
+/// and the dead one's temporary files hold nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gatherer_killed_mid_fetch_loses_and_duplicates_nothing() {
+    let Some(moto) = Moto::start("flog-kill") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let mut services = Vec::new();
+    for _ in 0..4 {
+        services.push(Service::start().await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = Vec::new();
+    for g in 0..2 {
+        let basedir = s3_basedir(dir.path(), &format!("g{g}"), &moto);
+        for (n, service) in services.iter().enumerate() {
+            let url = service.publisher.url().to_string();
+            add_publisher(&basedir, &format!("p{n}.url"), &url);
+        }
+        let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+        daemon.wait_line(&["storing incidents in s3://"]);
+        daemons.push(daemon);
+    }
+    let mut expected: Vec<(String, Vec<String>)> =
+        services.iter().map(|s| (s.id(), Vec::new())).collect();
+    let incidents = dir.path().join("g0").join("incidents");
+    for round in 0..3 {
+        for ((_, names), service) in expected.iter_mut().zip(&services) {
+            names.push(service.incident("app.db", 24));
+        }
+        if round == 0 {
+            // Killed with a fetch's temporary file on its disk.
+            eventually("a fetch in progress in g0", || {
+                std::fs::read_dir(&incidents).is_ok_and(|dirs| {
+                    dirs.flatten().any(|d| {
+                        std::fs::read_dir(d.path()).is_ok_and(|mut files| {
+                            files.any(|f| {
+                                f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".part"))
+                            })
+                        })
+                    })
+                })
+            });
+            daemons[0].signal("KILL");
+            daemons[0].wait_exit();
+        }
+    }
+    let objects = wait_for_all(&reader, &expected).await;
+    assert_exactly_once(&objects, &services, &expected);
+    assert_eq!(daemons[1].stop().code(), Some(0));
+    for service in services {
+        service.publisher.shutdown().await;
+    }
+}
+
+/// A gatherer that died between storing an incident and listing it left
+/// the object past the `latest` marker, unlisted; the next gatherer to
+/// serve that publisher lists it and moves the marker, even though the
+/// publisher no longer has the incident to fetch again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_stored_but_not_listed_by_a_dead_gatherer_is_listed() {
+    let Some(moto) = Moto::start("flog-unlisted") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let service = Service::start().await;
+    let id = service.id();
+    let orphan = service.incident("app.db", 0);
+    let bytes = std::fs::read(service.file(&orphan)).unwrap();
+    let key = Key::from(format!("{PREFIX}/incidents/{id}/{orphan}.flog.bz2"));
+    reader.store.put(&key, bytes.into()).await.unwrap();
+    // Gone from the publisher: only the bucket has it now.
+    std::fs::remove_file(service.file(&orphan)).unwrap();
+    let later = service.incident("app.db", 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = s3_basedir(dir.path(), "g", &moto);
+    add_publisher(&basedir, "p.url", &service.publisher.url().to_string());
+    let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+    let objects = wait_for_all(&reader, &[(id.clone(), vec![later.clone()])]).await;
+    let database = text(&objects, "classified/database");
+    let listed: Vec<&str> = database.lines().collect();
+    assert_eq!(
+        listed,
+        [
+            format!("incidents/{id}/{orphan}.flog.bz2"),
+            format!("incidents/{id}/{later}.flog.bz2")
+        ],
+        "{database}"
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
     service.publisher.shutdown().await;
 }
