@@ -431,3 +431,52 @@ async fn an_incident_stored_but_not_listed_by_a_dead_gatherer_is_listed() {
     assert_eq!(daemon.stop().code(), Some(0));
     service.publisher.shutdown().await;
 }
+
+/// The figure of docs/performance.md ("Gatherers sharing a bucket"):
+/// incidents stored per second into the bucket by 1, 2 and 3 gatherers,
+/// each catching up with the same 20 publishers × 10 incidents of about
+/// 40 kB. Run by hand:
+/// `cargo test --release -p flog-gatherer --test daemon s3::figure -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, run by hand"]
+async fn figure_incidents_stored_per_second() {
+    for gatherers in 1..=3 {
+        let Some(moto) = Moto::start(&format!("flog-figure-{gatherers}")) else {
+            return;
+        };
+        let reader = Reader::new(&moto);
+        let mut services = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..20 {
+            let service = Service::start().await;
+            let names: Vec<String> = (0..10).map(|_| service.incident("app.db", 1)).collect();
+            expected.push((service.id(), names));
+            services.push(service);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let mut daemons = Vec::new();
+        for g in 0..gatherers {
+            let basedir = s3_basedir(dir.path(), &format!("g{g}"), &moto);
+            for (n, service) in services.iter().enumerate() {
+                let url = service.publisher.url().to_string();
+                add_publisher(&basedir, &format!("p{n}.url"), &url);
+            }
+            daemons.push(start(&basedir, MOTO_ACCESS_KEY_ID));
+        }
+        let objects = wait_for_all(&reader, &expected).await;
+        let took = started.elapsed();
+        assert_exactly_once(&objects, &services, &expected);
+        eprintln!(
+            "{gatherers} gatherer(s): 200 incidents in {:.2} s, {:.0} incidents/s",
+            took.as_secs_f64(),
+            200.0 / took.as_secs_f64()
+        );
+        for daemon in &mut daemons {
+            daemon.stop();
+        }
+        for service in services {
+            service.publisher.shutdown().await;
+        }
+    }
+}
