@@ -28,96 +28,11 @@ use object_store::{
 use sha2::{Digest, Sha256};
 
 use crate::config::S3Config;
+pub(crate) use crate::error::BucketError;
+use crate::error::CAS_ATTEMPTS;
 use crate::store::{Commit, INCIDENTS_DIR, LATEST_FILE};
 use flog_core::flogfile::FINISHED_SUFFIX;
 use flog_wire::is_valid_incident_name;
-
-/// Compare-and-swap attempts on one object before giving up: enough for a
-/// handful of gatherers writing the same list at once, bounded so that a
-/// server that refuses every condition is an error, not a spin.
-const CAS_ATTEMPTS: u32 = 64;
-
-/// Why an operation on the bucket (`storage = "s3"`) failed. No message
-/// holds a credential.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BucketError {
-    /// The bucket's client could not be set up from the configuration.
-    #[error("cannot use {bucket}: {source}")]
-    Setup {
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-        /// Why.
-        source: Box<object_store::Error>,
-    },
-    /// The server refused or failed the request, or could not be reached.
-    #[error("cannot {action} {key} in {bucket}: {source}")]
-    Request {
-        /// What was being done: `store`, `read`, `list`.
-        action: &'static str,
-        /// The object's key.
-        key: String,
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-        /// The client's error. (Boxed: it is large, and errors travel in
-        /// every `Result`.)
-        source: Box<object_store::Error>,
-    },
-    /// The server refused the credentials (or they lack the rights needed).
-    #[error("{bucket} refused the credentials ({why}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3], and the key's rights on the bucket")]
-    Refused {
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-        /// What the server said: `403 Forbidden` or `401 Unauthorized`.
-        why: &'static str,
-    },
-    /// The incident is in the bucket with other bytes than the publisher's.
-    #[error("{key} in {bucket} holds other bytes (SHA-256 {stored}) than the incident fetched and verified (SHA-256 {fetched}); the stored object is kept, the fetched copy discarded")]
-    Conflict {
-        /// The object's key.
-        key: String,
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-        /// What is stored (its SHA-256, or its size when that differs).
-        stored: String,
-        /// The SHA-256 of the fetched and verified incident.
-        fetched: String,
-    },
-    /// Other writers won every compare-and-swap.
-    #[error(
-        "cannot update {key} in {bucket}: other writers changed it {CAS_ATTEMPTS} times in a row"
-    )]
-    Contended {
-        /// The object's key.
-        key: String,
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-    },
-    /// The `latest` marker holds something else than an incident name.
-    #[error("{key} in {bucket} does not hold an incident name; fix or remove it")]
-    BadLatest {
-        /// The object's key.
-        key: String,
-        /// `s3://BUCKET/PREFIX`.
-        bucket: String,
-    },
-}
-
-impl BucketError {
-    /// Whether the server said the credentials are wrong or lack rights.
-    pub(crate) fn is_refused_credentials(&self) -> bool {
-        matches!(self, BucketError::Refused { .. })
-            || matches!(
-                self,
-                BucketError::Request { source, .. }
-                    if matches!(
-                        **source,
-                        object_store::Error::Unauthenticated { .. }
-                            | object_store::Error::PermissionDenied { .. }
-                    )
-            )
-    }
-}
 
 /// A bucket and the prefix the gatherers' files live under.
 #[derive(Clone)]
@@ -381,6 +296,77 @@ impl Bucket {
             .await?;
         }
         Ok(())
+    }
+
+    /// The bytes of `relative` with the version to update them by, if it
+    /// exists.
+    pub(crate) async fn read_versioned(
+        &self,
+        relative: &str,
+    ) -> Result<Option<(Bytes, UpdateVersion)>, BucketError> {
+        let key = self.key(relative);
+        match self.store.get(&key).await {
+            Ok(found) => {
+                let version = UpdateVersion {
+                    e_tag: found.meta.e_tag.clone(),
+                    version: found.meta.version.clone(),
+                };
+                let bytes = found.bytes().await.map_err(self.request("read", &key))?;
+                Ok(Some((bytes, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.request("read", &key)(e)),
+        }
+    }
+
+    /// Writes `relative` only if it is still as read: absent (`None`) or at
+    /// `version`. `false`: another writer was first, nothing written.
+    pub(crate) async fn write_if(
+        &self,
+        relative: &str,
+        bytes: Vec<u8>,
+        version: Option<UpdateVersion>,
+    ) -> Result<bool, BucketError> {
+        let key = self.key(relative);
+        let mode = version.map_or(PutMode::Create, PutMode::Update);
+        match self
+            .store
+            .put_opts(&key, PutPayload::from(bytes), PutOptions::from(mode))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Ok(false),
+            Err(e) => Err(self.request("write", &key)(e)),
+        }
+    }
+
+    /// Writes `relative`, whatever is there: for an object only this
+    /// gatherer writes (its heartbeat).
+    pub(crate) async fn write(&self, relative: &str, bytes: Vec<u8>) -> Result<(), BucketError> {
+        let key = self.key(relative);
+        self.store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map(drop)
+            .map_err(self.request("write", &key))
+    }
+
+    /// The names of the objects directly in folder `relative`.
+    pub(crate) async fn names_in(&self, relative: &str) -> Result<Vec<String>, BucketError> {
+        let key = self.key(relative);
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&key))
+            .await
+            .map_err(self.request("list", &key))?;
+        Ok(listed
+            .objects
+            .iter()
+            .filter_map(|meta| meta.location.filename().map(str::to_owned))
+            .collect())
     }
 
     /// Rewrites `relative` with what `change` makes of its bytes (`None`:

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flog_wire::LogportUrl;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -18,6 +18,7 @@ use crate::config::{Config, Storage};
 use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::events::{EventFigures, EventGathering, Relay};
+use crate::leases::{Held, LeaseTask};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
@@ -199,8 +200,24 @@ impl Gatherer {
             index: self.index.clone(),
             observer: self.observer.clone(),
             bucket: self.bucket.clone(),
+            held: self.bucket.as_ref().map(|_| Arc::new(Held::default())),
         });
         let tracker = TaskTracker::new();
+        let (known, known_rx) = watch::channel(Vec::new());
+        if let (Some(bucket), Some(held), Storage::S3(s3)) =
+            (&self.bucket, &cx.held, &self.config.storage)
+        {
+            let task = LeaseTask {
+                bucket: bucket.clone(),
+                me: gatherer_id(),
+                period: s3.lease,
+                clock: Arc::new(flog_core::SystemClock),
+                publishers: known_rx,
+                held: held.clone(),
+            };
+            tracing::info!(gatherer = %task.me, "sharing the publishers with the other gatherers of {} as {}", bucket.shown(), task.me);
+            tracker.spawn(task.run(shutdown.clone()));
+        }
         let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
         let mut workers: HashMap<String, Worker> = HashMap::new();
         // Event gathering (`[events]`), beside the incident workers: its own
@@ -264,6 +281,13 @@ impl Gatherer {
                         events.reconcile(&urls, &shutdown);
                     }
                     reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
+                    let mut ids: Vec<String> = workers.keys().cloned().collect();
+                    ids.sort();
+                    known.send_if_modified(|known| {
+                        let changed = *known != ids;
+                        *known = ids;
+                        changed
+                    });
                 }
                 Err(panicked) => {
                     // The running publishers go on; the next round scans
@@ -484,6 +508,15 @@ fn recover(basedir: &Path, index: &ClassifiedIndex) -> Result<Option<usize>, Gat
             .map_err(GatherError::io("write", &path))?;
     }
     Ok(rebuilt)
+}
+
+/// A gatherer's name among those sharing a bucket: new at each start, so
+/// that a restarted gatherer is never taken for its dead self.
+fn gatherer_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("g-{hex}")
 }
 
 async fn next_dial_in(dial_ins: &mut Option<mpsc::Receiver<DialIn>>) -> Option<DialIn> {

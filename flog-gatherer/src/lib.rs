@@ -68,6 +68,7 @@ mod dashboard;
 mod error;
 mod events;
 mod gatherer;
+mod leases;
 mod listen;
 mod lock;
 mod logport;
@@ -78,7 +79,6 @@ mod store;
 mod units;
 mod worker;
 
-pub use crate::bucket::BucketError;
 pub use crate::classified::{read_trigger, CLASSIFIED_DIR};
 pub use crate::classify::{
     is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
@@ -91,7 +91,7 @@ pub use crate::config::{
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
-pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
+pub use crate::error::{BucketError, ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::events::{EventFigures, PublisherEventFigures, EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{

@@ -1,10 +1,13 @@
 //! `storage` and the `[s3]` section of `gatherer.toml`: where incidents are
 //! stored (docs/gatherer.md, "Sharing a bucket").
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{ConfigError, ConfigProblem, Source};
+use crate::units::RawDuration;
 
 /// Where stored incidents and their classification lists live.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +43,10 @@ pub struct S3Config {
     /// The secret access key; `None`: `AWS_SECRET_ACCESS_KEY`. Never
     /// logged, never shown.
     pub secret_access_key: Option<String>,
+    /// How long a gatherer's lease on a publisher lasts unless renewed
+    /// (every third of it): a dead gatherer's publishers are taken over
+    /// within about this. Default 30 s.
+    pub lease: Duration,
 }
 
 impl S3Config {
@@ -53,6 +60,7 @@ impl S3Config {
             region: None,
             access_key_id: None,
             secret_access_key: None,
+            lease: Duration::from_secs(30),
         }
     }
 
@@ -75,6 +83,7 @@ impl std::fmt::Debug for S3Config {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
+            .field("lease", &self.lease)
             .field(
                 "secret_access_key",
                 &self.secret_access_key.as_ref().map(|_| "<redacted>"),
@@ -93,6 +102,7 @@ pub(crate) struct RawS3 {
     region: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
+    lease: Option<Spanned<RawDuration>>,
 }
 
 /// `storage` with `[s3]`: `"dir"` (or nothing) needs no section, `"s3"`
@@ -146,6 +156,17 @@ impl RawS3 {
         config.region = self.region;
         config.access_key_id = self.access_key_id;
         config.secret_access_key = self.secret_access_key;
+        if let Some(lease) = &self.lease {
+            let key = "lease";
+            let duration: Duration = lease.get_ref().parse().map_err(|e| {
+                source.error_at(lease.span(), ConfigProblem::Unit { key, source: e })
+            })?;
+            if duration < Duration::from_secs(1) {
+                let range = "1s up";
+                return Err(source.error_at(lease.span(), ConfigProblem::OutOfRange { key, range }));
+            }
+            config.lease = duration;
+        }
         Ok(config)
     }
 }

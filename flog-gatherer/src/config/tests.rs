@@ -323,6 +323,17 @@ fn storage_is_the_directory_unless_a_bucket_is_configured() {
         prefix.contains(":4:") && prefix.contains("prefix must be"),
         "{prefix}"
     );
+    assert_eq!(s3.lease, Duration::from_secs(30));
+    let leased = parse("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nlease = \"5s\"\n").unwrap();
+    let Storage::S3(leased) = leased.storage else {
+        panic!("not s3")
+    };
+    assert_eq!(leased.lease, Duration::from_secs(5));
+    let short = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nlease = \"100ms\"\n");
+    assert!(
+        short.contains(":4:") && short.contains("lease must be"),
+        "{short}"
+    );
     let unknown = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\npassword = \"x\"\n");
     assert!(unknown.contains("password"), "{unknown}");
 }

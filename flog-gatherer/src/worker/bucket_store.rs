@@ -15,14 +15,28 @@ use crate::classified::lists_of;
 use crate::contain::blocking;
 use crate::store::{relative_path, Commit, Partial};
 
+/// Opens the publisher's store unless it is open: its folder in the base
+/// directory, then, with a bucket, what the bucket holds of it.
+pub(super) async fn open_store(publisher: &mut Publisher) -> Result<(), PollError> {
+    if publisher.store().is_ok() {
+        return Ok(());
+    }
+    publisher.open_store().await?;
+    if let Some(bucket) = publisher.cx.bucket.clone() {
+        if let Err(error) = open_in_bucket(publisher, &bucket).await {
+            // Opened again, from the bucket, at the next connection.
+            publisher.close_store();
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 /// At the first connection: learns the latest incident handled from the
 /// bucket (the marker, or a stored incident past it), and lists the
 /// incidents stored past the marker, which a gatherer that died between
 /// storing and listing them left unlisted.
-pub(super) async fn open_in_bucket(
-    publisher: &mut Publisher,
-    bucket: &Bucket,
-) -> Result<(), PollError> {
+async fn open_in_bucket(publisher: &mut Publisher, bucket: &Bucket) -> Result<(), PollError> {
     let id = publisher.id.clone();
     let marker = bucket.latest(&id).await?;
     let stored = bucket.stored_names(&id).await?;

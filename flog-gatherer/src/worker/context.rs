@@ -42,6 +42,9 @@ pub(crate) struct Context {
     /// Where incidents are stored, with `storage = "s3"`; `None`: in the
     /// base directory. Fetches go through the base directory either way.
     pub(crate) bucket: Option<Bucket>,
+    /// With a bucket: the publishers this gatherer holds the lease on, the
+    /// only ones it polls (crate::leases).
+    pub(crate) held: Option<Arc<crate::leases::Held>>,
 }
 
 impl fmt::Debug for Context {
@@ -283,14 +286,12 @@ impl Publisher {
             source,
         })?;
         self.store = Some(recovered.store);
-        if let Some(bucket) = self.cx.bucket.clone() {
-            if let Err(error) = super::bucket_store::open_in_bucket(self, &bucket).await {
-                // Opened again, from the bucket, at the next connection.
-                self.store = None;
-                return Err(error);
-            }
-        }
         Ok(())
+    }
+
+    /// Closes the store: the next connection opens it again.
+    pub(crate) fn close_store(&mut self) {
+        self.store = None;
     }
 
     /// Runs blocking work on the store on a blocking thread. Should the work

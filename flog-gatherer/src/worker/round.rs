@@ -20,6 +20,12 @@ pub(super) async fn round(
     stop: &CancellationToken,
 ) -> Result<(), PollError> {
     let page_size = publisher.cx.config.page_size;
+    if let Some(held) = &publisher.cx.held {
+        // Another gatherer sharing the bucket polls this one.
+        if !held.holds(&publisher.id) {
+            return Ok(());
+        }
+    }
     refresh_latest(publisher).await?;
     loop {
         let since = publisher.latest().map(str::to_owned);

@@ -86,7 +86,7 @@ fn s3_basedir(dir: &Path, name: &str, moto: &Moto) -> PathBuf {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
         "\nstorage = \"s3\"\n[s3]\nbucket = \"{}\"\nprefix = \"{PREFIX}\"\nendpoint = \"{}\"\n\
-         region = \"us-east-1\"\n\n[[rule]]\ncategory = \"database\"\nfacility = \"app.db\"\n",
+         region = \"us-east-1\"\nlease = \"3s\"\n\n[[rule]]\ncategory = \"database\"\nfacility = \"app.db\"\n",
         moto.bucket(),
         moto.endpoint()
     ));
@@ -478,5 +478,126 @@ async fn figure_incidents_stored_per_second() {
         for service in services {
             service.publisher.shutdown().await;
         }
+    }
+}
+
+/// `leases/<publisher>` as stored: holder and expiry, of those unexpired.
+fn live_leases(objects: &BTreeMap<String, Bytes>) -> BTreeMap<String, String> {
+    let now = flog_core::Timestamp::now().0;
+    objects
+        .iter()
+        .filter_map(|(key, bytes)| {
+            let id = key.strip_prefix("leases/")?;
+            let text = String::from_utf8_lossy(bytes);
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            let expires: i64 = field("expires=")?.parse().ok()?;
+            let holder = field("holder=")?;
+            (expires > now).then(|| (id.to_owned(), holder))
+        })
+        .collect()
+}
+
+/// Polls the bucket until `check` holds of the live leases.
+async fn until_leases(
+    reader: &Reader,
+    what: &str,
+    check: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let leases = live_leases(&reader.objects().await);
+        if check(&leases) {
+            return leases;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for {what}: {leases:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The id a daemon took among the gatherers of the bucket.
+fn gatherer_id(daemon: &mut Daemon) -> String {
+    let line = daemon.wait_line(&["sharing the publishers"]);
+    let start = line.find("\"gatherer\":\"").unwrap() + "\"gatherer\":\"".len();
+    line[start..start + line[start..].find('"').unwrap()].to_owned()
+}
+
+/// Two gatherers split six publishers three and three through leases; one
+/// is SIGKILLed and the other takes its publishers over within about a
+/// lease period (3 s here), storing every incident once; a gatherer that
+/// starts again takes its share back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_split_the_publishers_and_follow_a_killed_gatherer() {
+    let Some(moto) = Moto::start("flog-leases") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let mut services = Vec::new();
+    for _ in 0..6 {
+        services.push(Service::start().await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut basedirs = Vec::new();
+    let mut daemons = Vec::new();
+    let mut ids = Vec::new();
+    for g in 0..2 {
+        let basedir = s3_basedir(dir.path(), &format!("g{g}"), &moto);
+        for (n, service) in services.iter().enumerate() {
+            let url = service.publisher.url().to_string();
+            add_publisher(&basedir, &format!("p{n}.url"), &url);
+        }
+        let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+        ids.push(gatherer_id(&mut daemon));
+        daemons.push(daemon);
+        basedirs.push(basedir);
+    }
+    let split = |leases: &BTreeMap<String, String>, holders: &[&String]| {
+        leases.len() == 6
+            && holders
+                .iter()
+                .all(|h| leases.values().filter(|v| v == h).count() == 3)
+    };
+    until_leases(&reader, "a 3/3 split", |l| split(l, &[&ids[0], &ids[1]])).await;
+
+    daemons[0].signal("KILL");
+    daemons[0].wait_exit();
+    let killed = Instant::now();
+    until_leases(&reader, "the survivor holding all six", |l| {
+        l.len() == 6 && l.values().all(|h| *h == ids[1])
+    })
+    .await;
+    eprintln!(
+        "publishers taken over {:.2} s after the SIGKILL (lease 3 s)",
+        killed.elapsed().as_secs_f64()
+    );
+    let expected: Vec<(String, Vec<String>)> = services
+        .iter()
+        .map(|s| {
+            (
+                s.id(),
+                vec![s.incident("app.db", 0), s.incident("app.db", 0)],
+            )
+        })
+        .collect();
+    let objects = wait_for_all(&reader, &expected).await;
+    assert_exactly_once(&objects, &services, &expected);
+
+    // Back: it takes its share again.
+    let mut returned = start(&basedirs[0], MOTO_ACCESS_KEY_ID);
+    let back = gatherer_id(&mut returned);
+    until_leases(&reader, "a 3/3 split again", |l| {
+        split(l, &[&back, &ids[1]])
+    })
+    .await;
+    assert_eq!(returned.stop().code(), Some(0));
+    assert_eq!(daemons[1].stop().code(), Some(0));
+    for service in services {
+        service.publisher.shutdown().await;
     }
 }
