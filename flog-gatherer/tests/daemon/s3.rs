@@ -336,9 +336,9 @@ async fn wrong_credentials_are_one_clear_report_and_nothing_written() {
     service.publisher.shutdown().await;
 }
 
-/// One of two gatherers is SIGKILLed while incidents flow (mid-fetch, as
-/// like as not: they are large): the other stores every incident, once,
-/// and the dead one's temporary files hold nothing stored.
+/// One of two gatherers is SIGKILLed mid-fetch (large incidents in 1 KiB
+/// chunks, and the kill waits for one of its temporary files): the other
+/// takes its publishers over and stores every incident, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gatherer_killed_mid_fetch_loses_and_duplicates_nothing() {
     let Some(moto) = Moto::start("flog-kill") else {
@@ -351,16 +351,29 @@ async fn a_gatherer_killed_mid_fetch_loses_and_duplicates_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut daemons = Vec::new();
+    let mut ids = Vec::new();
     for g in 0..2 {
         let basedir = s3_basedir(dir.path(), &format!("g{g}"), &moto);
+        let config = basedir.join("gatherer.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let slow = text.replace(
+            "storage = \"s3\"\n",
+            "storage = \"s3\"\nchunk_size = \"1 KiB\"\n",
+        );
+        std::fs::write(&config, slow).unwrap();
         for (n, service) in services.iter().enumerate() {
             let url = service.publisher.url().to_string();
             add_publisher(&basedir, &format!("p{n}.url"), &url);
         }
         let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
-        daemon.wait_line(&["storing incidents in s3://"]);
+        ids.push(gatherer_id(&mut daemon));
         daemons.push(daemon);
     }
+    // g0 holds publishers of its own before anything is declared.
+    until_leases(&reader, "a 2/2 split", |l| {
+        l.len() == 4 && l.values().filter(|h| **h == ids[0]).count() == 2
+    })
+    .await;
     let mut expected: Vec<(String, Vec<String>)> =
         services.iter().map(|s| (s.id(), Vec::new())).collect();
     let incidents = dir.path().join("g0").join("incidents");
@@ -369,7 +382,6 @@ async fn a_gatherer_killed_mid_fetch_loses_and_duplicates_nothing() {
             names.push(service.incident("app.db", 24));
         }
         if round == 0 {
-            // Killed with a fetch's temporary file on its disk.
             eventually("a fetch in progress in g0", || {
                 std::fs::read_dir(&incidents).is_ok_and(|dirs| {
                     dirs.flatten().any(|d| {
