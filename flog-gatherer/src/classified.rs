@@ -104,6 +104,18 @@ impl ClassifiedIndex {
         }
     }
 
+    /// The categories of an incident by its trigger (empty: `unknown`),
+    /// with the rules in use.
+    pub(crate) fn categories_of(&self, trigger: Option<&Event>) -> Vec<String> {
+        classify(&self.lock().classifier, trigger)
+    }
+
+    /// Puts `classifier` in place without rebuilding anything: for a
+    /// bucket, whose lists this gatherer does not rebuild.
+    pub(crate) fn set_classifier(&self, classifier: Classifier) {
+        self.lock().classifier = classifier;
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic mid-append leaves at worst a partial line, which start-up
         // repairs; the state itself stays consistent.
@@ -329,7 +341,7 @@ fn classify(classifier: &Classifier, trigger: Option<&Event>) -> Vec<String> {
 }
 
 /// The lists an incident goes in: its categories (or `unknown`), then `all`.
-fn lists_of(categories: &[String]) -> Vec<&str> {
+pub(crate) fn lists_of(categories: &[String]) -> Vec<&str> {
     let mut lists: Vec<&str> = categories.iter().map(String::as_str).collect();
     if lists.is_empty() {
         lists.push(CATEGORY_UNKNOWN);

@@ -15,11 +15,14 @@ use crate::units::{RawDuration, RawSize};
 
 mod events_section;
 mod logport_section;
+mod storage_section;
 
 use self::events_section::RawEvents;
 pub use self::events_section::{EventsConfig, LevelRule};
 pub use self::logport_section::LogportConfig;
 use self::logport_section::RawLogport;
+use self::storage_section::{compile_storage, RawS3};
+pub use self::storage_section::{S3Config, Storage};
 
 /// The config file's name in the base directory.
 pub const CONFIG_FILE: &str = "gatherer.toml";
@@ -94,6 +97,9 @@ pub struct Config {
     /// The gatherer's own logport, when the file has a `[logport]` section
     /// (which needs `[events]`). Default: `None`.
     pub logport: Option<LogportConfig>,
+    /// Where incidents and their lists are stored: the base directory (the
+    /// default) or an S3-compatible bucket.
+    pub storage: Storage,
 }
 
 /// The dashboard's address and access token (`http`, `http_token`).
@@ -154,6 +160,7 @@ impl Default for Config {
             http: None,
             events: None,
             logport: None,
+            storage: Storage::Dir,
         }
     }
 }
@@ -185,6 +192,8 @@ struct RawConfig {
     rule: Vec<RawRule>,
     events: Option<RawEvents>,
     logport: Option<Spanned<RawLogport>>,
+    storage: Option<Spanned<String>>,
+    s3: Option<Spanned<RawS3>>,
 }
 
 impl RawConfig {
@@ -374,6 +383,7 @@ impl Config {
         if let Some(events) = raw.events {
             config.events = Some(events.compile(&source)?);
         }
+        config.storage = compile_storage(raw.storage.as_ref(), raw.s3, &source)?;
         if let Some(logport) = raw.logport {
             let span = logport.span();
             if config.events.is_none() {
@@ -484,6 +494,22 @@ page_size = 500
 # min_level = "WEIRD"            # a level name or number
 # message = "pool (exhausted|closed)"  # regex on raw and rendered text
 # fields = { host = "db1" }      # fields equal to these values
+
+# Where incidents are stored: "dir" (BASEDIR/incidents, BASEDIR/classified)
+# or "s3", an S3-compatible bucket that several gatherers may share (same
+# layout under the prefix). Credentials not given in [s3] come from
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the endpoint and region from
+# AWS_ENDPOINT_URL and AWS_REGION. See docs/gatherer.md, "Sharing a bucket".
+# storage = "dir"
+#
+# [s3]
+# bucket = "flog"
+# prefix = "fleet-1"             # default: the bucket's root
+# endpoint = "http://127.0.0.1:9000"   # default: AWS
+# region = "us-east-1"
+# access_key_id = "..."          # default: AWS_ACCESS_KEY_ID
+# secret_access_key = "..."      # default: AWS_SECRET_ACCESS_KEY
+# lease = "30s"                  # a dead gatherer's publishers move on within about this
 
 # The gatherer's own logport (off without this section; needs [events]):
 # `flogtool tail BASEDIR` (or the flogs:// URL in BASEDIR/logport, mode 0600)

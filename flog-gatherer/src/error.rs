@@ -98,6 +98,21 @@ pub enum ConfigProblem {
     /// `http_token` without `http`.
     #[error("http_token is set but http (the dashboard's address) is not")]
     HttpTokenAlone,
+    /// `storage` is neither `"dir"` nor `"s3"`.
+    #[error("storage: {0:?} is not \"dir\" or \"s3\"")]
+    Storage(String),
+    /// `storage = "s3"` without an `[s3]` section.
+    #[error("storage = \"s3\" needs an [s3] section with the bucket")]
+    S3Missing,
+    /// An `[s3]` section while storage is the directory.
+    #[error("[s3] is set but storage is not \"s3\": add storage = \"s3\", or remove [s3]")]
+    S3WithoutStorage,
+    /// Not an S3 bucket name.
+    #[error("bucket must be 3 to 63 of a-z 0-9 - .")]
+    S3Bucket,
+    /// A prefix with empty, `.` or `..` parts, or spaces.
+    #[error("prefix must be parts of printable ASCII separated by /, none empty, \".\" or \"..\"")]
+    S3Prefix,
     /// A rule compares a field with a table or an array.
     #[error("field {name:?}: compare with text, a number or a boolean")]
     FieldValue {
@@ -249,6 +264,16 @@ pub enum GatherError {
         /// Why.
         source: flog_wire::UrlError,
     },
+    /// The bucket (`storage = "s3"`) cannot be used: its client cannot be
+    /// set up, or the server refused the credentials at start.
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    /// `reclassify` of a bucket that other gatherers may be writing to.
+    #[error("the classification lists in {bucket} cannot be rebuilt by one gatherer of those sharing it")]
+    ReclassifyBucket {
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+    },
     /// `create` refuses to overwrite an existing configuration.
     #[error("{} already exists; remove it or pick another base directory", path.display())]
     AlreadyExists {
@@ -279,5 +304,92 @@ impl GatherError {
             path: path.to_owned(),
             source,
         }
+    }
+}
+
+/// Compare-and-swap attempts on one object of a bucket before giving up:
+/// enough for a handful of gatherers writing the same list at once, bounded
+/// so that a server that refuses every condition is an error, not a spin.
+pub(crate) const CAS_ATTEMPTS: u32 = 64;
+
+/// Why an operation on the bucket (`storage = "s3"`) failed. No message
+/// holds a credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BucketError {
+    /// The bucket's client could not be set up from the configuration.
+    #[error("cannot use {bucket}: {source}")]
+    Setup {
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// Why.
+        source: Box<object_store::Error>,
+    },
+    /// The server refused or failed the request, or could not be reached.
+    #[error("cannot {action} {key} in {bucket}: {source}")]
+    Request {
+        /// What was being done: `store`, `read`, `list`.
+        action: &'static str,
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// The client's error. (Boxed: it is large, and errors travel in
+        /// every `Result`.)
+        source: Box<object_store::Error>,
+    },
+    /// The server refused the credentials (or they lack the rights needed).
+    #[error("{bucket} refused the credentials ({why}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3], and the key's rights on the bucket")]
+    Refused {
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// What the server said: `403 Forbidden` or `401 Unauthorized`.
+        why: &'static str,
+    },
+    /// The incident is in the bucket with other bytes than the publisher's.
+    #[error("{key} in {bucket} holds other bytes (SHA-256 {stored}) than the incident fetched and verified (SHA-256 {fetched}); the stored object is kept, the fetched copy discarded")]
+    Conflict {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// What is stored (its SHA-256, or its size when that differs).
+        stored: String,
+        /// The SHA-256 of the fetched and verified incident.
+        fetched: String,
+    },
+    /// Other writers won every compare-and-swap.
+    #[error(
+        "cannot update {key} in {bucket}: other writers changed it {CAS_ATTEMPTS} times in a row"
+    )]
+    Contended {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+    },
+    /// The `latest` marker holds something else than an incident name.
+    #[error("{key} in {bucket} does not hold an incident name; fix or remove it")]
+    BadLatest {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+    },
+}
+
+impl BucketError {
+    /// Whether the server said the credentials are wrong or lack rights.
+    pub(crate) fn is_refused_credentials(&self) -> bool {
+        matches!(self, BucketError::Refused { .. })
+            || matches!(
+                self,
+                BucketError::Request { source, .. }
+                    if matches!(
+                        **source,
+                        object_store::Error::Unauthenticated { .. }
+                            | object_store::Error::PermissionDenied { .. }
+                    )
+            )
     }
 }

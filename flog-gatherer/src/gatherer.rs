@@ -8,15 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use flog_wire::LogportUrl;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::bucket::Bucket;
 use crate::classified::ClassifiedIndex;
-use crate::config::Config;
+use crate::config::{Config, Storage};
 use crate::contain::blocking;
 use crate::error::GatherError;
 use crate::events::{EventFigures, EventGathering, Relay};
+use crate::leases::{Held, LeaseTask};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
 use crate::observer::{GatherEvent, GatherObserver};
@@ -58,6 +60,8 @@ pub struct Gatherer {
     snapshot_jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<SnapshotJob>>>,
     /// What the event gatherer wrote, for the dashboard's metrics.
     event_figures: Arc<EventFigures>,
+    /// With `storage = "s3"`: where incidents are stored.
+    bucket: Option<Bucket>,
     _lock: BasedirLock,
 }
 
@@ -91,7 +95,12 @@ impl Gatherer {
             .map_err(GatherError::io("create directory", &incidents))?;
         let lock = BasedirLock::acquire(&basedir)?;
         let (snapshots, snapshot_jobs) = mpsc::channel(SNAPSHOT_QUEUE);
+        let bucket = match &config.storage {
+            Storage::Dir => None,
+            Storage::S3(s3) => Some(Bucket::open(s3)?),
+        };
         Ok(Gatherer {
+            bucket,
             snapshots,
             snapshot_jobs: Arc::new(tokio::sync::Mutex::new(snapshot_jobs)),
             event_figures: Arc::new(EventFigures::default()),
@@ -190,8 +199,25 @@ impl Gatherer {
             permits: Semaphore::new(self.config.concurrency),
             index: self.index.clone(),
             observer: self.observer.clone(),
+            bucket: self.bucket.clone(),
+            held: self.bucket.as_ref().map(|_| Arc::new(Held::default())),
         });
         let tracker = TaskTracker::new();
+        let (known, known_rx) = watch::channel(Vec::new());
+        if let (Some(bucket), Some(held), Storage::S3(s3)) =
+            (&self.bucket, &cx.held, &self.config.storage)
+        {
+            let task = LeaseTask {
+                bucket: bucket.clone(),
+                me: gatherer_id(),
+                period: s3.lease,
+                clock: Arc::new(flog_core::SystemClock),
+                publishers: known_rx,
+                held: held.clone(),
+            };
+            tracing::info!(gatherer = %task.me, "sharing the publishers with the other gatherers of {} as {}", bucket.shown(), task.me);
+            tracker.spawn(task.run(shutdown.clone()));
+        }
         let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
         let mut workers: HashMap<String, Worker> = HashMap::new();
         // Event gathering (`[events]`), beside the incident workers: its own
@@ -255,6 +281,13 @@ impl Gatherer {
                         events.reconcile(&urls, &shutdown);
                     }
                     reconcile(&mut workers, wanted, &tracker, &cx, &shutdown);
+                    let mut ids: Vec<String> = workers.keys().cloned().collect();
+                    ids.sort();
+                    known.send_if_modified(|known| {
+                        let changed = *known != ids;
+                        *known = ids;
+                        changed
+                    });
                 }
                 Err(panicked) => {
                     // The running publishers go on; the next round scans
@@ -343,6 +376,11 @@ impl Gatherer {
     /// current rules, without fetching anything. Returns how many incidents
     /// were classified.
     pub async fn reclassify(&self) -> Result<usize, GatherError> {
+        if let Some(bucket) = &self.bucket {
+            return Err(GatherError::ReclassifyBucket {
+                bucket: bucket.shown().to_owned(),
+            });
+        }
         self.rebuild(self.current_classifier()).await
     }
 
@@ -351,6 +389,13 @@ impl Gatherer {
     }
 
     async fn rebuild(&self, classifier: crate::Classifier) -> Result<usize, GatherError> {
+        if let Some(bucket) = &self.bucket {
+            // Other gatherers may be listing into the same lists meanwhile,
+            // perhaps with other rules: a rebuild needs them all stopped.
+            self.index.set_classifier(classifier);
+            tracing::warn!(bucket = %bucket.shown(), "the rules changed; incidents stored from now on are classified by them, but the lists in {} are not rebuilt", bucket.shown());
+            return Ok(0);
+        }
         let index = self.index.clone();
         let classified = self.basedir.join(crate::classified::CLASSIFIED_DIR);
         let count = blocking("reclassify", move || index.rebuild(classifier))
@@ -363,6 +408,9 @@ impl Gatherer {
 
     /// Start-up recovery; see [`run`](Self::run).
     async fn recover(&self) -> Result<(), GatherError> {
+        if let Some(bucket) = &self.bucket {
+            return self.recover_for_bucket(bucket).await;
+        }
         let basedir = self.basedir.clone();
         let index = self.index.clone();
         let rebuilt = blocking("recover", move || recover(&basedir, &index)).await??;
@@ -371,6 +419,36 @@ impl Gatherer {
             self.notify(GatherEvent::Reclassified { incidents: count });
         }
         Ok(())
+    }
+}
+
+impl Gatherer {
+    /// Start-up with a bucket: the local folders hold only temporary files
+    /// of fetches, removed here; each publisher task recovers its incidents
+    /// from the bucket. One request tells wrong credentials (fatal: nothing
+    /// could be stored) from a server that is down (the tasks back off and
+    /// catch up when it returns).
+    async fn recover_for_bucket(&self, bucket: &Bucket) -> Result<(), GatherError> {
+        let basedir = self.basedir.clone();
+        blocking("recover", move || {
+            for id in publisher_ids(&basedir).unwrap_or_default() {
+                if let Err(error) = PublisherStore::recover(&basedir, &id) {
+                    tracing::error!(publisher = %id, %error, "cannot clean the folder of {id}: {error}");
+                }
+            }
+        })
+        .await?;
+        match bucket.check().await {
+            Ok(()) => {
+                tracing::info!(bucket = %bucket.shown(), "storing incidents in {}", bucket.shown());
+                Ok(())
+            }
+            Err(error) if error.is_refused_credentials() => Err(error.into()),
+            Err(error) => {
+                tracing::warn!(bucket = %bucket.shown(), %error, "{error}; retrying with each publisher");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -430,6 +508,15 @@ fn recover(basedir: &Path, index: &ClassifiedIndex) -> Result<Option<usize>, Gat
             .map_err(GatherError::io("write", &path))?;
     }
     Ok(rebuilt)
+}
+
+/// A gatherer's name among those sharing a bucket: new at each start, so
+/// that a restarted gatherer is never taken for its dead self.
+fn gatherer_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("g-{hex}")
 }
 
 async fn next_dial_in(dial_ins: &mut Option<mpsc::Receiver<DialIn>>) -> Option<DialIn> {

@@ -58,6 +58,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod bucket;
 mod classified;
 mod classify;
 mod config;
@@ -67,6 +68,7 @@ mod dashboard;
 mod error;
 mod events;
 mod gatherer;
+mod leases;
 mod listen;
 mod lock;
 mod logport;
@@ -83,13 +85,13 @@ pub use crate::classify::{
     MAX_CATEGORY_LEN,
 };
 pub use crate::config::{
-    create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, CONFIG_FILE,
-    CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
+    create, Config, EventsConfig, HttpConfig, LevelRule, LogportConfig, S3Config, Storage,
+    CONFIG_FILE, CONFIG_TEMPLATE, MIN_TOKEN_LEN, PUBLISHERS_DIR,
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
-pub use crate::error::{ConfigError, ConfigProblem, GatherError, RuleError};
+pub use crate::error::{BucketError, ConfigError, ConfigProblem, GatherError, RuleError};
 pub use crate::events::{EventFigures, PublisherEventFigures, EVENTS_DIR, ROTATE_REQUEST};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{

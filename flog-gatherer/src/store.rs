@@ -228,6 +228,14 @@ impl PublisherStore {
         self.persist_latest()
     }
 
+    /// Notes `name` as handled, in memory only: for a store whose `latest`
+    /// is kept elsewhere (a bucket). Names only move forward.
+    pub(crate) fn note_latest(&mut self, name: &str) {
+        if self.latest.as_deref().is_none_or(|latest| name > latest) {
+            self.latest = Some(name.to_owned());
+        }
+    }
+
     /// Writes the `latest` file when it lags behind what recovery found.
     pub(crate) fn persist_latest(&mut self) -> io::Result<()> {
         if self.latest == self.latest_on_disk {

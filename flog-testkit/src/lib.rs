@@ -1,6 +1,6 @@
 //! What flog's test suites share, so that no suite keeps its own copy: the
-//! incident files that fake publishers serve, and small disks (tmpfs) for
-//! the disk-full tests. A dev-dependency only; nothing
+//! incident files that fake publishers serve, small disks (tmpfs) for
+//! the disk-full tests, and an S3 server ([`Moto`]) for the bucket tests. A dev-dependency only; nothing
 //! shipped depends on it.
 //!
 //! ```
@@ -17,8 +17,10 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod disk;
+mod moto;
 
 pub use disk::SmallDisk;
+pub use moto::{Moto, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
 
 use flog_core::flogfile::{FlogWriter, Header, HeaderKind};
 use flog_core::{Event, Level};

@@ -279,3 +279,61 @@ fn the_logport_is_off_by_default_and_needs_events() {
     let small = error("[events]\n[logport]\nlisten = \"127.0.0.1:1\"\nqueue_memory = 10\n");
     assert!(small.contains("queue_memory"), "{small}");
 }
+
+#[test]
+fn storage_is_the_directory_unless_a_bucket_is_configured() {
+    assert_eq!(parse(CONFIG_TEMPLATE).unwrap().storage, Storage::Dir);
+    assert_eq!(parse("storage = \"dir\"\n").unwrap().storage, Storage::Dir);
+    let text = "storage = \"s3\"\n[s3]\nbucket = \"flog-fleet\"\nprefix = \"/fleet-1/\"\n\
+                endpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\n\
+                access_key_id = \"AKIDEXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI\"\n";
+    let Storage::S3(s3) = parse(text).unwrap().storage else {
+        panic!("not s3")
+    };
+    assert_eq!(s3.bucket, "flog-fleet");
+    assert_eq!(s3.prefix, "fleet-1");
+    assert_eq!(s3.shown(), "s3://flog-fleet/fleet-1");
+    assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(s3.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+    assert_eq!(s3.secret_access_key.as_deref(), Some("wJalrXUtnFEMI"));
+    // The secret never shows in a debug print (nor anywhere it is logged).
+    let shown = format!("{s3:?}");
+    assert!(
+        !shown.contains("wJalrXUtnFEMI") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+
+    let missing = error("storage = \"s3\"\n");
+    assert!(
+        missing.contains(":1:") && missing.contains("needs an [s3]"),
+        "{missing}"
+    );
+    let alone = error("[s3]\nbucket = \"flog\"\n");
+    assert!(alone.contains("storage is not"), "{alone}");
+    let other = error("storage = \"ftp\"\n");
+    assert!(other.contains("\"ftp\" is not"), "{other}");
+    let bucket = error("storage = \"s3\"\n[s3]\nbucket = \"Flog_Bucket\"\n");
+    assert!(
+        bucket.contains(":3:") && bucket.contains("bucket must be"),
+        "{bucket}"
+    );
+    let prefix = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nprefix = \"a/../b\"\n");
+    assert!(
+        prefix.contains(":4:") && prefix.contains("prefix must be"),
+        "{prefix}"
+    );
+    assert_eq!(s3.lease, Duration::from_secs(30));
+    let leased = parse("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nlease = \"5s\"\n").unwrap();
+    let Storage::S3(leased) = leased.storage else {
+        panic!("not s3")
+    };
+    assert_eq!(leased.lease, Duration::from_secs(5));
+    let short = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nlease = \"100ms\"\n");
+    assert!(
+        short.contains(":4:") && short.contains("lease must be"),
+        "{short}"
+    );
+    let unknown = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\npassword = \"x\"\n");
+    assert!(unknown.contains("password"), "{unknown}");
+}

@@ -15,6 +15,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::report::{FailureRun, Refusals};
+use crate::bucket::{Bucket, BucketError};
 use crate::classified::ClassifiedIndex;
 use crate::config::Config;
 use crate::contain::{blocking, Panicked};
@@ -38,6 +39,12 @@ pub(crate) struct Context {
     pub(crate) permits: Semaphore,
     pub(crate) index: Arc<ClassifiedIndex>,
     pub(crate) observer: Option<Arc<dyn GatherObserver>>,
+    /// Where incidents are stored, with `storage = "s3"`; `None`: in the
+    /// base directory. Fetches go through the base directory either way.
+    pub(crate) bucket: Option<Bucket>,
+    /// With a bucket: the publishers this gatherer holds the lease on, the
+    /// only ones it polls (crate::leases).
+    pub(crate) held: Option<Arc<crate::leases::Held>>,
 }
 
 impl fmt::Debug for Context {
@@ -128,6 +135,8 @@ pub(crate) enum PollError {
     /// something else wrote to it.
     #[error("{} changed while it was written: the SHA-256 of its bytes is not the one received and verified; discarded", path.display())]
     Changed { path: PathBuf },
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
     #[error("protocol violation: {0}")]
     Protocol(#[from] Violation),
     #[error(transparent)]
@@ -241,6 +250,16 @@ impl Publisher {
         self.store.as_ref().ok_or_else(|| self.store_gone())
     }
 
+    /// The store, open while polling, to change.
+    pub(crate) fn store_mut(&mut self) -> Result<&mut PublisherStore, PollError> {
+        match self.store.as_mut() {
+            Some(store) => Ok(store),
+            None => Err(PollError::StoreClosed {
+                folder: self.cx.basedir.join(INCIDENTS_DIR).join(&self.id),
+            }),
+        }
+    }
+
     fn store_gone(&self) -> PollError {
         PollError::StoreClosed {
             folder: self.folder(),
@@ -268,6 +287,11 @@ impl Publisher {
         })?;
         self.store = Some(recovered.store);
         Ok(())
+    }
+
+    /// Closes the store: the next connection opens it again.
+    pub(crate) fn close_store(&mut self) {
+        self.store = None;
     }
 
     /// Runs blocking work on the store on a blocking thread. Should the work

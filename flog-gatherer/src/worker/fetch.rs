@@ -11,6 +11,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
 
+use super::bucket_store::store_in_bucket;
 use super::context::{Operation, PollError, Publisher};
 use crate::classified::ClassifiedIndex;
 use crate::observer::{GatherEvent, Stored};
@@ -86,14 +87,28 @@ async fn store_fetched(
 ) -> Result<(), PollError> {
     let index = publisher.cx.index.clone();
     let (name, size) = (fetched.name.clone(), fetched.size);
-    let (outcome, categories, relative) = publisher
-        .with_store("store an incident", move |store| {
-            commit(store, &index, partial, &fetched)
-        })
-        .await?;
+    let bucket = publisher.cx.bucket.clone();
+    let (outcome, categories, relative) = match &bucket {
+        Some(bucket) => store_in_bucket(publisher, bucket, partial, &fetched).await?,
+        None => {
+            publisher
+                .with_store("store an incident", move |store| {
+                    commit(store, &index, partial, &fetched)
+                })
+                .await?
+        }
+    };
     let id = &publisher.id;
-    if outcome == Commit::AlreadyStored {
-        tracing::warn!(publisher = %id, incident = name, "incident {name} from {id} was already stored; kept the stored file");
+    match (outcome, &bucket) {
+        (Commit::Stored, _) => {}
+        (Commit::AlreadyStored, None) => {
+            tracing::warn!(publisher = %id, incident = name, "incident {name} from {id} was already stored; kept the stored file");
+        }
+        // Another gatherer sharing the bucket was first: expected, and the
+        // digests matched.
+        (Commit::AlreadyStored, Some(bucket)) => {
+            tracing::info!(publisher = %id, incident = name, "incident {name} from {id} was already in {} with the same SHA-256; kept it", bucket.shown());
+        }
     }
     let shown = if categories.is_empty() {
         "unknown".to_owned()
@@ -112,7 +127,10 @@ async fn store_fetched(
     publisher.cx.notify(GatherEvent::Stored(Stored {
         publisher_id: id.clone(),
         name,
-        path: publisher.cx.basedir.join(&relative),
+        path: match &bucket {
+            Some(bucket) => PathBuf::from(bucket.url_of(&relative)),
+            None => publisher.cx.basedir.join(&relative),
+        },
         size,
         categories,
     }));

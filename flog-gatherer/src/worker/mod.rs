@@ -7,6 +7,7 @@
 //! incident); all of them use the leaves `context` (shared state, the
 //! publisher's state, errors) and `report` (what the operator is told).
 
+mod bucket_store;
 mod context;
 mod fetch;
 mod notices;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use flog_wire::{is_valid_incident_name, IncidentInfo, ListQuery, LogportClient};
 use tokio_util::sync::CancellationToken;
 
+use super::bucket_store::{refresh_latest, skip_in_bucket};
 use super::context::{Operation, PollError, Publisher, Violation};
 use super::fetch::fetch;
 use crate::observer::{GatherEvent, Refusal};
@@ -19,6 +20,13 @@ pub(super) async fn round(
     stop: &CancellationToken,
 ) -> Result<(), PollError> {
     let page_size = publisher.cx.config.page_size;
+    if let Some(held) = &publisher.cx.held {
+        // Another gatherer sharing the bucket polls this one.
+        if !held.holds(&publisher.id) {
+            return Ok(());
+        }
+    }
+    refresh_latest(publisher).await?;
     loop {
         let since = publisher.latest().map(str::to_owned);
         let query = ListQuery {
@@ -99,6 +107,9 @@ fn refuse(publisher: &mut Publisher, name: &str, reason: Refusal) {
 
 /// Records a refused incident as handled, so that later ones flow.
 async fn skip(publisher: &mut Publisher, name: &str) -> Result<(), PollError> {
+    if let Some(bucket) = publisher.cx.bucket.clone() {
+        return skip_in_bucket(publisher, &bucket, name).await;
+    }
     let name = name.to_owned();
     let path = publisher
         .cx

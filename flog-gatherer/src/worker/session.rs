@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::bucket_store::open_store;
 use super::context::{Operation, PollError, Publisher};
 use super::notices::{Notice, Notices, Pacer};
 use super::round::round;
@@ -33,7 +34,7 @@ pub(super) async fn connect_and_serve(
     url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
-    if let Err(error) = publisher.open_store().await {
+    if let Err(error) = open_store(publisher).await {
         return Ended::Failed(error);
     }
     let options = publisher.cx.client_options();
@@ -74,7 +75,7 @@ pub(super) async fn serve_dialed(
     url_rx: &mut watch::Receiver<Option<LogportUrl>>,
     stop: &CancellationToken,
 ) -> Ended {
-    if let Err(error) = publisher.open_store().await {
+    if let Err(error) = open_store(publisher).await {
         return Ended::Failed(error);
     }
     let (id, pid) = (&publisher.id, client.welcome().pid);

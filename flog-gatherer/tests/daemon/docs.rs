@@ -127,3 +127,18 @@ fn the_documented_rules_classify_real_incidents_as_the_docs_say() {
     let elsewhere = finished.recv_timeout(PATIENCE).unwrap();
     assert!(categories_of(&config, &elsewhere).is_empty());
 }
+
+/// The worked example of "Sharing a bucket" is a configuration the
+/// gatherer takes, naming the bucket it says.
+#[test]
+fn the_shared_bucket_example_parses() {
+    let block = toml_block_after("## Sharing a bucket\n");
+    // The first block there is the layout; the config is the first toml one.
+    let config = Config::from_toml(&block, "docs/gatherer.md").unwrap();
+    let flog_gatherer::Storage::S3(s3) = config.storage else {
+        panic!("the example is not storage = \"s3\"")
+    };
+    assert_eq!(s3.shown(), "s3://flog-incidents/fleet-1");
+    assert_eq!(s3.endpoint.as_deref(), Some("https://minio.internal:9000"));
+    assert_eq!(config.classifier.categories(), ["database"]);
+}

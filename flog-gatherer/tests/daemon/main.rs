@@ -9,5 +9,6 @@ mod event_load;
 mod events;
 mod hostile;
 mod load;
+mod s3;
 mod shared_basedir;
 mod support;

@@ -63,6 +63,13 @@ impl Daemon {
         Daemon::spawn(command)
     }
 
+    /// With these environment variables set.
+    pub(crate) fn start_with_env(basedir: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut command = gatherer(&["run", basedir.to_str().unwrap(), "--json"]);
+        command.envs(env.iter().copied());
+        Daemon::spawn(command)
+    }
+
     /// `run BASEDIR --json` under an address-space limit of `bytes`.
     pub(crate) fn start_limited(basedir: &Path, bytes: u64) -> Daemon {
         Daemon::spawn(gatherer_limited(
