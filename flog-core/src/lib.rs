@@ -55,6 +55,7 @@ mod level_map;
 mod logger;
 #[doc(hidden)]
 pub mod macros;
+mod mapped;
 mod observer;
 mod panic;
 mod placeholders;
@@ -73,7 +74,8 @@ pub use crate::failure::error_chain;
 pub use crate::forward::{forward_to_stderr, forward_to_writer};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
 pub use crate::incident::{
-    host_name, Declaration, IncidentError, IncidentStats, LogdirError, RecoverError,
+    host_name, rescue_crash, CrashError, Declaration, IncidentError, IncidentStats, LogdirError,
+    RecoverError, RescueError, Rescued,
 };
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};

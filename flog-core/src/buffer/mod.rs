@@ -15,6 +15,7 @@ use self::ring::{Pool, RingBytes};
 use crate::event::{Event, Fields, Text};
 use crate::flogfile::{event_record, Limits, Record, MAX_VALUE_BYTES};
 use crate::level::Level;
+use crate::mapped::{RingFile, Segment};
 
 /// Default size of each circular buffer (foolscap's).
 pub const DEFAULT_BUFFER_SIZE: usize = 100;
@@ -69,13 +70,16 @@ struct Ring {
     /// The longest record this ring always has room for; a longer event is
     /// kept as a stub (see [`stub`]).
     record_limit: usize,
+    /// This ring's segment of the crash ring file, if the logger has one.
+    mapped: Option<Segment>,
 }
 
 impl Ring {
-    fn new(capacity: usize, floor: usize) -> Ring {
+    fn new(capacity: usize, floor: usize, mapped: Option<Segment>) -> Ring {
         Ring {
             inner: Mutex::new(RingBytes::new(capacity, floor)),
             record_limit: RingBytes::record_limit(floor),
+            mapped,
         }
     }
 
@@ -90,7 +94,13 @@ impl Ring {
         with_scratch(|record| {
             encode_buffered(event, self.record_limit, record);
             let mut ring = self.lock();
-            ring.push(record, pool);
+            let kept = ring.push(record, pool);
+            // The crash ring's copy of what the buffer keeps, under the same
+            // lock (one writer per segment); the in-memory ring stays the
+            // source of dumps and snapshots.
+            if let (true, Some(mapped)) = (kept, &self.mapped) {
+                mapped.push(event.num, record);
+            }
             while_held(event);
         });
     }
@@ -189,7 +199,7 @@ impl Sizes {
 /// The default logger-wide memory budget of the buffers, in bytes.
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
 /// The overflow buffer's floor counts as this many buffers' floors.
-const OVERFLOW_SHARES: usize = 10;
+pub(crate) const OVERFLOW_SHARES: usize = 10;
 /// The least floor a budget may give each buffer: room for the stub of an
 /// event with a facility of [`MAX_VALUE_BYTES`] and its fixed costs.
 pub(crate) const MIN_FLOOR: usize = 3 * MAX_VALUE_BYTES;
@@ -245,17 +255,35 @@ pub(crate) struct Buffers {
     max_buffers: usize,
     split: BudgetSplit,
     pool: Pool,
+    /// The crash ring file each new buffer takes a segment of.
+    crash_ring: Option<Arc<RingFile>>,
 }
 
 impl Buffers {
+    #[cfg(test)]
     pub(crate) fn new(max_buffers: usize, overflow_size: usize, split: BudgetSplit) -> Buffers {
+        Buffers::with_crash_ring(max_buffers, overflow_size, split, None)
+    }
+
+    /// Buffers that also keep a copy of their events in `crash_ring`: one
+    /// share of it for each buffer, [`OVERFLOW_SHARES`] for the overflow one.
+    pub(crate) fn with_crash_ring(
+        max_buffers: usize,
+        overflow_size: usize,
+        split: BudgetSplit,
+        crash_ring: Option<Arc<RingFile>>,
+    ) -> Buffers {
+        let mapped = crash_ring
+            .as_ref()
+            .and_then(|r| r.segment("", 0, OVERFLOW_SHARES, true));
         Buffers {
             map: ArcSwap::from_pointee(BufMap::default()),
             config: Mutex::new(Sizes::default()),
-            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES),
+            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped),
             max_buffers,
             split,
             pool: Pool::new(split.pool),
+            crash_ring,
         }
     }
 
@@ -293,7 +321,11 @@ impl Buffers {
             return None;
         }
         let floor = self.split.floor - fixed_cost(facility);
-        let ring = Arc::new(Ring::new(sizes.size_for(facility, level), floor));
+        let mapped = self
+            .crash_ring
+            .as_ref()
+            .and_then(|r| r.segment(facility, level.0, 1, false));
+        let ring = Arc::new(Ring::new(sizes.size_for(facility, level), floor, mapped));
         let mut next = BufMap::clone(&current);
         next.insert(
             BufKey {

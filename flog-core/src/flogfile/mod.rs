@@ -39,6 +39,7 @@ mod names;
 mod owner;
 mod reader;
 mod record;
+mod ringfile;
 mod writer;
 
 pub use gathered::{Gap, GapReason, IncarnationChange, Receipt, ReceivedEvent};
@@ -53,7 +54,13 @@ pub use reader::{
     ReadError, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
 pub use record::{Header, Record, Trailer};
+pub use ringfile::{ring_events, RingEvents, RingMeta, RING_FILE, UNREADABLE_RING_FILE};
 pub use writer::FlogWriter;
+
+pub use crate::mapped::{
+    peek_ring_file, read_ring_file, read_ring_words, MappedSegment, RingContents, RingError,
+    RingState, RingWarning, SlotRecord, MAX_RING_FILE,
+};
 
 pub use encode::MAX_VALUE_BYTES;
 pub(crate) use encode::{event_record, record_num, Limits};

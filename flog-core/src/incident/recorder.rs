@@ -25,7 +25,14 @@ pub(crate) fn start(
 ) -> Result<JoinHandle<()>, IncidentError> {
     let path = job.dir.join(format!("{}{RECORDING_SUFFIX}", job.name));
     let rec = match write_dump(&job.dir, &path, header, buffers, &job.trigger) {
-        Ok(rec) => rec,
+        Ok(rec) => {
+            // The dump is in the OS's hands: the crash ring leaves its
+            // events out of a crash report.
+            if let (Some(ring), Some(&last)) = (&job.ring, rec.dumped.last()) {
+                ring.mark_recorded(last);
+            }
+            rec
+        }
         Err(source) => {
             let _ = fs::remove_file(&path);
             return Err(IncidentError::Write { path, source });

@@ -326,7 +326,7 @@ impl Logger {
             path: dir.to_owned(),
             source,
         })?;
-        self.shared.incidents.set_logdir(&dir)
+        self.shared.incidents.set_logdir(&dir, None).map(drop)
     }
 
     /// The log directory, once set.
