@@ -261,3 +261,47 @@ fn a_mapped_file_reads_back_from_disk_and_live() {
         Err(RingError::Io { .. })
     ));
 }
+
+/// Writes the fuzz seed for the ring reader (`fuzz/seeds/ring`): a small
+/// ring of two segments, one of them wrapped, with real event records.
+#[test]
+#[ignore = "writes fuzz/seeds/ring; run by hand"]
+fn write_the_fuzz_seed() {
+    let mut s = spec(16 * 1024);
+    s.units = 3;
+    s.max_segments = 2;
+    s.dict_bytes = 64;
+    let ring = Arc::new(RingFile::in_memory(&s).unwrap());
+    ring.append_dict(b"app.db").unwrap();
+    let a = ring.segment("app.db", 20, 1, false).unwrap();
+    let b = ring.segment("", 30, 2, true).unwrap();
+    for n in 0..40u64 {
+        let event = crate::Event {
+            num: n,
+            facility: Some("app.db".into()),
+            text: crate::Text::Message(format!("event {n}").into()),
+            ..crate::Event::default()
+        };
+        let mut record = Vec::new();
+        crate::flogfile::event_record(&event, &crate::flogfile::Limits::BUFFERED, &mut record)
+            .unwrap();
+        if n % 3 == 0 {
+            b.push(n, &record)
+        } else {
+            a.push(n, &record)
+        }
+    }
+    let bytes: Vec<u8> = ring
+        .words()
+        .iter()
+        .flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes())
+        .collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/ring");
+    fs::create_dir_all(dir).unwrap();
+    fs::write(format!("{dir}/ring-16k"), bytes).unwrap();
+    assert!(!ring_events_of(&ring).is_empty());
+}
+
+fn ring_events_of(ring: &RingFile) -> Vec<crate::Event> {
+    crate::flogfile::ring_events(&ring.contents().unwrap(), None).events
+}
