@@ -40,6 +40,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod buffer;
+mod callsite;
 mod counter;
 mod event;
 mod facility;
