@@ -14,14 +14,23 @@ pub struct Callsite {
     /// the high 32 bits, a bit per field (sensitive = 1) in the low 32; 0
     /// when none is cached. See `Redaction::apply_at`.
     pub(crate) redaction: AtomicU64,
+    /// The call site's entry in a logger's call-site dictionary (see
+    /// `buffer::sites`): the dictionary's id, the level and the entry; 0
+    /// when none is cached.
+    pub(crate) site: AtomicU64,
+    /// Whether the facility and the text are the same in every call (a
+    /// literal or none, and a format string), so that they can be interned.
+    pub(crate) constant: bool,
 }
 
 impl Callsite {
-    /// An empty cache.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Callsite {
+    /// An empty cache; `constant` says whether the facility and the text of
+    /// the call site are the same in every call.
+    pub const fn new(constant: bool) -> Callsite {
         Callsite {
             redaction: AtomicU64::new(0),
+            site: AtomicU64::new(0),
+            constant,
         }
     }
 }

@@ -247,7 +247,7 @@ macro_rules! __flog_msg {
         $crate::__flog_msg!(@facility $f __logger __level __facility __enabled);
         if __enabled {
             static __CALLSITE: $crate::macros::__private::Callsite =
-                $crate::macros::__private::Callsite::new();
+                $crate::macros::__private::Callsite::new($crate::__flog_msg!(@constant $f $t));
             ::core::option::Option::Some($crate::macros::__private::emit_with(
                 __logger,
                 __level,
@@ -276,6 +276,11 @@ macro_rules! __flog_msg {
         );
     };
     (@check [message $m:expr] $names:tt) => {};
+
+    // Whether the facility and the text are the same in every call.
+    (@constant [] [format $fmt:literal]) => { true };
+    (@constant [lit $v:literal] [format $fmt:literal]) => { true };
+    (@constant $f:tt $t:tt) => { false };
 
     (@text [format $fmt:literal]) => {
         $crate::Text::Format(::std::borrow::Cow::Borrowed($fmt))

@@ -122,6 +122,11 @@ impl Redaction {
         self
     }
 
+    /// Whether the policy has a hook (which may change anything in an event).
+    pub(crate) fn has_hook(&self) -> bool {
+        self.hook.is_some()
+    }
+
     /// Whether a field called `name` is redacted.
     pub fn is_sensitive(&self, name: &str) -> bool {
         // Most field names are shorter than any needle; skip them at once.

@@ -1,7 +1,9 @@
 //! The circular buffers: one per (facility, level), each holding its newest
 //! events as encoded flogfile records within a logger-wide memory budget.
 
+mod compact;
 mod ring;
+mod sites;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -12,8 +14,11 @@ use arc_swap::ArcSwap;
 use hashbrown::{DefaultHashBuilder, Equivalent};
 
 use self::ring::{Pool, RingBytes};
+use self::sites::Sites;
+use crate::callsite::Callsite;
 use crate::event::{Event, Fields, Text};
 use crate::flogfile::{event_record, Limits, Record, MAX_VALUE_BYTES};
+use crate::incarnation::Incarnation;
 use crate::level::Level;
 
 /// Default size of each circular buffer (foolscap's).
@@ -85,10 +90,12 @@ impl Ring {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Stores `event`: as a compact record of its entry `site` in the
+    /// call-site dictionary when it has one, else whole.
     #[inline(always)]
-    fn push(&self, event: &Event, pool: &Pool, while_held: impl FnOnce(&Event)) {
+    fn push(&self, event: &Event, site: Option<u32>, pool: &Pool, while_held: impl FnOnce(&Event)) {
         with_scratch(|record| {
-            encode_buffered(event, self.record_limit, record);
+            encode_record(event, site, self.record_limit, record);
             let mut ring = self.lock();
             ring.push(record, pool);
             while_held(event);
@@ -100,7 +107,22 @@ impl Ring {
     }
 }
 
-/// Encodes `event` as its buffer keeps it: long values cut, and a stub in its
+/// Encodes `event` as its buffer keeps it: compact when it has an entry in
+/// the call-site dictionary and the record is no longer than `limit`, else
+/// as [`encode_buffered`] does.
+#[inline(always)]
+fn encode_record(event: &Event, site: Option<u32>, limit: usize, out: &mut Vec<u8>) {
+    if let Some(site) = site {
+        out.clear();
+        compact::encode(event, site, out);
+        if out.len() <= limit {
+            return;
+        }
+    }
+    encode_buffered(event, limit, out);
+}
+
+/// Encodes `event` whole as its buffer keeps it: long values cut, and a stub in its
 /// place if it is still longer than `limit`.
 #[inline(always)]
 fn encode_buffered(event: &Event, limit: usize, out: &mut Vec<u8>) {
@@ -196,12 +218,14 @@ pub(crate) const MIN_FLOOR: usize = 3 * MAX_VALUE_BYTES;
 
 /// How a budget divides: half is floors, one per possible buffer (the
 /// overflow buffer counts as [`OVERFLOW_SHARES`]), that every buffer may
-/// always use; the other half is a pool that buffers draw on first come,
-/// first served, once they pass their floor.
+/// always use; a sixteenth is the call-site dictionary's; the rest is a pool
+/// that buffers draw on first come, first served, once they pass their
+/// floor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BudgetSplit {
     pub(crate) floor: usize,
     pub(crate) pool: usize,
+    pub(crate) sites: usize,
 }
 
 impl BudgetSplit {
@@ -209,9 +233,11 @@ impl BudgetSplit {
     pub(crate) fn new(budget: usize, max_buffers: usize) -> Option<BudgetSplit> {
         let shares = max_buffers.checked_add(OVERFLOW_SHARES)?;
         let floor = budget / 2 / shares;
+        let sites = budget / 16;
         (floor >= MIN_FLOOR).then(|| BudgetSplit {
             floor,
-            pool: budget - floor * shares,
+            pool: budget - floor * shares - sites,
+            sites,
         })
     }
 }
@@ -245,11 +271,20 @@ pub(crate) struct Buffers {
     max_buffers: usize,
     split: BudgetSplit,
     pool: Pool,
+    sites: Sites,
 }
 
 impl Buffers {
-    pub(crate) fn new(max_buffers: usize, overflow_size: usize, split: BudgetSplit) -> Buffers {
+    /// Buffers for the events of the logger `incarnation` names: every
+    /// event they hold is of that incarnation.
+    pub(crate) fn new(
+        max_buffers: usize,
+        overflow_size: usize,
+        split: BudgetSplit,
+        incarnation: Incarnation,
+    ) -> Buffers {
         Buffers {
+            sites: Sites::new(incarnation, split.sites),
             map: ArcSwap::from_pointee(BufMap::default()),
             config: Mutex::new(Sizes::default()),
             overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES),
@@ -262,8 +297,16 @@ impl Buffers {
     /// Stores an event, evicting the oldest of its own buffer when full, and calls
     /// `while_held` with it while the buffer is still locked, so a reader that
     /// locks the buffer after `while_held` ran is sure to see the event.
+    /// With the `callsite` of a `msg!` whose event is as the call site made
+    /// it (no redaction hook changed it), its constant parts are interned.
     #[inline(always)]
-    pub(crate) fn push(&self, event: Event, while_held: impl FnOnce(&Event)) {
+    pub(crate) fn push(
+        &self,
+        event: Event,
+        callsite: Option<&Callsite>,
+        while_held: impl FnOnce(&Event),
+    ) {
+        let site = callsite.and_then(|c| self.sites.resolve(c, &event));
         let map = self.map.load();
         let key = LookupKey {
             facility: key_facility(event.facility()),
@@ -272,12 +315,12 @@ impl Buffers {
         // The event stays here and the rings read it: moving its ~400 bytes
         // down the calls was a tenth of the cost.
         if let Some(ring) = map.get(&key) {
-            return ring.push(&event, &self.pool, while_held);
+            return ring.push(&event, site, &self.pool, while_held);
         }
         drop(map);
         match self.create(key.facility, key.level) {
-            Some(ring) => ring.push(&event, &self.pool, while_held),
-            None => self.overflow.push(&event, &self.pool, while_held),
+            Some(ring) => ring.push(&event, site, &self.pool, while_held),
+            None => self.overflow.push(&event, site, &self.pool, while_held),
         }
     }
 
@@ -333,15 +376,33 @@ impl Buffers {
         map.values().map(|r| &**r).chain(std::iter::once(overflow))
     }
 
-    /// Every buffered event's record, copied from its buffer (each is locked
-    /// in turn), with the index of the records in `num` order.
+    /// Every buffered event's flogfile record, with the index of the records
+    /// in `num` order. The records are copied from each buffer in turn
+    /// (each locked only for the copy) and compact ones expanded after.
     pub(crate) fn snapshot_encoded(&self) -> EncodedSnapshot {
         let map = self.map.load_full();
-        let mut snap = EncodedSnapshot::default();
+        let mut held = EncodedSnapshot::default();
         for ring in Buffers::rings(&map, &self.overflow) {
-            ring.lock().for_each(|num, record| snap.push(num, record));
+            ring.lock()
+                .for_each(|record| held.push(compact::num(record), record));
         }
-        snap.index.sort_unstable_by_key(|&(num, _, _)| num);
+        held.index.sort_unstable_by_key(|&(num, _, _)| num);
+        // Read after the copies: every entry a copied record names was
+        // added before the record was stored.
+        let table = self.sites.table();
+        let mut snap = EncodedSnapshot {
+            bytes: Vec::with_capacity(held.bytes.len() * 4),
+            index: Vec::with_capacity(held.index.len()),
+        };
+        for (&(num, _, _), record) in held.index.iter().zip(held.in_order()) {
+            let start = snap.bytes.len();
+            if !compact::is_compact(record) {
+                snap.bytes.extend_from_slice(record);
+            } else if !compact::expand(record, &table, &mut snap.bytes) {
+                continue;
+            }
+            snap.index.push((num, start, snap.bytes.len()));
+        }
         snap
     }
 
@@ -441,7 +502,7 @@ mod tests {
 
     fn buffers(max_buffers: usize, overflow_size: usize) -> Buffers {
         let split = BudgetSplit::new(DEFAULT_MEMORY_BUDGET, max_buffers).unwrap();
-        Buffers::new(max_buffers, overflow_size, split)
+        Buffers::new(max_buffers, overflow_size, split, Incarnation::default())
     }
 
     fn nums(b: &Buffers) -> Vec<u64> {
@@ -452,10 +513,10 @@ mod tests {
     fn each_facility_and_level_evicts_only_its_own_events() {
         let b = buffers(DEFAULT_MAX_BUFFERS, 10);
         b.set_level_size(Level::NOISY, 3);
-        b.push(ev(0, "app", Level::BAD), |_| {});
-        b.push(ev(1, "other", Level::NOISY), |_| {});
+        b.push(ev(0, "app", Level::BAD), None, |_| {});
+        b.push(ev(1, "other", Level::NOISY), None, |_| {});
         for n in 2..10 {
-            b.push(ev(n, "app", Level::NOISY), |_| {});
+            b.push(ev(n, "app", Level::NOISY), None, |_| {});
         }
         // Chatter at NOISY kept its last 3 and evicted nothing else.
         assert_eq!(nums(&b), vec![0, 1, 7, 8, 9]);
@@ -466,14 +527,14 @@ mod tests {
         let b = buffers(DEFAULT_MAX_BUFFERS, 10);
         b.set_facility_size("db", Level::OPERATIONAL, 2);
         for n in 0..5 {
-            b.push(ev(n, "db", Level::OPERATIONAL), |_| {});
-            b.push(ev(100 + n, "web", Level::OPERATIONAL), |_| {});
+            b.push(ev(n, "db", Level::OPERATIONAL), None, |_| {});
+            b.push(ev(100 + n, "web", Level::OPERATIONAL), None, |_| {});
         }
         assert_eq!(nums(&b), vec![3, 4, 100, 101, 102, 103, 104]);
         b.set_level_size(Level::OPERATIONAL, 1);
         assert_eq!(nums(&b), vec![3, 4, 104], "db keeps its own size");
         b.set_facility_size("db", Level::OPERATIONAL, 0);
-        b.push(ev(9, "db", Level::OPERATIONAL), |_| {});
+        b.push(ev(9, "db", Level::OPERATIONAL), None, |_| {});
         assert_eq!(nums(&b), vec![104]);
     }
 
@@ -484,7 +545,7 @@ mod tests {
             .map(|i| &*Box::leak(format!("f{i}").into_boxed_str()))
             .collect();
         for (n, name) in names.iter().enumerate() {
-            b.push(ev(n as u64, name, Level::OPERATIONAL), |_| {});
+            b.push(ev(n as u64, name, Level::OPERATIONAL), None, |_| {});
         }
         assert_eq!(b.buffer_count(), 2);
         assert_eq!(nums(&b), vec![0, 1, 7, 8, 9]);
@@ -493,13 +554,13 @@ mod tests {
     #[test]
     fn busy_buffers_draw_on_the_pool_and_all_stay_within_the_budget() {
         let split = BudgetSplit::new(1 << 20, 8).unwrap();
-        let b = Buffers::new(8, 100, split);
+        let b = Buffers::new(8, 100, split, Incarnation::default());
         b.set_level_size(Level::OPERATIONAL, 100_000);
         let text: &'static str = "x".repeat(1000).leak();
         for n in 0..20_000u64 {
             let mut e = ev(n, ["a", "b", "c"][n as usize % 3], Level::OPERATIONAL);
             e.text = Text::Message(text.into());
-            b.push(e, |_| {});
+            b.push(e, None, |_| {});
         }
         let floors = split.floor * 3;
         let allocated = b.allocated();
@@ -515,7 +576,7 @@ mod tests {
     fn while_held_sees_the_pushed_event() {
         let b = buffers(4, 4);
         let mut seen = None;
-        b.push(ev(5, "x", Level::WEIRD), |e| seen = Some(e.num));
+        b.push(ev(5, "x", Level::WEIRD), None, |e| seen = Some(e.num));
         assert_eq!(seen, Some(5));
     }
 }

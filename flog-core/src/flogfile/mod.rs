@@ -37,6 +37,7 @@ mod gathered;
 mod kinds;
 mod names;
 mod owner;
+mod parts;
 mod reader;
 mod record;
 mod writer;
@@ -57,6 +58,9 @@ pub use writer::FlogWriter;
 
 pub use encode::MAX_VALUE_BYTES;
 pub(crate) use encode::{event_record, record_num, Limits};
+pub(crate) use parts::{
+    encode_text, encode_uint, encode_value, item_end, item_head, record_from_parts, RecordParts,
+};
 
 /// The first line of every flogfile (before compression).
 pub const MAGIC: &[u8] = b"# flog flogfile v1\n";

@@ -309,7 +309,9 @@ impl LoggerBuilder {
                 min_floor: MIN_FLOOR,
             },
         )?;
-        let buffers = Buffers::new(self.max_buffers, self.overflow_size, split);
+        let mut incarnation = Incarnation::random();
+        incarnation.sequential = self.sequential;
+        let buffers = Buffers::new(self.max_buffers, self.overflow_size, split, incarnation);
         for (level, size) in &self.level_sizes {
             buffers.set_level_size(*level, *size);
         }
@@ -320,8 +322,6 @@ impl LoggerBuilder {
         for (facility, level) in &self.facility_thresholds {
             thresholds.set_facility(facility, Some(*level));
         }
-        let mut incarnation = Incarnation::random();
-        incarnation.sequential = self.sequential;
         let on_error = self.on_error.unwrap_or_else(|| {
             Arc::new(|e: &IncidentError| eprintln!("flog: incident reporting failed: {e}"))
         });

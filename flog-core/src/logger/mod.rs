@@ -170,10 +170,16 @@ impl Logger {
         event.incarnation = s.incarnation;
         // Before anything else sees the event: buffers, observers (the live
         // tail), incident files and so the wire never hold the raw values.
+        // A hook may change anything in the event; the call site's constant
+        // parts are interned only for an event as the call site made it.
+        let mut interned = callsite;
         if let Some(policy) = &*s.redaction.load() {
             match callsite {
                 Some(callsite) => policy.apply_at(&mut event, callsite),
                 None => policy.apply(&mut event),
+            }
+            if policy.has_hook() {
+                interned = None;
             }
         }
         // A trigger is numbered by the incident policy, in one step with
@@ -199,7 +205,7 @@ impl Logger {
         let trigger = declared.as_ref().map(|_| event.clone());
         // The capture check runs while the event's buffer is locked, so the
         // dump either finds the event in its buffer or the capture has it.
-        s.buffers.push(event, |e| s.incidents.capture(e));
+        s.buffers.push(event, interned, |e| s.incidents.capture(e));
         if let (Some(declared), Some(trigger)) = (declared, trigger) {
             s.incidents.record(declared, trigger, &s.buffers);
         }

@@ -1,0 +1,161 @@
+//! The compact record of an event whose constant parts are in the call-site
+//! dictionary ([`sites`](super::sites)): its number, time, entry and its
+//! own values only. A ring holds these beside whole flogfile event records
+//! (for events with no entry); the first byte tells them apart, as a
+//! flogfile record always starts with `0x82` (a two-element array).
+//!
+//! ```text
+//! 0x00                       compact record, version 0
+//! num                        LEB128
+//! entry                      LEB128, the entry in the dictionary
+//! time                       LEB128 of the zigzagged microseconds
+//! flags                      1 parent, 2 is_error, 4 failure, 8 stack
+//! [parent]                   LEB128, with flag 1
+//! count                      LEB128, the number of values
+//! value * count              CBOR items, in the entry's name order
+//! [failure] [stack]          CBOR text items, with flags 4 and 8
+//! ```
+
+use super::sites::Table;
+use crate::event::Event;
+use crate::flogfile::record_num;
+use crate::flogfile::{encode_text, encode_value, item_end, record_from_parts, RecordParts};
+
+/// The first byte of a compact record.
+const COMPACT: u8 = 0x00;
+const PARENT: u8 = 1;
+const IS_ERROR: u8 = 2;
+const FAILURE: u8 = 4;
+const STACK: u8 = 8;
+
+#[inline(always)]
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Appends the compact record of `event`, whose constant parts are entry
+/// `site` of the dictionary.
+#[inline(always)]
+pub(super) fn encode(event: &Event, site: u32, out: &mut Vec<u8>) {
+    out.reserve(32 + 8 * event.fields.len());
+    out.push(COMPACT);
+    put_varint(out, event.num);
+    put_varint(out, u64::from(site));
+    let t = event.time.0;
+    put_varint(out, ((t << 1) ^ (t >> 63)) as u64);
+    let flags = if event.parent.is_some() { PARENT } else { 0 }
+        | if event.is_error { IS_ERROR } else { 0 }
+        | if event.failure.is_some() { FAILURE } else { 0 }
+        | if event.stack.is_some() { STACK } else { 0 };
+    out.push(flags);
+    if let Some(parent) = event.parent {
+        put_varint(out, parent);
+    }
+    put_varint(out, event.fields.len() as u64);
+    for (_, value) in &event.fields {
+        encode_value(value, out);
+    }
+    for s in [&event.failure, &event.stack].into_iter().flatten() {
+        encode_text(s, out);
+    }
+}
+
+/// The `num` of a record a ring holds, compact or whole.
+pub(super) fn num(record: &[u8]) -> u64 {
+    match record.first() {
+        Some(&COMPACT) => varint(record, &mut 1).unwrap_or(0),
+        _ => record_num(record),
+    }
+}
+
+/// Whether `record` is a compact one (else a whole flogfile record).
+pub(super) fn is_compact(record: &[u8]) -> bool {
+    record.first() == Some(&COMPACT)
+}
+
+/// Appends the flogfile record of the compact `record` to `out`, the bytes
+/// [`event_record`](crate::flogfile::event_record) gives for the event.
+/// False, with `out` as it was, when `record` does not read as one with an
+/// entry in `table` (it always does when the buffers wrote it).
+pub(super) fn expand(record: &[u8], table: &Table, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let done = expand_into(record, table, out).is_some();
+    if !done {
+        out.truncate(start);
+    }
+    done
+}
+
+fn expand_into(record: &[u8], table: &Table, out: &mut Vec<u8>) -> Option<()> {
+    let mut at = 1;
+    let num = varint(record, &mut at)?;
+    let site = table.get(u32::try_from(varint(record, &mut at)?).ok()?)?;
+    let zigzag = varint(record, &mut at)?;
+    let time = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+    let flags = *record.get(at)?;
+    at += 1;
+    let parent = match flags & PARENT {
+        0 => None,
+        _ => Some(varint(record, &mut at)?),
+    };
+    let count = varint(record, &mut at)?;
+    if count != site.names().len() as u64 {
+        return None;
+    }
+    // Values are found in a first pass, so that the record is written in
+    // one go below.
+    let mut values = smallvec::SmallVec::<[(usize, usize); 8]>::new();
+    for _ in 0..count {
+        let end = item_end(record, at)?;
+        values.push((at, end));
+        at = end;
+    }
+    let mut text_item = |present: bool| -> Option<Option<&[u8]>> {
+        if !present {
+            return Some(None);
+        }
+        let end = item_end(record, at)?;
+        let item = &record[at..end];
+        at = end;
+        Some(Some(item))
+    };
+    let failure = text_item(flags & FAILURE != 0)?;
+    let stack = text_item(flags & STACK != 0)?;
+    if at != record.len() {
+        return None;
+    }
+    let parts = RecordParts {
+        num,
+        time,
+        incarnation: &table.incarnation,
+        level: site.level,
+        facility: site.facility(),
+        is_format: site.is_format,
+        text: site.text(),
+        parent,
+        is_error: flags & IS_ERROR != 0,
+        failure,
+        stack,
+    };
+    let fields = site.names().zip(values.iter().map(|&(s, e)| &record[s..e]));
+    out.reserve(record.len() + site.text().len() + 64);
+    record_from_parts(&parts, fields, out);
+    Some(())
+}

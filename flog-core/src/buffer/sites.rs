@@ -1,0 +1,252 @@
+//! The call-site dictionary: one logger's constant parts of events (level,
+//! facility, text, field names), each stored once and numbered, so that a
+//! buffered event's record holds only its number and its own values (see
+//! [`compact`](super::compact)).
+//!
+//! Entries are plain bytes, appended and never changed (the layout is in
+//! `docs/flogfile.md`, "buffered events"): a record can be read back from
+//! its bytes and the dictionary's bytes alone, in this process or, mirrored
+//! to a file, in another. Which call site has which entry is cached at the
+//! call site (its [`Callsite`]), so an event costs one atomic load here.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::callsite::Callsite;
+use crate::event::{Event, Text};
+use crate::flogfile::{encode_text, encode_uint, item_end, item_head};
+use crate::incarnation::Incarnation;
+
+/// The most entries a dictionary holds (the call-site cache keeps 24 bits).
+const MAX_ENTRIES: usize = 1 << 24;
+/// A call-site cache word: dictionary id << 32 | level << 24 | entry.
+const ENTRY_BITS: u64 = 0xff_ffff;
+
+/// One entry, read from its bytes: where each part's encoded item is.
+#[derive(Debug)]
+pub(super) struct Site {
+    bytes: Box<[u8]>,
+    pub(super) level: u16,
+    facility: Option<Range<usize>>,
+    pub(super) is_format: bool,
+    text: Range<usize>,
+    names: Vec<Range<usize>>,
+}
+
+impl Site {
+    /// The encoded facility item, if any.
+    pub(super) fn facility(&self) -> Option<&[u8]> {
+        self.facility.clone().map(|r| &self.bytes[r])
+    }
+
+    /// The encoded text item.
+    pub(super) fn text(&self) -> &[u8] {
+        &self.bytes[self.text.clone()]
+    }
+
+    /// The encoded field names, in order.
+    pub(super) fn names(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        self.names.iter().map(|r| &self.bytes[r.clone()])
+    }
+
+    /// Reads an entry: `None` unless `bytes` are exactly one well-formed one.
+    pub(super) fn parse(bytes: Box<[u8]>) -> Option<Site> {
+        let item = |at: usize| -> Option<Range<usize>> { Some(at..item_end(&bytes, at)?) };
+        let (major, level, mut at) = item_head(&bytes, 0)?;
+        if major != 0 {
+            return None;
+        }
+        let facility = match item_head(&bytes, at)? {
+            (7, 22, next) => {
+                at = next;
+                None
+            }
+            (3, _, _) => {
+                let r = item(at)?;
+                at = r.end;
+                Some(r)
+            }
+            _ => return None,
+        };
+        let kind = item(at)?;
+        let is_format = match &bytes[kind.clone()] {
+            b"\x66format" => true,
+            b"\x67message" => false,
+            _ => return None,
+        };
+        let text = item(kind.end)?;
+        let (3, _, _) = item_head(&bytes, text.start)? else {
+            return None;
+        };
+        let (0, count, mut at) = item_head(&bytes, text.end)? else {
+            return None;
+        };
+        let mut names = Vec::with_capacity((count as usize).min(bytes.len()));
+        for _ in 0..count {
+            let (3, _, _) = item_head(&bytes, at)? else {
+                return None;
+            };
+            let r = item(at)?;
+            at = r.end;
+            names.push(r);
+        }
+        (at == bytes.len()).then_some(Site {
+            level: u16::try_from(level).ok()?,
+            facility,
+            is_format,
+            text,
+            names,
+            bytes,
+        })
+    }
+
+    /// The entry of `event`'s constant parts.
+    fn bytes_of(event: &Event) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96);
+        encode_uint(u64::from(event.level.0), &mut out);
+        match &event.facility {
+            Some(facility) => encode_text(facility, &mut out),
+            None => out.push(0xf6),
+        }
+        let (kind, text) = match &event.text {
+            Text::Format(f) => ("format", f),
+            Text::Message(m) => ("message", m),
+        };
+        encode_text(kind, &mut out);
+        encode_text(text, &mut out);
+        encode_uint(event.fields.len() as u64, &mut out);
+        for (name, _) in &event.fields {
+            encode_text(name, &mut out);
+        }
+        out
+    }
+
+    /// What the entry costs the memory budget besides its place in the
+    /// table and the index (counted when room is made): its bytes twice (the
+    /// entry and its index key) and its ranges.
+    fn cost(bytes: usize, names: usize) -> usize {
+        2 * bytes + names * std::mem::size_of::<Range<usize>>()
+    }
+}
+
+/// What room for one more entry costs in the index: a slot and its control
+/// byte, three times over (hashbrown keeps at most 7/8 of a power of two
+/// full, and may double when it grows).
+const INDEX_SLOT: usize = 3 * (std::mem::size_of::<(Box<[u8]>, u32)>() + 1);
+
+/// The entries, and an index by content so that call sites (or loggers)
+/// with the same constant parts share one.
+#[derive(Debug)]
+pub(super) struct Table {
+    pub(super) incarnation: Incarnation,
+    entries: Vec<Site>,
+    index: HashMap<Box<[u8]>, u32>,
+    /// Bytes the entries cost ([`Site::cost`]), slack included.
+    used: usize,
+}
+
+impl Table {
+    pub(super) fn get(&self, id: u32) -> Option<&Site> {
+        self.entries.get(id as usize)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A logger's call-site dictionary, bounded in bytes.
+#[derive(Debug)]
+pub(super) struct Sites {
+    /// Tags this dictionary's entries in call-site caches; 0 (ids used up)
+    /// caches nothing.
+    id: u64,
+    /// The most bytes the entries may cost.
+    limit: usize,
+    table: Mutex<Table>,
+}
+
+impl Sites {
+    pub(super) fn new(incarnation: Incarnation, limit: usize) -> Sites {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        Sites {
+            id: if id > u64::from(u32::MAX) { 0 } else { id },
+            limit,
+            table: Mutex::new(Table {
+                incarnation,
+                entries: Vec::new(),
+                index: HashMap::new(),
+                used: 0,
+            }),
+        }
+    }
+
+    /// The entry of `event`, logged at `callsite`: the call site's cached
+    /// one, else found or added. `None` when the call site's parts are not
+    /// constant, or the dictionary is full: the event is then stored whole.
+    #[inline(always)]
+    pub(super) fn resolve(&self, callsite: &Callsite, event: &Event) -> Option<u32> {
+        if !callsite.constant || self.id == 0 || event.level.0 > 0xff {
+            return None;
+        }
+        // The level is part of the tag: a call site with a level
+        // expression has an entry per level.
+        let tag = (self.id << 32) | (u64::from(event.level.0) << 24);
+        let cached = callsite.site.load(Ordering::Relaxed);
+        if cached & !ENTRY_BITS == tag {
+            return Some((cached & ENTRY_BITS) as u32);
+        }
+        let id = self.intern(event)?;
+        callsite.site.store(tag | u64::from(id), Ordering::Relaxed);
+        Some(id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn intern(&self, event: &Event) -> Option<u32> {
+        let bytes = Site::bytes_of(event);
+        let mut table = self.table();
+        if let Some(&id) = table.index.get(&*bytes) {
+            return Some(id);
+        }
+        let id = table.entries.len();
+        if id >= MAX_ENTRIES {
+            return None;
+        }
+        // Room is made for entries in steps that are counted, so the
+        // table's own growth never passes the limit either.
+        let mut used = table.used + Site::cost(bytes.len(), event.fields.len());
+        if table.entries.len() == table.entries.capacity() {
+            let more = table.entries.capacity().max(8);
+            used += more * (std::mem::size_of::<Site>() + INDEX_SLOT);
+            if used > self.limit {
+                return None;
+            }
+            table.entries.reserve_exact(more);
+            table.index.reserve(more);
+        } else if used > self.limit {
+            return None;
+        }
+        let site = Site::parse(bytes.clone().into_boxed_slice())?;
+        table.entries.push(site);
+        table.index.insert(bytes.into_boxed_slice(), id as u32);
+        table.used = used;
+        Some(id as u32)
+    }
+
+    /// The table, locked: for reading records back.
+    pub(super) fn table(&self) -> MutexGuard<'_, Table> {
+        // Every update is a single push: a poisoned table is consistent.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bytes the entries cost now.
+    #[cfg(test)]
+    pub(super) fn used(&self) -> usize {
+        self.table().used
+    }
+}
