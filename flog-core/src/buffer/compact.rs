@@ -159,3 +159,129 @@ fn expand_into(record: &[u8], table: &Table, out: &mut Vec<u8>) -> Option<()> {
     record_from_parts(&parts, fields, out);
     Some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::buffer::sites::Sites;
+    use crate::callsite::Callsite;
+    use crate::event::Text;
+    use crate::flogfile::{event_record, Limits};
+    use crate::incarnation::Incarnation;
+    use crate::level::Level;
+    use crate::time::Timestamp;
+    use crate::value::Value;
+
+    fn leaked(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    /// Events of every shape a call site makes: with and without a facility,
+    /// fields (none, nested, long, bytes), parent, error, failure, stack,
+    /// negative and large times and numbers.
+    fn events() -> Vec<Event> {
+        let long = leaked("é".repeat(3000));
+        let mut out = Vec::new();
+        for (i, shape) in (0..8u64).enumerate() {
+            let mut e = Event {
+                num: [0, 1, 127, 128, 300, 1 << 40, u64::MAX, 5][i],
+                time: Timestamp(
+                    [
+                        0,
+                        -1,
+                        1_764_590_000_123_456,
+                        i64::MIN,
+                        i64::MAX,
+                        7,
+                        -86_400,
+                        3,
+                    ][i],
+                ),
+                level: Level([10, 20, 23, 30, 40, 255, 1, 28][i]),
+                facility: (shape % 3 != 0).then_some(Cow::Borrowed(["app.db", "x", long][i % 3])),
+                text: if shape == 7 {
+                    Text::Message(Cow::Borrowed("plain {not a field}"))
+                } else {
+                    Text::Format(Cow::Borrowed("checked out {conn} after {waited_us} us"))
+                },
+                parent: (shape % 2 == 1).then_some(shape * 1000),
+                is_error: shape % 4 == 2,
+                failure: (shape == 3).then(|| "io: reset\ncaused by: eof".to_owned()),
+                stack: (shape == 5).then(|| long.to_owned()),
+                ..Event::default()
+            };
+            if shape > 0 {
+                e.fields
+                    .push(("conn".into(), Value::UInt(shape * 1_000_003)));
+                e.fields.push(("waited_us".into(), Value::Int(-17)));
+            }
+            if shape > 3 {
+                e.fields
+                    .push(("pool".into(), Value::Text(Cow::Borrowed(long))));
+                e.fields.push(("ok".into(), Value::Bool(true)));
+                e.fields.push(("ratio".into(), Value::Float(0.1)));
+                e.fields.push(("raw".into(), Value::Bytes(vec![7; 5000])));
+                e.fields.push((
+                    "nested".into(),
+                    Value::Map(vec![(
+                        "a".into(),
+                        Value::List(vec![Value::Null, Value::Float(1.5), "x".into()]),
+                    )]),
+                ));
+            }
+            out.push(e);
+        }
+        out
+    }
+
+    /// A dump of a compact record is byte for byte the record of the whole
+    /// event, for every shape, with and without a sequential incarnation.
+    #[test]
+    fn an_expanded_record_is_the_whole_events_record() {
+        for sequential in [None, Some(0), Some(300)] {
+            let incarnation = Incarnation {
+                unique: [1, 2, 3, 4, 5, 6, 7, 8],
+                sequential,
+            };
+            let sites = Sites::new(incarnation, 1 << 20);
+            for mut event in events() {
+                event.incarnation = incarnation;
+                let callsite: &'static Callsite = Box::leak(Box::new(Callsite::new(true)));
+                let site = sites.resolve(callsite, &event).expect("interned");
+                assert_eq!(sites.resolve(callsite, &event), Some(site), "cached");
+                let mut compact = Vec::new();
+                encode(&event, site, &mut compact);
+                assert!(is_compact(&compact));
+                assert_eq!(num(&compact), event.num);
+                let mut expanded = Vec::new();
+                assert!(expand(&compact, &sites.table(), &mut expanded));
+                let mut whole = Vec::new();
+                event_record(&event, &Limits::BUFFERED, &mut whole).unwrap();
+                assert_eq!(expanded, whole, "{event:?}");
+                assert!(compact.len() < whole.len());
+            }
+        }
+    }
+
+    /// A record that does not read as one (cut short, or naming an entry
+    /// the dictionary does not have) expands to nothing, and leaves the
+    /// output as it was.
+    #[test]
+    fn a_cut_or_foreign_record_expands_to_nothing() {
+        let sites = Sites::new(Incarnation::default(), 1 << 20);
+        let other = Sites::new(Incarnation::default(), 1 << 20);
+        let event = &events()[4];
+        let callsite: &'static Callsite = Box::leak(Box::new(Callsite::new(true)));
+        let site = sites.resolve(callsite, event).unwrap();
+        let mut compact = Vec::new();
+        encode(event, site, &mut compact);
+        let mut out = b"kept".to_vec();
+        for cut in 0..compact.len() {
+            assert!(!expand(&compact[..cut], &sites.table(), &mut out), "{cut}");
+        }
+        assert!(!expand(&compact, &other.table(), &mut out));
+        assert_eq!(out, b"kept");
+    }
+}

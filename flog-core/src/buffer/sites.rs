@@ -250,3 +250,117 @@ impl Sites {
         self.table().used
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::level::Level;
+
+    fn event(facility: &'static str, level: Level, names: &[&'static str]) -> Event {
+        let mut e = Event {
+            level,
+            facility: Some(Cow::Borrowed(facility)),
+            text: Text::Format(Cow::Borrowed("a constant format string {x}")),
+            ..Event::default()
+        };
+        for name in names {
+            e.fields.push((Cow::Borrowed(*name), 1.into()));
+        }
+        e
+    }
+
+    fn callsite() -> &'static Callsite {
+        Box::leak(Box::new(Callsite::new(true)))
+    }
+
+    /// Hostile call sites (thousands, with facilities of 4 KiB) fill the
+    /// dictionary up to its limit in bytes and no further: the rest are
+    /// refused (their events are stored whole), and every entry made
+    /// reads back as it was given.
+    #[test]
+    fn the_dictionary_stays_within_its_bytes() {
+        const LIMIT: usize = 256 << 10;
+        let sites = Sites::new(Incarnation::default(), LIMIT);
+        let (mut kept, mut refused) = (0, 0);
+        for i in 0..2_000 {
+            let facility: &'static str = format!("{i:04}{}", "f".repeat(4100)).leak();
+            match sites.resolve(callsite(), &event(facility, Level::WEIRD, &["x"])) {
+                Some(id) => {
+                    assert_eq!(id, kept);
+                    kept += 1;
+                }
+                None => refused += 1,
+            }
+            assert!(sites.used() <= LIMIT, "{} bytes", sites.used());
+        }
+        assert!(kept > 10 && refused > 0, "{kept} kept, {refused} refused");
+        // Short call sites still fit in what is left, until it is used up.
+        let before = sites.table().len();
+        for i in 0..10_000 {
+            let facility: &'static str = format!("s{i}").leak();
+            sites.resolve(callsite(), &event(facility, Level::WEIRD, &["x"]));
+            assert!(sites.used() <= LIMIT, "{} bytes", sites.used());
+        }
+        let table = sites.table();
+        assert!(table.len() > before);
+        for id in 0..table.len() as u32 {
+            let site = table.get(id).unwrap();
+            assert_eq!(site.level, Level::WEIRD.0);
+            assert_eq!(site.names().len(), 1);
+            assert!(Site::parse(site.bytes.clone()).is_some());
+        }
+    }
+
+    /// Call sites with the same constant parts share one entry; the level
+    /// of a call site is part of its entry; a dictionary's entries are its
+    /// own (another logger's cache word is not taken for one of ours).
+    #[test]
+    fn entries_are_shared_by_content_and_told_apart_by_level_and_dictionary() {
+        let (a, b) = (
+            Sites::new(Incarnation::default(), 1 << 20),
+            Sites::new(Incarnation::default(), 1 << 20),
+        );
+        let (one, two) = (callsite(), callsite());
+        let e = event("app", Level::WEIRD, &["x", "y"]);
+        assert_eq!(a.resolve(one, &e), Some(0));
+        assert_eq!(a.resolve(two, &e), Some(0), "same parts, same entry");
+        let other = event("app", Level::BAD, &["x", "y"]);
+        assert_eq!(a.resolve(one, &other), Some(1), "another level");
+        assert_eq!(b.resolve(one, &event("b", Level::BAD, &[])), Some(0));
+        assert_eq!(a.resolve(one, &other), Some(1), "back to a");
+        assert_eq!(a.table().len(), 2);
+        assert_eq!(
+            a.resolve(&Callsite::new(false), &e),
+            None,
+            "parts that change between calls are not interned"
+        );
+        let levelled = Event {
+            level: Level(256),
+            ..e
+        };
+        assert_eq!(a.resolve(one, &levelled), None, "a level past 8 bits");
+    }
+
+    /// An entry is read from its bytes alone, and bytes that are not one
+    /// are refused.
+    #[test]
+    fn entries_read_back_from_their_bytes_and_others_are_refused() {
+        let e = event("app.db", Level::WEIRD, &["conn", "pool"]);
+        let bytes = Site::bytes_of(&e);
+        let site = Site::parse(bytes.clone().into_boxed_slice()).unwrap();
+        assert_eq!(site.facility(), Some(&b"\x66app.db"[..]));
+        assert_eq!(
+            site.names().collect::<Vec<_>>(),
+            [&b"\x64conn"[..], b"\x64pool"]
+        );
+        assert!(site.is_format);
+        for cut in 0..bytes.len() {
+            assert!(Site::parse(bytes[..cut].into()).is_none(), "{cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Site::parse(longer.into()).is_none());
+    }
+}
