@@ -19,7 +19,9 @@
 use super::sites::Table;
 use crate::event::Event;
 use crate::flogfile::record_num;
-use crate::flogfile::{encode_text, encode_value, item_end, record_from_parts, RecordParts};
+use crate::flogfile::{
+    encode_text, encode_value, item_end, record_from_parts, Middle, RecordParts,
+};
 
 /// The first byte of a compact record.
 const COMPACT: u8 = 0x00;
@@ -90,74 +92,102 @@ pub(super) fn is_compact(record: &[u8]) -> bool {
     record.first() == Some(&COMPACT)
 }
 
-/// Appends the flogfile record of the compact `record` to `out`, the bytes
-/// [`event_record`](crate::flogfile::event_record) gives for the event.
-/// False, with `out` as it was, when `record` does not read as one with an
-/// entry in `table` (it always does when the buffers wrote it).
-pub(super) fn expand(record: &[u8], table: &Table, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    let done = expand_into(record, table, out).is_some();
-    if !done {
-        out.truncate(start);
-    }
-    done
+/// Expands compact records into flogfile records, with the middle of each
+/// entry's records made once (see [`Middle`]).
+#[derive(Debug)]
+pub(super) struct Expander<'a> {
+    table: &'a Table,
+    middles: Vec<Option<Middle>>,
 }
 
-fn expand_into(record: &[u8], table: &Table, out: &mut Vec<u8>) -> Option<()> {
-    let mut at = 1;
-    let num = varint(record, &mut at)?;
-    let site = table.get(u32::try_from(varint(record, &mut at)?).ok()?)?;
-    let zigzag = varint(record, &mut at)?;
-    let time = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
-    let flags = *record.get(at)?;
-    at += 1;
-    let parent = match flags & PARENT {
-        0 => None,
-        _ => Some(varint(record, &mut at)?),
-    };
-    let count = varint(record, &mut at)?;
-    if count != site.names().len() as u64 {
-        return None;
-    }
-    // Values are found in a first pass, so that the record is written in
-    // one go below.
-    let mut values = smallvec::SmallVec::<[(usize, usize); 8]>::new();
-    for _ in 0..count {
-        let end = item_end(record, at)?;
-        values.push((at, end));
-        at = end;
-    }
-    let mut text_item = |present: bool| -> Option<Option<&[u8]>> {
-        if !present {
-            return Some(None);
+impl<'a> Expander<'a> {
+    pub(super) fn new(table: &'a Table) -> Expander<'a> {
+        Expander {
+            table,
+            middles: Vec::new(),
         }
-        let end = item_end(record, at)?;
-        let item = &record[at..end];
-        at = end;
-        Some(Some(item))
-    };
-    let failure = text_item(flags & FAILURE != 0)?;
-    let stack = text_item(flags & STACK != 0)?;
-    if at != record.len() {
-        return None;
     }
-    let parts = RecordParts {
-        num,
-        time,
-        incarnation: &table.incarnation,
-        level: site.level,
-        facility: site.facility(),
-        is_format: site.is_format,
-        text: site.text(),
-        parent,
-        is_error: flags & IS_ERROR != 0,
-        failure,
-        stack,
-    };
-    let fields = site.names().zip(values.iter().map(|&(s, e)| &record[s..e]));
-    out.reserve(record.len() + site.text().len() + 64);
-    record_from_parts(&parts, fields, out);
-    Some(())
+
+    /// Appends the flogfile record of the compact `record` to `out`, the
+    /// bytes [`event_record`](crate::flogfile::event_record) gives for the
+    /// event. False, with `out` as it was, when `record` does not read as
+    /// one with an entry in the table (it always does when the buffers
+    /// wrote it).
+    pub(super) fn expand(&mut self, record: &[u8], out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let done = self.expand_into(record, out).is_some();
+        if !done {
+            out.truncate(start);
+        }
+        done
+    }
+
+    fn expand_into(&mut self, record: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        let mut at = 1;
+        let num = varint(record, &mut at)?;
+        let id = usize::try_from(varint(record, &mut at)?).ok()?;
+        let site = self.table.get(u32::try_from(id).ok()?)?;
+        let zigzag = varint(record, &mut at)?;
+        let time = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let flags = *record.get(at)?;
+        at += 1;
+        let parent = match flags & PARENT {
+            0 => None,
+            _ => Some(varint(record, &mut at)?),
+        };
+        let count = varint(record, &mut at)?;
+        if count != site.names().len() as u64 {
+            return None;
+        }
+        // Values are found in a first pass, so that the record is written
+        // in one go below.
+        let mut values = smallvec::SmallVec::<[(usize, usize); 8]>::new();
+        for _ in 0..count {
+            let end = item_end(record, at)?;
+            values.push((at, end));
+            at = end;
+        }
+        let mut text_item = |present: bool| -> Option<Option<&[u8]>> {
+            if !present {
+                return Some(None);
+            }
+            let end = item_end(record, at)?;
+            let item = &record[at..end];
+            at = end;
+            Some(Some(item))
+        };
+        let failure = text_item(flags & FAILURE != 0)?;
+        let stack = text_item(flags & STACK != 0)?;
+        if at != record.len() {
+            return None;
+        }
+        if self.middles.len() <= id {
+            self.middles.resize_with(id + 1, || None);
+        }
+        let incarnation = &self.table.incarnation;
+        let middle = self.middles[id].get_or_insert_with(|| {
+            Middle::new(
+                incarnation,
+                site.level,
+                site.facility(),
+                site.is_format,
+                site.text(),
+                site.names().len(),
+            )
+        });
+        let parts = RecordParts {
+            num,
+            time,
+            middle,
+            parent,
+            is_error: flags & IS_ERROR != 0,
+            failure,
+            stack,
+        };
+        let fields = site.names().zip(values.iter().map(|&(s, e)| &record[s..e]));
+        record_from_parts(&parts, fields, out);
+        Some(())
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +286,7 @@ mod tests {
                 assert!(is_compact(&compact));
                 assert_eq!(num(&compact), event.num);
                 let mut expanded = Vec::new();
-                assert!(expand(&compact, &sites.table(), &mut expanded));
+                assert!(Expander::new(&sites.table()).expand(&compact, &mut expanded));
                 let mut whole = Vec::new();
                 event_record(&event, &Limits::BUFFERED, &mut whole).unwrap();
                 assert_eq!(expanded, whole, "{event:?}");
@@ -279,9 +309,12 @@ mod tests {
         encode(event, site, &mut compact);
         let mut out = b"kept".to_vec();
         for cut in 0..compact.len() {
-            assert!(!expand(&compact[..cut], &sites.table(), &mut out), "{cut}");
+            assert!(
+                !Expander::new(&sites.table()).expand(&compact[..cut], &mut out),
+                "{cut}"
+            );
         }
-        assert!(!expand(&compact, &other.table(), &mut out));
+        assert!(!Expander::new(&other.table()).expand(&compact, &mut out));
         assert_eq!(out, b"kept");
     }
 }

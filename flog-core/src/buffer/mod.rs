@@ -376,41 +376,65 @@ impl Buffers {
         map.values().map(|r| &**r).chain(std::iter::once(overflow))
     }
 
-    /// Every buffered event's flogfile record, with the index of the records
-    /// in `num` order. The records are copied from each buffer in turn
-    /// (each locked only for the copy) and compact ones expanded after.
+    /// Every buffered event's record as its buffer holds it, copied from each
+    /// buffer in turn (each locked only for the copy), with the index of the
+    /// records in `num` order. [`write_records`](Self::write_records) turns
+    /// them into flogfile records.
     pub(crate) fn snapshot_encoded(&self) -> EncodedSnapshot {
         let map = self.map.load_full();
-        let mut held = EncodedSnapshot::default();
+        let mut snap = EncodedSnapshot::default();
         for ring in Buffers::rings(&map, &self.overflow) {
             ring.lock()
-                .for_each(|record| held.push(compact::num(record), record));
+                .for_each(|record| snap.push(compact::num(record), record));
         }
-        held.index.sort_unstable_by_key(|&(num, _, _)| num);
-        // Read after the copies: every entry a copied record names was
-        // added before the record was stored.
-        let table = self.sites.table();
-        let mut snap = EncodedSnapshot {
-            bytes: Vec::with_capacity(held.bytes.len() * 4),
-            index: Vec::with_capacity(held.index.len()),
-        };
-        for (&(num, _, _), record) in held.index.iter().zip(held.in_order()) {
-            let start = snap.bytes.len();
-            if !compact::is_compact(record) {
-                snap.bytes.extend_from_slice(record);
-            } else if !compact::expand(record, &table, &mut snap.bytes) {
-                continue;
-            }
-            snap.index.push((num, start, snap.bytes.len()));
-        }
+        snap.index.sort_unstable_by_key(|&(num, _, _)| num);
         snap
+    }
+
+    /// Appends the flogfile record of every event in `snap`, in `num` order,
+    /// to `out` (compact records expanded, whole ones copied), handing `out`
+    /// to `flush` and clearing it each time it holds `chunk` bytes or more.
+    /// What is left in `out` at the end is the caller's to write.
+    pub(crate) fn write_records<E>(
+        &self,
+        snap: &EncodedSnapshot,
+        out: &mut Vec<u8>,
+        chunk: usize,
+        mut flush: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Every entry a record names was added before the record was
+        // stored, so the table as it is now has them all.
+        let table = self.sites.table();
+        let mut expander = compact::Expander::new(&table);
+        for record in snap.in_order() {
+            if !compact::is_compact(record) {
+                out.extend_from_slice(record);
+            } else {
+                expander.expand(record, out);
+            }
+            if out.len() >= chunk {
+                flush(out)?;
+                out.clear();
+            }
+        }
+        Ok(())
     }
 
     /// Every buffered event, in `num` order, decoded from its buffer.
     pub(crate) fn snapshot(&self) -> Vec<Event> {
-        self.snapshot_encoded()
-            .in_order()
-            .filter_map(decode_record)
+        let snap = self.snapshot_encoded();
+        let table = self.sites.table();
+        let mut expander = compact::Expander::new(&table);
+        let mut whole = Vec::new();
+        snap.in_order()
+            .filter_map(|record| {
+                if !compact::is_compact(record) {
+                    return decode_record(record);
+                }
+                whole.clear();
+                expander.expand(record, &mut whole);
+                decode_record(&whole)
+            })
             .collect()
     }
 
@@ -438,7 +462,8 @@ fn decode_record(record: &[u8]) -> Option<Event> {
     }
 }
 
-/// Encoded events and where each one is, by `num`.
+/// Encoded events as the buffers hold them (compact or whole) and where each
+/// one is, by `num`.
 #[derive(Debug, Default)]
 pub(crate) struct EncodedSnapshot {
     bytes: Vec<u8>,
@@ -473,13 +498,8 @@ impl EncodedSnapshot {
         self.index.iter().map(|&(num, _, _)| num).collect()
     }
 
-    /// Total encoded size.
-    pub(crate) fn len_bytes(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The encoded events in `num` order.
-    pub(crate) fn in_order(&self) -> impl Iterator<Item = &[u8]> {
+    /// The records in `num` order, as the buffers hold them.
+    fn in_order(&self) -> impl Iterator<Item = &[u8]> {
         self.index
             .iter()
             .map(|&(_, start, end)| &self.bytes[start..end])

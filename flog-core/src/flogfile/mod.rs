@@ -59,7 +59,8 @@ pub use writer::FlogWriter;
 pub use encode::MAX_VALUE_BYTES;
 pub(crate) use encode::{event_record, record_num, Limits};
 pub(crate) use parts::{
-    encode_text, encode_uint, encode_value, item_end, item_head, record_from_parts, RecordParts,
+    encode_text, encode_uint, encode_value, item_end, item_head, record_from_parts, Middle,
+    RecordParts,
 };
 
 /// The first line of every flogfile (before compression).

@@ -15,18 +15,69 @@ use super::encode::{
 use crate::incarnation::Incarnation;
 use crate::value::Value;
 
-/// The parts of one event record. Texts are encoded CBOR items, cut as a
-/// buffered event's are ([`encode_text`]); the fields come apart.
+/// The part of an event record that is the same for every event of one
+/// call site: from the incarnation to the head of the fields' map, made once
+/// per call site for a dump by [`Middle::new`].
+#[derive(Debug)]
+pub(crate) struct Middle {
+    bytes: Vec<u8>,
+    /// The entries of the event map it holds, with `num` and `time`.
+    entries: u64,
+}
+
+impl Middle {
+    /// The middle of the records of `incarnation` at `level` with this
+    /// facility and text (encoded items, cut as a buffered event's are,
+    /// see [`encode_text`]) and `fields` fields.
+    pub(crate) fn new(
+        incarnation: &Incarnation,
+        level: u16,
+        facility: Option<&[u8]>,
+        is_format: bool,
+        text: &[u8],
+        fields: usize,
+    ) -> Middle {
+        let mut out = Vec::with_capacity(64 + text.len() + facility.map_or(0, <[u8]>::len));
+        const_key(&mut out, K_INC);
+        out.push(BYTES | 8);
+        const_key(&mut out, &incarnation.unique);
+        if let Some(seq) = incarnation.sequential {
+            const_key(&mut out, K_INC_SEQ);
+            head(&mut out, UINT, seq);
+        }
+        const_key(&mut out, K_LEVEL);
+        head(&mut out, UINT, u64::from(level));
+        if let Some(facility) = facility {
+            const_key(&mut out, K_FACILITY);
+            out.extend_from_slice(facility);
+        }
+        if is_format {
+            const_key(&mut out, K_FORMAT);
+        } else {
+            const_key(&mut out, K_MESSAGE);
+        }
+        out.extend_from_slice(text);
+        if fields > 0 {
+            const_key(&mut out, K_FIELDS);
+            head(&mut out, MAP, fields as u64);
+        }
+        Middle {
+            bytes: out,
+            entries: 5
+                + u64::from(incarnation.sequential.is_some())
+                + u64::from(facility.is_some())
+                + u64::from(fields > 0),
+        }
+    }
+}
+
+/// What one event record holds besides its [`Middle`] and its fields.
+/// Failure and stack are encoded text items.
 #[derive(Debug)]
 pub(crate) struct RecordParts<'a> {
     pub(crate) num: u64,
     pub(crate) time: i64,
-    pub(crate) incarnation: &'a Incarnation,
-    pub(crate) level: u16,
-    pub(crate) facility: Option<&'a [u8]>,
-    /// A format string (else a plain message).
-    pub(crate) is_format: bool,
-    pub(crate) text: &'a [u8],
+    pub(crate) middle: &'a Middle,
     pub(crate) parent: Option<u64>,
     pub(crate) is_error: bool,
     pub(crate) failure: Option<&'a [u8]>,
@@ -34,17 +85,15 @@ pub(crate) struct RecordParts<'a> {
 }
 
 /// Appends the record `["event", {...}]` of `parts` with `fields`, each an
-/// encoded name and an encoded value, to `out`. The layout is
-/// [`event_body`](super::encode::event_body)'s, key for key.
+/// encoded name and an encoded value (as many as the middle was made for),
+/// to `out`. The layout is [`event_body`](super::encode::event_body)'s, key
+/// for key.
 pub(crate) fn record_from_parts<'f>(
     parts: &RecordParts<'_>,
-    fields: impl ExactSizeIterator<Item = (&'f [u8], &'f [u8])>,
+    fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
     out: &mut Vec<u8>,
 ) {
-    let len = 5
-        + u64::from(parts.incarnation.sequential.is_some())
-        + u64::from(parts.facility.is_some())
-        + u64::from(fields.len() > 0)
+    let len = parts.middle.entries
         + u64::from(parts.parent.is_some())
         + u64::from(parts.is_error)
         + u64::from(parts.failure.is_some())
@@ -55,32 +104,10 @@ pub(crate) fn record_from_parts<'f>(
     head(out, UINT, parts.num);
     const_key(out, K_TIME);
     int(out, parts.time);
-    const_key(out, K_INC);
-    out.push(BYTES | 8);
-    const_key(out, &parts.incarnation.unique);
-    if let Some(seq) = parts.incarnation.sequential {
-        const_key(out, K_INC_SEQ);
-        head(out, UINT, seq);
-    }
-    const_key(out, K_LEVEL);
-    head(out, UINT, u64::from(parts.level));
-    if let Some(facility) = parts.facility {
-        const_key(out, K_FACILITY);
-        out.extend_from_slice(facility);
-    }
-    if parts.is_format {
-        const_key(out, K_FORMAT);
-    } else {
-        const_key(out, K_MESSAGE);
-    }
-    out.extend_from_slice(parts.text);
-    if fields.len() > 0 {
-        const_key(out, K_FIELDS);
-        head(out, MAP, fields.len() as u64);
-        for (name, value) in fields {
-            out.extend_from_slice(name);
-            out.extend_from_slice(value);
-        }
+    out.extend_from_slice(&parts.middle.bytes);
+    for (name, value) in fields {
+        out.extend_from_slice(name);
+        out.extend_from_slice(value);
     }
     if let Some(parent) = parts.parent {
         const_key(out, K_PARENT);
