@@ -4,6 +4,7 @@
 mod compact;
 mod ring;
 mod sites;
+mod snapshot;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use hashbrown::{DefaultHashBuilder, Equivalent};
 
 use self::ring::{Pool, RingBytes};
 use self::sites::Sites;
+pub(crate) use self::snapshot::EncodedSnapshot;
 use crate::callsite::Callsite;
 use crate::event::{Event, Fields, Text};
 use crate::flogfile::{event_record, Limits, Record, MAX_VALUE_BYTES};
@@ -459,50 +461,6 @@ fn decode_record(record: &[u8]) -> Option<Event> {
     match ciborium::from_reader::<Record, _>(record) {
         Ok(Record::Event(event)) => Some(*event),
         _ => None,
-    }
-}
-
-/// Encoded events as the buffers hold them (compact or whole) and where each
-/// one is, by `num`.
-#[derive(Debug, Default)]
-pub(crate) struct EncodedSnapshot {
-    bytes: Vec<u8>,
-    /// `(num, start, end)` of each event in `bytes`, sorted by `num`.
-    index: Vec<(u64, usize, usize)>,
-}
-
-impl EncodedSnapshot {
-    fn push(&mut self, num: u64, record: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(record);
-        self.index.push((num, start, self.bytes.len()));
-    }
-
-    /// Adds one more event in its `num` place, encoded as a buffer keeps it.
-    pub(crate) fn insert(&mut self, event: &Event) {
-        let mut record = Vec::new();
-        encode_buffered(event, usize::MAX, &mut record);
-        self.push(event.num, &record);
-        self.index.sort_unstable_by_key(|&(num, _, _)| num);
-    }
-
-    /// Whether an event with this `num` is in the snapshot.
-    pub(crate) fn contains(&self, num: u64) -> bool {
-        self.index
-            .binary_search_by_key(&num, |&(n, _, _)| n)
-            .is_ok()
-    }
-
-    /// The `num`s, in order.
-    pub(crate) fn nums(&self) -> Vec<u64> {
-        self.index.iter().map(|&(num, _, _)| num).collect()
-    }
-
-    /// The records in `num` order, as the buffers hold them.
-    fn in_order(&self) -> impl Iterator<Item = &[u8]> {
-        self.index
-            .iter()
-            .map(|&(_, start, end)| &self.bytes[start..end])
     }
 }
 

@@ -1,7 +1,7 @@
 //! The call-site dictionary: one logger's constant parts of events (level,
 //! facility, text, field names), each stored once and numbered, so that a
 //! buffered event's record holds only its number and its own values (see
-//! [`compact`](super::compact)).
+//! `compact.rs`).
 //!
 //! Entries are plain bytes, appended and never changed (the layout is in
 //! `docs/flogfile.md`, "buffered events"): a record can be read back from
