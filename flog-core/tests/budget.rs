@@ -46,6 +46,25 @@ fn hostile_event(logger: &Logger, t: usize, i: usize) {
         .failure("f".repeat(100_000))
         .emit();
     logger.msg(level, "a small one after it");
+    // Call sites with constant parts fill the call-site dictionary: each
+    // has an entry per level it logs at.
+    let level = Level(20 + (i % 236) as u16);
+    macro_rules! call_sites {
+        ($($format:literal),*) => {$(
+            msg!(logger = logger, level, facility = "app.dictionary.of.a.long.facility.name",
+                 $format, a = i, b = t, c = "text");
+        )*};
+    }
+    call_sites!(
+        "one {a} {b} {c} and a format string long enough to count",
+        "two {a} {b} {c} and a format string long enough to count",
+        "three {a} {b} {c} and a format string long enough to count",
+        "four {a} {b} {c} and a format string long enough to count",
+        "five {a} {b} {c} and a format string long enough to count",
+        "six {a} {b} {c} and a format string long enough to count",
+        "seven {a} {b} {c} and a format string long enough to count",
+        "eight {a} {b} {c} and a format string long enough to count"
+    );
 }
 
 #[test]
@@ -87,6 +106,17 @@ fn hostile_names_and_huge_values_never_pass_the_budget() {
     assert!(held > (BUDGET / 2) as i64, "only {held} bytes held");
     let events = logger.buffered_events();
     assert!(events.len() > 1000, "{} events kept", events.len());
+    let (interned, events): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .partition(|e| e.facility() == "app.dictionary.of.a.long.facility.name");
+    assert!(!interned.is_empty());
+    for e in interned {
+        assert!(
+            e.render()
+                .ends_with(" text and a format string long enough to count"),
+            "{e:?}"
+        );
+    }
     let big = events
         .iter()
         .filter(|e| e.fields.len() > 1)
