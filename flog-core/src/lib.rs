@@ -40,6 +40,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod buffer;
+mod callsite;
 mod counter;
 mod event;
 mod facility;
@@ -66,7 +67,8 @@ mod time;
 mod value;
 
 pub use crate::buffer::{
-    DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+    ring_events, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_OVERFLOW_SIZE,
 };
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};

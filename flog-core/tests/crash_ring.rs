@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use common::files_in;
 use flog_core::flogfile::{
-    peek_ring_file, read_flogfile, read_ring_file, ring_events, EndReason, FlogContents,
-    HeaderKind, RingState, RING_FILE,
+    peek_ring_file, read_flogfile, read_ring_file, EndReason, FlogContents, HeaderKind,
+    RingState, RING_FILE,
 };
-use flog_core::{Event, Level, Logger};
+use flog_core::{ring_events, Event, Level, Logger};
 
 const MODE: &str = "FLOG_RING_CHILD_MODE";
 const DIR: &str = "FLOG_RING_CHILD_DIR";

@@ -37,6 +37,7 @@ mod gathered;
 mod kinds;
 mod names;
 mod owner;
+mod parts;
 mod reader;
 mod record;
 mod ringfile;
@@ -54,7 +55,7 @@ pub use reader::{
     ReadError, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
 pub use record::{Header, Record, Trailer};
-pub use ringfile::{ring_events, RingEvents, RingMeta, RING_FILE, UNREADABLE_RING_FILE};
+pub use ringfile::{RingEvents, RingMeta, RING_FILE, UNREADABLE_RING_FILE};
 pub use writer::FlogWriter;
 
 pub use crate::mapped::{
@@ -64,6 +65,10 @@ pub use crate::mapped::{
 
 pub use encode::MAX_VALUE_BYTES;
 pub(crate) use encode::{event_record, record_num, Limits};
+pub(crate) use parts::{
+    encode_text, encode_uint, encode_value, item_end, item_head, record_from_parts, Middle,
+    RecordParts,
+};
 
 /// The first line of every flogfile (before compression).
 pub const MAGIC: &[u8] = b"# flog flogfile v1\n";

@@ -1,15 +1,15 @@
 //! What flog keeps in a crash ring file (see [`crate::mapped`], payload-
-//! agnostic), read back as flog's: the writer's meta as [`RingMeta`], the
-//! records as events ([`ring_events`]).
+//! agnostic), read back as flog's: the writer's meta as [`RingMeta`], and
+//! what reading its records as events gives ([`RingEvents`], made by
+//! [`ring_events`](crate::ring_events), beside the buffers that wrote them).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::record::Record;
 use crate::event::Event;
 use crate::incarnation::Incarnation;
-use crate::mapped::RingContents;
+use crate::mapped::{RingContents, RingWarning};
 use crate::time::Timestamp;
 
 /// The file a crash ring lives in, in the logdir.
@@ -66,7 +66,7 @@ impl RingMeta {
     }
 }
 
-/// The events of a ring file.
+/// The events of a ring file, from [`ring_events`](crate::ring_events).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RingEvents {
     /// Every complete event, in `num` order, each once.
@@ -75,26 +75,6 @@ pub struct RingEvents {
     pub undecodable: usize,
     /// Events left out as already recorded in an incident report.
     pub excluded: usize,
-}
-
-/// The one conversion of a ring file's records into events, leaving out
-/// those numbered up to `excluded_through`. The records are the buffers'
-/// event records (the place to expand any other encoding they take).
-pub fn ring_events(contents: &RingContents, excluded_through: Option<u64>) -> RingEvents {
-    let mut out = RingEvents::default();
-    for segment in &contents.segments {
-        for record in &segment.records {
-            if excluded_through.is_some_and(|n| record.num <= n) {
-                out.excluded += 1;
-                continue;
-            }
-            match ciborium::from_reader::<Record, _>(record.bytes.as_slice()) {
-                Ok(Record::Event(event)) if event.num == record.num => out.events.push(*event),
-                _ => out.undecodable += 1,
-            }
-        }
-    }
-    out.events.sort_by_key(|e| e.num);
-    out.events.dedup_by_key(|e| e.num);
-    out
+    /// What was wrong with the records or the dictionary they name.
+    pub warnings: Vec<RingWarning>,
 }

@@ -6,10 +6,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::{CrashError, LogdirError};
+use crate::buffer::ring_events;
 use crate::flogfile::{
-    incident_name, read_ring_file, ring_events, EndReason, FlogWriter, Header, HeaderKind,
-    RingError, RingMeta, RingState, RingWarning, Trailer, FINISHED_SUFFIX, RECORDING_SUFFIX,
-    RING_FILE, UNREADABLE_RING_FILE,
+    incident_name, read_ring_file, EndReason, FlogWriter, Header, HeaderKind, RingError, RingMeta,
+    RingState, RingWarning, Trailer, FINISHED_SUFFIX, RECORDING_SUFFIX, RING_FILE,
+    UNREADABLE_RING_FILE,
 };
 use crate::fs::{sync_parent, write_bzip2_atomically, DirLock};
 use crate::time::Timestamp;
@@ -92,6 +93,8 @@ pub(crate) fn rescue(dir: &Path, now: Timestamp) -> Result<Option<Rescued>, Cras
     let excluded_through = contents.recorded_through;
     let ring = ring_events(&contents, excluded_through);
     let meta = RingMeta::of(&contents);
+    let mut warnings = contents.warnings;
+    warnings.extend(ring.warnings);
     // Named for when it died, as near as the ring tells: after every
     // incident it recorded itself.
     let died = ring.events.last().map(|e| e.time).max(meta.started);
@@ -110,7 +113,7 @@ pub(crate) fn rescue(dir: &Path, now: Timestamp) -> Result<Option<Rescued>, Cras
         end: Some(EndReason::Killed),
         events: Some(ring.events.len() as u64),
         excluded_through,
-        truncated: !contents.warnings.is_empty(),
+        truncated: !warnings.is_empty(),
         finished: Some(now),
         ..Trailer::default()
     };
@@ -133,7 +136,7 @@ pub(crate) fn rescue(dir: &Path, now: Timestamp) -> Result<Option<Rescued>, Cras
         report,
         events: ring.events.len(),
         excluded_through,
-        warnings: contents.warnings,
+        warnings,
     }))
 }
 

@@ -331,12 +331,12 @@ impl LoggerBuilder {
                 min_floor: MIN_FLOOR,
             },
         )?;
+        let mut incarnation = Incarnation::random();
+        incarnation.sequential = self.sequential;
         let thresholds = Thresholds::new(self.threshold);
         for (facility, level) in &self.facility_thresholds {
             thresholds.set_facility(facility, Some(*level));
         }
-        let mut incarnation = Incarnation::random();
-        incarnation.sequential = self.sequential;
         let on_error = self.on_error.unwrap_or_else(|| {
             Arc::new(|e: &IncidentError| eprintln!("flog: incident reporting failed: {e}"))
         });
@@ -366,8 +366,13 @@ impl LoggerBuilder {
             }
             _ => None,
         };
-        let buffers =
-            Buffers::with_crash_ring(self.max_buffers, self.overflow_size, split, crash_ring);
+        let buffers = Buffers::with_crash_ring(
+            self.max_buffers,
+            self.overflow_size,
+            split,
+            incarnation,
+            crash_ring,
+        );
         for (level, size) in &self.level_sizes {
             buffers.set_level_size(*level, *size);
         }

@@ -209,7 +209,6 @@ impl RingFile {
     }
 
     /// Appends an entry to the dictionary; its index, or `None` when full.
-    #[allow(dead_code)] // Issue 14's call-site dictionary writes here.
     pub(crate) fn append_dict(&self, entry: &[u8]) -> Option<usize> {
         let w = self.words();
         let mut used = self.dict.lock().unwrap_or_else(PoisonError::into_inner);

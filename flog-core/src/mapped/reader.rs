@@ -105,6 +105,14 @@ pub enum RingWarning {
         /// Its index.
         index: usize,
     },
+    /// Records that name a dictionary entry the file does not hold (lost
+    /// to a corrupt entry, or never there). Found by the reader of the
+    /// records, whose format is not this module's business; they are left
+    /// out.
+    MissingEntries {
+        /// How many.
+        records: usize,
+    },
 }
 
 impl std::fmt::Display for RingWarning {
@@ -144,6 +152,10 @@ impl std::fmt::Display for RingWarning {
             RingWarning::DictionaryEntry { index } => write!(
                 f,
                 "dictionary entry {index} is corrupt; it and the entries after it are skipped"
+            ),
+            RingWarning::MissingEntries { records } => write!(
+                f,
+                "{records} records name a dictionary entry the ring file does not hold; skipped"
             ),
         }
     }

@@ -303,5 +303,5 @@ fn write_the_fuzz_seed() {
 }
 
 fn ring_events_of(ring: &RingFile) -> Vec<crate::Event> {
-    crate::flogfile::ring_events(&ring.contents().unwrap(), None).events
+    crate::ring_events(&ring.contents().unwrap(), None).events
 }

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use flog_core::flogfile::{
-    peek_ring_file, ring_events, Header, HeaderKind, RingMeta, RingState, RING_FILE,
-};
+use flog_core::flogfile::{peek_ring_file, Header, HeaderKind, RingMeta, RingState, RING_FILE};
 use flog_core::fs::DirLock;
+use flog_core::ring_events;
 
 use crate::filter::EventFilter;
 use crate::json;
@@ -86,7 +85,8 @@ pub(crate) fn peek(args: &PeekArgs) -> anyhow::Result<()> {
             meta.pid.unwrap_or(contents.pid),
         );
     }
-    for warning in &contents.warnings {
+    let ring = ring_events(&contents, None);
+    for warning in contents.warnings.iter().chain(&ring.warnings) {
         eprintln!("flogtool: warning: {}: {warning}", path.display());
     }
     let header = Header {
@@ -106,7 +106,7 @@ pub(crate) fn peek(args: &PeekArgs) -> anyhow::Result<()> {
     } else {
         writeln!(out, "{}", print::header_text(&header, &style.times))?;
     }
-    for event in ring_events(&contents, None).events {
+    for event in ring.events {
         if !args.filter.matches_from(&event, None) {
             continue;
         }

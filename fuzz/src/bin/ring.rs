@@ -3,7 +3,8 @@
 //! and every event read from it renders.
 use std::sync::atomic::AtomicU64;
 
-use flog_core::flogfile::{read_ring_words, ring_events, RingMeta};
+use flog_core::flogfile::{read_ring_words, RingMeta};
+use flog_core::ring_events;
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {
@@ -17,7 +18,11 @@ fn main() {
             for warning in &contents.warnings {
                 let _ = warning.to_string();
             }
-            for event in ring_events(&contents, None).events {
+            let ring = ring_events(&contents, None);
+            for warning in &ring.warnings {
+                let _ = warning.to_string();
+            }
+            for event in ring.events {
                 let _ = event.render();
             }
         }
