@@ -4,8 +4,12 @@
 //! logging call returned. The parent kills it (SIGKILL at random moments,
 //! abort, SIGSEGV), and the next logger on the logdir must write a `crash`
 //! incident holding exactly the newest complete events of each buffer.
+//! `interned.rs`: the same for events of `msg!` call sites, whose records
+//! are compact and name entries of the call-site dictionary.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod interned;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -16,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use common::files_in;
 use flog_core::flogfile::{
-    peek_ring_file, read_flogfile, read_ring_file, EndReason, FlogContents, HeaderKind,
-    RingState, RING_FILE,
+    peek_ring_file, read_flogfile, read_ring_file, EndReason, FlogContents, HeaderKind, RingState,
+    RING_FILE,
 };
 use flog_core::{ring_events, Event, Level, Logger};
 
@@ -114,6 +118,7 @@ fn ring_child() {
             println!("STOPPED");
             std::thread::park();
         }
+        "interned" => interned::child(&logger, &dir),
         "stop" => {
             log_from_threads(&logger, Some(30));
             println!("STOPPED");
