@@ -73,6 +73,21 @@ fn single_thread(c: &mut Criterion) {
         })
     });
 
+    // The same with the crash ring: every buffered record copied into the
+    // mapped file as well (issue 17; target within 1.2x of the above).
+    let ring_dir = tempfile::tempdir().unwrap();
+    let with_ring = Logger::builder()
+        .logdir(ring_dir.path())
+        .crash_ring(true)
+        .build()
+        .unwrap();
+    c.bench_function("enabled_event_4_fields_crash_ring", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(log_one(&with_ring, i))
+        })
+    });
+
     let quiet = Logger::builder().threshold(Level::UNUSUAL).build().unwrap();
     c.bench_function("below_threshold", |b| {
         b.iter(|| {

@@ -40,6 +40,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod buffer;
+mod callsite;
 mod counter;
 mod event;
 mod facility;
@@ -55,6 +56,7 @@ mod level_map;
 mod logger;
 #[doc(hidden)]
 pub mod macros;
+mod mapped;
 mod observer;
 mod panic;
 mod placeholders;
@@ -65,7 +67,8 @@ mod time;
 mod value;
 
 pub use crate::buffer::{
-    DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
+    ring_events, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET,
+    DEFAULT_OVERFLOW_SIZE,
 };
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
@@ -73,7 +76,8 @@ pub use crate::failure::error_chain;
 pub use crate::forward::{forward_to_stderr, forward_to_writer};
 pub use crate::incarnation::{Incarnation, ParseIncarnationError};
 pub use crate::incident::{
-    host_name, Declaration, IncidentError, IncidentStats, LogdirError, RecoverError,
+    host_name, rescue_crash, CrashError, Declaration, IncidentError, IncidentStats, LogdirError,
+    RecoverError, RescueError, Rescued,
 };
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};

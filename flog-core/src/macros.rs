@@ -246,10 +246,13 @@ macro_rules! __flog_msg {
         let __level: $crate::Level = $lv;
         $crate::__flog_msg!(@facility $f __logger __level __facility __enabled);
         if __enabled {
+            static __CALLSITE: $crate::macros::__private::Callsite =
+                $crate::macros::__private::Callsite::new($crate::__flog_msg!(@constant $f $t));
             ::core::option::Option::Some($crate::macros::__private::emit_with(
                 __logger,
                 __level,
                 __facility,
+                &__CALLSITE,
                 |__event: &mut $crate::Event| {
                     $( __event.parent = ::core::option::Option::<u64>::from($p); )?
                     $( $crate::macros::__private::set_failure(__event, &$x); )?
@@ -273,6 +276,11 @@ macro_rules! __flog_msg {
         );
     };
     (@check [message $m:expr] $names:tt) => {};
+
+    // Whether the facility and the text are the same in every call.
+    (@constant [] [format $fmt:literal]) => { true };
+    (@constant [lit $v:literal] [format $fmt:literal]) => { true };
+    (@constant $f:tt $t:tt) => { false };
 
     (@text [format $fmt:literal]) => {
         $crate::Text::Format(::std::borrow::Cow::Borrowed($fmt))
@@ -327,6 +335,7 @@ macro_rules! __flog_msg {
 pub mod __private {
     use std::borrow::Cow;
 
+    pub use crate::callsite::Callsite;
     pub use crate::placeholders::check_placeholders;
     pub use crate::threshold::CallsiteCache;
     use crate::{error_chain, Event, Level, Logger, Value};
@@ -339,6 +348,7 @@ pub mod __private {
         logger: &Logger,
         level: Level,
         facility: Option<Cow<'static, str>>,
+        callsite: &'static Callsite,
         build: impl FnOnce(&mut Event),
     ) -> u64 {
         // Fields are built in place: moving a filled `Fields` into the event
@@ -349,7 +359,7 @@ pub mod __private {
             ..Event::default()
         };
         build(&mut event);
-        logger.emit_unchecked(event)
+        logger.emit_at(event, callsite)
     }
 
     /// The threshold check of a call site whose facility is an expression.

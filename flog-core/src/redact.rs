@@ -3,7 +3,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::event::Event;
+use crate::callsite::Callsite;
+use crate::event::{Event, Fields};
 use crate::value::Value;
 
 /// What a redacted value is replaced by. Redaction never drops a field, so a
@@ -36,6 +37,16 @@ pub struct Redaction {
     shortest: usize,
     hook: Option<Hook>,
     verdicts: Arc<VerdictCache>,
+    /// Names these needles: a new one whenever they change (a clone keeps
+    /// it, having the same needles), so a call site's cached verdicts
+    /// (see [`apply_at`](Self::apply_at)) are for this policy or recomputed.
+    id: u64,
+}
+
+/// A policy id no policy has had; ids past `u32::MAX` are not cached.
+fn new_policy_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Verdicts for `'static` field names, keyed by address and length: call sites
@@ -86,6 +97,7 @@ impl Redaction {
             shortest: usize::MAX,
             hook: None,
             verdicts: Arc::new(VerdictCache::new()),
+            id: new_policy_id(),
         }
     }
 
@@ -97,6 +109,7 @@ impl Redaction {
             self.shortest = self.shortest.min(needle.len());
             self.needles.push(needle);
             self.verdicts = Arc::new(VerdictCache::new());
+            self.id = new_policy_id();
         }
         self
     }
@@ -107,6 +120,11 @@ impl Redaction {
     pub fn hook(mut self, hook: impl Fn(&mut Event) + Send + Sync + 'static) -> Redaction {
         self.hook = Some(Arc::new(hook));
         self
+    }
+
+    /// Whether the policy has a hook (which may change anything in an event).
+    pub(crate) fn has_hook(&self) -> bool {
+        self.hook.is_some()
     }
 
     /// Whether a field called `name` is redacted.
@@ -155,6 +173,49 @@ impl Redaction {
         if let Some(hook) = &self.hook {
             hook(event);
         }
+    }
+
+    /// [`apply`](Self::apply) for an event of a `msg!` call site, whose
+    /// field names are the same in every call: which of them are sensitive
+    /// is computed once per call site and policy, and kept in `callsite`.
+    pub(crate) fn apply_at(&self, event: &mut Event, callsite: &Callsite) {
+        let Some(mask) = self.sensitive_mask(&event.fields, callsite) else {
+            return self.apply(event);
+        };
+        for (i, (_, value)) in event.fields.iter_mut().enumerate() {
+            if mask >> i & 1 == 1 {
+                *value = Value::Text(Cow::Borrowed(REDACTED));
+            } else if matches!(value, Value::Map(_) | Value::List(_)) {
+                self.apply_field("", value);
+            }
+        }
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+
+    /// A bit per field, set where its name is sensitive: the call site's
+    /// cached word when it was made under this policy, else computed and
+    /// cached. `None` when it cannot be cached (more than 32 fields, or an
+    /// id past 32 bits).
+    #[inline]
+    fn sensitive_mask(&self, fields: &Fields, callsite: &Callsite) -> Option<u32> {
+        if self.id > u64::from(u32::MAX) || fields.len() > 32 {
+            return None;
+        }
+        // One word holds the policy id and the verdicts, so no thread can
+        // read verdicts filed under another policy.
+        let cached = callsite.redaction.load(Ordering::Relaxed);
+        if cached >> 32 == self.id {
+            return Some(cached as u32);
+        }
+        let mask = fields.iter().enumerate().fold(0u32, |m, (i, (name, _))| {
+            m | u32::from(self.is_sensitive(name)) << i
+        });
+        callsite
+            .redaction
+            .store(self.id << 32 | u64::from(mask), Ordering::Relaxed);
+        Some(mask)
     }
 
     fn apply_field(&self, name: &str, value: &mut Value) {
@@ -246,6 +307,46 @@ mod tests {
         // A policy changed by a builder call does not reuse stale verdicts.
         let r = r.field("pass");
         assert!(r.is_sensitive_cached(&Cow::Borrowed(short)));
+    }
+
+    /// One `msg!` call site, logged under policies that change between
+    /// calls and alternating between two loggers: each event is masked by
+    /// the policy of its logger at that moment, never by a cached verdict of
+    /// another.
+    #[test]
+    fn a_call_site_masks_by_the_policy_in_force() {
+        use crate::{Level, Logger};
+        fn log(logger: &Logger) -> Event {
+            crate::msg!(
+                logger = logger,
+                Level::OPERATIONAL,
+                "login {user} with {password}",
+                user = "alice",
+                password = "hunter2"
+            );
+            logger.buffered_events().pop().unwrap()
+        }
+        let shown = |e: &Event| (e.field("user").cloned(), e.field("password").cloned());
+        let masked = Some(Value::from(REDACTED));
+        let (alice, hunter) = (Some(Value::from("alice")), Some(Value::from("hunter2")));
+        let a = Logger::new();
+        let b = Logger::builder()
+            .redaction(Some(Redaction::none().field("USER")))
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            assert_eq!(shown(&log(&a)), (alice.clone(), masked.clone()));
+            assert_eq!(shown(&log(&b)), (masked.clone(), hunter.clone()));
+        }
+        a.set_redaction(Some(Redaction::none().field("user")));
+        assert_eq!(shown(&log(&a)), (masked.clone(), hunter.clone()));
+        a.set_redaction(Some(Redaction::default().field("user")));
+        assert_eq!(shown(&log(&a)), (masked.clone(), masked.clone()));
+        a.set_redaction(None);
+        assert_eq!(shown(&log(&a)), (alice.clone(), hunter.clone()));
+        a.set_redaction(Some(Redaction::default()));
+        assert_eq!(shown(&log(&a)), (alice.clone(), masked.clone()));
+        assert_eq!(shown(&log(&b)), (masked, hunter));
     }
 
     #[test]

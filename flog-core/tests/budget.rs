@@ -46,6 +46,25 @@ fn hostile_event(logger: &Logger, t: usize, i: usize) {
         .failure("f".repeat(100_000))
         .emit();
     logger.msg(level, "a small one after it");
+    // Call sites with constant parts fill the call-site dictionary: each
+    // has an entry per level it logs at.
+    let level = Level(20 + (i % 236) as u16);
+    macro_rules! call_sites {
+        ($($format:literal),*) => {$(
+            msg!(logger = logger, level, facility = "app.dictionary.of.a.long.facility.name",
+                 $format, a = i, b = t, c = "text");
+        )*};
+    }
+    call_sites!(
+        "one {a} {b} {c} and a format string long enough to count",
+        "two {a} {b} {c} and a format string long enough to count",
+        "three {a} {b} {c} and a format string long enough to count",
+        "four {a} {b} {c} and a format string long enough to count",
+        "five {a} {b} {c} and a format string long enough to count",
+        "six {a} {b} {c} and a format string long enough to count",
+        "seven {a} {b} {c} and a format string long enough to count",
+        "eight {a} {b} {c} and a format string long enough to count"
+    );
 }
 
 #[test]
@@ -87,6 +106,17 @@ fn hostile_names_and_huge_values_never_pass_the_budget() {
     assert!(held > (BUDGET / 2) as i64, "only {held} bytes held");
     let events = logger.buffered_events();
     assert!(events.len() > 1000, "{} events kept", events.len());
+    let (interned, events): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .partition(|e| e.facility() == "app.dictionary.of.a.long.facility.name");
+    assert!(!interned.is_empty());
+    for e in interned {
+        assert!(
+            e.render()
+                .ends_with(" text and a format string long enough to count"),
+            "{e:?}"
+        );
+    }
     let big = events
         .iter()
         .filter(|e| e.fields.len() > 1)
@@ -184,6 +214,86 @@ fn many_threads_into_one_buffer_keep_the_newest_of_each_and_n_in_all() {
                 own[own.len() - kept_own.len()..],
                 "thread {t} kept events that are not its newest"
             );
+        }
+    }
+}
+
+/// The same with compact and whole records in one buffer: each thread logs
+/// from a constant call site (compact records) and, every third event,
+/// with a message made at run time (whole records). Whatever the kind, the
+/// buffer keeps its size of the newest events, each once, in number order,
+/// and of each thread its newest.
+#[test]
+fn many_threads_mixing_compact_and_whole_records_keep_the_newest() {
+    const THREADS: usize = 6;
+    const EACH: usize = 1_500;
+    const SIZE: usize = 250;
+    // Its allocations would count in a measuring test's figure.
+    let _measuring = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..20 {
+        let logger = Logger::builder()
+            .buffer_size(Level::OPERATIONAL, SIZE)
+            .build()
+            .unwrap();
+        let start = Arc::new(Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (logger, start) = (logger.clone(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    (0..EACH)
+                        .map(|i| {
+                            if i % 3 == 0 {
+                                msg!(
+                                    logger = logger,
+                                    Level::OPERATIONAL,
+                                    facility = "app.web",
+                                    message = format!("whole {i} on {t}"),
+                                    i = i,
+                                    t = t
+                                )
+                            } else {
+                                msg!(
+                                    logger = logger,
+                                    Level::OPERATIONAL,
+                                    facility = "app.web",
+                                    "compact {i} on {t}",
+                                    i = i,
+                                    t = t
+                                )
+                            }
+                            .unwrap()
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let logged: Vec<Vec<u64>> = threads.into_iter().map(|h| h.join().unwrap()).collect();
+        let kept: Vec<Event> = logger.buffered_events();
+        let nums: Vec<u64> = kept.iter().map(|e| e.num).collect();
+        assert!(
+            nums.windows(2).all(|w| w[0] < w[1]),
+            "not in number order, or twice"
+        );
+        assert_eq!(kept.len(), SIZE);
+        // The newest SIZE of all logged, give or take the order in which
+        // threads took the lock: every kept event is newer than every
+        // evicted one of its own thread.
+        for (t, own) in logged.iter().enumerate() {
+            let kept_own: Vec<&Event> = kept
+                .iter()
+                .filter(|e| e.field("t") == Some(&Value::Int(t as i64)))
+                .collect();
+            let nums: Vec<u64> = kept_own.iter().map(|e| e.num).collect();
+            assert_eq!(nums, own[own.len() - nums.len()..], "thread {t}");
+            for e in kept_own {
+                let Some(Value::Int(i)) = e.field("i") else {
+                    panic!("{e:?}")
+                };
+                let kind = if i % 3 == 0 { "whole" } else { "compact" };
+                assert_eq!(e.render(), format!("{kind} {i} on {t}"));
+                assert_eq!(e.num, own[*i as usize]);
+            }
         }
     }
 }

@@ -171,3 +171,36 @@ fn read_header(path: &Path) -> Result<(Option<Event>, u64), SkipReason> {
     let trigger = read_trigger(path).map_err(SkipReason::Read)?;
     Ok((trigger, size))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flog_core::flogfile::RING_FILE;
+    use flog_core::{Level, Logger};
+
+    /// A crash report (issue 17) is listed like any incident, its worst
+    /// event standing for the trigger it does not have.
+    #[test]
+    fn a_crash_report_is_listed_like_any_incident() {
+        let live = tempfile::tempdir().unwrap();
+        let logger = Logger::builder()
+            .logdir(live.path())
+            .crash_ring(true)
+            .build()
+            .unwrap();
+        logger.msg(Level::OPERATIONAL, "working");
+        logger.msg(Level::UNUSUAL, "the worst of it");
+        // The live ring's pages, in a logdir nobody holds: what a death leaves.
+        let dead = tempfile::tempdir().unwrap();
+        fs::copy(live.path().join(RING_FILE), dead.path().join(RING_FILE)).unwrap();
+        drop(logger);
+        let rescued = flog_core::rescue_crash(dead.path()).unwrap().unwrap();
+        let (index, skipped) = IncidentIndex::build(dead.path()).unwrap();
+        assert!(skipped.is_empty());
+        let listed = index.after(None);
+        assert_eq!(listed.len(), 1);
+        let name = rescued.report.file_name().unwrap().to_str().unwrap();
+        assert_eq!(format!("{}{FINISHED_SUFFIX}", listed[0].name), name);
+        assert_eq!(listed[0].level, Level::UNUSUAL.number());
+    }
+}

@@ -21,6 +21,9 @@ fn describe_end(end: Option<&EndReason>) -> String {
             "the process died while recording; a later start finished the file".into()
         }
         Some(EndReason::Failed) => "writing the report failed".into(),
+        Some(EndReason::Killed) => {
+            "a crash report: the process died without closing its crash ring".into()
+        }
         Some(other) => format!("\"{other}\""),
         None => "the trailer does not say".into(),
     }

@@ -1,7 +1,11 @@
 //! The circular buffers: one per (facility, level), each holding its newest
 //! events as encoded flogfile records within a logger-wide memory budget.
 
+mod compact;
+mod rescued;
 mod ring;
+mod sites;
+mod snapshot;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -11,10 +15,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 use hashbrown::{DefaultHashBuilder, Equivalent};
 
+pub use self::rescued::ring_events;
 use self::ring::{Pool, RingBytes};
+use self::sites::Sites;
+pub(crate) use self::snapshot::EncodedSnapshot;
+use crate::callsite::Callsite;
 use crate::event::{Event, Fields, Text};
 use crate::flogfile::{event_record, Limits, Record, MAX_VALUE_BYTES};
+use crate::incarnation::Incarnation;
 use crate::level::Level;
+use crate::mapped::{RingFile, Segment};
 
 /// Default size of each circular buffer (foolscap's).
 pub const DEFAULT_BUFFER_SIZE: usize = 100;
@@ -69,13 +79,16 @@ struct Ring {
     /// The longest record this ring always has room for; a longer event is
     /// kept as a stub (see [`stub`]).
     record_limit: usize,
+    /// This ring's segment of the crash ring file, if the logger has one.
+    mapped: Option<Segment>,
 }
 
 impl Ring {
-    fn new(capacity: usize, floor: usize) -> Ring {
+    fn new(capacity: usize, floor: usize, mapped: Option<Segment>) -> Ring {
         Ring {
             inner: Mutex::new(RingBytes::new(capacity, floor)),
             record_limit: RingBytes::record_limit(floor),
+            mapped,
         }
     }
 
@@ -85,12 +98,20 @@ impl Ring {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Stores `event`: as a compact record of its entry `site` in the
+    /// call-site dictionary when it has one, else whole.
     #[inline(always)]
-    fn push(&self, event: &Event, pool: &Pool, while_held: impl FnOnce(&Event)) {
+    fn push(&self, event: &Event, site: Option<u32>, pool: &Pool, while_held: impl FnOnce(&Event)) {
         with_scratch(|record| {
-            encode_buffered(event, self.record_limit, record);
+            encode_record(event, site, self.record_limit, record);
             let mut ring = self.lock();
-            ring.push(record, pool);
+            let kept = ring.push(record, pool);
+            // The crash ring's copy of what the buffer keeps, under the same
+            // lock (one writer per segment); the in-memory ring stays the
+            // source of dumps and snapshots.
+            if let (true, Some(mapped)) = (kept, &self.mapped) {
+                mapped.push(event.num, record);
+            }
             while_held(event);
         });
     }
@@ -100,7 +121,22 @@ impl Ring {
     }
 }
 
-/// Encodes `event` as its buffer keeps it: long values cut, and a stub in its
+/// Encodes `event` as its buffer keeps it: compact when it has an entry in
+/// the call-site dictionary and the record is no longer than `limit`, else
+/// as [`encode_buffered`] does.
+#[inline(always)]
+fn encode_record(event: &Event, site: Option<u32>, limit: usize, out: &mut Vec<u8>) {
+    if let Some(site) = site {
+        out.clear();
+        compact::encode(event, site, out);
+        if out.len() <= limit {
+            return;
+        }
+    }
+    encode_buffered(event, limit, out);
+}
+
+/// Encodes `event` whole as its buffer keeps it: long values cut, and a stub in its
 /// place if it is still longer than `limit`.
 #[inline(always)]
 fn encode_buffered(event: &Event, limit: usize, out: &mut Vec<u8>) {
@@ -189,19 +225,21 @@ impl Sizes {
 /// The default logger-wide memory budget of the buffers, in bytes.
 pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
 /// The overflow buffer's floor counts as this many buffers' floors.
-const OVERFLOW_SHARES: usize = 10;
+pub(crate) const OVERFLOW_SHARES: usize = 10;
 /// The least floor a budget may give each buffer: room for the stub of an
 /// event with a facility of [`MAX_VALUE_BYTES`] and its fixed costs.
 pub(crate) const MIN_FLOOR: usize = 3 * MAX_VALUE_BYTES;
 
 /// How a budget divides: half is floors, one per possible buffer (the
 /// overflow buffer counts as [`OVERFLOW_SHARES`]), that every buffer may
-/// always use; the other half is a pool that buffers draw on first come,
-/// first served, once they pass their floor.
+/// always use; a sixteenth is the call-site dictionary's; the rest is a pool
+/// that buffers draw on first come, first served, once they pass their
+/// floor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BudgetSplit {
     pub(crate) floor: usize,
     pub(crate) pool: usize,
+    pub(crate) sites: usize,
 }
 
 impl BudgetSplit {
@@ -209,9 +247,11 @@ impl BudgetSplit {
     pub(crate) fn new(budget: usize, max_buffers: usize) -> Option<BudgetSplit> {
         let shares = max_buffers.checked_add(OVERFLOW_SHARES)?;
         let floor = budget / 2 / shares;
+        let sites = budget / 16;
         (floor >= MIN_FLOOR).then(|| BudgetSplit {
             floor,
-            pool: budget - floor * shares,
+            pool: budget - floor * shares - sites,
+            sites,
         })
     }
 }
@@ -245,25 +285,63 @@ pub(crate) struct Buffers {
     max_buffers: usize,
     split: BudgetSplit,
     pool: Pool,
+    sites: Sites,
+    /// The crash ring file each new buffer takes a segment of.
+    crash_ring: Option<Arc<RingFile>>,
 }
 
 impl Buffers {
-    pub(crate) fn new(max_buffers: usize, overflow_size: usize, split: BudgetSplit) -> Buffers {
+    /// Buffers for the events of the logger `incarnation` names (every
+    /// event they hold is of that incarnation), with no crash ring.
+    #[cfg(test)]
+    pub(crate) fn new(
+        max_buffers: usize,
+        overflow_size: usize,
+        split: BudgetSplit,
+        incarnation: Incarnation,
+    ) -> Buffers {
+        Buffers::with_crash_ring(max_buffers, overflow_size, split, incarnation, None)
+    }
+
+    /// Buffers for the events of the logger `incarnation` names that also
+    /// keep a copy of their records in `crash_ring`: one share of it for
+    /// each buffer, [`OVERFLOW_SHARES`] for the overflow one, and every
+    /// call-site dictionary entry in its dictionary.
+    pub(crate) fn with_crash_ring(
+        max_buffers: usize,
+        overflow_size: usize,
+        split: BudgetSplit,
+        incarnation: Incarnation,
+        crash_ring: Option<Arc<RingFile>>,
+    ) -> Buffers {
+        let mapped = crash_ring
+            .as_ref()
+            .and_then(|r| r.segment("", 0, OVERFLOW_SHARES, true));
         Buffers {
+            sites: Sites::new(incarnation, split.sites, crash_ring.clone()),
             map: ArcSwap::from_pointee(BufMap::default()),
             config: Mutex::new(Sizes::default()),
-            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES),
+            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped),
             max_buffers,
             split,
             pool: Pool::new(split.pool),
+            crash_ring,
         }
     }
 
     /// Stores an event, evicting the oldest of its own buffer when full, and calls
     /// `while_held` with it while the buffer is still locked, so a reader that
     /// locks the buffer after `while_held` ran is sure to see the event.
+    /// With the `callsite` of a `msg!` whose event is as the call site made
+    /// it (no redaction hook changed it), its constant parts are interned.
     #[inline(always)]
-    pub(crate) fn push(&self, event: Event, while_held: impl FnOnce(&Event)) {
+    pub(crate) fn push(
+        &self,
+        event: Event,
+        callsite: Option<&Callsite>,
+        while_held: impl FnOnce(&Event),
+    ) {
+        let site = callsite.and_then(|c| self.sites.resolve(c, &event));
         let map = self.map.load();
         let key = LookupKey {
             facility: key_facility(event.facility()),
@@ -272,12 +350,12 @@ impl Buffers {
         // The event stays here and the rings read it: moving its ~400 bytes
         // down the calls was a tenth of the cost.
         if let Some(ring) = map.get(&key) {
-            return ring.push(&event, &self.pool, while_held);
+            return ring.push(&event, site, &self.pool, while_held);
         }
         drop(map);
         match self.create(key.facility, key.level) {
-            Some(ring) => ring.push(&event, &self.pool, while_held),
-            None => self.overflow.push(&event, &self.pool, while_held),
+            Some(ring) => ring.push(&event, site, &self.pool, while_held),
+            None => self.overflow.push(&event, site, &self.pool, while_held),
         }
     }
 
@@ -293,7 +371,11 @@ impl Buffers {
             return None;
         }
         let floor = self.split.floor - fixed_cost(facility);
-        let ring = Arc::new(Ring::new(sizes.size_for(facility, level), floor));
+        let mapped = self
+            .crash_ring
+            .as_ref()
+            .and_then(|r| r.segment(facility, level.0, 1, false));
+        let ring = Arc::new(Ring::new(sizes.size_for(facility, level), floor, mapped));
         let mut next = BufMap::clone(&current);
         next.insert(
             BufKey {
@@ -333,23 +415,65 @@ impl Buffers {
         map.values().map(|r| &**r).chain(std::iter::once(overflow))
     }
 
-    /// Every buffered event's record, copied from its buffer (each is locked
-    /// in turn), with the index of the records in `num` order.
+    /// Every buffered event's record as its buffer holds it, copied from each
+    /// buffer in turn (each locked only for the copy), with the index of the
+    /// records in `num` order. [`write_records`](Self::write_records) turns
+    /// them into flogfile records.
     pub(crate) fn snapshot_encoded(&self) -> EncodedSnapshot {
         let map = self.map.load_full();
         let mut snap = EncodedSnapshot::default();
         for ring in Buffers::rings(&map, &self.overflow) {
-            ring.lock().for_each(|num, record| snap.push(num, record));
+            ring.lock()
+                .for_each(|record| snap.push(compact::num(record), record));
         }
         snap.index.sort_unstable_by_key(|&(num, _, _)| num);
         snap
     }
 
+    /// Appends the flogfile record of every event in `snap`, in `num` order,
+    /// to `out` (compact records expanded, whole ones copied), handing `out`
+    /// to `flush` and clearing it each time it holds `chunk` bytes or more.
+    /// What is left in `out` at the end is the caller's to write.
+    pub(crate) fn write_records<E>(
+        &self,
+        snap: &EncodedSnapshot,
+        out: &mut Vec<u8>,
+        chunk: usize,
+        mut flush: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Every entry a record names was added before the record was
+        // stored, so the table as it is now has them all.
+        let table = self.sites.table();
+        let mut expander = compact::Expander::new(&table);
+        for record in snap.in_order() {
+            if !compact::is_compact(record) {
+                out.extend_from_slice(record);
+            } else {
+                expander.expand(record, out);
+            }
+            if out.len() >= chunk {
+                flush(out)?;
+                out.clear();
+            }
+        }
+        Ok(())
+    }
+
     /// Every buffered event, in `num` order, decoded from its buffer.
     pub(crate) fn snapshot(&self) -> Vec<Event> {
-        self.snapshot_encoded()
-            .in_order()
-            .filter_map(decode_record)
+        let snap = self.snapshot_encoded();
+        let table = self.sites.table();
+        let mut expander = compact::Expander::new(&table);
+        let mut whole = Vec::new();
+        snap.in_order()
+            .filter_map(|record| {
+                if !compact::is_compact(record) {
+                    return decode_record(record);
+                }
+                whole.clear();
+                expander.expand(record, &mut whole);
+                decode_record(&whole)
+            })
             .collect()
     }
 
@@ -377,54 +501,6 @@ fn decode_record(record: &[u8]) -> Option<Event> {
     }
 }
 
-/// Encoded events and where each one is, by `num`.
-#[derive(Debug, Default)]
-pub(crate) struct EncodedSnapshot {
-    bytes: Vec<u8>,
-    /// `(num, start, end)` of each event in `bytes`, sorted by `num`.
-    index: Vec<(u64, usize, usize)>,
-}
-
-impl EncodedSnapshot {
-    fn push(&mut self, num: u64, record: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(record);
-        self.index.push((num, start, self.bytes.len()));
-    }
-
-    /// Adds one more event in its `num` place, encoded as a buffer keeps it.
-    pub(crate) fn insert(&mut self, event: &Event) {
-        let mut record = Vec::new();
-        encode_buffered(event, usize::MAX, &mut record);
-        self.push(event.num, &record);
-        self.index.sort_unstable_by_key(|&(num, _, _)| num);
-    }
-
-    /// Whether an event with this `num` is in the snapshot.
-    pub(crate) fn contains(&self, num: u64) -> bool {
-        self.index
-            .binary_search_by_key(&num, |&(n, _, _)| n)
-            .is_ok()
-    }
-
-    /// The `num`s, in order.
-    pub(crate) fn nums(&self) -> Vec<u64> {
-        self.index.iter().map(|&(num, _, _)| num).collect()
-    }
-
-    /// Total encoded size.
-    pub(crate) fn len_bytes(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The encoded events in `num` order.
-    pub(crate) fn in_order(&self) -> impl Iterator<Item = &[u8]> {
-        self.index
-            .iter()
-            .map(|&(_, start, end)| &self.bytes[start..end])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +517,7 @@ mod tests {
 
     fn buffers(max_buffers: usize, overflow_size: usize) -> Buffers {
         let split = BudgetSplit::new(DEFAULT_MEMORY_BUDGET, max_buffers).unwrap();
-        Buffers::new(max_buffers, overflow_size, split)
+        Buffers::new(max_buffers, overflow_size, split, Incarnation::default())
     }
 
     fn nums(b: &Buffers) -> Vec<u64> {
@@ -452,10 +528,10 @@ mod tests {
     fn each_facility_and_level_evicts_only_its_own_events() {
         let b = buffers(DEFAULT_MAX_BUFFERS, 10);
         b.set_level_size(Level::NOISY, 3);
-        b.push(ev(0, "app", Level::BAD), |_| {});
-        b.push(ev(1, "other", Level::NOISY), |_| {});
+        b.push(ev(0, "app", Level::BAD), None, |_| {});
+        b.push(ev(1, "other", Level::NOISY), None, |_| {});
         for n in 2..10 {
-            b.push(ev(n, "app", Level::NOISY), |_| {});
+            b.push(ev(n, "app", Level::NOISY), None, |_| {});
         }
         // Chatter at NOISY kept its last 3 and evicted nothing else.
         assert_eq!(nums(&b), vec![0, 1, 7, 8, 9]);
@@ -466,14 +542,14 @@ mod tests {
         let b = buffers(DEFAULT_MAX_BUFFERS, 10);
         b.set_facility_size("db", Level::OPERATIONAL, 2);
         for n in 0..5 {
-            b.push(ev(n, "db", Level::OPERATIONAL), |_| {});
-            b.push(ev(100 + n, "web", Level::OPERATIONAL), |_| {});
+            b.push(ev(n, "db", Level::OPERATIONAL), None, |_| {});
+            b.push(ev(100 + n, "web", Level::OPERATIONAL), None, |_| {});
         }
         assert_eq!(nums(&b), vec![3, 4, 100, 101, 102, 103, 104]);
         b.set_level_size(Level::OPERATIONAL, 1);
         assert_eq!(nums(&b), vec![3, 4, 104], "db keeps its own size");
         b.set_facility_size("db", Level::OPERATIONAL, 0);
-        b.push(ev(9, "db", Level::OPERATIONAL), |_| {});
+        b.push(ev(9, "db", Level::OPERATIONAL), None, |_| {});
         assert_eq!(nums(&b), vec![104]);
     }
 
@@ -484,7 +560,7 @@ mod tests {
             .map(|i| &*Box::leak(format!("f{i}").into_boxed_str()))
             .collect();
         for (n, name) in names.iter().enumerate() {
-            b.push(ev(n as u64, name, Level::OPERATIONAL), |_| {});
+            b.push(ev(n as u64, name, Level::OPERATIONAL), None, |_| {});
         }
         assert_eq!(b.buffer_count(), 2);
         assert_eq!(nums(&b), vec![0, 1, 7, 8, 9]);
@@ -493,13 +569,13 @@ mod tests {
     #[test]
     fn busy_buffers_draw_on_the_pool_and_all_stay_within_the_budget() {
         let split = BudgetSplit::new(1 << 20, 8).unwrap();
-        let b = Buffers::new(8, 100, split);
+        let b = Buffers::new(8, 100, split, Incarnation::default());
         b.set_level_size(Level::OPERATIONAL, 100_000);
         let text: &'static str = "x".repeat(1000).leak();
         for n in 0..20_000u64 {
             let mut e = ev(n, ["a", "b", "c"][n as usize % 3], Level::OPERATIONAL);
             e.text = Text::Message(text.into());
-            b.push(e, |_| {});
+            b.push(e, None, |_| {});
         }
         let floors = split.floor * 3;
         let allocated = b.allocated();
@@ -515,7 +591,7 @@ mod tests {
     fn while_held_sees_the_pushed_event() {
         let b = buffers(4, 4);
         let mut seen = None;
-        b.push(ev(5, "x", Level::WEIRD), |e| seen = Some(e.num));
+        b.push(ev(5, "x", Level::WEIRD), None, |e| seen = Some(e.num));
         assert_eq!(seen, Some(5));
     }
 }

@@ -4,8 +4,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::flogfile::record_num;
-
 /// The shared part of the memory budget: bytes a buffer may take beyond its
 /// floor, first come, first served. A buffer keeps what it took.
 #[derive(Debug)]
@@ -140,13 +138,13 @@ impl RingBytes {
         }
     }
 
-    /// Calls `f` with the `num` and the bytes of every record, oldest first.
-    pub(super) fn for_each(&mut self, mut f: impl FnMut(u64, &[u8])) {
+    /// Calls `f` with the bytes of every record, oldest first.
+    pub(super) fn for_each(&mut self, mut f: impl FnMut(&[u8])) {
         let mut rest = &*self.bytes.make_contiguous();
         while rest.len() >= LEN {
             let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let record = &rest[LEN..LEN + len];
-            f(record_num(record), record);
+            f(record);
             rest = &rest[LEN + len..];
         }
     }
@@ -160,6 +158,7 @@ impl RingBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flogfile::record_num;
 
     fn record(num: u64, len: usize) -> Vec<u8> {
         // The head of an event record up to its num, as `record_num` reads it.
@@ -174,7 +173,7 @@ mod tests {
 
     fn nums(ring: &mut RingBytes) -> Vec<u64> {
         let mut out = Vec::new();
-        ring.for_each(|n, _| out.push(n));
+        ring.for_each(|r| out.push(record_num(r)));
         out
     }
 

@@ -47,15 +47,15 @@ impl Limits {
 #[derive(Debug)]
 pub(crate) struct TooLarge;
 
-const UINT: u8 = 0;
+pub(super) const UINT: u8 = 0;
 const NEGATIVE: u8 = 1 << 5;
-const BYTES: u8 = 2 << 5;
-const TEXT: u8 = 3 << 5;
+pub(super) const BYTES: u8 = 2 << 5;
+pub(super) const TEXT: u8 = 3 << 5;
 const ARRAY: u8 = 4 << 5;
-const MAP: u8 = 5 << 5;
+pub(super) const MAP: u8 = 5 << 5;
 const FALSE: u8 = 0xf4;
-const TRUE: u8 = 0xf5;
-const NULL: u8 = 0xf6;
+pub(super) const TRUE: u8 = 0xf5;
+pub(super) const NULL: u8 = 0xf6;
 
 /// Where in an event record its `num` is: `[` `"event"` `{` `"num"` come first.
 pub(crate) const NUM_OFFSET: usize = 12;
@@ -81,7 +81,7 @@ pub(crate) fn record_num(record: &[u8]) -> u64 {
 }
 
 #[inline(always)]
-fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+pub(super) fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     if n < 24 {
         out.push(major | n as u8);
     } else if n <= 0xff {
@@ -99,7 +99,7 @@ fn head(out: &mut Vec<u8>, major: u8, n: u64) {
 }
 
 #[inline(always)]
-fn int(out: &mut Vec<u8>, i: i64) {
+pub(super) fn int(out: &mut Vec<u8>, i: i64) {
     if i >= 0 {
         head(out, UINT, i as u64);
     } else {
@@ -109,7 +109,7 @@ fn int(out: &mut Vec<u8>, i: i64) {
 
 /// A short text (a key or a marker), never cut.
 #[inline(always)]
-fn key(out: &mut Vec<u8>, k: &str) {
+pub(super) fn key(out: &mut Vec<u8>, k: &str) {
     head(out, TEXT, k.len() as u64);
     put(out, k.as_bytes());
 }
@@ -122,28 +122,28 @@ fn put(out: &mut Vec<u8>, bytes: &[u8]) {
 /// A key known at compile time, head and all: `N` is a constant, so the copy
 /// is a few moves rather than a call.
 #[inline(always)]
-fn const_key<const N: usize>(out: &mut Vec<u8>, encoded: &[u8; N]) {
+pub(super) fn const_key<const N: usize>(out: &mut Vec<u8>, encoded: &[u8; N]) {
     out.extend_from_slice(encoded);
 }
 
 /// The encoded keys of an event body (each a text head and the name).
-const K_NUM: &[u8; 4] = b"\x63num";
-const K_TIME: &[u8; 5] = b"\x64time";
-const K_INC: &[u8; 4] = b"\x63inc";
-const K_INC_SEQ: &[u8; 8] = b"\x67inc_seq";
-const K_LEVEL: &[u8; 6] = b"\x65level";
-const K_FACILITY: &[u8; 9] = b"\x68facility";
-const K_MESSAGE: &[u8; 8] = b"\x67message";
-const K_FORMAT: &[u8; 7] = b"\x66format";
-const K_FIELDS: &[u8; 7] = b"\x66fields";
-const K_PARENT: &[u8; 7] = b"\x66parent";
-const K_IS_ERROR: &[u8; 9] = b"\x68is_error";
+pub(super) const K_NUM: &[u8; 4] = b"\x63num";
+pub(super) const K_TIME: &[u8; 5] = b"\x64time";
+pub(super) const K_INC: &[u8; 4] = b"\x63inc";
+pub(super) const K_INC_SEQ: &[u8; 8] = b"\x67inc_seq";
+pub(super) const K_LEVEL: &[u8; 6] = b"\x65level";
+pub(super) const K_FACILITY: &[u8; 9] = b"\x68facility";
+pub(super) const K_MESSAGE: &[u8; 8] = b"\x67message";
+pub(super) const K_FORMAT: &[u8; 7] = b"\x66format";
+pub(super) const K_FIELDS: &[u8; 7] = b"\x66fields";
+pub(super) const K_PARENT: &[u8; 7] = b"\x66parent";
+pub(super) const K_IS_ERROR: &[u8; 9] = b"\x68is_error";
 /// `[` and `"event"`: the start of every event record.
-const RECORD_START: &[u8; 7] = b"\x82\x65event";
+pub(super) const RECORD_START: &[u8; 7] = b"\x82\x65event";
 
 /// Text, cut at a character boundary past `limit` bytes with a marker that
 /// says how long it was.
-fn text(out: &mut Vec<u8>, s: &str, limit: usize) {
+pub(super) fn text(out: &mut Vec<u8>, s: &str, limit: usize) {
     if s.len() <= limit {
         return key(out, s);
     }
@@ -169,7 +169,7 @@ fn float(out: &mut Vec<u8>, x: f64) {
     }
 }
 
-fn value(out: &mut Vec<u8>, v: &Value, limits: &Limits, depth: usize) {
+pub(super) fn value(out: &mut Vec<u8>, v: &Value, limits: &Limits, depth: usize) {
     match v {
         Value::Null => out.push(NULL),
         Value::Bool(b) => out.push(if *b { TRUE } else { FALSE }),

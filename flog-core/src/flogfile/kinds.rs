@@ -78,6 +78,10 @@ text_enum! {
         /// Events gathered from several sources into one file (foolscap's
         /// gatherer files convert to this kind).
         Gathered => "gathered",
+        /// A crash report: the last events of a process that died without
+        /// closing its crash ring, written by the next logger to take its
+        /// logdir (or `flogtool rescue`).
+        Crash => "crash",
     }
 }
 
@@ -96,6 +100,10 @@ text_enum! {
         Rotated => "rotated",
         /// The process died while recording; a later start finished the file.
         Recovered => "recovered",
+        /// A crash report: the process ended without closing its crash
+        /// ring (killed, aborted, crashed), and a later start wrote what the
+        /// ring held.
+        Killed => "killed",
         /// Recording failed part way. flog does not write it (a report it
         /// could not write has no trailer), but the reporter's capture ends
         /// with it.
@@ -109,7 +117,12 @@ mod tests {
 
     #[test]
     fn known_values_read_as_themselves_and_others_as_unknown() {
-        for kind in [HeaderKind::Incident, HeaderKind::Tail, HeaderKind::Gathered] {
+        for kind in [
+            HeaderKind::Incident,
+            HeaderKind::Tail,
+            HeaderKind::Gathered,
+            HeaderKind::Crash,
+        ] {
             assert_eq!(HeaderKind::from(kind.as_str()), kind);
         }
         for end in [
@@ -119,6 +132,7 @@ mod tests {
             EndReason::Shutdown,
             EndReason::Rotated,
             EndReason::Recovered,
+            EndReason::Killed,
             EndReason::Failed,
         ] {
             assert_eq!(EndReason::from(end.as_str()), end);

@@ -37,8 +37,10 @@ mod gathered;
 mod kinds;
 mod names;
 mod owner;
+mod parts;
 mod reader;
 mod record;
+mod ringfile;
 mod writer;
 
 pub use gathered::{Gap, GapReason, IncarnationChange, Receipt, ReceivedEvent};
@@ -53,10 +55,20 @@ pub use reader::{
     ReadError, MAX_RECORD_BYTES, MAX_RECORD_DEPTH,
 };
 pub use record::{Header, Record, Trailer};
+pub use ringfile::{RingEvents, RingMeta, RING_FILE, UNREADABLE_RING_FILE};
 pub use writer::FlogWriter;
+
+pub use crate::mapped::{
+    peek_ring_file, read_ring_file, read_ring_words, MappedSegment, RingContents, RingError,
+    RingState, RingWarning, SlotRecord, MAX_RING_FILE,
+};
 
 pub use encode::MAX_VALUE_BYTES;
 pub(crate) use encode::{event_record, record_num, Limits};
+pub(crate) use parts::{
+    encode_text, encode_uint, encode_value, item_end, item_head, record_from_parts, Middle,
+    RecordParts,
+};
 
 /// The first line of every flogfile (before compression).
 pub const MAGIC: &[u8] = b"# flog flogfile v1\n";

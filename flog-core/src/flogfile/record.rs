@@ -75,6 +75,10 @@ pub struct Trailer {
     /// say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<u64>,
+    /// A crash report: events numbered up to this one were in an incident
+    /// report the process recorded itself, so they are left out here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_through: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

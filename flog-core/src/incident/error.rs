@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::flogfile::{LogdirOwner, ReadError};
+use crate::flogfile::{LogdirOwner, ReadError, RingError, RingWarning};
 
 /// Recording an incident failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,15 @@ pub enum IncidentError {
         /// The panic message.
         panic: String,
     },
+    /// A dead process's crash ring could not be turned into a crash report,
+    /// or could be only in part.
+    #[error("crash ring {}: {source}", path.display())]
+    Crash {
+        /// The ring file.
+        path: PathBuf,
+        /// What went wrong.
+        source: CrashError,
+    },
     /// Old incidents could not be deleted.
     #[error("cannot apply retention in {}: {source}", dir.display())]
     Retention {
@@ -74,6 +83,50 @@ pub enum RecoverError {
         /// The cause.
         source: io::Error,
     },
+}
+
+/// What went wrong with a crash ring (see [`IncidentError::Crash`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrashError {
+    /// The ring file cannot be read at all; it is renamed to
+    /// [`UNREADABLE_RING_FILE`](crate::flogfile::UNREADABLE_RING_FILE).
+    #[error("it cannot be read, and was renamed aside: {source}")]
+    Unreadable {
+        /// The cause.
+        source: RingError,
+    },
+    /// Parts of the ring were damaged: the crash report holds the rest.
+    #[error("damaged; the crash report holds what was valid: {}", list(warnings))]
+    Damaged {
+        /// What was wrong.
+        warnings: Vec<RingWarning>,
+    },
+    /// The crash report could not be written (the ring file is kept, for
+    /// the next start to try again).
+    #[error("cannot write the crash report {}: {source}", report.display())]
+    Write {
+        /// The report.
+        report: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The old ring file could not be removed, or the new one created.
+    #[error("cannot replace the ring file: {source}")]
+    Replace {
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+fn list(warnings: &[RingWarning]) -> String {
+    let shown: Vec<String> = warnings.iter().take(8).map(|w| w.to_string()).collect();
+    let more = warnings.len().saturating_sub(shown.len());
+    let mut text = shown.join("; ");
+    if more > 0 {
+        text.push_str(&format!("; and {more} more"));
+    }
+    text
 }
 
 /// What a logger calls when recording an incident fails.

@@ -5,10 +5,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::error::{IncidentError, LogdirError};
+use super::crash;
+use super::error::{CrashError, IncidentError, LogdirError};
 use super::recovery;
-use crate::flogfile::LogdirOwner;
+use crate::flogfile::{LogdirOwner, RING_FILE};
 use crate::fs::DirLock;
+use crate::mapped::{RingFile, RingSpec};
 use crate::time::Clock;
 
 /// A log directory held by one logger for as long as this value lives.
@@ -19,6 +21,8 @@ pub(crate) struct Logdir {
     /// died (or exited without dropping its logger). Kept for the rescue of
     /// a dead owner's buffers (issue 17); shown in `Debug` meanwhile.
     previous: Option<LogdirOwner>,
+    /// The crash ring this logger writes here, if it asked for one.
+    ring: Option<Arc<RingFile>>,
     clock: Arc<dyn Clock>,
     // Dropped last (fields drop in order): the record says "released" first.
     _lock: DirLock,
@@ -36,12 +40,15 @@ impl std::fmt::Debug for Logdir {
 impl Logdir {
     /// Takes `path` for a logger: creates it, checks it can be written, locks
     /// it (refused if another logger holds it), records `owner`, and only
-    /// then, its previous writers being gone, recovers what they left. Returns
-    /// problems with single orphaned files, which do not stop the others.
+    /// then, its previous writers being gone, recovers what they left: their
+    /// unfinished reports, and the crash ring of one that died. Then starts
+    /// a new crash ring when `ring` asks for one. Returns problems with
+    /// single files, which do not stop the others.
     pub(crate) fn open(
         path: &Path,
         owner: LogdirOwner,
         clock: Arc<dyn Clock>,
+        ring: Option<&RingSpec>,
     ) -> Result<(Logdir, Vec<IncidentError>), LogdirError> {
         let err = |source| LogdirError::Unusable {
             path: path.to_owned(),
@@ -60,11 +67,42 @@ impl Logdir {
         };
         let previous = LogdirOwner::read(path).map_err(err)?;
         owner.write(path).map_err(err)?;
-        let problems = recovery::recover_orphans(path).map_err(err)?;
+        let mut problems = recovery::recover_orphans(path).map_err(err)?;
+        let ring_path = path.join(RING_FILE);
+        let crash_problem = |source| IncidentError::Crash {
+            path: ring_path.clone(),
+            source,
+        };
+        // A ring whose report could not be written is kept for the next
+        // start: no new one replaces it.
+        let mut keep_old = false;
+        match crash::rescue(path, clock.now()) {
+            Ok(Some(rescued)) if !rescued.warnings.is_empty() => {
+                problems.push(crash_problem(CrashError::Damaged {
+                    warnings: rescued.warnings,
+                }));
+            }
+            Ok(_) => {}
+            Err(source) => {
+                keep_old = matches!(source, CrashError::Write { .. });
+                problems.push(crash_problem(source));
+            }
+        }
+        let ring = match ring.filter(|_| !keep_old) {
+            Some(spec) => match RingFile::create(&ring_path, spec) {
+                Ok(ring) => Some(Arc::new(ring)),
+                Err(source) => {
+                    problems.push(crash_problem(CrashError::Replace { source }));
+                    None
+                }
+            },
+            None => None,
+        };
         let logdir = Logdir {
             path: path.to_owned(),
             owner,
             previous,
+            ring,
             clock,
             _lock: lock,
         };
@@ -74,10 +112,21 @@ impl Logdir {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The crash ring this logger writes here.
+    pub(crate) fn ring(&self) -> Option<&Arc<RingFile>> {
+        self.ring.as_ref()
+    }
 }
 
 impl Drop for Logdir {
     fn drop(&mut self) {
+        // Closed first: from here on a death is no crash. (A logger that
+        // moved to another logdir may still write into the ring: harmless,
+        // and a new owner here replaces the file rather than write into it.)
+        if let Some(ring) = &self.ring {
+            ring.mark_closed();
+        }
         // For the next owner: this one let go in an orderly way. Best effort:
         // the lock, not the record, is what counts.
         let released = LogdirOwner {

@@ -14,6 +14,7 @@
 
 mod capture;
 mod config;
+mod crash;
 mod error;
 mod keeper;
 mod logdir;
@@ -34,14 +35,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 
 pub(crate) use config::IncidentConfig;
+pub use crash::{rescue_crash, RescueError, Rescued};
 pub(crate) use error::ErrorHook;
-pub use error::{IncidentError, LogdirError, RecoverError};
+pub use error::{CrashError, IncidentError, LogdirError, RecoverError};
 
 use crate::buffer::Buffers;
 use crate::counter::EventCounter;
 use crate::event::Event;
-use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner};
+use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner, RingMeta};
 use crate::incarnation::Incarnation;
+use crate::mapped::{RingFile, RingSpec};
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::time::Clock;
@@ -99,6 +102,8 @@ struct InUse {
     identity: Option<(u64, u64)>,
     /// `None` once another directory took its place.
     outcomes: Option<Sender<Outcome>>,
+    /// The crash ring written in it, told what incidents recorded.
+    ring: Option<Arc<RingFile>>,
     keeper: JoinHandle<()>,
     reporters: Vec<JoinHandle<()>>,
 }
@@ -234,8 +239,26 @@ impl Incidents {
         }
     }
 
-    /// Takes `dir` as the logdir (see [`Logger::set_logdir`](crate::Logger::set_logdir)).
-    pub(crate) fn set_logdir(&self, dir: &Path) -> Result<(), LogdirError> {
+    /// What a new crash ring says about this logger, and when it started.
+    pub(crate) fn ring_meta(&self) -> (u32, i64, Vec<u8>) {
+        let started = self.clock.now();
+        let meta = RingMeta {
+            pid: Some(std::process::id()),
+            incarnation: Some(self.about.incarnation),
+            host: Some(self.about.host.clone()),
+            started: Some(started),
+            versions: self.versions(),
+        };
+        (std::process::id(), started.as_micros(), meta.encode())
+    }
+
+    /// Takes `dir` as the logdir (see [`Logger::set_logdir`](crate::Logger::set_logdir)),
+    /// starting a crash ring in it when `ring` asks for one (and returning it).
+    pub(crate) fn set_logdir(
+        &self,
+        dir: &Path,
+        ring: Option<&RingSpec>,
+    ) -> Result<Option<Arc<RingFile>>, LogdirError> {
         let unusable = |source| LogdirError::Unusable {
             path: dir.to_owned(),
             source,
@@ -244,7 +267,7 @@ impl Incidents {
         let id = identity(dir);
         if let Some(current) = &self.logdirs().current {
             if current.path == dir || (id.is_some() && current.identity == id) {
-                return Ok(());
+                return Ok(current.ring.clone());
             }
         }
         let owner = LogdirOwner {
@@ -254,7 +277,8 @@ impl Incidents {
             started: Some(self.clock.now()),
             released: None,
         };
-        let (logdir, problems) = Logdir::open(dir, owner, Arc::clone(&self.clock))?;
+        let (logdir, problems) = Logdir::open(dir, owner, Arc::clone(&self.clock), ring)?;
+        let ring = logdir.ring().cloned();
         for problem in &problems {
             self.health.report(problem);
         }
@@ -273,6 +297,7 @@ impl Incidents {
             path: dir.to_owned(),
             identity: id,
             outcomes: Some(outcomes),
+            ring: ring.clone(),
             keeper,
             reporters: Vec::new(),
         };
@@ -296,7 +321,7 @@ impl Incidents {
         if let Some(old) = idle {
             join_keeper(old.keeper);
         }
-        Ok(())
+        Ok(ring)
     }
 
     /// Whether a logdir is set, so that events are qualified.
@@ -382,6 +407,10 @@ impl Incidents {
         };
         let captures = self.policy.captures();
         let capture_id = incident.capture.as_ref().map(|(id, _)| *id);
+        let ring = self.logdirs().current.as_ref().and_then(|c| {
+            let here = c.path == dir;
+            c.ring.clone().filter(|_| here)
+        });
         let job = Job {
             name: incident.name,
             dir: dir.clone(),
@@ -395,6 +424,7 @@ impl Incidents {
             }),
             clock: Arc::clone(&self.clock),
             outcomes,
+            ring,
         };
         match recorder::start(job, &header, buffers) {
             Ok(reporter) => {

@@ -25,7 +25,14 @@ pub(crate) fn start(
 ) -> Result<JoinHandle<()>, IncidentError> {
     let path = job.dir.join(format!("{}{RECORDING_SUFFIX}", job.name));
     let rec = match write_dump(&job.dir, &path, header, buffers, &job.trigger) {
-        Ok(rec) => rec,
+        Ok(rec) => {
+            // The dump is in the OS's hands: the crash ring leaves its
+            // events out of a crash report.
+            if let (Some(ring), Some(&last)) = (&job.ring, rec.dumped.last()) {
+                ring.mark_recorded(last);
+            }
+            rec
+        }
         Err(source) => {
             let _ = fs::remove_file(&path);
             return Err(IncidentError::Write { path, source });
@@ -37,6 +44,9 @@ pub(crate) fn start(
         .map_err(|source| IncidentError::Finish { path, source })
 }
 
+/// How much of a dump is written at a time.
+const DUMP_CHUNK: usize = 256 * 1024;
+
 /// Writes header and buffered events, and hands the data to the operating system
 /// before returning, so the report survives the process dying right after.
 fn write_dump(
@@ -46,22 +56,26 @@ fn write_dump(
     buffers: &Buffers,
     trigger: &Event,
 ) -> io::Result<Recording> {
-    // The buffers hold encoded records: the dump copies them.
+    // The buffers hold encoded records: the dump copies them (and expands
+    // the compact ones).
     let mut snapshot = buffers.snapshot_encoded();
     // The trigger can only be missing if other threads flooded its buffer
     // between its push and now; it must be in its own report regardless.
     if !snapshot.contains(trigger.num) {
         snapshot.insert(trigger);
     }
-    let mut out = Vec::with_capacity(snapshot.len_bytes() + 4096);
-    FlogWriter::new(&mut out, header)?;
-    for event in snapshot.in_order() {
-        out.extend_from_slice(event);
-    }
     // Recreate a logdir deleted under us rather than lose the incident.
     fs::create_dir_all(dir)?;
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    // One write: the whole dump reaches the OS in a single system call.
+    // Written in chunks of one reused buffer: a buffer for the whole dump
+    // (megabytes, fresh from the system each time) cost more in page
+    // faults than the writes. A process that dies in between leaves a
+    // report cut short, which the next start recovers.
+    let mut out = Vec::with_capacity(DUMP_CHUNK + 16 * 1024);
+    FlogWriter::new(&mut out, header)?;
+    buffers.write_records(&snapshot, &mut out, DUMP_CHUNK, |chunk| {
+        file.write_all(chunk)
+    })?;
     file.write_all(&out)?;
     Ok(Recording {
         writer: FlogWriter::append_to(BufWriter::with_capacity(64 * 1024, file)),

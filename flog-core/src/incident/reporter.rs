@@ -15,6 +15,7 @@ use super::outcome::Outcome;
 use crate::event::Event;
 use crate::flogfile::{EndReason, FlogWriter, Trailer};
 use crate::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
+use crate::mapped::RingFile;
 use crate::time::{Clock, Passage, Stopwatch, Timestamp};
 
 /// How long, in real time, a cut window waits for an event numbered inside
@@ -45,6 +46,9 @@ pub(crate) struct Job {
     pub(crate) trailing: Option<Trailing>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) outcomes: Sender<Outcome>,
+    /// The logdir's crash ring, told which events are on disk in a report
+    /// (so that a crash report leaves them out).
+    pub(crate) ring: Option<Arc<RingFile>>,
 }
 
 /// The report being written.
@@ -63,6 +67,9 @@ struct Progress {
     trailing: u64,
     /// The window was cut (shutdown): only stragglers are still to come.
     cut: bool,
+    ring: Option<Arc<RingFile>>,
+    /// The highest `num` written since the last flush.
+    written: u64,
 }
 
 impl Progress {
@@ -72,6 +79,7 @@ impl Progress {
             ReporterMsg::Event(e) => {
                 if self.rec.dumped.binary_search(&e.num).is_err() {
                     self.rec.writer.write_event(&e)?;
+                    self.written = self.written.max(e.num);
                     if e.num > self.trigger {
                         self.trailing += 1;
                     }
@@ -106,6 +114,12 @@ impl Progress {
             next = rx.try_recv().ok();
         }
         self.rec.writer.flush()?;
+        // On disk (in the OS's hands) now: a crash report need not repeat
+        // them. An event numbered lower that is still on its way to its
+        // buffer is then in neither report, should the process die.
+        if let Some(ring) = &self.ring {
+            ring.mark_recorded(self.written);
+        }
         Ok(None)
     }
 
@@ -167,6 +181,7 @@ pub(crate) fn run(job: Job, rec: Recording) {
         trailing,
         clock,
         outcomes,
+        ring,
     } = job;
     let flog = dir.join(format!("{name}{RECORDING_SUFFIX}"));
     let dumped_after = rec.dumped.iter().filter(|&&n| n > trigger.num).count() as u64;
@@ -176,6 +191,8 @@ pub(crate) fn run(job: Job, rec: Recording) {
         triggers: vec![trigger.num],
         trailing: dumped_after,
         cut: false,
+        ring,
+        written: 0,
     };
     let result = (|| {
         let end = match &trailing {

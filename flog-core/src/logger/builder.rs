@@ -10,13 +10,15 @@ use arc_swap::ArcSwapOption;
 use super::{Logger, SetGlobalError, Shared};
 use crate::buffer::{
     BudgetSplit, Buffers, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET, DEFAULT_OVERFLOW_SIZE,
-    MIN_FLOOR,
+    MIN_FLOOR, OVERFLOW_SHARES,
 };
 use crate::counter::EventCounter;
 use crate::event::Event;
+use crate::home::expand_home;
 use crate::incarnation::Incarnation;
 use crate::incident::{ErrorHook, IncidentConfig, IncidentError, Incidents, LogdirError};
 use crate::level::Level;
+use crate::mapped::{RingFile, RingSpec};
 use crate::observer::{EventObserver, IncidentObserver, IncidentReport, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::redact::Redaction;
@@ -47,6 +49,10 @@ pub enum ConfigError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A [`crash_ring`](LoggerBuilder::crash_ring) was asked for without a
+    /// [`logdir`](LoggerBuilder::logdir) to keep it in.
+    #[error("invalid logger configuration: a crash ring needs a logdir")]
+    CrashRingWithoutLogdir,
     /// [`install`](LoggerBuilder::install) found a process-wide logger in place.
     #[error(transparent)]
     Install(#[from] SetGlobalError),
@@ -88,6 +94,7 @@ pub struct LoggerBuilder {
     versions: Vec<(String, String)>,
     logdir: Option<PathBuf>,
     flogfile: Option<(PathBuf, Level)>,
+    crash_ring: bool,
 }
 
 impl fmt::Debug for LoggerBuilder {
@@ -123,6 +130,7 @@ impl LoggerBuilder {
             versions: Vec::new(),
             logdir: None,
             flogfile: None,
+            crash_ring: false,
         }
     }
 
@@ -277,6 +285,20 @@ impl LoggerBuilder {
         self
     }
 
+    /// Keeps a copy of the buffered events in a crash ring: a file in the
+    /// [`logdir`](Self::logdir) (`ring`), the size of the
+    /// [`memory_budget`](Self::memory_budget), mapped into memory, whose
+    /// pages outlive the process however it dies (default off). The next
+    /// logger to take the logdir after a death writes them as an incident of
+    /// kind `crash`; `flogtool peek` reads them from a live, wedged process.
+    /// Dropping the logger closes the ring (no crash report). Needs a
+    /// logdir ([`ConfigError::CrashRingWithoutLogdir`]); a logdir set later
+    /// with [`Logger::set_logdir`] gets none. See `docs/reliability.md`.
+    pub fn crash_ring(mut self, on: bool) -> Self {
+        self.crash_ring = on;
+        self
+    }
+
     /// `FLOGFILE` and `FLOGLEVEL`, if set, as [`flogfile`](Self::flogfile).
     pub(super) fn flogfile_from_env(mut self) -> Self {
         if let Some(file) = super::flogfile_env::from_env() {
@@ -309,19 +331,12 @@ impl LoggerBuilder {
                 min_floor: MIN_FLOOR,
             },
         )?;
-        let buffers = Buffers::new(self.max_buffers, self.overflow_size, split);
-        for (level, size) in &self.level_sizes {
-            buffers.set_level_size(*level, *size);
-        }
-        for (facility, level, size) in &self.facility_sizes {
-            buffers.set_facility_size(facility, *level, *size);
-        }
+        let mut incarnation = Incarnation::random();
+        incarnation.sequential = self.sequential;
         let thresholds = Thresholds::new(self.threshold);
         for (facility, level) in &self.facility_thresholds {
             thresholds.set_facility(facility, Some(*level));
         }
-        let mut incarnation = Incarnation::random();
-        incarnation.sequential = self.sequential;
         let on_error = self.on_error.unwrap_or_else(|| {
             Arc::new(|e: &IncidentError| eprintln!("flog: incident reporting failed: {e}"))
         });
@@ -339,6 +354,30 @@ impl LoggerBuilder {
         }
         for observer in self.incident_observers {
             incidents.observers().add(observer);
+        }
+        // With a crash ring the logdir is taken first: the ring lives there,
+        // and every buffer takes a segment of it as it is made.
+        let crash_ring = match (&self.logdir, self.crash_ring) {
+            (None, true) => return Err(ConfigError::CrashRingWithoutLogdir),
+            (Some(dir), true) => {
+                let ring = start_crash_ring(dir, self.memory_budget, self.max_buffers, &incidents)?;
+                self.logdir = None;
+                ring
+            }
+            _ => None,
+        };
+        let buffers = Buffers::with_crash_ring(
+            self.max_buffers,
+            self.overflow_size,
+            split,
+            incarnation,
+            crash_ring,
+        );
+        for (level, size) in &self.level_sizes {
+            buffers.set_level_size(*level, *size);
+        }
+        for (facility, level, size) in &self.facility_sizes {
+            buffers.set_facility_size(facility, *level, *size);
         }
         let observers = Observers::default();
         for observer in self.event_observers {
@@ -361,4 +400,30 @@ impl LoggerBuilder {
         }
         Ok(logger)
     }
+}
+
+/// Takes `dir` as the logdir with a crash ring the size of the memory
+/// budget: a share for each possible buffer, ten for the overflow one, and
+/// a sixteenth for the dictionary.
+fn start_crash_ring(
+    dir: &std::path::Path,
+    budget: usize,
+    max_buffers: usize,
+    incidents: &Incidents,
+) -> Result<Option<Arc<RingFile>>, ConfigError> {
+    let dir = expand_home(dir).map_err(|source| LogdirError::Unusable {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let (pid, started, meta) = incidents.ring_meta();
+    let spec = RingSpec {
+        file_bytes: budget,
+        units: max_buffers + OVERFLOW_SHARES,
+        max_segments: max_buffers + 1,
+        dict_bytes: budget / 16,
+        pid,
+        started,
+        meta,
+    };
+    Ok(incidents.set_logdir(&dir, Some(&spec))?)
 }

@@ -22,6 +22,7 @@ pub use event_builder::EventBuilder;
 pub use global::{logger, set_global, SetGlobalError};
 
 use crate::buffer::Buffers;
+use crate::callsite::Callsite;
 use crate::counter::EventCounter;
 use crate::event::{Event, Text};
 use crate::home::expand_home;
@@ -143,7 +144,14 @@ impl Logger {
     /// [`EventBuilder::emit`] check the threshold and call this.
     #[inline(always)]
     pub fn emit_unchecked(&self, event: Event) -> u64 {
-        self.emit_inner(event).0
+        self.emit_inner(event, None).0
+    }
+
+    /// [`emit_unchecked`](Self::emit_unchecked) for an event of a `msg!`
+    /// call site, whose constant parts' verdicts `callsite` caches.
+    #[inline(always)]
+    pub(crate) fn emit_at(&self, event: Event, callsite: &Callsite) -> u64 {
+        self.emit_inner(event, Some(callsite)).0
     }
 
     /// Generates `event` as [`emit_unchecked`](Self::emit_unchecked) does,
@@ -151,19 +159,28 @@ impl Logger {
     /// purpose (a publisher's `snapshot` request) and must tell whether storm
     /// control let it through, and the name it will be recorded under.
     pub fn emit_declaring(&self, event: Event) -> (u64, Declaration) {
-        self.emit_inner(event)
+        self.emit_inner(event, None)
     }
 
     #[inline(always)]
-    fn emit_inner(&self, mut event: Event) -> (u64, Declaration) {
+    fn emit_inner(&self, mut event: Event, callsite: Option<&Callsite>) -> (u64, Declaration) {
         let s = &*self.shared;
         let mut faults = Faults::default();
         event.time = s.clock.now();
         event.incarnation = s.incarnation;
         // Before anything else sees the event: buffers, observers (the live
         // tail), incident files and so the wire never hold the raw values.
+        // A hook may change anything in the event; the call site's constant
+        // parts are interned only for an event as the call site made it.
+        let mut interned = callsite;
         if let Some(policy) = &*s.redaction.load() {
-            policy.apply(&mut event);
+            match callsite {
+                Some(callsite) => policy.apply_at(&mut event, callsite),
+                None => policy.apply(&mut event),
+            }
+            if policy.has_hook() {
+                interned = None;
+            }
         }
         // A trigger is numbered by the incident policy, in one step with
         // switching trailing capture on: every event numbered after it is then
@@ -188,7 +205,7 @@ impl Logger {
         let trigger = declared.as_ref().map(|_| event.clone());
         // The capture check runs while the event's buffer is locked, so the
         // dump either finds the event in its buffer or the capture has it.
-        s.buffers.push(event, |e| s.incidents.capture(e));
+        s.buffers.push(event, interned, |e| s.incidents.capture(e));
         if let (Some(declared), Some(trigger)) = (declared, trigger) {
             s.incidents.record(declared, trigger, &s.buffers);
         }
@@ -326,7 +343,7 @@ impl Logger {
             path: dir.to_owned(),
             source,
         })?;
-        self.shared.incidents.set_logdir(&dir)
+        self.shared.incidents.set_logdir(&dir, None).map(drop)
     }
 
     /// The log directory, once set.

@@ -8,6 +8,7 @@ pub(crate) mod fetch;
 pub(crate) mod filter;
 pub(crate) mod generate;
 pub(crate) mod list;
+pub(crate) mod ring;
 pub(crate) mod snapshot;
 pub(crate) mod tail;
 pub(crate) mod web;
@@ -51,6 +52,16 @@ pub(crate) enum Command {
     /// Run a sample service, a publisher and a gatherer, trigger incidents and
     /// show what was gathered.
     Demo(demo::DemoArgs),
+    /// Write the crash report of a service that died with a crash ring
+    /// (`LoggerBuilder::crash_ring`) and will not be started again: what its
+    /// next start would write, an incident of kind `crash` in LOGDIR.
+    /// Refused while the service holds LOGDIR.
+    Rescue(ring::RescueArgs),
+    /// Print the last events in a running service's crash ring, read from
+    /// its mapped file without its cooperation (a wedged service answers no
+    /// logport): it is neither blocked nor disturbed. Events it changes
+    /// while they are read are skipped; a warning says so.
+    Peek(ring::PeekArgs),
     /// Print a shell's completion script for flogtool.
     Completions(generate::CompletionsArgs),
     /// Print flogtool's man page (or a subcommand's) as roff.
@@ -76,6 +87,8 @@ pub(crate) fn run(command: Command, cli: fn() -> clap::Command) -> anyhow::Resul
         Command::ClassifyIncident(args) => classify::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Demo(args) => demo::run(args),
+        Command::Rescue(args) => ring::rescue(&args),
+        Command::Peek(args) => ring::peek(&args),
         Command::Completions(args) => generate::completions(&args, cli()),
         Command::Man(args) => generate::man(&args, cli()),
         Command::Web(args) => crate::logport::block_on(web::run(args))?,

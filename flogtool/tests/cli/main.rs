@@ -15,5 +15,6 @@ mod generate;
 mod perfetto;
 mod progress;
 mod remote;
+mod ring;
 mod times;
 mod util;

@@ -1,0 +1,36 @@
+//! What a [`msg!`](crate::msg) call site remembers between its calls: the
+//! verdicts that depend only on the call site's constant parts (its field
+//! names, its facility and format string), so an event does not compute them
+//! again. Each is one atomic word tagged with the configuration it was
+//! computed under, and recomputed when that changes.
+
+use std::sync::atomic::AtomicU64;
+
+/// The per-call-site cache a [`msg!`](crate::msg) call keeps in a `static`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Callsite {
+    /// The redaction verdicts of the call site's fields: the policy's id in
+    /// the high 32 bits, a bit per field (sensitive = 1) in the low 32; 0
+    /// when none is cached. See `Redaction::apply_at`.
+    pub(crate) redaction: AtomicU64,
+    /// The call site's entry in a logger's call-site dictionary (see
+    /// `buffer::sites`): the dictionary's id, the level and the entry; 0
+    /// when none is cached.
+    pub(crate) site: AtomicU64,
+    /// Whether the facility and the text are the same in every call (a
+    /// literal or none, and a format string), so that they can be interned.
+    pub(crate) constant: bool,
+}
+
+impl Callsite {
+    /// An empty cache; `constant` says whether the facility and the text of
+    /// the call site are the same in every call.
+    pub const fn new(constant: bool) -> Callsite {
+        Callsite {
+            redaction: AtomicU64::new(0),
+            site: AtomicU64::new(0),
+            constant,
+        }
+    }
+}
