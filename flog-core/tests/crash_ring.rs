@@ -6,6 +6,9 @@
 //! incident holding exactly the newest complete events of each buffer.
 
 mod common;
+// Its own file: the harness here is shared, the tests are many.
+#[path = "crash_ring/global.rs"]
+mod global;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -78,6 +81,9 @@ fn log_from_threads(logger: &Logger, per_thread: Option<u64>) {
 fn ring_child() {
     let mode = std::env::var(MODE).expect("run by the crash ring tests");
     let dir = PathBuf::from(std::env::var(DIR).unwrap());
+    if let Some(mode) = mode.strip_prefix("global-") {
+        return global::child(mode, &dir);
+    }
     let logger = logger(&dir, true);
     println!("READY");
     match mode.as_str() {
