@@ -16,7 +16,8 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let (tx, rx) = mpsc::channel();
-//! // A service calls `.install()` instead of `.build()`, and its calls then
+//! // A service calls `.install()` instead of `.build()` (and keeps the guard
+//! // it returns until main returns), and its calls then
 //! // need no `logger = ...`: they log to the process-wide logger.
 //! let logger = Logger::builder()
 //!     .logdir(dir.path())
@@ -82,7 +83,8 @@ pub use crate::incident::{
 pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{
-    logger, set_global, ConfigError, EventBuilder, Logger, LoggerBuilder, SetGlobalError,
+    logger, set_global, ConfigError, EventBuilder, Logger, LoggerBuilder, LoggerGuard,
+    SetGlobalError,
 };
 pub use crate::observer::{inside_observer, IncidentReport, ObserverId};
 pub use crate::panic::install_panic_hook;

@@ -10,7 +10,7 @@ fn flogfile_saves_events_at_or_above_floglevel_from_install_on() {
     // The only test in this binary: nothing races with the environment.
     std::env::set_var("FLOGFILE", &path);
     std::env::set_var("FLOGLEVEL", "unusual");
-    Logger::builder().install().unwrap();
+    let _flog = Logger::builder().install().unwrap();
     noisy!(facility = "app", "below FLOGLEVEL");
     unusual!(facility = "app", "kept {n}", n = 1);
     weird!(facility = "app.db", "kept too");

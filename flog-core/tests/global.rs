@@ -22,7 +22,7 @@ fn install_once_then_log_without_naming_a_logger() {
         .install()
         .unwrap();
     assert_eq!(installed.logdir(), Some(home.path().join("state/flog")));
-    assert!(std::ptr::eq(installed, flog_core::logger()));
+    assert!(std::ptr::eq(installed.logger(), flog_core::logger()));
 
     msg!(OPERATIONAL, facility = "app", "starting");
     weird!(facility = "app.db", "pool exhausted");
@@ -43,4 +43,14 @@ fn install_once_then_log_without_naming_a_logger() {
     let home_unset = Logger::new();
     std::env::remove_var("HOME");
     assert!(home_unset.set_logdir("~/x").is_err(), "no HOME, no ~");
+
+    // The logdir is the global logger's until its guard drops, as a logger's
+    // is until its last clone drops; then another can take it at once.
+    let logdir = home.path().join("state/flog");
+    let taken = Logger::builder().logdir(&logdir).build().unwrap_err();
+    assert!(matches!(taken, ConfigError::Logdir(_)), "{taken:?}");
+    drop(installed);
+    assert_eq!(flog_core::logger().logdir(), None);
+    let next = Logger::builder().logdir(&logdir).build().unwrap();
+    assert_eq!(next.logdir(), Some(logdir));
 }

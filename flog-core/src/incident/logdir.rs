@@ -18,8 +18,8 @@ pub(crate) struct Logdir {
     path: PathBuf,
     owner: LogdirOwner,
     /// What the previous owner left in its record: without `released`, it
-    /// died (or exited without dropping its logger). Kept for the rescue of
-    /// a dead owner's buffers (issue 17); shown in `Debug` meanwhile.
+    /// died (or exited without dropping its logger). Shown in `Debug`; a
+    /// dead owner's crash ring is told by the ring's own state, not by this.
     previous: Option<LogdirOwner>,
     /// The crash ring this logger writes here, if it asked for one.
     ring: Option<Arc<RingFile>>,

@@ -493,13 +493,16 @@ fn join_keeper(keeper: JoinHandle<()>) {
     }
 }
 
-impl Drop for Incidents {
-    /// A logger's logdir is its own for as long as it lives: finishing its
-    /// incidents and releasing the directory before the drop returns lets a
-    /// new logger take it at once.
-    fn drop(&mut self) {
+impl Incidents {
+    /// Finishes every incident in progress, then lets go of the logdir: its
+    /// keeper settles what is left, marks the crash ring cleanly closed and
+    /// releases the directory before this returns, so a new logger can take
+    /// it at once (and makes no crash report). Later triggers record nothing
+    /// until a logdir is set again.
+    pub(crate) fn close(&self) {
         self.finish_all();
         let current = self.logdirs().current.take();
+        self.enabled.store(false, Ordering::Relaxed);
         if let Some(mut current) = current {
             current.outcomes = None;
             for reporter in current.reporters {
@@ -507,5 +510,12 @@ impl Drop for Incidents {
             }
             join_keeper(current.keeper);
         }
+    }
+}
+
+impl Drop for Incidents {
+    /// A logger's logdir is its own for as long as it lives, and no longer.
+    fn drop(&mut self) {
+        self.close();
     }
 }

@@ -19,7 +19,7 @@ use arc_swap::ArcSwapOption;
 
 pub use builder::{ConfigError, LoggerBuilder};
 pub use event_builder::EventBuilder;
-pub use global::{logger, set_global, SetGlobalError};
+pub use global::{logger, set_global, LoggerGuard, SetGlobalError};
 
 use crate::buffer::Buffers;
 use crate::callsite::Callsite;
@@ -423,5 +423,15 @@ impl Logger {
     /// releases its log directory.
     pub fn finish_incidents(&self) {
         self.shared.incidents.finish_all();
+    }
+
+    /// What dropping the last clone does, for a logger that is never dropped
+    /// (the process-wide one: its [`LoggerGuard`] calls this): finishes the
+    /// incidents in progress, marks the crash ring cleanly closed, so the
+    /// next start makes no `crash` report, and releases the log directory.
+    /// The logger still buffers events afterwards, but records no incident
+    /// until [`set_logdir`](Self::set_logdir) gives it a directory again.
+    pub fn shutdown(&self) {
+        self.shared.incidents.close();
     }
 }

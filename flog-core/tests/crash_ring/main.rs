@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod global;
 mod interned;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,9 @@ fn log_from_threads(logger: &Logger, per_thread: Option<u64>) {
 fn ring_child() {
     let mode = std::env::var(MODE).expect("run by the crash ring tests");
     let dir = PathBuf::from(std::env::var(DIR).unwrap());
+    if let Some(mode) = mode.strip_prefix("global-") {
+        return global::child(mode, &dir);
+    }
     let logger = logger(&dir, true);
     println!("READY");
     match mode.as_str() {

@@ -58,7 +58,7 @@ fn trigger(logdir: &Path) -> ExitCode {
         .trailing_delay(Duration::from_secs(3600))
         .install()
         .expect("valid settings");
-    if let Err(code) = take_logdir(logger, logdir) {
+    if let Err(code) = take_logdir(&logger, logdir) {
         return code;
     }
     for i in 0..50 {
@@ -98,7 +98,7 @@ fn serve(logdir: &Path) -> ExitCode {
         .trailing(false)
         .install()
         .expect("valid settings");
-    if let Err(code) = take_logdir(logger, logdir) {
+    if let Err(code) = take_logdir(&logger, logdir) {
         return code;
     }
     let publisher = runtime
