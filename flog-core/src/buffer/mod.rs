@@ -288,6 +288,9 @@ pub(crate) struct Buffers {
     sites: Sites,
     /// The crash ring file each new buffer takes a segment of.
     crash_ring: Option<Arc<RingFile>>,
+    /// The last dump's snapshot and output buffer, emptied, for the next
+    /// one (see [`EncodedSnapshot::recycle`]).
+    spare: Mutex<(EncodedSnapshot, Vec<u8>)>,
 }
 
 impl Buffers {
@@ -326,6 +329,7 @@ impl Buffers {
             split,
             pool: Pool::new(split.pool),
             crash_ring,
+            spare: Mutex::default(),
         }
     }
 
@@ -421,13 +425,37 @@ impl Buffers {
     /// them into flogfile records.
     pub(crate) fn snapshot_encoded(&self) -> EncodedSnapshot {
         let map = self.map.load_full();
-        let mut snap = EncodedSnapshot::default();
+        let mut snap = std::mem::take(&mut self.spare().0);
         for ring in Buffers::rings(&map, &self.overflow) {
-            ring.lock()
-                .for_each(|record| snap.push(compact::num(record), record));
+            // Locked for a copy of its bytes only; indexed after.
+            let from = snap.copy_ring(&ring.lock());
+            snap.index_from(from);
         }
         snap.index.sort_unstable_by_key(|&(num, _, _)| num);
         snap
+    }
+
+    /// An empty buffer of at least `capacity` bytes for a dump's output:
+    /// the last dump's, when it gave it back with [`recycle`](Self::recycle).
+    pub(crate) fn dump_buffer(&self, capacity: usize) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.spare().1);
+        out.reserve(capacity);
+        out
+    }
+
+    /// Keeps a dump's snapshot and output buffer, emptied, for the next
+    /// dump (unless they grew large).
+    pub(crate) fn recycle(&self, snap: EncodedSnapshot, mut out: Vec<u8>) {
+        out.clear();
+        if out.capacity() > snapshot::MAX_KEPT {
+            out = Vec::new();
+        }
+        *self.spare() = (snap.recycle(), out);
+    }
+
+    fn spare(&self) -> MutexGuard<'_, (EncodedSnapshot, Vec<u8>)> {
+        // Only ever replaced whole: a poisoned one is consistent.
+        self.spare.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Appends the flogfile record of every event in `snap`, in `num` order,
@@ -465,7 +493,8 @@ impl Buffers {
         let table = self.sites.table();
         let mut expander = compact::Expander::new(&table);
         let mut whole = Vec::new();
-        snap.in_order()
+        let events = snap
+            .in_order()
             .filter_map(|record| {
                 if !compact::is_compact(record) {
                     return decode_record(record);
@@ -474,7 +503,9 @@ impl Buffers {
                 expander.expand(record, &mut whole);
                 decode_record(&whole)
             })
-            .collect()
+            .collect::<Vec<_>>();
+        self.spare().0 = snap.recycle();
+        events
     }
 
     /// Bytes the buffers hold allocated for events now.
@@ -585,6 +616,23 @@ mod tests {
         );
         assert!(allocated <= floors + split.pool, "{allocated} bytes");
         assert_eq!(b.pool.left(), 0, "busy buffers take all the pool");
+    }
+
+    /// A snapshot made with the last one's buffers given back holds the
+    /// buffers as they are now, not what the last one held.
+    #[test]
+    fn a_recycled_snapshot_holds_only_the_new_records() {
+        let b = buffers(4, 4);
+        for n in 0..3 {
+            b.push(ev(n, "x", Level::WEIRD), None, |_| {});
+        }
+        let first = b.snapshot_encoded();
+        assert_eq!(first.nums(), vec![0, 1, 2]);
+        b.recycle(first, vec![1; 10]);
+        assert!(b.dump_buffer(16).is_empty());
+        b.push(ev(7, "y", Level::WEIRD), None, |_| {});
+        assert_eq!(b.snapshot_encoded().nums(), vec![0, 1, 2, 7]);
+        assert_eq!(nums(&b), vec![0, 1, 2, 7]);
     }
 
     #[test]

@@ -138,14 +138,22 @@ impl RingBytes {
         }
     }
 
+    /// Appends the ring's records, oldest first, each after its length, to
+    /// `out`: two copies at most (the queue's two halves), so that a
+    /// snapshot holds the lock only that long; [`framed`] reads them.
+    pub(super) fn copy_into(&self, out: &mut Vec<u8>) {
+        let (front, back) = self.bytes.as_slices();
+        out.reserve(front.len() + back.len());
+        out.extend_from_slice(front);
+        out.extend_from_slice(back);
+    }
+
     /// Calls `f` with the bytes of every record, oldest first.
+    #[cfg(test)]
     pub(super) fn for_each(&mut self, mut f: impl FnMut(&[u8])) {
-        let mut rest = &*self.bytes.make_contiguous();
-        while rest.len() >= LEN {
-            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-            let record = &rest[LEN..LEN + len];
-            f(record);
-            rest = &rest[LEN + len..];
+        let bytes = &*self.bytes.make_contiguous();
+        for (start, end) in framed(bytes, 0) {
+            f(&bytes[start..end]);
         }
     }
 
@@ -153,6 +161,20 @@ impl RingBytes {
     pub(super) fn len(&self) -> usize {
         self.count
     }
+}
+
+/// Where each record is in `bytes[from..]`, records as
+/// [`RingBytes::copy_into`] wrote them: `(start, end)` in `bytes`.
+pub(super) fn framed(bytes: &[u8], from: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = from;
+    std::iter::from_fn(move || {
+        let len = bytes.get(at..at + LEN)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let start = at + LEN;
+        let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
+        at = end;
+        Some((start, end))
+    })
 }
 
 #[cfg(test)]
@@ -175,6 +197,33 @@ mod tests {
         let mut out = Vec::new();
         ring.for_each(|r| out.push(record_num(r)));
         out
+    }
+
+    /// A snapshot's copy of a ring that has wrapped (its queue in two
+    /// halves) reads back as the same records, oldest first, after what
+    /// was there before.
+    #[test]
+    fn a_copy_of_a_wrapped_ring_reads_back_whole() {
+        let pool = Pool::new(0);
+        let mut ring = RingBytes::new(1000, 4096);
+        let mut n = 0;
+        loop {
+            assert!(ring.push(&record(n, 30 + n as usize % 7), &pool));
+            let (front, back) = ring.bytes.as_slices();
+            if !front.is_empty() && !back.is_empty() {
+                break;
+            }
+            n += 1;
+            assert!(n < 10_000, "never wrapped");
+        }
+        let mut copy = b"kept".to_vec();
+        ring.copy_into(&mut copy);
+        let copied: Vec<u64> = framed(&copy, 4)
+            .map(|(start, end)| record_num(&copy[start..end]))
+            .collect();
+        assert_eq!(&copy[..4], b"kept");
+        assert_eq!(copied, nums(&mut ring));
+        assert_eq!(*copied.last().unwrap(), n);
     }
 
     #[test]

@@ -71,14 +71,17 @@ fn write_dump(
     // (megabytes, fresh from the system each time) cost more in page
     // faults than the writes. A process that dies in between leaves a
     // report cut short, which the next start recovers.
-    let mut out = Vec::with_capacity(DUMP_CHUNK + 16 * 1024);
+    // The snapshot and this buffer are the last dump's, given back below.
+    let mut out = buffers.dump_buffer(DUMP_CHUNK + 16 * 1024);
     FlogWriter::new(&mut out, header)?;
     buffers.write_records(&snapshot, &mut out, DUMP_CHUNK, |chunk| {
         file.write_all(chunk)
     })?;
     file.write_all(&out)?;
+    let dumped = snapshot.nums();
+    buffers.recycle(snapshot, out);
     Ok(Recording {
         writer: FlogWriter::append_to(BufWriter::with_capacity(64 * 1024, file)),
-        dumped: snapshot.nums(),
+        dumped,
     })
 }
