@@ -33,15 +33,7 @@ pub(super) fn child(mode: &str, dir: &Path) {
 
 #[test]
 fn returning_from_main_with_the_global_logger_leaves_no_crash_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut service = Service::start("global-clean", dir.path());
-    service.finish(&mut Reported::default());
-    assert!(service.child.wait().unwrap().success());
-    let ring = read_ring_file(&dir.path().join(RING_FILE)).unwrap();
-    assert_eq!(ring.state, RingState::Closed);
-    drop(logger(dir.path(), false));
-    assert_eq!(crash_reports(dir.path()).len(), 0);
-    assert!(!dir.path().join(RING_FILE).exists());
+    exits_cleanly_and_leaves_no_crash_report("global-clean");
 }
 
 /// The child in `dir` ended without its guard dropping: the next start

@@ -424,8 +424,14 @@ fn killed_right_after_an_incident_the_crash_report_repeats_none_of_it() {
 
 #[test]
 fn a_clean_exit_leaves_no_crash_report() {
+    exits_cleanly_and_leaves_no_crash_report("clean");
+}
+
+/// The child in `mode` exits cleanly: its ring is closed, and the next start
+/// reports no crash and retires the ring.
+fn exits_cleanly_and_leaves_no_crash_report(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut service = Service::start("clean", dir.path());
+    let mut service = Service::start(mode, dir.path());
     service.finish(&mut Reported::default());
     assert!(service.child.wait().unwrap().success());
     let ring = read_ring_file(&dir.path().join(RING_FILE)).unwrap();
