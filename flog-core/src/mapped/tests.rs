@@ -308,7 +308,9 @@ fn write_the_fuzz_seed() {
             event.facility = Some(Cow::Borrowed("app.db"));
             event.text = Text::Format(Cow::Borrowed("query {i} took {ms} ms"));
             event.fields.push((Cow::Borrowed("i"), n.into()));
-            event.fields.push((Cow::Borrowed("ms"), (n * 7 % 13).into()));
+            event
+                .fields
+                .push((Cow::Borrowed("ms"), (n * 7 % 13).into()));
             buffers.push(event, Some(site), |_| {});
         }
     }
