@@ -95,8 +95,14 @@ fn single_thread(c: &mut Criterion) {
     // (a written-back page is write-protected again) and for sharing the
     // machine with the msync.
     for (name, period) in [
-        ("enabled_event_4_fields_crash_ring_flush_1s", Duration::from_secs(1)),
-        ("enabled_event_4_fields_crash_ring_flush_100ms", Duration::from_millis(100)),
+        (
+            "enabled_event_4_fields_crash_ring_flush_1s",
+            Duration::from_secs(1),
+        ),
+        (
+            "enabled_event_4_fields_crash_ring_flush_100ms",
+            Duration::from_millis(100),
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let flushed = Logger::builder()
@@ -112,7 +118,10 @@ fn single_thread(c: &mut Criterion) {
             })
         });
         let stats = flushed.crash_ring_stats().unwrap();
-        eprintln!("{name}: {} flushes, the last {:?}", stats.flushes, stats.last_flush);
+        eprintln!(
+            "{name}: {} flushes, the last {:?}",
+            stats.flushes, stats.last_flush
+        );
     }
 
     let quiet = Logger::builder().threshold(Level::UNUSUAL).build().unwrap();

@@ -309,7 +309,9 @@ impl LoggerBuilder {
     /// kind `crash`; `flogtool peek` reads them from a live, wedged process.
     /// Dropping the logger closes the ring (no crash report). Needs a
     /// logdir ([`ConfigError::CrashRingWithoutLogdir`]); a logdir set later
-    /// with [`Logger::set_logdir`] gets none. See `docs/reliability.md`.
+    /// with [`Logger::set_logdir`] gets none. A kernel panic or power loss
+    /// may lose the pages, unless [`crash_ring_flush`](Self::crash_ring_flush)
+    /// writes them out every period. See `docs/reliability.md`.
     pub fn crash_ring(mut self, on: bool) -> Self {
         self.crash_ring = on;
         self

@@ -295,6 +295,7 @@ mod tests {
     /// A ring file on disk, flushed on the real clock every 10 ms: the
     /// flushes happen, and take a measurable time.
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map files")]
     fn flushes_a_mapped_file_on_the_real_clock() {
         let dir = tempfile::tempdir().unwrap();
         let ring = Arc::new(RingFile::create(&dir.path().join("ring"), &spec()).unwrap());
