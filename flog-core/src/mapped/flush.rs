@@ -280,6 +280,7 @@ mod tests {
     /// Dropping the flusher wakes its thread at once, in the middle of a
     /// day-long period of the real clock, and waits for it to end.
     #[test]
+    #[cfg_attr(miri, ignore = "the system clock reads the TSC, which Miri cannot")]
     fn stops_at_once_in_the_middle_of_a_period() {
         let ring = Arc::new(RingFile::in_memory(&spec()).unwrap());
         let clock = Arc::new(SystemClock);
