@@ -1,5 +1,7 @@
-//! The cost of logging: enabled events, suppressed events, two threads at once, and
-//! how long a trigger blocks its caller with 10,000 events buffered.
+//! The cost of logging: enabled events (also with the crash ring, flushed or
+//! not), suppressed events, two threads at once, how long a trigger blocks
+//! its caller with 10,000 events buffered, and how long one msync of a full
+//! crash ring takes.
 //!
 //! Run with `cargo bench -p flog-core --bench logging`.
 #![allow(missing_docs)]
@@ -9,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use flog_core::{msg, Level, Logger};
+use flog_core::{msg, Level, Logger, ManualClock, Timestamp, DEFAULT_MAX_BUFFERS};
 
 /// Returns the event number, or `u64::MAX` when not generated. (A plain `u64`, as
 /// `black_box` of an `Option<u64>` costs a store-forwarding stall that would
@@ -87,6 +89,40 @@ fn single_thread(c: &mut Criterion) {
             black_box(log_one(&with_ring, i))
         })
     });
+
+    // And with the ring flushed to disk every period by its own thread:
+    // the logging thread pays for the page faults that follow each flush
+    // (a written-back page is write-protected again) and for sharing the
+    // machine with the msync.
+    for (name, period) in [
+        (
+            "enabled_event_4_fields_crash_ring_flush_1s",
+            Duration::from_secs(1),
+        ),
+        (
+            "enabled_event_4_fields_crash_ring_flush_100ms",
+            Duration::from_millis(100),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let flushed = Logger::builder()
+            .logdir(dir.path())
+            .crash_ring(true)
+            .crash_ring_flush(period)
+            .build()
+            .unwrap();
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(log_one(&flushed, i))
+            })
+        });
+        let stats = flushed.crash_ring_stats().unwrap();
+        eprintln!(
+            "{name}: {} flushes, the last {:?}",
+            stats.flushes, stats.last_flush
+        );
+    }
 
     let quiet = Logger::builder().threshold(Level::UNUSUAL).build().unwrap();
     c.bench_function("below_threshold", |b| {
@@ -197,10 +233,72 @@ fn trigger_with_10k_buffered(c: &mut Criterion) {
     g.finish();
 }
 
+/// How long one msync of a full crash ring of the default budget (32 MiB,
+/// every page dirty) takes, as the flusher thread times it: each iteration
+/// rewrites every buffer's segment (1024 buffers and the overflow one, more
+/// events than a segment holds) and moves the logger's clock one period on,
+/// so the flusher flushes; only the flush is measured.
+fn crash_ring_msync(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000_000)));
+    let period = Duration::from_secs(1);
+    let logger = Logger::builder()
+        .clock(clock.clone())
+        .logdir(dir.path())
+        .crash_ring(true)
+        .crash_ring_flush(period)
+        .buffer_size(Level::OPERATIONAL, 200)
+        .build()
+        .unwrap();
+    let facilities: Vec<String> = (0..DEFAULT_MAX_BUFFERS + 100)
+        .map(|f| format!("app.f{f}"))
+        .collect();
+    let fill = |round: u64| {
+        for i in 0..200 {
+            for facility in &facilities {
+                logger
+                    .event(Level::OPERATIONAL)
+                    .facility(facility.clone())
+                    .format("event {i} of round {round}")
+                    .field("i", i)
+                    .field("round", round)
+                    .emit();
+            }
+        }
+    };
+    let mut round = 0;
+    let mut g = c.benchmark_group("crash_ring");
+    g.sample_size(10);
+    g.bench_function("msync_full_32mib_ring", |b| {
+        b.iter_custom(|iters| {
+            let mut flushing = Duration::ZERO;
+            for _ in 0..iters {
+                round += 1;
+                fill(round);
+                let before = logger.crash_ring_stats().unwrap().flushes;
+                clock.advance(period);
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let stats = loop {
+                    let stats = logger.crash_ring_stats().unwrap();
+                    if stats.flushes > before {
+                        break stats;
+                    }
+                    assert!(Instant::now() < deadline, "the flusher never flushed");
+                    std::thread::yield_now();
+                };
+                flushing += stats.last_flush.unwrap();
+            }
+            flushing
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     single_thread,
     two_threads,
-    trigger_with_10k_buffered
+    trigger_with_10k_buffered,
+    crash_ring_msync
 );
 criterion_main!(benches);

@@ -86,6 +86,7 @@ pub use crate::logger::{
     logger, set_global, ConfigError, EventBuilder, Logger, LoggerBuilder, LoggerGuard,
     SetGlobalError,
 };
+pub use crate::mapped::{CrashRingStats, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 pub use crate::observer::{inside_observer, IncidentReport, ObserverId};
 pub use crate::panic::install_panic_hook;
 pub use crate::qualifier::{

@@ -49,6 +49,18 @@ pub enum IncidentError {
         /// What went wrong.
         source: CrashError,
     },
+    /// The crash ring could not be flushed to disk (periodic flushing,
+    /// [`LoggerBuilder::crash_ring_flush`](crate::LoggerBuilder::crash_ring_flush)):
+    /// reported for the first failed flush of each run of failures. The
+    /// ring still outlives the process; what survives a power loss may be
+    /// older than one period.
+    #[error("cannot flush the crash ring {} to disk: {source}", path.display())]
+    RingFlush {
+        /// The ring file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// Old incidents could not be deleted.
     #[error("cannot apply retention in {}: {source}", dir.display())]
     Retention {

@@ -76,6 +76,8 @@ impl Keeper {
                     self.cx.health.record_failure(&error);
                     self.unfinished.push(Unfinished { name, trigger });
                 }
+                // The flusher sends only the first of a run: pass it on.
+                Outcome::RingFlushFailed(error) => self.cx.health.tell(&error),
                 Outcome::Sync(done) => {
                     let _ = done.send(());
                 }

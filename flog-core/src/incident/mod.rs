@@ -24,6 +24,8 @@ mod recorder;
 mod recovery;
 mod reporter;
 mod retention;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
+use std::time::Duration;
 
 pub(crate) use config::IncidentConfig;
 pub use crash::{rescue_crash, RescueError, Rescued};
@@ -44,7 +47,7 @@ use crate::counter::EventCounter;
 use crate::event::Event;
 use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner, RingMeta};
 use crate::incarnation::Incarnation;
-use crate::mapped::{RingFile, RingSpec};
+use crate::mapped::{CrashRingStats, RingFile, RingFlusher, RingSpec};
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::time::Clock;
@@ -104,6 +107,9 @@ struct InUse {
     outcomes: Option<Sender<Outcome>>,
     /// The crash ring written in it, told what incidents recorded.
     ring: Option<Arc<RingFile>>,
+    /// Flushes the ring every period, when asked to. Stopped (dropped)
+    /// before the keeper is waited for: it holds a sender of the keeper's.
+    flusher: Option<RingFlusher>,
     keeper: JoinHandle<()>,
     reporters: Vec<JoinHandle<()>>,
 }
@@ -253,11 +259,13 @@ impl Incidents {
     }
 
     /// Takes `dir` as the logdir (see [`Logger::set_logdir`](crate::Logger::set_logdir)),
-    /// starting a crash ring in it when `ring` asks for one (and returning it).
+    /// starting a crash ring in it when `ring` asks for one (and returning
+    /// it), flushed every `flush_every` when that is set.
     pub(crate) fn set_logdir(
         &self,
         dir: &Path,
         ring: Option<&RingSpec>,
+        flush_every: Option<Duration>,
     ) -> Result<Option<Arc<RingFile>>, LogdirError> {
         let unusable = |source| LogdirError::Unusable {
             path: dir.to_owned(),
@@ -293,20 +301,32 @@ impl Incidents {
             max_bytes: self.config.max_bytes,
         };
         let keeper = keeper::spawn(logdir, cx, rx).map_err(unusable)?;
+        let flusher = match (&ring, flush_every) {
+            (Some(ring), Some(period)) => Some(
+                self.start_flusher(ring, period, dir, &outcomes)
+                    .map_err(unusable)?,
+            ),
+            _ => None,
+        };
         let now = InUse {
             path: dir.to_owned(),
             identity: id,
             outcomes: Some(outcomes),
             ring: ring.clone(),
+            flusher,
             keeper,
             reporters: Vec::new(),
         };
+        let mut stopped = None;
         let idle = {
             let mut logdirs = self.logdirs();
             let previous = logdirs.current.replace(now);
             self.enabled.store(true, Ordering::SeqCst);
             previous.and_then(|mut old| {
                 old.outcomes = None;
+                // A ring left behind is closed: flushing it is over (stopped
+                // below, outside the lock: a flush may be under way).
+                stopped = old.flusher.take();
                 old.reporters.retain(|r| !r.is_finished());
                 if old.reporters.is_empty() {
                     Some(old)
@@ -316,12 +336,48 @@ impl Incidents {
                 }
             })
         };
+        drop(stopped);
         // The directory left behind is released now if nothing writes into
         // it any more, else once its last reporter is done.
         if let Some(old) = idle {
             join_keeper(old.keeper);
         }
         Ok(ring)
+    }
+
+    /// Starts flushing `ring` every `period`; a failed flush goes to the
+    /// keeper as an outcome, which reports it.
+    fn start_flusher(
+        &self,
+        ring: &Arc<RingFile>,
+        period: Duration,
+        dir: &Path,
+        outcomes: &Sender<Outcome>,
+    ) -> std::io::Result<RingFlusher> {
+        let path = dir.join(crate::flogfile::RING_FILE);
+        let outcomes = outcomes.clone();
+        let failed = move |source| {
+            let error = IncidentError::RingFlush {
+                path: path.clone(),
+                source,
+            };
+            let _ = outcomes.send(Outcome::RingFlushFailed(error));
+        };
+        RingFlusher::spawn(Arc::clone(ring), period, Arc::clone(&self.clock), failed)
+    }
+
+    /// What the crash ring of the current logdir is and does; `None`
+    /// without one.
+    pub(crate) fn ring_stats(&self) -> Option<CrashRingStats> {
+        let logdirs = self.logdirs();
+        let current = logdirs.current.as_ref().filter(|c| c.ring.is_some())?;
+        Some(
+            current
+                .flusher
+                .as_ref()
+                .map(RingFlusher::stats)
+                .unwrap_or_default(),
+        )
     }
 
     /// Whether a logdir is set, so that events are qualified.
@@ -505,6 +561,9 @@ impl Incidents {
         self.enabled.store(false, Ordering::Relaxed);
         if let Some(mut current) = current {
             current.outcomes = None;
+            // Stopped first, at once (it waits on a channel, not a sleep):
+            // it holds a sender the keeper would wait for.
+            current.flusher = None;
             for reporter in current.reporters {
                 let _ = reporter.join();
             }

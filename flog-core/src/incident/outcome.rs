@@ -27,6 +27,9 @@ pub(crate) enum Outcome {
         trigger: Event,
         error: IncidentError,
     },
+    /// The crash ring's flusher failed (the first flush of a run of
+    /// failures; it counts no incident as lost).
+    RingFlushFailed(IncidentError),
     /// Answer once everything sent before is done (for an orderly shutdown).
     Sync(Sender<()>),
 }

@@ -18,7 +18,7 @@ use crate::home::expand_home;
 use crate::incarnation::Incarnation;
 use crate::incident::{ErrorHook, IncidentConfig, IncidentError, Incidents, LogdirError};
 use crate::level::Level;
-use crate::mapped::{RingFile, RingSpec};
+use crate::mapped::{RingFile, RingSpec, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 use crate::observer::{EventObserver, IncidentObserver, IncidentReport, Observers};
 use crate::qualifier::IncidentQualifier;
 use crate::redact::Redaction;
@@ -53,6 +53,20 @@ pub enum ConfigError {
     /// [`logdir`](LoggerBuilder::logdir) to keep it in.
     #[error("invalid logger configuration: a crash ring needs a logdir")]
     CrashRingWithoutLogdir,
+    /// [`crash_ring_flush`](LoggerBuilder::crash_ring_flush) was asked for
+    /// without a [`crash_ring`](LoggerBuilder::crash_ring) to flush.
+    #[error("invalid logger configuration: crash ring flushing needs crash_ring(true)")]
+    CrashRingFlushWithoutRing,
+    /// The [`crash_ring_flush`](LoggerBuilder::crash_ring_flush) period is
+    /// zero, too short or too long.
+    #[error(
+        "invalid logger configuration: a crash ring flushing period of {period:?} is outside \
+         {MIN_CRASH_RING_FLUSH:?} ..= {MAX_CRASH_RING_FLUSH:?}"
+    )]
+    CrashRingFlushPeriod {
+        /// The period asked for.
+        period: Duration,
+    },
     /// [`install`](LoggerBuilder::install) found a process-wide logger in place.
     #[error(transparent)]
     Install(#[from] SetGlobalError),
@@ -95,6 +109,7 @@ pub struct LoggerBuilder {
     logdir: Option<PathBuf>,
     flogfile: Option<(PathBuf, Level)>,
     crash_ring: bool,
+    crash_ring_flush: Option<Duration>,
 }
 
 impl fmt::Debug for LoggerBuilder {
@@ -131,6 +146,7 @@ impl LoggerBuilder {
             logdir: None,
             flogfile: None,
             crash_ring: false,
+            crash_ring_flush: None,
         }
     }
 
@@ -293,9 +309,32 @@ impl LoggerBuilder {
     /// kind `crash`; `flogtool peek` reads them from a live, wedged process.
     /// Dropping the logger closes the ring (no crash report). Needs a
     /// logdir ([`ConfigError::CrashRingWithoutLogdir`]); a logdir set later
-    /// with [`Logger::set_logdir`] gets none. See `docs/reliability.md`.
+    /// with [`Logger::set_logdir`] gets none. A kernel panic or power loss
+    /// may lose the pages, unless [`crash_ring_flush`](Self::crash_ring_flush)
+    /// writes them out every period. See `docs/reliability.md`.
     pub fn crash_ring(mut self, on: bool) -> Self {
         self.crash_ring = on;
+        self
+    }
+
+    /// Flushes the [`crash_ring`](Self::crash_ring) to disk every `period`
+    /// (default never), so that its events survive a kernel panic or a
+    /// power loss as well as the death of the process: all but those of
+    /// the last period, on a disk that honours the flush. One named thread
+    /// (`flog-ring-flush`) calls `msync` on the mapping, never a logging
+    /// thread; it stops when the logger lets go of its logdir (drop,
+    /// [`Logger::shutdown`]). The period is measured on the logger's
+    /// [`clock`](Self::clock). A flush that fails is reported through
+    /// [`on_error`](Self::on_error), once per run of failures, and counted
+    /// in [`Logger::crash_ring_stats`]. A period outside
+    /// [`MIN_CRASH_RING_FLUSH`](crate::MIN_CRASH_RING_FLUSH) ..=
+    /// [`MAX_CRASH_RING_FLUSH`](crate::MAX_CRASH_RING_FLUSH) (10 ms to a day)
+    /// fails the build with [`ConfigError::CrashRingFlushPeriod`]; without
+    /// `crash_ring(true)`, with [`ConfigError::CrashRingFlushWithoutRing`].
+    /// What it costs is in `docs/performance.md`, what it buys in
+    /// `docs/reliability.md`.
+    pub fn crash_ring_flush(mut self, period: Duration) -> Self {
+        self.crash_ring_flush = Some(period);
         self
     }
 
@@ -323,6 +362,14 @@ impl LoggerBuilder {
         }
         if c.max_files == 0 {
             return Err(ConfigError::Retention);
+        }
+        if let Some(period) = self.crash_ring_flush {
+            if !self.crash_ring {
+                return Err(ConfigError::CrashRingFlushWithoutRing);
+            }
+            if !(MIN_CRASH_RING_FLUSH..=MAX_CRASH_RING_FLUSH).contains(&period) {
+                return Err(ConfigError::CrashRingFlushPeriod { period });
+            }
         }
         let split = BudgetSplit::new(self.memory_budget, self.max_buffers).ok_or(
             ConfigError::MemoryBudget {
@@ -360,7 +407,8 @@ impl LoggerBuilder {
         let crash_ring = match (&self.logdir, self.crash_ring) {
             (None, true) => return Err(ConfigError::CrashRingWithoutLogdir),
             (Some(dir), true) => {
-                let ring = start_crash_ring(dir, self.memory_budget, self.max_buffers, &incidents)?;
+                let size = (self.memory_budget, self.max_buffers);
+                let ring = start_crash_ring(dir, size, self.crash_ring_flush, &incidents)?;
                 self.logdir = None;
                 ring
             }
@@ -405,10 +453,11 @@ impl LoggerBuilder {
 /// Takes `dir` as the logdir with a crash ring the size of the memory
 /// budget: a share for each possible buffer, ten for the overflow one, and
 /// a sixteenth for the dictionary.
+/// `flush_every`, when set, starts its flusher.
 fn start_crash_ring(
     dir: &std::path::Path,
-    budget: usize,
-    max_buffers: usize,
+    (budget, max_buffers): (usize, usize),
+    flush_every: Option<Duration>,
     incidents: &Incidents,
 ) -> Result<Option<Arc<RingFile>>, ConfigError> {
     let dir = expand_home(dir).map_err(|source| LogdirError::Unusable {
@@ -425,5 +474,5 @@ fn start_crash_ring(
         started,
         meta,
     };
-    Ok(incidents.set_logdir(&dir, Some(&spec))?)
+    Ok(incidents.set_logdir(&dir, Some(&spec), flush_every)?)
 }

@@ -29,6 +29,7 @@ use crate::home::expand_home;
 use crate::incarnation::Incarnation;
 use crate::incident::{Declaration, IncidentStats, Incidents, LogdirError};
 use crate::level::Level;
+use crate::mapped::CrashRingStats;
 use crate::observer::{
     inside_observer, inside_qualifier, panic_message, EventObserver, Guard, IncidentReport,
     ObserverId, Observers,
@@ -343,7 +344,7 @@ impl Logger {
             path: dir.to_owned(),
             source,
         })?;
-        self.shared.incidents.set_logdir(&dir, None).map(drop)
+        self.shared.incidents.set_logdir(&dir, None, None).map(drop)
     }
 
     /// The log directory, once set.
@@ -410,6 +411,14 @@ impl Logger {
     /// This logger's incarnation.
     pub fn incarnation(&self) -> Incarnation {
         self.shared.incarnation
+    }
+
+    /// What the crash ring's periodic flushing has done (see
+    /// [`LoggerBuilder::crash_ring_flush`]): all zero when the ring is not
+    /// flushed; `None` when this logger writes no crash ring (or has let go
+    /// of its logdir).
+    pub fn crash_ring_stats(&self) -> Option<CrashRingStats> {
+        self.shared.incidents.ring_stats()
     }
 
     /// Counts of incidents declared, recorded, joined and suppressed.

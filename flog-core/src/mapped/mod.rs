@@ -13,6 +13,7 @@
 //! reader ([`reader`]) work on `&[AtomicU64]`, so they run under Miri on a
 //! `Vec`, and under loom. The reader takes the file as hostile.
 
+mod flush;
 mod layout;
 // Under loom no file is mapped (see `mapped_words`).
 #[cfg_attr(all(loom, test), allow(dead_code))]
@@ -29,6 +30,8 @@ use self::layout::*;
 use self::map::MappedWords;
 use self::slots::SlotWriter;
 
+pub(crate) use flush::RingFlusher;
+pub use flush::{CrashRingStats, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 pub use reader::{
     read_ring_file, read_ring_words, MappedSegment, RingContents, RingError, RingState,
     RingWarning, MAX_RING_FILE,
@@ -112,6 +115,9 @@ pub(crate) struct RingFile {
     alloc: Mutex<(usize, usize)>,
     /// Words of the dictionary in use: appends are serialised.
     dict: Mutex<usize>,
+    /// Makes [`flush`](Self::flush) fail, as a disk error would.
+    #[cfg(test)]
+    fail_flushes: std::sync::atomic::AtomicBool,
 }
 
 impl RingFile {
@@ -163,6 +169,8 @@ impl RingFile {
             unit_words,
             alloc: Mutex::new((data_off, 0)),
             dict: Mutex::new(0),
+            #[cfg(test)]
+            fail_flushes: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -259,10 +267,22 @@ impl RingFile {
         self.words()[W_STATE].store(STATE_CLOSED, Ordering::Release);
     }
 
-    /// Writes the dirty pages out now (for power loss; tests only so far).
-    #[cfg(test)]
+    /// Writes the dirty pages out now and waits until they are on the disk
+    /// (`msync(MS_SYNC)`): what periodic flushing does, off the hot path.
+    /// The writers go on storing meanwhile; a slot caught half-written is
+    /// on the disk as torn, which a reader refuses, like any torn slot.
     pub(crate) fn flush(&self) -> io::Result<()> {
+        #[cfg(test)]
+        if self.fail_flushes.load(Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(5));
+        }
         self.map.flush()
+    }
+
+    /// Makes every flush fail (with EIO) until told otherwise.
+    #[cfg(test)]
+    pub(crate) fn fail_flushes(&self, on: bool) {
+        self.fail_flushes.store(on, Ordering::Relaxed);
     }
 }
 

@@ -262,35 +262,66 @@ fn a_mapped_file_reads_back_from_disk_and_live() {
     ));
 }
 
-/// Writes the fuzz seed for the ring reader (`fuzz/seeds/ring`): a small
-/// ring of two segments, one of them wrapped, with real event records.
+/// Writes the fuzz seed for the ring reader (`fuzz/seeds/ring`): a 16 KiB
+/// ring as the buffers write it, in the current format: a segment per
+/// buffer (one of them wrapped) and the overflow one, compact records of a
+/// `msg!`-like call site with its entry in the dictionary, and whole records
+/// of events from no call site.
 #[test]
 #[ignore = "writes fuzz/seeds/ring; run by hand"]
 fn write_the_fuzz_seed() {
+    use std::borrow::Cow;
+
+    use crate::buffer::{BudgetSplit, Buffers};
+    use crate::callsite::Callsite;
+    use crate::flogfile::RingMeta;
+    use crate::{Event, Incarnation, Level, Text};
+
+    let incarnation = Incarnation::default();
     let mut s = spec(16 * 1024);
-    s.units = 3;
-    s.max_segments = 2;
-    s.dict_bytes = 64;
+    // As the builder asks, for two buffers: a share each, ten for overflow.
+    s.units = 2 + crate::buffer::OVERFLOW_SHARES;
+    s.max_segments = 3;
+    s.dict_bytes = 256;
+    s.meta = RingMeta {
+        pid: Some(4242),
+        incarnation: Some(incarnation),
+        ..RingMeta::default()
+    }
+    .encode();
     let ring = Arc::new(RingFile::in_memory(&s).unwrap());
-    ring.append_dict(b"app.db").unwrap();
-    let a = ring.segment("app.db", 20, 1, false).unwrap();
-    let b = ring.segment("", 30, 2, true).unwrap();
+    let split = BudgetSplit::new(1 << 20, 2).unwrap();
+    let buffers = Buffers::with_crash_ring(2, 8, split, incarnation, Some(Arc::clone(&ring)));
+    let site: &'static Callsite = Box::leak(Box::new(Callsite::new(true)));
     for n in 0..40u64 {
-        let event = crate::Event {
+        let mut event = Event {
             num: n,
-            facility: Some("app.db".into()),
-            text: crate::Text::Message(format!("event {n}").into()),
-            ..crate::Event::default()
+            level: Level::OPERATIONAL,
+            incarnation,
+            ..Event::default()
         };
-        let mut record = Vec::new();
-        crate::flogfile::event_record(&event, &crate::flogfile::Limits::BUFFERED, &mut record)
-            .unwrap();
         if n % 3 == 0 {
-            b.push(n, &record)
+            event.facility = Some(Cow::Owned(format!("app.t{}", n % 2)));
+            event.text = Text::Message(format!("event {n}").into());
+            buffers.push(event, None, |_| {});
         } else {
-            a.push(n, &record)
+            event.facility = Some(Cow::Borrowed("app.db"));
+            event.text = Text::Format(Cow::Borrowed("query {i} took {ms} ms"));
+            event.fields.push((Cow::Borrowed("i"), n.into()));
+            event
+                .fields
+                .push((Cow::Borrowed("ms"), (n * 7 % 13).into()));
+            buffers.push(event, Some(site), |_| {});
         }
     }
+    let contents = ring.contents().unwrap();
+    assert!(!contents.dictionary.is_empty(), "the call site's entry");
+    let events = crate::ring_events(&contents, None);
+    assert!(events.warnings.is_empty(), "{:?}", events.warnings);
+    assert!(events
+        .events
+        .iter()
+        .any(|e| e.render().starts_with("query ")));
     let bytes: Vec<u8> = ring
         .words()
         .iter()
@@ -299,9 +330,4 @@ fn write_the_fuzz_seed() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/ring");
     fs::create_dir_all(dir).unwrap();
     fs::write(format!("{dir}/ring-16k"), bytes).unwrap();
-    assert!(!ring_events_of(&ring).is_empty());
-}
-
-fn ring_events_of(ring: &RingFile) -> Vec<crate::Event> {
-    crate::ring_events(&ring.contents().unwrap(), None).events
 }

@@ -5,10 +5,12 @@
 //! abort, SIGSEGV), and the next logger on the logdir must write a `crash`
 //! incident holding exactly the newest complete events of each buffer.
 //! `interned.rs`: the same for events of `msg!` call sites, whose records
-//! are compact and name entries of the call-site dictionary.
+//! are compact and name entries of the call-site dictionary; `flushing.rs`:
+//! with the ring flushed to disk every period.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod flushing;
 mod global;
 mod interned;
 
@@ -85,6 +87,9 @@ fn ring_child() {
     let dir = PathBuf::from(std::env::var(DIR).unwrap());
     if let Some(mode) = mode.strip_prefix("global-") {
         return global::child(mode, &dir);
+    }
+    if let Some(mode) = mode.strip_prefix("flushing-") {
+        return flushing::child(mode, &dir);
     }
     let logger = logger(&dir, true);
     println!("READY");
