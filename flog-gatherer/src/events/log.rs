@@ -57,6 +57,28 @@ pub(crate) enum LogNotice {
     CompressFailed { path: PathBuf, error: io::Error },
     /// Retention removed an old file.
     Removed { path: PathBuf },
+    /// A closed file was uploaded to the bucket (`storage = "s3"`) as
+    /// `url`, and removed from the spool.
+    Uploaded {
+        path: PathBuf,
+        url: String,
+        bytes: u64,
+        parts: usize,
+    },
+    /// Uploading failed; retried after `retry_in`. Sent once per run of
+    /// failures.
+    UploadFailing {
+        path: PathBuf,
+        error: crate::bucket::BucketError,
+        retry_in: Duration,
+    },
+    /// Uploads go through again, after a run of failures.
+    UploadsResumed,
+    /// The spool passed its limit: events are not written until uploads
+    /// make room.
+    SpoolFull { bytes: u64, limit: u64 },
+    /// The spool has room again.
+    SpoolRoom { bytes: u64, limit: u64 },
 }
 
 /// Where the log sends what it has to say.
@@ -106,6 +128,9 @@ pub(crate) struct EventLog {
     /// names stay unique and in order when the clock stands still (a size
     /// rotation storm) or steps back.
     latest: Timestamp,
+    /// Whether events were let go because the spool was full: once it is
+    /// not, their `not_written` gaps are written.
+    spool_paused: bool,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -142,6 +167,7 @@ impl EventLog {
             settlement: Settlement::default(),
             scratch: FlogWriter::append_to(Vec::new()),
             latest: Timestamp(i64::MIN),
+            spool_paused: false,
         };
         log.recover(&mut positions)?;
         log.positions = positions;
@@ -291,6 +317,14 @@ impl EventLog {
             self.settlement.count_unwritten(item);
             return;
         }
+        if self.figures.spool_full() {
+            // Closed files wait for the bucket past `spool_bytes`: no more
+            // is written until uploads make room, and what comes meanwhile
+            // is counted, to be written as gaps (docs/gatherer.md).
+            self.spool_paused = true;
+            self.settlement.count_unwritten(item);
+            return;
+        }
         self.scratch.get_mut().clear();
         let encoded = match &item {
             Gathered::Event(r) => self.scratch.write_received(&r.event, &r.receipt),
@@ -361,6 +395,9 @@ impl EventLog {
             }
             return;
         }
+        if self.spool_paused && !self.figures.spool_full() {
+            self.resume_after_spool();
+        }
         let Some(current) = &self.current else { return };
         let by_time = self
             .rotation
@@ -380,6 +417,22 @@ impl EventLog {
             drop(error);
             return;
         }
+        let (records, total) = self.settlement.take_for_resume(self.clock.now());
+        for record in records {
+            self.append(record);
+        }
+        if let Some(path) = self.current_path().map(Path::to_owned) {
+            let _ = self.notices.send(LogNotice::Resumed {
+                path,
+                unwritten: total,
+            });
+        }
+    }
+
+    /// The spool has room again: the gaps of what was let go meanwhile go
+    /// into the current file.
+    fn resume_after_spool(&mut self) {
+        self.spool_paused = false;
         let (records, total) = self.settlement.take_for_resume(self.clock.now());
         for record in records {
             self.append(record);

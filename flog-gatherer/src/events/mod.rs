@@ -11,7 +11,8 @@
 //! (the files: append, rotate, recover), [`compress`] (the compressor
 //! thread, retention), [`relay`] (what is written, on to the gatherer's
 //! logport), [`writer`] (the writer thread owning the log), [`held`] (gaps
-//! waiting for room), [`subscriber`] (one task per publisher) and, on top,
+//! waiting for room), [`subscriber`] (one task per publisher), [`upload`]
+//! (closed files into the bucket, `storage = "s3"`) and, on top,
 //! [`gathering`] (all of it running).
 
 mod compress;
@@ -27,9 +28,10 @@ mod relay;
 mod settle;
 mod subscriber;
 mod tracker;
+mod upload;
 mod writer;
 
-pub use self::figures::{EventFigures, PublisherEventFigures};
+pub use self::figures::{EventFigures, PublisherEventFigures, SpoolFigures};
 pub(crate) use self::gathering::EventGathering;
 pub(crate) use self::names::{parse_name, EventFileName};
 pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};

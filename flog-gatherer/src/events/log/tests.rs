@@ -170,6 +170,7 @@ fn rotation_by_injected_clock_names_closes_and_compresses() {
         f.clock.clone(),
         crx,
         ntx,
+        None,
     )
     .unwrap()
     .join()
