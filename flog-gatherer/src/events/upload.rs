@@ -225,3 +225,75 @@ impl Uploader {
         self.figures.set_spool(spool.figures);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use flog_testkit::{Moto, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
+
+    use super::*;
+    use crate::config::S3Config;
+
+    /// Another gatherer's file holds the name: the upload goes to `~2`,
+    /// the other stays; the local file leaves only once uploaded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_name_another_gatherer_took_is_uploaded_as_the_next_and_the_spool_empties() {
+        let Some(moto) = Moto::start("flog-taken") else {
+            return;
+        };
+        let mut config = S3Config::new(moto.bucket());
+        config.endpoint = Some(moto.endpoint());
+        config.access_key_id = Some(MOTO_ACCESS_KEY_ID.to_owned());
+        config.secret_access_key = Some(MOTO_SECRET_ACCESS_KEY.to_owned());
+        let bucket = Bucket::open(&config).unwrap();
+        let name = "from-2026-12-01T10-00-00.000000Z---to-2026-12-01T11-00-00.000000Z.flog.bz2";
+        let theirs = b"another gatherer's events".to_vec();
+        bucket
+            .write(&format!("events/{name}"), theirs.clone())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"this gatherer's events").unwrap();
+        let (notices, notices_rx) = mpsc::channel();
+        let figures = Arc::new(EventFigures::default());
+        let uploader = Uploader {
+            bucket: bucket.clone(),
+            part_size: 5 << 20,
+            limit: 1 << 30,
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+            figures: figures.clone(),
+            notices,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        drop(tx);
+        uploader.run(vec![path.clone()], rx).await;
+        assert!(!path.exists());
+        let ours = format!("events/{}", bucket_name(name, 1));
+        assert_eq!(
+            bucket.read(&ours).await.unwrap().as_deref(),
+            Some(&b"this gatherer's events"[..])
+        );
+        assert_eq!(
+            bucket
+                .read(&format!("events/{name}"))
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&theirs[..])
+        );
+        let spool = figures.spool();
+        assert_eq!((spool.files, spool.bytes, spool.full), (0, 0, false));
+        assert_eq!((spool.uploaded_files, spool.uploaded_bytes), (1, 22));
+        let uploaded: Vec<String> = notices_rx
+            .try_iter()
+            .filter_map(|n| match n {
+                LogNotice::Uploaded { url, .. } => Some(url),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(uploaded, [bucket.url_of(&ours)]);
+    }
+}

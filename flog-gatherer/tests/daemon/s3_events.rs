@@ -388,3 +388,57 @@ async fn a_full_spool_is_reported_once_holds_and_recovers() {
     );
     service.publisher.shutdown().await;
 }
+
+/// The figure of docs/performance.md ("Gatherers sharing a bucket"):
+/// event-file upload throughput into the bucket. Closed files of noise
+/// (compressed event files do not compress further) are left in the spool,
+/// as a crash would leave them, and the gatherer started: from its start
+/// to an empty spool is the time their uploads took. Run by hand:
+/// `cargo test --release -p flog-gatherer --test daemon s3_events::figure -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure, run by hand"]
+async fn figure_event_file_upload_throughput() {
+    for (files, size) in [(64usize, 1usize << 20), (8, 16 << 20)] {
+        let Some(moto) = Moto::start(&format!("flog-upload-{files}")) else {
+            return;
+        };
+        let reader = Reader::new(&moto);
+        let dir = tempfile::tempdir().unwrap();
+        let basedir = s3_basedir(dir.path(), "g", &moto);
+        add_rule(&basedir, "[events]\n");
+        let spool = events_dir(&basedir);
+        fs::create_dir_all(&spool).unwrap();
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for n in 0..files {
+            let mut noise = Vec::with_capacity(size);
+            while noise.len() < size {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                noise.extend_from_slice(&state.to_le_bytes());
+            }
+            let name = format!(
+                "from-2026-12-01T10-00-{n:02}.000000Z---to-2026-12-01T10-00-{n:02}.500000Z.flog.bz2"
+            );
+            fs::write(spool.join(name), noise).unwrap();
+        }
+        let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+        daemon.wait_line(&["storing incidents in s3://"]);
+        let started = Instant::now();
+        let deadline = started + PATIENCE * 4;
+        while !closed_local(&basedir).is_empty() {
+            assert!(Instant::now() < deadline, "{:?}", closed_local(&basedir));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let objects = event_objects(&reader).await;
+        assert_eq!(objects.len(), files);
+        let mib = (files * size) as f64 / f64::from(1 << 20);
+        eprintln!(
+            "{files} files of {} MiB: {mib:.0} MiB in {took:.2} s, {:.1} MiB/s",
+            size >> 20,
+            mib / took
+        );
+        assert_eq!(daemon.stop().code(), Some(0));
+    }
+}
