@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use flog_core::{Clock, SystemClock};
 use flog_wire::{ClientOptions, LogportUrl};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -77,21 +78,14 @@ impl EventGathering {
             bytes: events.keep_bytes,
             age: events.keep_age,
         };
-        let mut uploads = None;
-        let mut uploader = None;
+        let mut uploading = None;
         if let Some(bucket) = bucket {
             if retention.files.is_some() || retention.bytes.is_some() || retention.age.is_some() {
                 tracing::warn!(bucket = %bucket.shown(), "keep_files, keep_bytes and keep_age do not apply with storage = \"s3\": closed event files leave the disk once uploaded to {}; the bucket's lifecycle rules keep them", bucket.shown());
             }
             // Never remove a file before it is uploaded.
             retention = Retention::default();
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let found = dir.clone();
-            let waiting = blocking("find the event files waiting for upload", move || {
-                waiting_for_upload(&found)
-            })
-            .await?;
-            let task = Uploader {
+            let uploader = Uploader {
                 bucket,
                 part_size: usize::try_from(events.upload_part_size).unwrap_or(usize::MAX),
                 limit: events.spool_bytes,
@@ -100,9 +94,9 @@ impl EventGathering {
                 figures: figures.clone(),
                 notices: notices.clone(),
             };
-            uploader = Some(tokio::spawn(task.run(waiting, rx)));
-            uploads = Some(tx);
+            uploading = Some(start_uploads(uploader, &dir).await?);
         }
+        let (uploads, uploader) = uploading.unzip();
         let compressor = compress::spawn(
             dir.clone(),
             events.compress,
@@ -241,6 +235,21 @@ impl EventGathering {
             let _ = blocking("stop the event notices", move || reporter.join()).await;
         }
     }
+}
+
+/// Starts `uploader` on the files a previous run left in the spool; the
+/// sender is the compressor's, to hand it each file once final.
+async fn start_uploads(
+    uploader: Uploader,
+    dir: &Path,
+) -> Result<(UnboundedSender<PathBuf>, tokio::task::JoinHandle<()>), GatherError> {
+    let found = dir.to_owned();
+    let waiting = blocking("find the event files waiting for upload", move || {
+        waiting_for_upload(&found)
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok((tx, tokio::spawn(uploader.run(waiting, rx))))
 }
 
 /// The closed files a previous run left compressed but not uploaded

@@ -4,7 +4,7 @@
 //! events").
 //!
 //! Leaves first: [`gathered`] (the records the log is given), [`figures`]
-//! (counts for the metrics), [`names`] (file names), [`tracker`] (new,
+//! (counts for the metrics), [`names`] (file names), [`notice`] (what the threads report), [`tracker`] (new,
 //! duplicate and missing event numbers), [`positions`] (what is stored of
 //! each publisher), [`recovery`] (closing what a dead gatherer left open),
 //! [`settle`] (what is known to be in the file after a failure), [`log`]
@@ -22,6 +22,7 @@ mod gathering;
 mod held;
 mod log;
 mod names;
+mod notice;
 mod positions;
 mod recovery;
 mod relay;

@@ -130,8 +130,7 @@ impl Uploader {
                             retry_in: backoff,
                         });
                     }
-                    let pause = tokio::time::sleep(backoff);
-                    self.taking(pause, &mut spool, &mut files, &mut open).await;
+                    self.pause(backoff, &mut spool, &mut files, &mut open).await;
                     backoff = (backoff * 2).min(self.max_backoff);
                 }
             }
@@ -153,6 +152,32 @@ impl Uploader {
             tokio::select! {
                 done = &mut work => return done,
                 received = files.recv(), if *open => match received {
+                    Some(path) => {
+                        spool.add(path);
+                        self.publish(spool);
+                    }
+                    None => *open = false,
+                },
+            }
+        }
+    }
+
+    /// Waits `backoff` before the next attempt, taking the files closed
+    /// meanwhile; cut short by a stop (the sender gone), which then gets
+    /// one more attempt rather than a wait of up to `max_backoff`.
+    async fn pause(
+        &self,
+        backoff: Duration,
+        spool: &mut Spool,
+        files: &mut UnboundedReceiver<PathBuf>,
+        open: &mut bool,
+    ) {
+        let pause = tokio::time::sleep(backoff);
+        tokio::pin!(pause);
+        while *open {
+            tokio::select! {
+                () = &mut pause => return,
+                received = files.recv() => match received {
                     Some(path) => {
                         spool.add(path);
                         self.publish(spool);

@@ -325,6 +325,48 @@ async fn uploads_are_retried_and_survive_a_killed_gatherer() {
     service.publisher.shutdown().await;
 }
 
+/// A stop while the server is down does not wait out the pause before the
+/// next attempt (two minutes here): the gatherer exits, its files stay in
+/// the spool, and its next start uploads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_server_is_down_keeps_the_spool_for_the_next_start() {
+    let Some(mut moto) = Moto::start("flog-stop") else {
+        return;
+    };
+    let reader = Reader::new(&moto);
+    let service = Service::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let basedir = events_basedir(dir.path(), &moto, &service, "");
+    let config = basedir.join("gatherer.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    let slow = text
+        .replace("min_backoff = \"50ms\"", "min_backoff = \"120s\"")
+        .replace("max_backoff = \"400ms\"", "max_backoff = \"120s\"");
+    assert_ne!(slow, text);
+    fs::write(&config, slow).unwrap();
+    let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+    daemon.wait_line(&["storing incidents in s3://"]);
+    let stream = Stream::start(service.logger.clone(), 100);
+    eventually("some events", || stream.logged().len() >= 100);
+    moto.down();
+    assert!(rotate(&basedir).status.success());
+    daemon.wait_line(&["cannot upload"]);
+    // Within the usual patience, not after the two minutes.
+    assert_eq!(daemon.stop().code(), Some(0), "{:#?}", daemon.seen);
+    drop(stream);
+    let waiting = closed_local(&basedir);
+    assert!(waiting.len() >= 2, "the rotated and the last file: {waiting:?}");
+    moto.up();
+    let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
+    until_objects(&reader, "the files left in the spool", |o| {
+        waiting.iter().all(|n| o.contains_key(n))
+    })
+    .await;
+    eventually("an empty spool", || closed_local(&basedir).is_empty());
+    assert_eq!(daemon.stop().code(), Some(0));
+    service.publisher.shutdown().await;
+}
+
 fn spooled_bytes(basedir: &Path) -> u64 {
     closed_local(basedir)
         .iter()

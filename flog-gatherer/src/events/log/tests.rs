@@ -10,6 +10,7 @@ use flog_core::{
 
 use super::*;
 use crate::events::compress::{self, Retention};
+use crate::events::recovery::Recovered;
 use flog_core::flogfile::{Gap, GapReason, ReceivedEvent};
 
 const T0: Timestamp = Timestamp(1_764_588_600_000_000);
