@@ -355,7 +355,10 @@ async fn a_stop_while_the_server_is_down_keeps_the_spool_for_the_next_start() {
     assert_eq!(daemon.stop().code(), Some(0), "{:#?}", daemon.seen);
     drop(stream);
     let waiting = closed_local(&basedir);
-    assert!(waiting.len() >= 2, "the rotated and the last file: {waiting:?}");
+    assert!(
+        waiting.len() >= 2,
+        "the rotated and the last file: {waiting:?}"
+    );
     moto.up();
     let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
     until_objects(&reader, "the files left in the spool", |o| {
