@@ -430,5 +430,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+mod upload;
+pub(crate) use self::upload::Upload;
+
 #[cfg(test)]
 mod tests;

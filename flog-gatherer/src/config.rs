@@ -536,6 +536,8 @@ page_size = 500
 # keep_bytes = "50 GiB"          # default: keep all
 # keep_age = "30d"               # default: keep all, whatever their age
 # queue_memory = "16 MiB"        # per publisher, waiting for the disk
+# spool_bytes = "4 GiB"          # storage = "s3": closed files waiting for upload
+# upload_part_size = "8 MiB"     # storage = "s3": larger files go in parts
 # publishers = ["web-1"]         # ids; default: every publisher
 #
 # [[events.level]]               # the most specific rule decides

@@ -368,6 +368,27 @@ pub enum BucketError {
         /// `s3://BUCKET/PREFIX`.
         bucket: String,
     },
+    /// A file to upload could not be read.
+    #[error("cannot {action} {path}: {source}")]
+    Local {
+        /// What was being done: `read`.
+        action: &'static str,
+        /// The local file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// An upload completed but the object is not what was sent (another
+    /// size or digest): it is not counted as uploaded, the local file stays.
+    #[error("{key} in {bucket} is not what was uploaded ({found}); the local file is kept and the upload retried")]
+    Unconfirmed {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET/PREFIX`.
+        bucket: String,
+        /// What differs.
+        found: String,
+    },
     /// The `latest` marker holds something else than an incident name.
     #[error("{key} in {bucket} does not hold an incident name; fix or remove it")]
     BadLatest {

@@ -240,6 +240,7 @@ impl Gatherer {
                     events,
                     self.event_figures.clone(),
                     relay,
+                    self.bucket.clone(),
                 )
                 .await?,
             ),

@@ -92,7 +92,9 @@ pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
 pub use crate::error::{BucketError, ConfigError, ConfigProblem, GatherError, RuleError};
-pub use crate::events::{EventFigures, PublisherEventFigures, EVENTS_DIR, ROTATE_REQUEST};
+pub use crate::events::{
+    EventFigures, PublisherEventFigures, SpoolFigures, EVENTS_DIR, ROTATE_REQUEST,
+};
 pub use crate::gatherer::Gatherer;
 pub use crate::listen::{
     accept_key, ACCEPTED_KEYS_DIR, GATHERER_ID_FILE, GATHERER_KEY_FILE, GATHERER_LOGPORT_FILE,

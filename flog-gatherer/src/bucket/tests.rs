@@ -154,3 +154,58 @@ async fn refused_credentials_are_told_apart_and_write_nothing() {
     let down = bucket(&moto).check().await.unwrap_err();
     assert!(!down.is_refused_credentials(), "{down:?}");
 }
+
+/// Noise that does not compress (as a compressed event file).
+fn noise(len: usize, mut state: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_file_is_uploaded_once_in_one_put_or_in_parts_and_never_over_another() {
+    let Some(moto) = Moto::start("flog-upload") else {
+        return;
+    };
+    let bucket = bucket(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    const PART: usize = 5 << 20;
+    let small = dir.path().join("small.flog.bz2");
+    std::fs::write(&small, noise(1000, 1)).unwrap();
+    let large = dir.path().join("large.flog.bz2");
+    std::fs::write(&large, noise(2 * PART + 123, 2)).unwrap();
+    for (path, relative, first) in [
+        (&small, "events/small.flog.bz2", Upload::Put),
+        (&large, "events/large.flog.bz2", Upload::Multipart(3)),
+    ] {
+        let uploaded = bucket.upload_file(relative, path, PART).await.unwrap();
+        assert_eq!(uploaded, first, "{relative}");
+        let stored = bucket.read(relative).await.unwrap().unwrap();
+        assert!(stored[..] == std::fs::read(path).unwrap()[..], "{relative}");
+        // Again (a crash after the upload kept the file): already there.
+        let again = bucket.upload_file(relative, path, PART).await.unwrap();
+        assert_eq!(again, Upload::AlreadyThere, "{relative}");
+        // Another file of that name: taken, the object untouched.
+        let other = dir.path().join("other");
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&other, &bytes).unwrap();
+        let taken = bucket.upload_file(relative, &other, PART).await.unwrap();
+        assert_eq!(taken, Upload::Taken, "{relative}");
+        assert_eq!(bucket.read(relative).await.unwrap(), Some(stored));
+    }
+    // A file that cannot be read: a clear error, nothing uploaded.
+    let gone = dir.path().join("gone.flog.bz2");
+    let error = bucket
+        .upload_file("events/gone.flog.bz2", &gone, PART)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BucketError::Local { .. }), "{error}");
+    assert_eq!(bucket.read("events/gone.flog.bz2").await.unwrap(), None);
+}

@@ -44,7 +44,18 @@ pub struct EventsConfig {
     /// that its events are counted as a gap (`not_written`) rather than
     /// held. Default 16 MiB.
     pub queue_memory: u64,
+    /// With `storage = "s3"`: bytes of closed files that may wait on the
+    /// local disk for the bucket; past that the spool is full and events
+    /// are not written (but counted as `not_written` gaps) until uploads
+    /// make room. Default 4 GiB.
+    pub spool_bytes: u64,
+    /// With `storage = "s3"`: closed files larger than this are uploaded
+    /// in parts of this size (S3's minimum part is 5 MiB). Default 8 MiB.
+    pub upload_part_size: u64,
 }
+
+/// S3's smallest part of a multipart upload (but the last).
+const MIN_PART: u64 = 5 * 1024 * 1024;
 
 impl Default for EventsConfig {
     fn default() -> Self {
@@ -59,6 +70,8 @@ impl Default for EventsConfig {
             keep_bytes: None,
             keep_age: None,
             queue_memory: 16 * 1024 * 1024,
+            spool_bytes: 4 * 1024 * 1024 * 1024,
+            upload_part_size: 8 * 1024 * 1024,
         }
     }
 }
@@ -119,6 +132,8 @@ pub(crate) struct RawEvents {
     keep_bytes: Option<Spanned<RawSize>>,
     keep_age: Option<Spanned<RawDuration>>,
     queue_memory: Option<Spanned<RawSize>>,
+    spool_bytes: Option<Spanned<RawSize>>,
+    upload_part_size: Option<Spanned<RawSize>>,
 }
 
 /// `rotate`: a duration, or `false` for no rotation by time.
@@ -206,6 +221,18 @@ impl RawEvents {
         }
         if let Some(raw) = &self.queue_memory {
             config.queue_memory = size(raw, "queue_memory")?;
+        }
+        if let Some(raw) = &self.spool_bytes {
+            config.spool_bytes = size(raw, "spool_bytes")?;
+        }
+        if let Some(raw) = &self.upload_part_size {
+            let part = size(raw, "upload_part_size")?;
+            if part < MIN_PART {
+                let key = "upload_part_size";
+                let range = "5 MiB up";
+                return Err(source.error_at(raw.span(), ConfigProblem::OutOfRange { key, range }));
+            }
+            config.upload_part_size = part;
         }
         if let Some(raw) = &self.keep_files {
             let files = usize::try_from(*raw.get_ref()).ok().filter(|n| *n >= 1);
@@ -316,6 +343,8 @@ min_level = 35
             ("[events]\nkeep_age = \"a week\"\n", 2),
             ("[events]\n\nkeep_age = -7\n", 3),
             ("[events]\nkeep_age = \"400d\"\n", 2),
+            ("[events]\n\nupload_part_size = \"1 MiB\"\n", 3),
+            ("[events]\nspool_bytes = 0\n", 2),
         ] {
             let e = Config::from_toml(text, "g.toml").unwrap_err();
             assert_eq!(e.line(), Some(line), "{text}: {e}");
@@ -329,6 +358,10 @@ min_level = 35
             week.events.unwrap().keep_age,
             Some(Duration::from_secs(7 * 86_400))
         );
+        let spool = "[events]\nspool_bytes = \"1 GiB\"\nupload_part_size = \"5 MiB\"\n";
+        let spool = Config::from_toml(spool, "g.toml").unwrap().events.unwrap();
+        assert_eq!(spool.spool_bytes, 1 << 30);
+        assert_eq!(spool.upload_part_size, 5 << 20);
         let off = Config::from_toml("[events]\nrotate = false\n", "g.toml").unwrap();
         assert_eq!(off.events.unwrap().rotate, None);
     }

@@ -1,5 +1,6 @@
 //! The compressor: a named thread that compresses closed gathered files off
-//! the gathering path and applies retention, reporting over a channel.
+//! the gathering path and applies retention, reporting over a channel; with
+//! a bucket, it hands each file, once final, on to the uploader.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -11,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use flog_core::{Clock, Timestamp};
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::log::LogNotice;
 use super::names::{parse_name, EventFileName};
@@ -38,8 +40,9 @@ impl Retention {
 const AGE_CHECK: Duration = Duration::from_secs(60);
 
 /// Starts the compressor of `dir`: it compresses every path received (when
-/// `compress`), then applies `retention` by `clock`, and ends when the
-/// sender is gone.
+/// `compress`), hands the file (compressed, or as it is when compression is
+/// off or failed) to `uploads` if given, then applies `retention` by
+/// `clock`, and ends when the sender is gone.
 pub(crate) fn spawn(
     dir: PathBuf,
     compress: bool,
@@ -47,6 +50,7 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock>,
     closed: Receiver<PathBuf>,
     notices: Sender<LogNotice>,
+    uploads: Option<UnboundedSender<PathBuf>>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("flog-gather-compress".into())
@@ -69,8 +73,13 @@ pub(crate) fn spawn(
                 let Some(path) = pending.pop_front() else {
                     continue;
                 };
-                if compress {
-                    compress_one(&path, &notices);
+                let done = if compress {
+                    compress_one(&path, &notices)
+                } else {
+                    path
+                };
+                if let Some(uploads) = &uploads {
+                    let _ = uploads.send(done);
                 }
                 let waiting: Vec<OsString> = if compress {
                     pending
@@ -86,19 +95,25 @@ pub(crate) fn spawn(
         })
 }
 
-fn compress_one(path: &Path, notices: &Sender<LogNotice>) {
+/// Compresses `path`; the file it leaves (the compressed one, or `path`
+/// when compressing failed).
+fn compress_one(path: &Path, notices: &Sender<LogNotice>) -> PathBuf {
     let mut target = path.as_os_str().to_owned();
     target.push(".bz2");
     let target = PathBuf::from(target);
     match flog_core::fs::compress_file(path, &target) {
         Ok(()) => {
-            let _ = notices.send(LogNotice::Compressed { path: target });
+            let _ = notices.send(LogNotice::Compressed {
+                path: target.clone(),
+            });
+            target
         }
         Err(error) => {
             let _ = notices.send(LogNotice::CompressFailed {
                 path: path.to_owned(),
                 error,
             });
+            path.to_owned()
         }
     }
 }
@@ -275,7 +290,7 @@ mod tests {
         };
         let clock = Arc::new(ManualClock::new(NOW));
         let (tx, rx) = mpsc::channel();
-        spawn(dir.clone(), true, retention, clock, closed_rx, tx)
+        spawn(dir.clone(), true, retention, clock, closed_rx, tx, None)
             .unwrap()
             .join()
             .unwrap();

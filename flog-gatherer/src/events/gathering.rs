@@ -1,6 +1,6 @@
 //! Event gathering as the gatherer runs it: the event log on its writer
-//! thread, the compressor, a thread logging their notices, and one
-//! [`run_subscriber`] task per wanted publisher.
+//! thread, the compressor, with a bucket the uploader, a thread logging
+//! their notices, and one [`run_subscriber`] task per wanted publisher.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use flog_core::{Clock, SystemClock};
 use flog_wire::{ClientOptions, LogportUrl};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,11 +18,13 @@ use tokio_util::task::TaskTracker;
 use super::compress::{self, Retention};
 use super::figures::EventFigures;
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
-use super::names::EVENTS_DIR;
+use super::names::{parse_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 use super::relay::Relay;
 use super::subscriber::{run_subscriber, SubscriberContext};
+use super::upload::Uploader;
 use super::writer;
+use crate::bucket::Bucket;
 use crate::config::{Config, EventsConfig};
 use crate::contain::blocking;
 use crate::error::GatherError;
@@ -43,6 +46,7 @@ pub(crate) struct EventGathering {
     tracker: TaskTracker,
     writer: Option<JoinHandle<std::io::Result<()>>>,
     compressor: Option<JoinHandle<()>>,
+    uploader: Option<tokio::task::JoinHandle<()>>,
     reporter: Option<JoinHandle<()>>,
 }
 
@@ -56,23 +60,43 @@ impl std::fmt::Debug for EventGathering {
 
 impl EventGathering {
     /// Opens the event log of `basedir` (closing what a crash left open)
-    /// and starts its threads.
+    /// and starts its threads; with a `bucket`, the uploader too.
     pub(crate) async fn start(
         basedir: &Path,
         config: &Config,
         events: EventsConfig,
         figures: Arc<EventFigures>,
         relay: Option<Arc<Relay>>,
+        bucket: Option<Bucket>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
         let (closed, closed_rx) = mpsc::channel();
         let dir = basedir.join(EVENTS_DIR);
-        let retention = Retention {
+        let mut retention = Retention {
             files: events.keep_files,
             bytes: events.keep_bytes,
             age: events.keep_age,
         };
+        let mut uploading = None;
+        if let Some(bucket) = bucket {
+            if retention.files.is_some() || retention.bytes.is_some() || retention.age.is_some() {
+                tracing::warn!(bucket = %bucket.shown(), "keep_files, keep_bytes and keep_age do not apply with storage = \"s3\": closed event files leave the disk once uploaded to {}; the bucket's lifecycle rules keep them", bucket.shown());
+            }
+            // Never remove a file before it is uploaded.
+            retention = Retention::default();
+            let uploader = Uploader {
+                bucket,
+                part_size: usize::try_from(events.upload_part_size).unwrap_or(usize::MAX),
+                limit: events.spool_bytes,
+                min_backoff: config.min_backoff,
+                max_backoff: config.max_backoff,
+                figures: figures.clone(),
+                notices: notices.clone(),
+            };
+            uploading = Some(start_uploads(uploader, &dir).await?);
+        }
+        let (uploads, uploader) = uploading.unzip();
         let compressor = compress::spawn(
             dir.clone(),
             events.compress,
@@ -80,6 +104,7 @@ impl EventGathering {
             clock.clone(),
             closed_rx,
             notices.clone(),
+            uploads,
         )
         .map_err(GatherError::io("start the compressor for", &dir))?;
         let reporter = std::thread::Builder::new()
@@ -128,6 +153,7 @@ impl EventGathering {
             tracker: TaskTracker::new(),
             writer: Some(writer),
             compressor: Some(compressor),
+            uploader,
             reporter: Some(reporter),
         })
     }
@@ -166,7 +192,9 @@ impl EventGathering {
     }
 
     /// Stops every subscriber, then closes the current file (trailer
-    /// `shutdown`) and lets the compressor finish.
+    /// `shutdown`) and lets the compressor and the uploader finish (the
+    /// uploader stops at its first failure: what it leaves waits for the
+    /// next start).
     pub(crate) async fn stop(mut self) {
         for task in self.tasks.values() {
             task.stop.cancel();
@@ -176,11 +204,7 @@ impl EventGathering {
         // The last sender of the writer goes with the context.
         drop(self.tasks);
         drop(self.cx);
-        let threads = (
-            self.writer.take(),
-            self.compressor.take(),
-            self.reporter.take(),
-        );
+        let threads = (self.writer.take(), self.compressor.take());
         let joined = blocking("stop event gathering", move || {
             if let Some(writer) = threads.0 {
                 match writer.join() {
@@ -191,16 +215,66 @@ impl EventGathering {
                     Err(_) => tracing::error!("the events writer panicked"),
                 }
             }
-            // The writer held the last senders of both.
-            for thread in [threads.1, threads.2].into_iter().flatten() {
-                let _ = thread.join();
+            // The writer held the last sender of the compressor's, which
+            // holds the uploader's.
+            if let Some(compressor) = threads.1 {
+                let _ = compressor.join();
             }
         })
         .await;
         if let Err(panicked) = joined {
             tracing::error!(error = %panicked, "{panicked}");
         }
+        if let Some(uploader) = self.uploader.take() {
+            if let Err(panicked) = uploader.await {
+                tracing::error!(error = %panicked, "the event uploader failed: {panicked}");
+            }
+        }
+        // The uploader held the last sender of the notices.
+        if let Some(reporter) = self.reporter.take() {
+            let _ = blocking("stop the event notices", move || reporter.join()).await;
+        }
     }
+}
+
+/// Starts `uploader` on the files a previous run left in the spool; the
+/// sender is the compressor's, to hand it each file once final.
+async fn start_uploads(
+    uploader: Uploader,
+    dir: &Path,
+) -> Result<(UnboundedSender<PathBuf>, tokio::task::JoinHandle<()>), GatherError> {
+    let found = dir.to_owned();
+    let waiting = blocking("find the event files waiting for upload", move || {
+        waiting_for_upload(&found)
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok((tx, tokio::spawn(uploader.run(waiting, rx))))
+}
+
+/// The closed files a previous run left compressed but not uploaded
+/// (uncompressed ones go through the compressor first, by the log's
+/// recovery), oldest first.
+fn waiting_for_upload(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut waiting: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).and_then(parse_name);
+            matches!(
+                name,
+                Some(EventFileName::Closed {
+                    compressed: true,
+                    ..
+                })
+            )
+        })
+        .collect();
+    waiting.sort();
+    waiting
 }
 
 fn report(notice: &LogNotice) {
@@ -235,6 +309,33 @@ fn report(notice: &LogNotice) {
         }
         LogNotice::Removed { path } => {
             tracing::info!(path = %shown(path), "removed {} (retention)", shown(path))
+        }
+        LogNotice::Uploaded {
+            path,
+            url,
+            bytes,
+            parts,
+        } => {
+            tracing::info!(path = %shown(path), %url, bytes, parts, "uploaded {} to {url} ({bytes} bytes, {parts} part(s)); removed it from the spool", shown(path))
+        }
+        LogNotice::UploadFailing {
+            path,
+            error,
+            retry_in,
+        } => {
+            let retry_in = format!("{retry_in:?}");
+            tracing::error!(path = %shown(path), %error, %retry_in, "cannot upload {}: {error}; it stays in the spool and uploads are retried (first in {retry_in}, then less often)", shown(path))
+        }
+        LogNotice::UploadsResumed => tracing::info!("uploading event files again"),
+        LogNotice::SpoolFull { bytes, limit } => {
+            tracing::error!(bytes, limit, "the event spool is full: {bytes} bytes of closed files wait for the bucket (spool_bytes = {limit}); events are not written, but counted as not_written gaps, until uploads make room")
+        }
+        LogNotice::SpoolRoom { bytes, limit } => {
+            tracing::info!(
+                bytes,
+                limit,
+                "the event spool has room again ({bytes} of {limit} bytes); writing events again"
+            )
         }
     }
 }

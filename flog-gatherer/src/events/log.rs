@@ -24,8 +24,9 @@ use flog_core::{
 use super::figures::EventFigures;
 pub(crate) use super::gathered::Gathered;
 use super::names::{closed_name, parse_name, present_name, EventFileName, EVENTS_DIR};
+pub(crate) use super::notice::LogNotice;
 use super::positions::Positions;
-use super::recovery::{close_left, Recovered};
+use super::recovery::close_left;
 use super::settle::{Pending, Settlement};
 
 /// When and how files are closed.
@@ -35,28 +36,6 @@ pub(crate) struct Rotation {
     pub(crate) every: Option<Duration>,
     /// Close the current file once it holds this many bytes.
     pub(crate) size: Option<u64>,
-}
-
-/// What the log tells its owner, for the daemon's own log.
-#[derive(Debug)]
-pub(crate) enum LogNotice {
-    /// Writing `path` failed (a full disk): gathering into files pauses
-    /// until a new file can be written. Sent once per run of failures.
-    Failing { path: PathBuf, error: io::Error },
-    /// A new file could be written again; the events not written meanwhile
-    /// are in it as gaps.
-    Resumed { path: PathBuf, unwritten: u64 },
-    /// A file was closed and is ready for compression.
-    Closed { path: PathBuf },
-    /// A file left open by a gatherer that died was closed with a
-    /// `recovered` trailer.
-    Recovered(Recovered),
-    /// A closed file was compressed to `path`.
-    Compressed { path: PathBuf },
-    /// Compressing a closed file failed; it stays uncompressed.
-    CompressFailed { path: PathBuf, error: io::Error },
-    /// Retention removed an old file.
-    Removed { path: PathBuf },
 }
 
 /// Where the log sends what it has to say.
@@ -106,6 +85,9 @@ pub(crate) struct EventLog {
     /// names stay unique and in order when the clock stands still (a size
     /// rotation storm) or steps back.
     latest: Timestamp,
+    /// Whether events were let go because the spool was full: once it is
+    /// not, their `not_written` gaps are written.
+    spool_paused: bool,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -142,6 +124,7 @@ impl EventLog {
             settlement: Settlement::default(),
             scratch: FlogWriter::append_to(Vec::new()),
             latest: Timestamp(i64::MIN),
+            spool_paused: false,
         };
         log.recover(&mut positions)?;
         log.positions = positions;
@@ -291,6 +274,14 @@ impl EventLog {
             self.settlement.count_unwritten(item);
             return;
         }
+        if self.figures.spool_full() {
+            // Closed files wait for the bucket past `spool_bytes`: no more
+            // is written until uploads make room, and what comes meanwhile
+            // is counted, to be written as gaps (docs/gatherer.md).
+            self.spool_paused = true;
+            self.settlement.count_unwritten(item);
+            return;
+        }
         self.scratch.get_mut().clear();
         let encoded = match &item {
             Gathered::Event(r) => self.scratch.write_received(&r.event, &r.receipt),
@@ -361,6 +352,9 @@ impl EventLog {
             }
             return;
         }
+        if self.spool_paused && !self.figures.spool_full() {
+            self.resume_after_spool();
+        }
         let Some(current) = &self.current else { return };
         let by_time = self
             .rotation
@@ -380,6 +374,22 @@ impl EventLog {
             drop(error);
             return;
         }
+        let (records, total) = self.settlement.take_for_resume(self.clock.now());
+        for record in records {
+            self.append(record);
+        }
+        if let Some(path) = self.current_path().map(Path::to_owned) {
+            let _ = self.notices.send(LogNotice::Resumed {
+                path,
+                unwritten: total,
+            });
+        }
+    }
+
+    /// The spool has room again: the gaps of what was let go meanwhile go
+    /// into the current file.
+    fn resume_after_spool(&mut self) {
+        self.spool_paused = false;
         let (records, total) = self.settlement.take_for_resume(self.clock.now());
         for record in records {
             self.append(record);

@@ -47,6 +47,20 @@ pub(crate) fn closed_name(from: Timestamp, to: Timestamp) -> String {
     format!("from-{}---to-{}.flog", stamp(from), stamp(to))
 }
 
+/// The name in the bucket's `events/` of the closed file `name`: the same
+/// name, or, when another gatherer's file took it (`taken` times), the same
+/// with `~2`, `~3`... after its close time (`from-T1---to-T2~2.flog.bz2`),
+/// which [`parse_name`] reads as the same times.
+pub(crate) fn bucket_name(name: &str, taken: u32) -> String {
+    if taken == 0 {
+        return name.to_owned();
+    }
+    match name.find(".flog") {
+        Some(at) => format!("{}~{}{}", &name[..at], taken + 1, &name[at..]),
+        None => format!("{name}~{}", taken + 1),
+    }
+}
+
 /// What a name in the events folder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EventFileName {
@@ -73,6 +87,12 @@ pub(crate) fn parse_name(name: &str) -> Option<EventFileName> {
     if to == PRESENT {
         return (!compressed).then_some(EventFileName::Present { from });
     }
+    // A name another gatherer's file took in the bucket: `~N` on.
+    let to = match to.split_once('~') {
+        Some((to, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => to,
+        Some(_) => return None,
+        None => to,
+    };
     Some(EventFileName::Closed {
         from,
         to: parse_stamp(to)?,
@@ -114,6 +134,15 @@ mod tests {
             })
         );
         assert!(closed_name(t1, t2) < closed_name(t2, Timestamp(t2.0 + 1)));
+        let again = bucket_name(&format!("{closed}.bz2"), 1);
+        assert_eq!(
+            again,
+            "from-2025-12-01T11-30-00.123456Z---to-2025-12-01T12-30-00.000001Z~2.flog.bz2"
+        );
+        assert_eq!(bucket_name(&closed, 0), closed);
+        assert_eq!(parse_name(&again), parse_name(&format!("{closed}.bz2")));
+        assert_eq!(parse_name(&again.replace("~2", "~x")), None);
+        assert_eq!(parse_name(&again.replace("~2", "~")), None);
         for bad in [
             "from-x---to-present.flog",
             "incident.flog",

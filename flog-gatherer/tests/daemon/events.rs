@@ -16,7 +16,7 @@ use flog_core::{Level, Logger};
 
 use crate::support::{add_publisher, add_rule, create, eventually, gatherer, Daemon, Service};
 
-const FACILITY: &str = "app.stream";
+pub(crate) const FACILITY: &str = "app.stream";
 
 /// A base directory gathering events of `service` with `[events]` holding
 /// `events` (its keys, one a line).
@@ -61,7 +61,7 @@ fn present(basedir: &Path) -> Vec<String> {
 
 /// The complete records of a file, and the error that ended reading, if
 /// one did.
-fn read(path: &Path) -> (Vec<Record>, Option<ReadError>) {
+pub(crate) fn read(path: &Path) -> (Vec<Record>, Option<ReadError>) {
     let mut records = Vec::new();
     let reader = match FlogReader::open(path) {
         Ok(reader) => reader,
@@ -85,11 +85,11 @@ fn gathered(basedir: &Path) -> Vec<Record> {
 }
 
 /// A gap's reason and its first and last numbers.
-type Gapped = (GapReason, u64, u64);
+pub(crate) type Gapped = (GapReason, u64, u64);
 
 /// The stream's event numbers in the files (each as often as stored), and
 /// the gaps (reason, first, last).
-fn tally(records: &[Record]) -> (BTreeMap<u64, usize>, Vec<Gapped>) {
+pub(crate) fn tally(records: &[Record]) -> (BTreeMap<u64, usize>, Vec<Gapped>) {
     let mut stored = BTreeMap::new();
     let mut gaps = Vec::new();
     for record in records {
@@ -110,7 +110,7 @@ fn tally(records: &[Record]) -> (BTreeMap<u64, usize>, Vec<Gapped>) {
 }
 
 /// Every logged number is stored exactly once or inside a gap, never both.
-fn check_once_or_marked(records: &[Record], logged: &[u64]) {
+pub(crate) fn check_once_or_marked(records: &[Record], logged: &[u64]) {
     let (stored, gaps) = tally(records);
     let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "stored more than once: {twice:?}");
@@ -125,14 +125,14 @@ fn check_once_or_marked(records: &[Record], logged: &[u64]) {
 }
 
 /// A thread logging events of `pad` bytes into [`FACILITY`] until stopped.
-struct Stream {
+pub(crate) struct Stream {
     stop: Arc<AtomicBool>,
     logged: Arc<Mutex<Vec<u64>>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Stream {
-    fn start(logger: Logger, pad: usize) -> Stream {
+    pub(crate) fn start(logger: Logger, pad: usize) -> Stream {
         let stop = Arc::new(AtomicBool::new(false));
         let logged = Arc::new(Mutex::new(Vec::new()));
         let (s, l) = (stop.clone(), logged.clone());
@@ -158,12 +158,12 @@ impl Stream {
         }
     }
 
-    fn logged(&self) -> Vec<u64> {
+    pub(crate) fn logged(&self) -> Vec<u64> {
         self.logged.lock().unwrap().clone()
     }
 
     /// Stops logging; every number logged.
-    fn finish(mut self) -> Vec<u64> {
+    pub(crate) fn finish(mut self) -> Vec<u64> {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.take().unwrap().join().unwrap();
         self.logged()
@@ -309,7 +309,7 @@ async fn a_killed_daemon_leaves_a_readable_file_and_its_restart_closes_it_and_go
 }
 
 /// `flog-gatherer rotate BASEDIR`.
-fn rotate(basedir: &Path) -> std::process::Output {
+pub(crate) fn rotate(basedir: &Path) -> std::process::Output {
     gatherer(&["rotate", basedir.to_str().unwrap()])
         .output()
         .unwrap()

@@ -10,5 +10,6 @@ mod events;
 mod hostile;
 mod load;
 mod s3;
+mod s3_events;
 mod shared_basedir;
 mod support;

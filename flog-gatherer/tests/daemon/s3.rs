@@ -16,15 +16,15 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::support::{add_publisher, create, eventually, Daemon, Service, PATIENCE};
 
-const PREFIX: &str = "fleet";
+pub(crate) const PREFIX: &str = "fleet";
 
 /// The bucket as the tests read it: every object under the prefix.
-struct Reader {
-    store: Box<dyn ObjectStore>,
+pub(crate) struct Reader {
+    pub(crate) store: Box<dyn ObjectStore>,
 }
 
 impl Reader {
-    fn new(moto: &Moto) -> Reader {
+    pub(crate) fn new(moto: &Moto) -> Reader {
         let store = AmazonS3Builder::new()
             .with_bucket_name(moto.bucket())
             .with_endpoint(moto.endpoint())
@@ -40,7 +40,7 @@ impl Reader {
     }
 
     /// Every object under the prefix, by key relative to it.
-    async fn objects(&self) -> BTreeMap<String, Bytes> {
+    pub(crate) async fn objects(&self) -> BTreeMap<String, Bytes> {
         let metas: Vec<_> = self
             .store
             .list(Some(&Key::from(PREFIX)))
@@ -72,7 +72,7 @@ fn text(objects: &BTreeMap<String, Bytes>, key: &str) -> String {
 }
 
 /// A base directory whose gatherer stores into the bucket, polling fast.
-fn s3_basedir(dir: &Path, name: &str, moto: &Moto) -> PathBuf {
+pub(crate) fn s3_basedir(dir: &Path, name: &str, moto: &Moto) -> PathBuf {
     let basedir = dir.join(name);
     create(
         &basedir,
@@ -95,7 +95,7 @@ fn s3_basedir(dir: &Path, name: &str, moto: &Moto) -> PathBuf {
 }
 
 /// `run` with the credentials in the environment, as an operator sets them.
-fn start(basedir: &Path, access_key_id: &str) -> Daemon {
+pub(crate) fn start(basedir: &Path, access_key_id: &str) -> Daemon {
     Daemon::start_with_env(
         basedir,
         &[

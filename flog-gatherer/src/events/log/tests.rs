@@ -10,6 +10,7 @@ use flog_core::{
 
 use super::*;
 use crate::events::compress::{self, Retention};
+use crate::events::recovery::Recovered;
 use flog_core::flogfile::{Gap, GapReason, ReceivedEvent};
 
 const T0: Timestamp = Timestamp(1_764_588_600_000_000);
@@ -170,6 +171,7 @@ fn rotation_by_injected_clock_names_closes_and_compresses() {
         f.clock.clone(),
         crx,
         ntx,
+        None,
     )
     .unwrap()
     .join()
@@ -413,4 +415,51 @@ fn holes_a_dead_gatherer_left_open_are_in_its_positions_for_the_restart() {
     // accounted for by its gap.
     let b = &log.positions().0["b"];
     assert_eq!((b.num, b.holes.as_slice()), (6, &[][..]));
+}
+
+#[test]
+fn while_the_spool_is_full_events_are_counted_and_written_as_a_gap_once_it_has_room() {
+    let f = fixture();
+    let figures = f.outlets.figures.clone();
+    let mut log = f.open(Rotation::default());
+    log.append(received("a", 1));
+    let full = crate::events::SpoolFigures {
+        full: true,
+        ..Default::default()
+    };
+    figures.set_spool(full);
+    for num in 2..=5 {
+        log.append(received("a", num));
+    }
+    log.tick();
+    log.flush();
+    let path = log.current_path().unwrap().to_owned();
+    assert_eq!(origins(&records(&path)), [("a".to_owned(), 1)]);
+    figures.set_spool(crate::events::SpoolFigures::default());
+    log.tick();
+    log.append(received("a", 6));
+    log.flush();
+    let records = records(&path);
+    assert_eq!(
+        origins(&records),
+        [("a".to_owned(), 1), ("a".to_owned(), 6)]
+    );
+    let gaps: Vec<&Box<Gap>> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Gap(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1, "{records:?}");
+    assert_eq!(gaps[0].reason, GapReason::NotWritten);
+    assert_eq!(
+        (gaps[0].count, gaps[0].first, gaps[0].last),
+        (4, Some(2), Some(5))
+    );
+    let resumed = f.notices.try_iter().find_map(|n| match n {
+        LogNotice::Resumed { unwritten, .. } => Some(unwritten),
+        _ => None,
+    });
+    assert_eq!(resumed, Some(4));
 }
