@@ -125,7 +125,12 @@ impl Bucket {
         }
     }
 
-    fn request(
+    /// The client, for the readers of crate::bucket_read.
+    pub(crate) fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn request(
         &self,
         action: &'static str,
         key: &Key,
