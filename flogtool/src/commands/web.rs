@@ -23,8 +23,8 @@ pub(crate) struct WebArgs {
     /// files, foolscap files. Each is read again when it changes, so a .flog
     /// still being written shows more on reload. `s3://BUCKET/KEY` shows one
     /// flogfile of a bucket gatherers share, `s3://BUCKET/PREFIX` every
-    /// .flog.bz2 and .flog under the prefix, as listed at start
-    /// (credentials and endpoint from AWS_ACCESS_KEY_ID,
+    /// .flog.bz2 and .flog under the prefix, as listed at start, at most
+    /// 1000 (credentials and endpoint from AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -37,6 +37,9 @@ pub(crate) struct WebArgs {
     #[arg(long)]
     open: bool,
 }
+
+/// The most objects of buckets one `flogtool web` shows.
+const MAX_OBJECTS: usize = 1000;
 
 /// flogtool reads foolscap's files too; errors keep their whole chain.
 fn load(path: &Path) -> Result<FlogContents, BoxError> {
@@ -77,6 +80,16 @@ pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
         }
     }
     let files = inputs::expand(&args.files, tokio::runtime::Handle::current()).await?;
+    let objects = files
+        .iter()
+        .filter(|f| matches!(f, Input::Object(_)))
+        .count();
+    // The index page reads every file it lists, and the viewer keeps what it
+    // read: a bounded count keeps that, and the bucket's bill, in bounds.
+    anyhow::ensure!(
+        objects <= MAX_OBJECTS,
+        "{objects} flogfiles in the bucket locations given, more than the {MAX_OBJECTS} one viewer shows; name a narrower prefix"
+    );
     let mut interrupt = Interrupt::install()?;
     let listener = TcpListener::bind(("127.0.0.1", args.port.unwrap_or(0)))
         .await

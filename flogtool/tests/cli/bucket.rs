@@ -7,32 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flog_testkit::{Moto, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
-use object_store::aws::AmazonS3Builder;
-use object_store::path::Path as Key;
-use object_store::ObjectStoreExt as _;
 
 use crate::bomb::{seed, ADDRESS_SPACE};
 use crate::util::{flogtool, path_str, real_incident, run, Run};
-
-/// Puts `bytes` at `key` of the server's bucket.
-fn put(moto: &Moto, key: &str, bytes: Vec<u8>) {
-    let store = AmazonS3Builder::new()
-        .with_bucket_name(moto.bucket())
-        .with_endpoint(moto.endpoint())
-        .with_allow_http(true)
-        .with_region("us-east-1")
-        .with_access_key_id(MOTO_ACCESS_KEY_ID)
-        .with_secret_access_key(MOTO_SECRET_ACCESS_KEY)
-        .build()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime
-        .block_on(store.put(&Key::from(key), bytes.into()))
-        .unwrap();
-}
 
 /// flogtool with the server's endpoint and the key `key_id` in its
 /// environment, as an operator sets them.
@@ -67,11 +44,11 @@ fn fill(moto: &Moto, dir: &Path) -> Vec<(String, PathBuf)> {
         let file = real_incident(&dir.join(format!("logs-{i}")));
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
         let key = format!("fleet/incidents/{publisher}/{name}");
-        put(moto, &key, std::fs::read(&file).unwrap());
+        moto.put(&key, std::fs::read(&file).unwrap());
         stored.push((key, file));
     }
-    put(moto, "fleet/incidents/web-1/latest", b"x\n".to_vec());
-    put(moto, "fleet/classified/all", b"x\n".to_vec());
+    moto.put("fleet/incidents/web-1/latest", b"x\n".to_vec());
+    moto.put("fleet/classified/all", b"x\n".to_vec());
     stored.sort();
     stored
 }
@@ -154,13 +131,13 @@ fn a_bad_location_a_missing_object_wrong_credentials_or_a_damaged_object_fail_cl
     let file = real_incident(&dir.path().join("logs"));
     let key = "fleet/incidents/web-1/incident-2026-01-01T00-00-00.000000Z-0001.flog.bz2";
     let bytes = std::fs::read(&file).unwrap();
-    put(&moto, key, bytes.clone());
+    moto.put(key, bytes.clone());
     // Cut in its middle: what dump says of a damaged local file.
     let broken = "fleet/incidents/web-1/incident-2026-01-01T00-00-01.000000Z-0002.flog.bz2";
     let mut garbled = bytes.clone();
     let middle = garbled.len() / 2;
     garbled[middle..].iter_mut().for_each(|b| *b ^= 0x5a);
-    put(&moto, broken, garbled);
+    moto.put(broken, garbled);
     let good = format!("s3://flog-refuse/{key}");
 
     let cases: Vec<(String, Vec<&str>, &str)> = vec![
@@ -241,7 +218,7 @@ fn a_decompression_bomb_in_the_bucket_fails_clearly_in_bounded_memory() {
     };
     for name in ["bomb-256mib.flog.bz2", "bomb-1gib.flog.bz2"] {
         let key = format!("fleet/incidents/web-1/{name}");
-        put(&moto, &key, std::fs::read(seed(name)).unwrap());
+        moto.put(&key, std::fs::read(seed(name)).unwrap());
         let mut limited = Command::new("prlimit");
         limited
             .arg(format!("--as={ADDRESS_SPACE}"))
