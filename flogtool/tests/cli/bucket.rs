@@ -93,6 +93,28 @@ fn dump_and_list_read_a_bucket_as_they_read_files() {
         serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(header["file"].as_str(), Some(url(key).as_str()));
 
+    // filter copies an object's events into a local file as it copies a
+    // file's; it does not write the bucket.
+    let (key, file) = &stored[0];
+    let (from_file, from_bucket) = (dir.path().join("a.flog"), dir.path().join("b.flog"));
+    let args = ["--min-level", "UNUSUAL"];
+    let local = run(&[&["filter", path_str(file), path_str(&from_file)][..], &args].concat());
+    assert_eq!(local.code, 0, "{local:?}");
+    let remote = run_s3(
+        &moto,
+        MOTO_ACCESS_KEY_ID,
+        &[&["filter", &url(key), path_str(&from_bucket)][..], &args].concat(),
+    );
+    assert_eq!(remote.code, 0, "{remote:?}");
+    assert_eq!(std::fs::read(&from_bucket).unwrap(), std::fs::read(&from_file).unwrap());
+    let in_place = run_s3(&moto, MOTO_ACCESS_KEY_ID, &["filter", &url(key)]);
+    assert_eq!(in_place.code, 1, "{in_place:?}");
+    assert!(
+        in_place.stderr.contains("is in a bucket, which flogtool does not write: give NEW"),
+        "{}",
+        in_place.stderr
+    );
+
     // Listing a prefix finds every incident, from the listing alone.
     let listed = run_s3(&moto, MOTO_ACCESS_KEY_ID, &["list", "s3://flog-dump/fleet"]);
     assert_eq!(listed.code, 0, "{listed:?}");
