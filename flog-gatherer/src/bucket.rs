@@ -125,7 +125,7 @@ impl Bucket {
         }
     }
 
-    /// The client, for the readers of crate::bucket_read.
+    /// The client, for readers that take whole keys (flogtool's).
     pub(crate) fn store(&self) -> &dyn ObjectStore {
         self.store.as_ref()
     }

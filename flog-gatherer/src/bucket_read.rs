@@ -51,7 +51,9 @@ impl BucketLocation {
     /// parts, or with anything but printable ASCII.
     pub fn parse(url: &str) -> Result<BucketLocation, LocationError> {
         let Some(rest) = url.strip_prefix(SCHEME) else {
-            return Err(LocationError::NotS3 { url: url.to_owned() });
+            return Err(LocationError::NotS3 {
+                url: url.to_owned(),
+            });
         };
         let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
         if !is_valid_bucket_name(bucket) {
@@ -62,7 +64,9 @@ impl BucketLocation {
         }
         let path = path.trim_end_matches('/');
         if !path.is_empty() && !is_valid_key_path(path) {
-            return Err(LocationError::Path { url: url.to_owned() });
+            return Err(LocationError::Path {
+                url: url.to_owned(),
+            });
         }
         Ok(BucketLocation {
             bucket: bucket.to_owned(),
@@ -99,9 +103,10 @@ impl fmt::Display for BucketLocation {
 
 fn is_flogfile_key(key: &str) -> bool {
     let name = key.rsplit('/').next().unwrap_or(key);
-    [FINISHED_SUFFIX, RECORDING_SUFFIX]
-        .iter()
-        .any(|suffix| name.strip_suffix(suffix).is_some_and(|stem| !stem.is_empty()))
+    [FINISHED_SUFFIX, RECORDING_SUFFIX].iter().any(|suffix| {
+        name.strip_suffix(suffix)
+            .is_some_and(|stem| !stem.is_empty())
+    })
 }
 
 /// A flogfile in a bucket, as listed.
@@ -156,7 +161,11 @@ impl BucketReader {
     }
 
     /// An error of the server, told apart when it refused the credentials.
-    fn failed(&self, action: &'static str, key: &Key) -> impl FnOnce(object_store::Error) -> BucketError {
+    fn failed(
+        &self,
+        action: &'static str,
+        key: &Key,
+    ) -> impl FnOnce(object_store::Error) -> BucketError {
         let bucket = self.bucket.shown().to_owned();
         let other = self.bucket.request(action, key);
         let key = key.to_string();
@@ -233,9 +242,10 @@ impl BucketReader {
     async fn listing_failed(&self, prefix: &Key, error: object_store::Error) -> BucketError {
         let probe = Key::from_iter(prefix.parts().chain([".flog-probe".into()]));
         match self.bucket.store().head(&probe).await {
-            Err(e @ (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })) => {
-                self.failed("list", prefix)(e)
-            }
+            Err(
+                e @ (object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) => self.failed("list", prefix)(e),
             _ => self.bucket.request("list", prefix)(error),
         }
     }
@@ -280,15 +290,25 @@ mod tests {
     #[test]
     fn a_location_is_a_bucket_and_a_path_without_empty_dot_or_dotdot_parts() {
         let at = BucketLocation::parse("s3://flog-fleet/fleet-1/incidents/").unwrap();
-        assert_eq!((at.bucket(), at.path()), ("flog-fleet", "fleet-1/incidents"));
+        assert_eq!(
+            (at.bucket(), at.path()),
+            ("flog-fleet", "fleet-1/incidents")
+        );
         assert!(!at.names_flogfile());
         assert_eq!(at.to_string(), "s3://flog-fleet/fleet-1/incidents");
         let root = BucketLocation::parse("s3://flog-fleet").unwrap();
-        assert_eq!((root.path(), root.to_string().as_str()), ("", "s3://flog-fleet"));
+        assert_eq!(
+            (root.path(), root.to_string().as_str()),
+            ("", "s3://flog-fleet")
+        );
         let one = BucketLocation::parse("s3://b12/p/incidents/web-1/x.flog.bz2").unwrap();
         assert!(one.names_flogfile());
-        assert!(BucketLocation::parse("s3://b12/p/x.flog").unwrap().names_flogfile());
-        assert!(!BucketLocation::parse("s3://b12/p/.flog.bz2").unwrap().names_flogfile());
+        assert!(BucketLocation::parse("s3://b12/p/x.flog")
+            .unwrap()
+            .names_flogfile());
+        assert!(!BucketLocation::parse("s3://b12/p/.flog.bz2")
+            .unwrap()
+            .names_flogfile());
 
         for hostile in [
             "s3://b12/p/../etc",
@@ -300,12 +320,18 @@ mod tests {
             "s3://b12/p/é",
         ] {
             let error = BucketLocation::parse(hostile).unwrap_err();
-            assert!(matches!(error, LocationError::Path { .. }), "{hostile}: {error}");
+            assert!(
+                matches!(error, LocationError::Path { .. }),
+                "{hostile}: {error}"
+            );
             assert!(!error.to_string().contains('\u{1b}'), "{error}");
         }
         for bucket in ["s3://", "s3://ab", "s3://Upper", "s3://a_b/c", "s3:///abc"] {
             let error = BucketLocation::parse(bucket).unwrap_err();
-            assert!(matches!(error, LocationError::Bucket { .. }), "{bucket}: {error}");
+            assert!(
+                matches!(error, LocationError::Bucket { .. }),
+                "{bucket}: {error}"
+            );
         }
         assert!(matches!(
             BucketLocation::parse("/tmp/x.flog").unwrap_err(),
@@ -340,12 +366,19 @@ mod tests {
         put("fleet/incidents/web-2/incident-b.flog.bz2", b"bbbb").await;
         put("fleet/incidents/web-1/incident-a.flog.bz2", b"aaaaaaaaaa").await;
         put("fleet/incidents/web-1/latest", b"incident-a\n").await;
-        put("fleet/classified/all", b"incidents/web-1/incident-a.flog.bz2\n").await;
+        put(
+            "fleet/classified/all",
+            b"incidents/web-1/incident-a.flog.bz2\n",
+        )
+        .await;
         put("fleet/events/web-1/events-1.flog", b"e").await;
         put("fleet-2/incidents/web-9/incident-z.flog.bz2", b"z").await;
 
         let at = |url: &str| BucketLocation::parse(url).unwrap();
-        let listing = reader.flogfiles(&at("s3://flog-read/fleet/")).await.unwrap();
+        let listing = reader
+            .flogfiles(&at("s3://flog-read/fleet/"))
+            .await
+            .unwrap();
         let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
         // By key, only flogfiles, and `fleet` is a folder: not `fleet-2`.
         assert_eq!(
@@ -363,7 +396,10 @@ mod tests {
         );
         let whole = reader.flogfiles(&at("s3://flog-read")).await.unwrap();
         assert_eq!(whole.objects.len(), 4);
-        let empty = reader.flogfiles(&at("s3://flog-read/nothing")).await.unwrap();
+        let empty = reader
+            .flogfiles(&at("s3://flog-read/nothing"))
+            .await
+            .unwrap();
         assert!(empty.objects.is_empty());
 
         let one = at("s3://flog-read/fleet/incidents/web-1/incident-a.flog.bz2");
@@ -373,7 +409,14 @@ mod tests {
         assert_eq!(&reader.read(key, 10).await.unwrap()[..], b"aaaaaaaaaa");
         let error = reader.read(key, 9).await.unwrap_err();
         assert!(
-            matches!(error, BucketError::TooLarge { size: 10, limit: 9, .. }),
+            matches!(
+                error,
+                BucketError::TooLarge {
+                    size: 10,
+                    limit: 9,
+                    ..
+                }
+            ),
             "{error:?}"
         );
         let missing = at("s3://flog-read/fleet/incidents/web-1/incident-x.flog.bz2");
@@ -389,12 +432,17 @@ mod tests {
         // Wrong credentials: a listing, a look-up and a read all say so.
         let wrong = reader(&moto, "WRONGKEY");
         for error in [
-            wrong.flogfiles(&at("s3://flog-read/fleet")).await.unwrap_err(),
+            wrong
+                .flogfiles(&at("s3://flog-read/fleet"))
+                .await
+                .unwrap_err(),
             wrong.flogfiles(&one).await.unwrap_err(),
             wrong.read(key, 10).await.unwrap_err(),
         ] {
             assert!(matches!(error, BucketError::Refused { .. }), "{error:?}");
-            assert!(!error.to_string().contains(flog_testkit::MOTO_SECRET_ACCESS_KEY));
+            assert!(!error
+                .to_string()
+                .contains(flog_testkit::MOTO_SECRET_ACCESS_KEY));
         }
     }
 }

@@ -174,6 +174,9 @@ pub(crate) fn is_valid_bucket_name(bucket: &str) -> bool {
 /// outside where it points).
 pub(crate) fn is_valid_key_path(path: &str) -> bool {
     path.split('/').all(|part| {
-        !part.is_empty() && part != "." && part != ".." && part.bytes().all(|b| b.is_ascii_graphic())
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.bytes().all(|b| b.is_ascii_graphic())
     })
 }

@@ -151,9 +151,7 @@ fn dump_input(out: &mut impl Write, input: &Input, show: &Show<'_>) -> anyhow::R
         None => Ok(()),
         Some(Damage::Truncated(error)) => {
             out.flush()?;
-            eprintln!(
-                "flogtool: warning: {label}: {error}; every complete record was shown"
-            );
+            eprintln!("flogtool: warning: {label}: {error}; every complete record was shown");
             Ok(())
         }
         Some(Damage::Broken(error)) => Err(anyhow::Error::new(error).context(format!(

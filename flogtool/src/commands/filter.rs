@@ -58,7 +58,10 @@ pub(crate) fn run(args: &FilterArgs) -> anyhow::Result<()> {
         Input::Object(object) => (object.size(), true),
     };
     if in_bucket && args.output.is_none() {
-        bail!("{} is in a bucket, which flogtool does not write: give NEW, a file to write", input.label());
+        bail!(
+            "{} is in a bucket, which flogtool does not write: give NEW, a file to write",
+            input.label()
+        );
     }
     let output = args.output.as_deref().unwrap_or(&args.input);
     let in_place = !in_bucket && (args.output.is_none() || same_file(&args.input, output));

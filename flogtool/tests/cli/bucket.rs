@@ -75,7 +75,11 @@ fn dump_and_list_read_a_bucket_as_they_read_files() {
     // A prefix is a directory: every incident under it, by key, each
     // under its URL as several files are; the markers and lists are not
     // flogfiles and are left out.
-    let all = run_s3(&moto, MOTO_ACCESS_KEY_ID, &["dump", "s3://flog-dump/fleet/"]);
+    let all = run_s3(
+        &moto,
+        MOTO_ACCESS_KEY_ID,
+        &["dump", "s3://flog-dump/fleet/"],
+    );
     assert_eq!(all.code, 0, "{all:?}");
     let mut expected = String::new();
     for (i, (key, file)) in stored.iter().enumerate() {
@@ -106,11 +110,16 @@ fn dump_and_list_read_a_bucket_as_they_read_files() {
         &[&["filter", &url(key), path_str(&from_bucket)][..], &args].concat(),
     );
     assert_eq!(remote.code, 0, "{remote:?}");
-    assert_eq!(std::fs::read(&from_bucket).unwrap(), std::fs::read(&from_file).unwrap());
+    assert_eq!(
+        std::fs::read(&from_bucket).unwrap(),
+        std::fs::read(&from_file).unwrap()
+    );
     let in_place = run_s3(&moto, MOTO_ACCESS_KEY_ID, &["filter", &url(key)]);
     assert_eq!(in_place.code, 1, "{in_place:?}");
     assert!(
-        in_place.stderr.contains("is in a bucket, which flogtool does not write: give NEW"),
+        in_place
+            .stderr
+            .contains("is in a bucket, which flogtool does not write: give NEW"),
         "{}",
         in_place.stderr
     );
@@ -124,7 +133,10 @@ fn dump_and_list_read_a_bucket_as_they_read_files() {
         let size = std::fs::metadata(file).unwrap().len().to_string();
         let fields: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(fields[0], url(key), "{line}");
-        assert!(fields[1].starts_with("20") && fields[1].ends_with('Z'), "{line}");
+        assert!(
+            fields[1].starts_with("20") && fields[1].ends_with('Z'),
+            "{line}"
+        );
         assert_eq!(fields[2], size, "{line}");
     }
     let web2 = run_s3(
@@ -138,10 +150,19 @@ fn dump_and_list_read_a_bucket_as_they_read_files() {
     let since = run_s3(
         &moto,
         MOTO_ACCESS_KEY_ID,
-        &["list", "--since", only["name"].as_str().unwrap(), "s3://flog-dump/fleet"],
+        &[
+            "list",
+            "--since",
+            only["name"].as_str().unwrap(),
+            "s3://flog-dump/fleet",
+        ],
     );
     assert_eq!(since.code, 0, "{since:?}");
-    assert!(!since.stdout.contains(stored[2].0.as_str()), "{}", since.stdout);
+    assert!(
+        !since.stdout.contains(stored[2].0.as_str()),
+        "{}",
+        since.stdout
+    );
 }
 
 #[test]
@@ -175,7 +196,10 @@ fn a_bad_location_a_missing_object_wrong_credentials_or_a_damaged_object_fail_cl
         ),
         (
             MOTO_ACCESS_KEY_ID.into(),
-            vec!["dump", "s3://flog-refuse/fleet/incidents/web-1/incident-x.flog.bz2"],
+            vec![
+                "dump",
+                "s3://flog-refuse/fleet/incidents/web-1/incident-x.flog.bz2",
+            ],
             "s3://flog-refuse has no object fleet/incidents/web-1/incident-x.flog.bz2",
         ),
         (
@@ -203,7 +227,10 @@ fn a_bad_location_a_missing_object_wrong_credentials_or_a_damaged_object_fail_cl
         let out = run_s3(&moto, &key_id, &args);
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
-        assert!(out.stderr.starts_with("flogtool: error: "), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("flogtool: error: "),
+            "{args:?}: {out:?}"
+        );
         assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
         // One error; the server's own answer (a missing bucket's XML) may
         // follow on the lines after.
@@ -212,12 +239,20 @@ fn a_bad_location_a_missing_object_wrong_credentials_or_a_damaged_object_fail_cl
             "{args:?}: {}",
             out.stderr
         );
-        assert!(!out.stderr.contains(MOTO_SECRET_ACCESS_KEY), "{}", out.stderr);
+        assert!(
+            !out.stderr.contains(MOTO_SECRET_ACCESS_KEY),
+            "{}",
+            out.stderr
+        );
     }
 
     // The damaged object fails as a damaged file does, naming its URL, and
     // the good one beside it is still printed.
-    let both = run_s3(&moto, MOTO_ACCESS_KEY_ID, &["dump", "s3://flog-refuse/fleet"]);
+    let both = run_s3(
+        &moto,
+        MOTO_ACCESS_KEY_ID,
+        &["dump", "s3://flog-refuse/fleet"],
+    );
     assert_eq!(both.code, 1, "{both:?}");
     assert!(both.stdout.contains(&format!("==> {good} <==")), "{both:?}");
     assert!(
@@ -227,7 +262,8 @@ fn a_bad_location_a_missing_object_wrong_credentials_or_a_damaged_object_fail_cl
         both.stderr
     );
     assert!(
-        both.stderr.contains("1 of 2 files could not be read completely"),
+        both.stderr
+            .contains("1 of 2 files could not be read completely"),
         "{}",
         both.stderr
     );
@@ -252,7 +288,9 @@ fn a_decompression_bomb_in_the_bucket_fails_clearly_in_bounded_memory() {
         assert_eq!(out.code, 1, "{name}: {out:?}");
         assert!(
             out.stderr.contains(&url)
-                && out.stderr.contains("larger than the limit of 16777216 bytes"),
+                && out
+                    .stderr
+                    .contains("larger than the limit of 16777216 bytes"),
             "{name}: {}",
             out.stderr
         );

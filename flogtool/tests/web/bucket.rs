@@ -55,7 +55,10 @@ fn web_serves_the_incidents_under_a_prefix_and_an_error_page_for_a_damaged_one()
     let summary = http::get(&server.at("files/0")).unwrap();
     assert_eq!(summary.status, 200);
     let summary = summary.text();
-    assert!(summary.contains("6 events covering 0.300000 seconds"), "{summary}");
+    assert!(
+        summary.contains("6 events covering 0.300000 seconds"),
+        "{summary}"
+    );
     assert!(summary.contains(&good), "{summary}");
     let rows = http::get(&server.at("files/0/events.json")).unwrap().text();
     let local_rows = http::get(&local.at("files/0/events.json")).unwrap().text();
@@ -65,7 +68,10 @@ fn web_serves_the_incidents_under_a_prefix_and_an_error_page_for_a_damaged_one()
     let page = http::get(&server.at("files/1")).unwrap();
     assert_eq!(page.status, 500);
     let text = page.text();
-    assert!(text.contains("Cannot read the file") && text.contains(&bad), "{text}");
+    assert!(
+        text.contains("Cannot read the file") && text.contains(&bad),
+        "{text}"
+    );
     assert_eq!(http::get(&server.at("files/0")).unwrap().status, 200);
     let (code, stderr) = server.stop();
     assert_eq!(code, 0, "{stderr}");
