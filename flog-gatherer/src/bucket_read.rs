@@ -341,7 +341,7 @@ mod tests {
         assert!(!BucketLocation::is_bucket_url("./s3://x"));
     }
 
-    fn reader(moto: &flog_testkit::Moto, key_id: &str) -> BucketReader {
+    fn reader_with(moto: &flog_testkit::Moto, key_id: &str) -> BucketReader {
         let mut config = S3Config::new(moto.bucket());
         config.endpoint = Some(moto.endpoint());
         config.region = Some("us-east-1".to_owned());
@@ -355,7 +355,7 @@ mod tests {
         let Some(moto) = flog_testkit::Moto::start("flog-read") else {
             return;
         };
-        let reader = reader(&moto, flog_testkit::MOTO_ACCESS_KEY_ID);
+        let reader = reader_with(&moto, flog_testkit::MOTO_ACCESS_KEY_ID);
         let store = reader.bucket.store();
         let put = |key: &'static str, bytes: &'static [u8]| async move {
             store
@@ -430,7 +430,7 @@ mod tests {
         );
 
         // Wrong credentials: a listing, a look-up and a read all say so.
-        let wrong = reader(&moto, "WRONGKEY");
+        let wrong = reader_with(&moto, "WRONGKEY");
         for error in [
             wrong
                 .flogfiles(&at("s3://flog-read/fleet"))
