@@ -125,7 +125,12 @@ impl Bucket {
         }
     }
 
-    fn request(
+    /// The client, for readers that take whole keys (flogtool's).
+    pub(crate) fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn request(
         &self,
         action: &'static str,
         key: &Key,

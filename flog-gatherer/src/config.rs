@@ -22,6 +22,7 @@ pub use self::events_section::{EventsConfig, LevelRule};
 pub use self::logport_section::LogportConfig;
 use self::logport_section::RawLogport;
 use self::storage_section::{compile_storage, RawS3};
+pub(crate) use self::storage_section::{is_valid_bucket_name, is_valid_key_path};
 pub use self::storage_section::{S3Config, Storage};
 
 /// The config file's name in the base directory.

@@ -389,6 +389,36 @@ pub enum BucketError {
         /// What differs.
         found: String,
     },
+    /// No object has this key.
+    #[error("{bucket} has no object {key}")]
+    NotFound {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET`.
+        bucket: String,
+    },
+    /// The object is larger than the reader takes.
+    #[error("{key} in {bucket} is larger than the {limit} bytes read of one object ({size} bytes or more)")]
+    TooLarge {
+        /// The object's key.
+        key: String,
+        /// `s3://BUCKET`.
+        bucket: String,
+        /// Its size, or as much of it as was read before stopping.
+        size: u64,
+        /// The most read.
+        limit: u64,
+    },
+    /// More objects under a prefix than a listing keeps.
+    #[error("more than {limit} flogfiles under {prefix} in {bucket}; name a narrower prefix")]
+    TooMany {
+        /// The prefix listed.
+        prefix: String,
+        /// `s3://BUCKET`.
+        bucket: String,
+        /// The most listed.
+        limit: usize,
+    },
     /// The `latest` marker holds something else than an incident name.
     #[error("{key} in {bucket} does not hold an incident name; fix or remove it")]
     BadLatest {
@@ -396,6 +426,32 @@ pub enum BucketError {
         key: String,
         /// `s3://BUCKET/PREFIX`.
         bucket: String,
+    },
+}
+
+/// A bucket location (`s3://BUCKET/PATH`) that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocationError {
+    /// It does not start with `s3://`.
+    #[error("{url:?} is not a bucket location: it does not start with s3://")]
+    NotS3 {
+        /// What was given.
+        url: String,
+    },
+    /// Not an S3 bucket name.
+    #[error("{url:?}: {bucket:?} is not a bucket name (3 to 63 of a-z 0-9 - .)")]
+    Bucket {
+        /// What was given.
+        url: String,
+        /// The bucket part.
+        bucket: String,
+    },
+    /// A path with empty, `.` or `..` parts, or other than printable ASCII.
+    #[error("{url:?}: the path after the bucket must be parts of printable ASCII separated by /, none empty, \".\" or \"..\"")]
+    Path {
+        /// What was given.
+        url: String,
     },
 }
 

@@ -59,6 +59,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod bucket;
+mod bucket_read;
 mod classified;
 mod classify;
 mod config;
@@ -79,6 +80,9 @@ mod store;
 mod units;
 mod worker;
 
+pub use crate::bucket_read::{
+    BucketLocation, BucketReader, Listing, StoredObject, MAX_LISTED, MAX_OBJECT_BYTES,
+};
 pub use crate::classified::{read_trigger, CLASSIFIED_DIR};
 pub use crate::classify::{
     is_valid_category, Classifier, FieldValue, Rule, CATEGORY_ALL, CATEGORY_UNKNOWN,
@@ -91,7 +95,9 @@ pub use crate::config::{
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
-pub use crate::error::{BucketError, ConfigError, ConfigProblem, GatherError, RuleError};
+pub use crate::error::{
+    BucketError, ConfigError, ConfigProblem, GatherError, LocationError, RuleError,
+};
 pub use crate::events::{
     EventFigures, PublisherEventFigures, SpoolFigures, EVENTS_DIR, ROTATE_REQUEST,
 };

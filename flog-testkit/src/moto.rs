@@ -96,6 +96,29 @@ impl Moto {
         &self.bucket
     }
 
+    /// Stores `bytes` at `key` of the bucket, as a gatherer stores a file
+    /// (with the accepted credentials).
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt as _;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&self.bucket)
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(MOTO_ACCESS_KEY_ID)
+            .with_secret_access_key(MOTO_SECRET_ACCESS_KEY)
+            .build()
+            .expect("a client of the test bucket");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let key = object_store::path::Path::from(key);
+        runtime
+            .block_on(store.put(&key, bytes.into()))
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
+    }
+
     /// Stops listening (connections are refused), keeping what is stored;
     /// returns once the port is closed.
     pub fn down(&mut self) {

@@ -38,6 +38,12 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// The stamp of contents that are not a local file (an object in a
+    /// bucket: its size and last modification as listed).
+    pub fn new(len: u64, modified: Option<SystemTime>) -> Stamp {
+        Stamp { len, modified }
+    }
+
     /// The stamp of the file at `path` now.
     pub fn of_file(path: &Path) -> io::Result<Stamp> {
         let meta = std::fs::metadata(path)?;

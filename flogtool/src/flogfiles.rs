@@ -1,9 +1,8 @@
 //! Reading the files the commands take: flog's flogfiles and foolscap's JSON
 //! flogfiles, plain or bzip2, told apart by their content.
 
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use flog_core::{
@@ -14,6 +13,8 @@ use flog_core::{
 };
 use flog_foolscap::{FoolscapReader, FoolscapRecord};
 use indicatif::ProgressBar;
+
+use crate::inputs::Input;
 
 /// Which format a file is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +121,14 @@ pub(crate) type Opened = (Option<Reader>, Option<ReadError>);
 impl Reader {
     /// Opens `path`, counting the bytes read on `progress`.
     pub(crate) fn open(path: &Path, progress: &ProgressBar) -> anyhow::Result<Opened> {
-        let file = open_file(path)?;
-        match FlogReader::new(progress.wrap_read(file)) {
+        Reader::open_input(&Input::File(path.to_owned()), progress)
+    }
+
+    /// Opens a file or a bucket's object, counting the bytes read on
+    /// `progress`.
+    pub(crate) fn open_input(input: &Input, progress: &ProgressBar) -> anyhow::Result<Opened> {
+        let opener = input.open()?;
+        match FlogReader::new(progress.wrap_read(opener.read()?)) {
             Ok(reader) => Ok((Some(Reader::from(Inner::Flog(reader))), None)),
             Err(e @ ReadError::Truncated { .. }) => Ok((None, Some(e))),
             Err(ReadError::NotFlogfile {
@@ -129,14 +136,14 @@ impl Reader {
                 ..
             }) => {
                 // The flog reader consumed the start: read again from the top.
-                let file = open_file(path)?;
+                let again = opener.read()?;
                 progress.set_position(0);
-                let reader = FoolscapReader::new(progress.wrap_read(file)).with_context(|| {
-                    format!("{}: reading it as a foolscap flogfile", path.display())
+                let reader = FoolscapReader::new(progress.wrap_read(again)).with_context(|| {
+                    format!("{}: reading it as a foolscap flogfile", input.label())
                 })?;
                 Ok((Some(Reader::from(Inner::Foolscap(reader))), None))
             }
-            Err(e) => Err(describe_open_error(path, e)),
+            Err(e) => Err(describe_read_error(&input.label().to_string(), e)),
         }
     }
 
@@ -207,16 +214,6 @@ impl Reader {
     }
 }
 
-fn open_file(path: &Path) -> anyhow::Result<File> {
-    File::open(path).map_err(|source| {
-        ReadError::Open {
-            path: path.to_owned(),
-            source,
-        }
-        .into()
-    })
-}
-
 /// A whole file in memory.
 #[derive(Debug)]
 pub(crate) struct Contents {
@@ -252,7 +249,12 @@ impl Contents {
 /// when it cannot be opened or is neither format; a damaged one gives what it
 /// holds, with `damage` set (see [`Damage`]).
 pub(crate) fn read(path: &Path, progress: &ProgressBar) -> anyhow::Result<Contents> {
-    let (reader, damage) = Reader::open(path, progress)?;
+    read_input(&Input::File(path.to_owned()), progress)
+}
+
+/// [`read`] of a file or a bucket's object.
+pub(crate) fn read_input(input: &Input, progress: &ProgressBar) -> anyhow::Result<Contents> {
+    let (reader, damage) = Reader::open_input(input, progress)?;
     let mut contents = Contents {
         header: None,
         entries: Vec::new(),
@@ -285,10 +287,15 @@ pub(crate) fn read(path: &Path, progress: &ProgressBar) -> anyhow::Result<Conten
 
 /// An error opening `path` as a flogfile, naming the file once.
 pub(crate) fn describe_open_error(path: &Path, error: ReadError) -> anyhow::Error {
+    describe_read_error(&path.display().to_string(), error)
+}
+
+/// An error reading the input shown as `label`, naming it once.
+fn describe_read_error(label: &str, error: ReadError) -> anyhow::Error {
     match error {
         // Already names the file.
         e @ ReadError::Open { .. } => e.into(),
-        e => anyhow::Error::new(e).context(path.display().to_string()),
+        e => anyhow::Error::new(e).context(label.to_owned()),
     }
 }
 
@@ -312,16 +319,16 @@ impl Damage {
     }
 }
 
-/// Runs `each` over `paths`, for commands that take several files. With one
+/// Runs `each` over `paths` (or inputs), for commands that take several files. With one
 /// path its error is the command's. With several, each failure is reported on
 /// stderr as it happens (stdout flushed first, to keep the two in order for a
 /// reader watching both), the other files are still done, and the command
 /// fails at the end saying how many of them `failed` ("could not be read").
-pub(crate) fn each_path<W: Write>(
+pub(crate) fn each_path<W: Write, T>(
     out: &mut W,
-    paths: &[PathBuf],
+    paths: &[T],
     failed: &str,
-    mut each: impl FnMut(&mut W, usize, &Path) -> anyhow::Result<()>,
+    mut each: impl FnMut(&mut W, usize, &T) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut failures = 0;
     for (i, path) in paths.iter().enumerate() {

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod filter;
 mod flogfiles;
+mod inputs;
 mod json;
 mod logport;
 mod print;

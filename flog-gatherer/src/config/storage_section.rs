@@ -129,25 +129,13 @@ pub(crate) fn compile_storage(
 impl RawS3 {
     fn compile(self, source: &Source<'_>) -> Result<S3Config, ConfigError> {
         let bucket = self.bucket.get_ref().trim();
-        // S3's own rule for names, which also keeps a name out of the URL's
-        // path and host syntax.
-        let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !bucket_ok {
+        if !is_valid_bucket_name(bucket) {
             return Err(source.error_at(self.bucket.span(), ConfigProblem::S3Bucket));
         }
         let mut config = S3Config::new(bucket);
         if let Some(prefix) = &self.prefix {
             let text = prefix.get_ref().trim().trim_matches('/');
-            let prefix_ok = text.split('/').all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part.bytes().all(|b| b.is_ascii_graphic())
-            });
-            if !text.is_empty() && !prefix_ok {
+            if !text.is_empty() && !is_valid_key_path(text) {
                 return Err(source.error_at(prefix.span(), ConfigProblem::S3Prefix));
             }
             config.prefix = text.to_owned();
@@ -169,4 +157,26 @@ impl RawS3 {
         }
         Ok(config)
     }
+}
+
+/// S3's own rule for bucket names, which also keeps a name out of a URL's
+/// path and host syntax: 3 to 63 of `a-z 0-9 - .`.
+pub(crate) fn is_valid_bucket_name(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// Whether `path` is a prefix or key flog reads and writes: parts of
+/// printable ASCII separated by `/`, none empty, `.` or `..` (so that it
+/// names the same object however a client normalises it, and nothing
+/// outside where it points).
+pub(crate) fn is_valid_key_path(path: &str) -> bool {
+    path.split('/').all(|part| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.bytes().all(|b| b.is_ascii_graphic())
+    })
 }

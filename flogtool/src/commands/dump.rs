@@ -8,13 +8,17 @@ use indicatif::ProgressBar;
 
 use crate::filter::EventFilter;
 use crate::flogfiles::{self, Damage, Entry, Mark};
+use crate::inputs::{self, Input};
 use crate::json;
 use crate::print::{self, OutputArgs, TextStyle};
 
 #[derive(Debug, Args)]
 pub(crate) struct DumpArgs {
     /// Files to print: flog's flogfiles or foolscap's JSON flogfiles, plain
-    /// or bzip2 (recognised by content, not by name).
+    /// or bzip2 (recognised by content, not by name). `s3://BUCKET/KEY` reads
+    /// one flogfile from a bucket gatherers share, `s3://BUCKET/PREFIX` every
+    /// .flog.bz2 and .flog under the prefix (credentials and endpoint from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
@@ -55,17 +59,18 @@ pub(crate) fn run(args: &DumpArgs) -> anyhow::Result<()> {
         just_numbers: args.just_numbers,
         filter: &args.filter,
     };
-    let several = args.files.len() > 1;
+    let inputs = inputs::resolve(&args.files)?;
+    let several = inputs.inputs.len() > 1;
     flogfiles::each_path(
         &mut out,
-        &args.files,
+        &inputs.inputs,
         "files could not be read completely",
-        |out, i, path| {
+        |out, i, input| {
             if several && !args.output.json && !args.just_numbers {
                 let gap = if i > 0 { "\n" } else { "" };
-                writeln!(out, "{gap}==> {} <==", path.display())?;
+                writeln!(out, "{gap}==> {} <==", input.label())?;
             }
-            dump_file(out, path, &show)
+            dump_input(out, input, &show)
         },
     )
 }
@@ -82,10 +87,16 @@ pub(crate) struct Show<'a> {
 /// Prints one file: header, the events that pass the filter (triggers marked),
 /// trailer; then reports damage (truncation only as a warning on stderr).
 pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> anyhow::Result<()> {
+    dump_input(out, &Input::File(path.to_owned()), show)
+}
+
+/// [`dump_file`] of a file or a bucket's object.
+fn dump_input(out: &mut impl Write, input: &Input, show: &Show<'_>) -> anyhow::Result<()> {
     // Whole files are read first: the trailer, at the end, names every trigger,
     // and their lines are marked as they are printed. Incident reports are small
     // by construction (bounded buffers, bounded trailing events).
-    let contents = flogfiles::read(path, &ProgressBar::hidden())?;
+    let contents = flogfiles::read_input(input, &ProgressBar::hidden())?;
+    let label = input.label();
     let triggers = print::trigger_nums(contents.header.as_ref(), contents.trailer.as_ref());
     let style = &show.style;
     let summaries = !show.just_numbers;
@@ -98,7 +109,7 @@ pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> a
         .is_some_and(|h| h.kind == Some(flog_core::flogfile::HeaderKind::Gathered));
     if let Some(header) = contents.header.as_ref().filter(|_| summaries) {
         if show.json {
-            let file = path.display().to_string();
+            let file = label.to_string();
             writeln!(out, "{}", json::header_json(header, Some(&file)))?;
         } else {
             writeln!(out, "{}", print::header_text(header, &style.times))?;
@@ -140,15 +151,11 @@ pub(crate) fn dump_file(out: &mut impl Write, path: &Path, show: &Show<'_>) -> a
         None => Ok(()),
         Some(Damage::Truncated(error)) => {
             out.flush()?;
-            eprintln!(
-                "flogtool: warning: {}: {error}; every complete record was shown",
-                path.display()
-            );
+            eprintln!("flogtool: warning: {label}: {error}; every complete record was shown");
             Ok(())
         }
         Some(Damage::Broken(error)) => Err(anyhow::Error::new(error).context(format!(
-            "{} (the records before the damage were shown)",
-            path.display()
+            "{label} (the records before the damage were shown)"
         ))),
     }
 }

@@ -6,18 +6,21 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use clap::Args;
 use flog_core::flogfile::{FlogWriter, ReadError};
 
 use crate::filter::{Dropped, EventFilter};
 use crate::flogfiles::{Damage, Format, Item, Mark, Reader};
+use crate::inputs::{self, Input};
 use crate::progress;
 use crate::writing::{self, Target};
 
 #[derive(Debug, Args)]
 pub(crate) struct FilterArgs {
-    /// The file to read: a flogfile or a foolscap flogfile, plain or .bz2.
+    /// The file to read: a flogfile or a foolscap flogfile, plain or .bz2;
+    /// or `s3://BUCKET/KEY`, one in a bucket gatherers share (then NEW is
+    /// needed).
     #[arg(value_name = "OLD")]
     input: PathBuf,
 
@@ -41,11 +44,29 @@ pub(crate) struct FilterArgs {
 /// damage is written, with a warning (truncated) or an error (corrupt) after.
 /// In place, a damaged OLD is left as it was.
 pub(crate) fn run(args: &FilterArgs) -> anyhow::Result<()> {
+    let resolved = inputs::resolve(std::slice::from_ref(&args.input))?;
+    let input = match resolved.inputs.as_slice() {
+        [input] => input,
+        more => bail!(
+            "{} names {} flogfiles; filter reads one (name its key)",
+            args.input.display(),
+            more.len()
+        ),
+    };
+    let (size, in_bucket) = match input {
+        Input::File(path) => (fs::metadata(path).map_or(0, |m| m.len()), false),
+        Input::Object(object) => (object.size(), true),
+    };
+    if in_bucket && args.output.is_none() {
+        bail!(
+            "{} is in a bucket, which flogtool does not write: give NEW, a file to write",
+            input.label()
+        );
+    }
     let output = args.output.as_deref().unwrap_or(&args.input);
-    let in_place = args.output.is_none() || same_file(&args.input, output);
-    let size = fs::metadata(&args.input).map_or(0, |m| m.len());
-    let bar = progress::bytes(&format!("filter {}", args.input.display()), size);
-    let (reader, damage) = Reader::open(&args.input, &bar)?;
+    let in_place = !in_bucket && (args.output.is_none() || same_file(&args.input, output));
+    let bar = progress::bytes(&format!("filter {}", input.label()), size);
+    let (reader, damage) = Reader::open_input(input, &bar)?;
     let mut target = Target::by_name(output);
     if in_place {
         target.compress = reader.as_ref().is_some_and(Reader::is_compressed);
@@ -73,13 +94,13 @@ pub(crate) fn run(args: &FilterArgs) -> anyhow::Result<()> {
         Some(Damage::Truncated(error)) => {
             eprintln!(
                 "flogtool: warning: {}: {error}; every complete record was copied",
-                args.input.display()
+                input.label()
             );
             Ok(())
         }
         Some(Damage::Broken(error)) => Err(anyhow!(
             "{}: {error}; the records before the damage were copied",
-            args.input.display()
+            input.label()
         )),
     }
 }

@@ -31,7 +31,8 @@ pub(crate) enum Command {
     /// Copy the events of a flogfile that pass the filters into a new file of
     /// the same format, or back into the same file.
     Filter(filter::FilterArgs),
-    /// List a publisher's incidents, one per line.
+    /// List a publisher's incidents, one per line; or the flogfiles stored
+    /// under a prefix of a bucket gatherers share (`s3://BUCKET/PREFIX`).
     List(list::ListArgs),
     /// Download one incident report from a publisher, verified.
     Fetch(fetch::FetchArgs),

@@ -9,18 +9,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use flog_core::flogfile::FlogContents;
-use flog_web::{BoxError, PathSource, Viewer};
+use flog_web::{BoxError, FlogSource, PathSource, Stamp, Viewer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::flogfiles;
+use crate::inputs::{self, Input, Object};
 use crate::logport::Interrupt;
 
 #[derive(Debug, Args)]
 pub(crate) struct WebArgs {
     /// Flogfiles to show: incidents (.flog, .flog.bz2), tail saves, gathered
     /// files, foolscap files. Each is read again when it changes, so a .flog
-    /// still being written shows more on reload.
+    /// still being written shows more on reload. `s3://BUCKET/KEY` shows one
+    /// flogfile of a bucket gatherers share, `s3://BUCKET/PREFIX` every
+    /// .flog.bz2 and .flog under the prefix, as listed at start, at most
+    /// 1000 (credentials and endpoint from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
@@ -33,18 +38,58 @@ pub(crate) struct WebArgs {
     open: bool,
 }
 
+/// The most objects of buckets one `flogtool web` shows.
+const MAX_OBJECTS: usize = 1000;
+
 /// flogtool reads foolscap's files too; errors keep their whole chain.
 fn load(path: &Path) -> Result<FlogContents, BoxError> {
-    flogfiles::read(path, &indicatif::ProgressBar::hidden())
+    load_input(&Input::File(path.to_owned()))
+}
+
+fn load_input(input: &Input) -> Result<FlogContents, BoxError> {
+    flogfiles::read_input(input, &indicatif::ProgressBar::hidden())
         .map(flogfiles::Contents::into_flog_contents)
         .map_err(|e| crate::error_chain(&e).into())
+}
+
+/// A flogfile in a bucket, for the viewer. Objects there are created once
+/// and never rewritten, so the listed size stamps it: it is fetched when
+/// first shown, not again on every request.
+#[derive(Debug)]
+struct ObjectSource(Object);
+
+impl FlogSource for ObjectSource {
+    fn label(&self) -> String {
+        self.0.url().to_owned()
+    }
+
+    fn stamp(&self) -> Option<Stamp> {
+        Some(Stamp::new(self.0.size(), None))
+    }
+
+    fn load(&self) -> Result<FlogContents, BoxError> {
+        load_input(&Input::Object(self.0.clone()))
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then exits 0.
 pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
     for path in &args.files {
-        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if inputs::bucket_url(path).is_none() {
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        }
     }
+    let files = inputs::expand(&args.files, tokio::runtime::Handle::current()).await?;
+    let objects = files
+        .iter()
+        .filter(|f| matches!(f, Input::Object(_)))
+        .count();
+    // The index page reads every file it lists, and the viewer keeps what it
+    // read: a bounded count keeps that, and the bucket's bill, in bounds.
+    anyhow::ensure!(
+        objects <= MAX_OBJECTS,
+        "{objects} flogfiles in the bucket locations given, more than the {MAX_OBJECTS} one viewer shows; name a narrower prefix"
+    );
     let mut interrupt = Interrupt::install()?;
     let listener = TcpListener::bind(("127.0.0.1", args.port.unwrap_or(0)))
         .await
@@ -58,8 +103,14 @@ pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
     let viewer = Viewer::builder()
         .allowed_hosts([format!("127.0.0.1:{port}"), format!("localhost:{port}")])
         .build()?;
-    for path in &args.files {
-        viewer.add(PathSource::with_loader(path, load));
+    let mut local = Vec::new();
+    for input in files.iter().cloned() {
+        match input {
+            Input::File(path) => local.push(viewer.add(PathSource::with_loader(path, load))),
+            Input::Object(object) => {
+                viewer.add(ObjectSource(object));
+            }
+        }
     }
     let url = format!("http://127.0.0.1:{port}/");
     let mut stdout = std::io::stdout();
@@ -67,17 +118,19 @@ pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
     stdout.flush()?;
     eprintln!(
         "flogtool: serving {} file(s) at {url}; Ctrl-C to stop",
-        args.files.len()
+        files.len()
     );
     if args.open {
         open_browser(&url);
     }
     let viewer = Arc::new(viewer);
-    // Read the files now, while the browser starts: a large one is then ready
-    // when its page is first asked for (a request meanwhile waits for it).
+    // Read the local files now, while the browser starts: a large one is then
+    // ready when its page is first asked for (a request meanwhile waits for
+    // it). A bucket's are fetched when first asked for: a prefix may name
+    // thousands.
     let warm = viewer.clone();
     tokio::spawn(async move {
-        for id in 0..warm.len() {
+        for id in local {
             if let Err(e) = warm.file(id).await {
                 eprintln!("flogtool: warning: {e}");
             }

@@ -10,9 +10,9 @@ use crate::util::{path_str, real_incident};
 
 /// Address space for the child: room for the (debug) binary and an ordinary
 /// dump, far less than either bomb declares.
-const ADDRESS_SPACE: u64 = 320 * 1024 * 1024;
+pub(crate) const ADDRESS_SPACE: u64 = 320 * 1024 * 1024;
 
-fn seed(name: &str) -> PathBuf {
+pub(crate) fn seed(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/seeds/flogfile")
         .join(name)

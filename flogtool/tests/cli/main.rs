@@ -2,6 +2,7 @@
 //! publisher on 127.0.0.1. One test binary, modules by subcommand.
 
 mod bomb;
+mod bucket;
 mod classify;
 mod convert;
 mod demo;

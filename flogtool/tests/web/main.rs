@@ -4,5 +4,6 @@
 //! `target/browser-artifacts/`.
 
 mod browser;
+mod bucket;
 mod server;
 mod util;
