@@ -4,6 +4,7 @@
 //! process, [`event_builder`] is the plain method API.
 
 mod builder;
+mod compact_emit;
 mod event_builder;
 mod flogfile_env;
 mod global;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 pub use builder::{ConfigError, LoggerBuilder};
+pub(crate) use compact_emit::Call;
 pub use event_builder::EventBuilder;
 pub use global::{logger, set_global, LoggerGuard, SetGlobalError};
 
