@@ -43,6 +43,40 @@ pub struct Redaction {
     id: u64,
 }
 
+/// The [`Redaction::tag`] of no policy at all.
+pub(crate) const NO_POLICY: u64 = 0;
+/// The tag of a policy whose verdicts a call site cannot apply alone.
+pub(crate) const UNCACHEABLE: u64 = u64::MAX;
+
+/// The tag of `policy` (see [`Redaction::tag`]), [`NO_POLICY`] for none.
+pub(crate) fn redaction_tag(policy: Option<&Redaction>) -> u64 {
+    policy.map_or(NO_POLICY, Redaction::tag)
+}
+
+/// Applies the verdicts `callsite` cached under the policy whose tag is
+/// `tag` to the `values` of its fields, without the policy: false, with
+/// the values as they were, when none are cached under it, or a value
+/// nests (its entries' names need the policy).
+#[inline]
+pub(crate) fn apply_cached(tag: u64, values: &mut [Value], callsite: &Callsite) -> bool {
+    let cached = callsite.redaction.load(Ordering::Relaxed);
+    if cached >> 32 != tag
+        || values.len() > 32
+        || values
+            .iter()
+            .any(|v| matches!(v, Value::Map(_) | Value::List(_)))
+    {
+        return false;
+    }
+    let mask = cached as u32;
+    for (i, value) in values.iter_mut().enumerate() {
+        if mask >> i & 1 == 1 {
+            *value = Value::Text(Cow::Borrowed(REDACTED));
+        }
+    }
+    true
+}
+
 /// A policy id no policy has had; ids past `u32::MAX` are not cached.
 fn new_policy_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -120,6 +154,19 @@ impl Redaction {
     pub fn hook(mut self, hook: impl Fn(&mut Event) + Send + Sync + 'static) -> Redaction {
         self.hook = Some(Arc::new(hook));
         self
+    }
+
+    /// What a logger keeps of this policy for the events of `msg!` call
+    /// sites, read with one load instead of the policy: its id, under which
+    /// call sites cache their verdicts ([`apply_cached`] applies them), or
+    /// [`UNCACHEABLE`] when the policy itself is needed (a hook, or an id
+    /// past 32 bits).
+    fn tag(&self) -> u64 {
+        if self.hook.is_some() || self.id > u64::from(u32::MAX) {
+            UNCACHEABLE
+        } else {
+            self.id
+        }
     }
 
     /// Whether the policy has a hook (which may change anything in an event).

@@ -59,6 +59,11 @@ fn a_warm_call_site_buffers_its_values_redacted_in_number_order() {
     log_loop(&logger, 5, 1);
     let last = logger.buffered_events().pop().unwrap();
     assert_eq!(field(&last, "password"), Value::from("hunter2"));
+    logger.set_redaction(Some(Redaction::none().field("i")));
+    log_loop(&logger, 6, 1);
+    let last = logger.buffered_events().pop().unwrap();
+    assert_eq!(field(&last, "i"), Value::from(REDACTED));
+    assert_eq!(field(&last, "password"), Value::from("hunter2"));
     logger.set_redaction(Some(Redaction::default().hook(|e| e.is_error = true)));
     log_loop(&logger, 6, 1);
     let last = logger.buffered_events().pop().unwrap();

@@ -6,6 +6,7 @@
 //! `Event` was about a third of an event's cost.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 use super::Logger;
 use crate::buffer::Parts;
@@ -13,6 +14,7 @@ use crate::callsite::Callsite;
 use crate::event::{Event, Fields, Text};
 use crate::incarnation::Incarnation;
 use crate::level::Level;
+use crate::redact::{apply_cached, NO_POLICY, UNCACHEABLE};
 use crate::time::Timestamp;
 use crate::value::Value;
 
@@ -102,9 +104,15 @@ impl Logger {
         // Cached after the call site's first event (made the whole way).
         let site = s.buffers.cached_site(call.callsite, call.level)?;
         let time = s.clock.now();
-        if let Some(policy) = &*s.redaction.load() {
-            if !policy.apply_values(call.names, call.values, call.callsite) {
-                return None;
+        match s.redaction_tag.load(Ordering::Acquire) {
+            NO_POLICY => {}
+            tag if tag != UNCACHEABLE && apply_cached(tag, call.values, call.callsite) => {}
+            _ => {
+                if let Some(policy) = &*s.redaction.load() {
+                    if !policy.apply_values(call.names, call.values, call.callsite) {
+                        return None;
+                    }
+                }
             }
         }
         let num = s.next_num.next();
