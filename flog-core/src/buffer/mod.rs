@@ -4,6 +4,7 @@
 mod budget;
 mod compact;
 mod locked;
+mod queue;
 mod record;
 mod rescued;
 mod ring;
