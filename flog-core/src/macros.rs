@@ -248,18 +248,19 @@ macro_rules! __flog_msg {
         if __enabled {
             static __CALLSITE: $crate::macros::__private::Callsite =
                 $crate::macros::__private::Callsite::new($crate::__flog_msg!(@constant $f $t));
-            // Evaluated in the order written: options, fields, text.
-            let mut __extras = $crate::macros::__private::Extras::default();
-            $( __extras.parent = ::core::option::Option::<u64>::from($p); )?
-            $( __extras.set_failure(&$x); )?
-            $( __extras.is_error = $e; )?
-            let __values: &mut [$crate::Value] = &mut [$( $crate::__flog_msg!(@value $kind $v) ),*];
-            ::core::option::Option::Some($crate::macros::__private::emit_fields(
+            ::core::option::Option::Some($crate::macros::__private::emit_built(
                 __logger,
                 (__level, __facility, &__CALLSITE),
-                (&[$(::core::stringify!($k)),*], __values),
-                $crate::__flog_msg!(@text $t),
-                __extras,
+                &[$(::core::stringify!($k)),*],
+                || {
+                    // Evaluated in the order written: options, fields, text.
+                    let mut __extras = $crate::macros::__private::Extras::default();
+                    $( __extras.parent = ::core::option::Option::<u64>::from($p); )?
+                    $( __extras.set_failure(&$x); )?
+                    $( __extras.is_error = $e; )?
+                    let __values = [$( $crate::__flog_msg!(@value $kind $v) ),*];
+                    (__values, $crate::__flog_msg!(@text $t), __extras)
+                },
             ))
         } else {
             ::core::option::Option::None
@@ -360,10 +361,22 @@ pub mod __private {
 
     /// The enabled path of `msg!`, kept out of line so that a call site whose
     /// event is below its threshold pays for a load and a compare, not for the
-    /// stack frame of building an event. The call's values come as a slice,
-    /// beside their names, so that one copy of this serves every call site.
+    /// stack frame of building its values: `build` makes them here.
     #[inline(never)]
-    pub fn emit_fields(
+    pub fn emit_built<const N: usize>(
+        logger: &Logger,
+        site: (Level, Option<Cow<'static, str>>, &'static Callsite),
+        names: &'static [&'static str; N],
+        build: impl FnOnce() -> ([Value; N], Text, Extras),
+    ) -> u64 {
+        let (mut values, text, extras) = build();
+        emit_fields(logger, site, (names, &mut values), text, extras)
+    }
+
+    /// The rest of [`emit_built`]: the call's values come as a slice, beside
+    /// their names, so that one copy of this serves every call site.
+    #[inline(never)]
+    fn emit_fields(
         logger: &Logger,
         (level, facility, callsite): (Level, Option<Cow<'static, str>>, &'static Callsite),
         (names, values): (&'static [&'static str], &mut [Value]),
