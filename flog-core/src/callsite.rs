@@ -18,6 +18,10 @@ pub struct Callsite {
     /// `buffer::sites`): the dictionary's id, the level and the entry; 0
     /// when none is cached.
     pub(crate) site: AtomicU64,
+    /// The slot of the call site's buffer in a logger's buffers (see
+    /// `Buffers::with_ring`): the buffers' id, the level and the slot; 0
+    /// when none is cached.
+    pub(crate) ring: AtomicU64,
     /// Whether the facility and the text are the same in every call (a
     /// literal or none, and a format string), so that they can be interned.
     pub(crate) constant: bool,
@@ -30,6 +34,7 @@ impl Callsite {
         Callsite {
             redaction: AtomicU64::new(0),
             site: AtomicU64::new(0),
+            ring: AtomicU64::new(0),
             constant,
         }
     }

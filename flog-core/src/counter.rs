@@ -21,7 +21,14 @@ impl EventCounter {
     /// same locked add) and little elsewhere.
     #[inline(always)]
     pub(crate) fn number(&self, event: &mut Event) {
-        event.num = self.0.fetch_add(1, Ordering::AcqRel);
+        event.num = self.next();
+    }
+
+    /// The next number, for an event stored with no [`Event`] made (see
+    /// [`number`](Self::number) for the ordering).
+    #[inline(always)]
+    pub(crate) fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::AcqRel)
     }
 
     /// The number the next event will get.

@@ -248,20 +248,18 @@ macro_rules! __flog_msg {
         if __enabled {
             static __CALLSITE: $crate::macros::__private::Callsite =
                 $crate::macros::__private::Callsite::new($crate::__flog_msg!(@constant $f $t));
-            ::core::option::Option::Some($crate::macros::__private::emit_with(
+            ::core::option::Option::Some($crate::macros::__private::emit_built(
                 __logger,
-                __level,
-                __facility,
-                &__CALLSITE,
-                |__event: &mut $crate::Event| {
-                    $( __event.parent = ::core::option::Option::<u64>::from($p); )?
-                    $( $crate::macros::__private::set_failure(__event, &$x); )?
-                    $( __event.is_error = $e; )?
-                    $( __event.fields.push((
-                        ::std::borrow::Cow::Borrowed(::core::stringify!($k)),
-                        $crate::__flog_msg!(@value $kind $v),
-                    )); )*
-                    __event.text = $crate::__flog_msg!(@text $t);
+                (__level, __facility, &__CALLSITE),
+                &[$(::core::stringify!($k)),*],
+                || {
+                    // Evaluated in the order written: options, fields, text.
+                    let mut __extras = $crate::macros::__private::Extras::default();
+                    $( __extras.parent = ::core::option::Option::<u64>::from($p); )?
+                    $( __extras.set_failure(&$x); )?
+                    $( __extras.is_error = $e; )?
+                    let __values = [$( $crate::__flog_msg!(@value $kind $v) ),*];
+                    (__values, $crate::__flog_msg!(@text $t), __extras)
                 },
             ))
         } else {
@@ -336,30 +334,66 @@ pub mod __private {
     use std::borrow::Cow;
 
     pub use crate::callsite::Callsite;
+    use crate::logger::Call;
     pub use crate::placeholders::check_placeholders;
     pub use crate::threshold::CallsiteCache;
-    use crate::{error_chain, Event, Level, Logger, Value};
+    use crate::{error_chain, Level, Logger, Text, Value};
+
+    /// The options of a `msg!` call besides its facility.
+    #[derive(Debug, Default)]
+    pub struct Extras {
+        /// `parent = P`.
+        pub parent: Option<u64>,
+        /// `is_error = B`, or set by `failure = E`.
+        pub is_error: bool,
+        /// The failure text of `failure = E`.
+        pub failure: Option<String>,
+    }
+
+    impl Extras {
+        /// `failure = error`: its text and chain of sources, and the event
+        /// marked as an error.
+        pub fn set_failure(&mut self, error: &dyn std::error::Error) {
+            self.failure = Some(error_chain(error));
+            self.is_error = true;
+        }
+    }
 
     /// The enabled path of `msg!`, kept out of line so that a call site whose
     /// event is below its threshold pays for a load and a compare, not for the
-    /// stack frame of building an event.
+    /// stack frame of building its values: `build` makes them here.
     #[inline(never)]
-    pub fn emit_with(
+    pub fn emit_built<const N: usize>(
         logger: &Logger,
-        level: Level,
-        facility: Option<Cow<'static, str>>,
-        callsite: &'static Callsite,
-        build: impl FnOnce(&mut Event),
+        site: (Level, Option<Cow<'static, str>>, &'static Callsite),
+        names: &'static [&'static str; N],
+        build: impl FnOnce() -> ([Value; N], Text, Extras),
     ) -> u64 {
-        // Fields are built in place: moving a filled `Fields` into the event
-        // would copy its inline storage once more.
-        let mut event = Event {
+        let (mut values, text, extras) = build();
+        emit_fields(logger, site, (names, &mut values), text, extras)
+    }
+
+    /// The rest of [`emit_built`]: the call's values come as a slice, beside
+    /// their names, so that one copy of this serves every call site.
+    #[inline(never)]
+    fn emit_fields(
+        logger: &Logger,
+        (level, facility, callsite): (Level, Option<Cow<'static, str>>, &'static Callsite),
+        (names, values): (&'static [&'static str], &mut [Value]),
+        text: Text,
+        extras: Extras,
+    ) -> u64 {
+        logger.emit_call(Call {
             level,
             facility,
-            ..Event::default()
-        };
-        build(&mut event);
-        logger.emit_at(event, callsite)
+            callsite,
+            names,
+            values,
+            text,
+            parent: extras.parent,
+            is_error: extras.is_error,
+            failure: extras.failure,
+        })
     }
 
     /// The threshold check of a call site whose facility is an expression.
@@ -374,12 +408,6 @@ pub mod __private {
             Some(Cow::Borrowed(name)) => logger.enabled_at_static(cache, level, name),
             other => logger.enabled(level, other.as_deref()),
         }
-    }
-
-    /// `failure = error`.
-    pub fn set_failure(event: &mut Event, error: &dyn std::error::Error) {
-        event.failure = Some(error_chain(error));
-        event.is_error = true;
     }
 
     /// A literal field value: text literals are borrowed, not copied.

@@ -19,6 +19,16 @@ use crate::time::Timestamp;
 pub trait IncidentQualifier: Send + Sync + fmt::Debug {
     /// Whether `event` declares an incident.
     fn check_event(&self, event: &Event) -> bool;
+
+    /// When the verdict depends on the event's level alone: the lowest
+    /// level that declares an incident (`check_event` must then say yes
+    /// exactly for the events at or above it). Events below it are then
+    /// stored without the qualifier seeing them, which saves building the
+    /// [`Event`] that [`check_event`](Self::check_event) takes. `None`
+    /// (the default) has every event checked.
+    fn min_level(&self) -> Option<Level> {
+        None
+    }
 }
 
 /// The default qualifier: any event at or above a level (WEIRD by default).
@@ -39,6 +49,10 @@ impl Default for ThresholdQualifier {
 impl IncidentQualifier for ThresholdQualifier {
     fn check_event(&self, event: &Event) -> bool {
         event.level >= self.min_level
+    }
+
+    fn min_level(&self) -> Option<Level> {
+        Some(self.min_level)
     }
 }
 

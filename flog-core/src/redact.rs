@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::callsite::Callsite;
-use crate::event::{Event, Fields};
+use crate::event::Event;
 use crate::value::Value;
 
 /// What a redacted value is replaced by. Redaction never drops a field, so a
@@ -41,6 +41,40 @@ pub struct Redaction {
     /// it, having the same needles), so a call site's cached verdicts
     /// (see [`apply_at`](Self::apply_at)) are for this policy or recomputed.
     id: u64,
+}
+
+/// The [`Redaction::tag`] of no policy at all.
+pub(crate) const NO_POLICY: u64 = 0;
+/// The tag of a policy whose verdicts a call site cannot apply alone.
+pub(crate) const UNCACHEABLE: u64 = u64::MAX;
+
+/// The tag of `policy` (see [`Redaction::tag`]), [`NO_POLICY`] for none.
+pub(crate) fn redaction_tag(policy: Option<&Redaction>) -> u64 {
+    policy.map_or(NO_POLICY, Redaction::tag)
+}
+
+/// Applies the verdicts `callsite` cached under the policy whose tag is
+/// `tag` to the `values` of its fields, without the policy: false, with
+/// the values as they were, when none are cached under it, or a value
+/// nests (its entries' names need the policy).
+#[inline]
+pub(crate) fn apply_cached(tag: u64, values: &mut [Value], callsite: &Callsite) -> bool {
+    let cached = callsite.redaction.load(Ordering::Relaxed);
+    if cached >> 32 != tag
+        || values.len() > 32
+        || values
+            .iter()
+            .any(|v| matches!(v, Value::Map(_) | Value::List(_)))
+    {
+        return false;
+    }
+    let mask = cached as u32;
+    for (i, value) in values.iter_mut().enumerate() {
+        if mask >> i & 1 == 1 {
+            *value = Value::Text(Cow::Borrowed(REDACTED));
+        }
+    }
+    true
 }
 
 /// A policy id no policy has had; ids past `u32::MAX` are not cached.
@@ -122,6 +156,19 @@ impl Redaction {
         self
     }
 
+    /// What a logger keeps of this policy for the events of `msg!` call
+    /// sites, read with one load instead of the policy: its id, under which
+    /// call sites cache their verdicts ([`apply_cached`] applies them), or
+    /// [`UNCACHEABLE`] when the policy itself is needed (a hook, or an id
+    /// past 32 bits).
+    fn tag(&self) -> u64 {
+        if self.hook.is_some() || self.id > u64::from(u32::MAX) {
+            UNCACHEABLE
+        } else {
+            self.id
+        }
+    }
+
     /// Whether the policy has a hook (which may change anything in an event).
     pub(crate) fn has_hook(&self) -> bool {
         self.hook.is_some()
@@ -179,18 +226,47 @@ impl Redaction {
     /// field names are the same in every call: which of them are sensitive
     /// is computed once per call site and policy, and kept in `callsite`.
     pub(crate) fn apply_at(&self, event: &mut Event, callsite: &Callsite) {
-        let Some(mask) = self.sensitive_mask(&event.fields, callsite) else {
+        let names = event.fields.iter().map(|(name, _)| &**name);
+        let Some(mask) = self.sensitive_mask(names, callsite) else {
             return self.apply(event);
         };
-        for (i, (_, value)) in event.fields.iter_mut().enumerate() {
+        self.apply_mask(mask, event.fields.iter_mut().map(|(_, value)| value));
+        if let Some(hook) = &self.hook {
+            hook(event);
+        }
+    }
+
+    /// [`apply_at`](Self::apply_at) for the `values` of a `msg!` call's
+    /// fields `names`, with no [`Event`] made: false, with the values as
+    /// they were, when that cannot be done without one (the policy has a
+    /// hook, or the call site's verdicts cannot be cached).
+    #[inline]
+    pub(crate) fn apply_values(
+        &self,
+        names: &[&'static str],
+        values: &mut [Value],
+        callsite: &Callsite,
+    ) -> bool {
+        if self.hook.is_some() {
+            return false;
+        }
+        let Some(mask) = self.sensitive_mask(names.iter().copied(), callsite) else {
+            return false;
+        };
+        self.apply_mask(mask, values.iter_mut());
+        true
+    }
+
+    /// Redacts the values whose bit is set in `mask`, and the sensitive
+    /// entries nested in the others.
+    #[inline]
+    fn apply_mask<'v>(&self, mask: u32, values: impl Iterator<Item = &'v mut Value>) {
+        for (i, value) in values.enumerate() {
             if mask >> i & 1 == 1 {
                 *value = Value::Text(Cow::Borrowed(REDACTED));
             } else if matches!(value, Value::Map(_) | Value::List(_)) {
                 self.apply_field("", value);
             }
-        }
-        if let Some(hook) = &self.hook {
-            hook(event);
         }
     }
 
@@ -199,8 +275,12 @@ impl Redaction {
     /// cached. `None` when it cannot be cached (more than 32 fields, or an
     /// id past 32 bits).
     #[inline]
-    fn sensitive_mask(&self, fields: &Fields, callsite: &Callsite) -> Option<u32> {
-        if self.id > u64::from(u32::MAX) || fields.len() > 32 {
+    fn sensitive_mask<'n>(
+        &self,
+        names: impl ExactSizeIterator<Item = &'n str>,
+        callsite: &Callsite,
+    ) -> Option<u32> {
+        if self.id > u64::from(u32::MAX) || names.len() > 32 {
             return None;
         }
         // One word holds the policy id and the verdicts, so no thread can
@@ -209,7 +289,7 @@ impl Redaction {
         if cached >> 32 == self.id {
             return Some(cached as u32);
         }
-        let mask = fields.iter().enumerate().fold(0u32, |m, (i, (name, _))| {
+        let mask = names.enumerate().fold(0u32, |m, (i, name)| {
             m | u32::from(self.is_sensitive(name)) << i
         });
         callsite

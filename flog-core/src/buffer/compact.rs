@@ -22,6 +22,8 @@ use crate::flogfile::record_num;
 use crate::flogfile::{
     encode_text, encode_value, item_end, record_from_parts, Middle, RecordParts,
 };
+use crate::time::Timestamp;
+use crate::value::Value;
 
 /// The first byte of a compact record.
 const COMPACT: u8 = 0x00;
@@ -52,29 +54,63 @@ fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
+/// What a compact record holds: an event's own parts, without its
+/// constant ones (those are entry `site` of the dictionary). Made from an
+/// [`Event`], or straight from a `msg!` call's values with no `Event` built.
+#[derive(Debug)]
+pub(crate) struct Parts<'a> {
+    pub(crate) num: u64,
+    pub(crate) time: Timestamp,
+    pub(crate) site: u32,
+    pub(crate) parent: Option<u64>,
+    pub(crate) is_error: bool,
+    pub(crate) failure: Option<&'a str>,
+    pub(crate) stack: Option<&'a str>,
+}
+
 /// Appends the compact record of `event`, whose constant parts are entry
 /// `site` of the dictionary.
 #[inline(always)]
 pub(super) fn encode(event: &Event, site: u32, out: &mut Vec<u8>) {
-    out.reserve(32 + 8 * event.fields.len());
+    let parts = Parts {
+        num: event.num,
+        time: event.time,
+        site,
+        parent: event.parent,
+        is_error: event.is_error,
+        failure: event.failure.as_deref(),
+        stack: event.stack.as_deref(),
+    };
+    encode_parts(&parts, event.fields.iter().map(|(_, v)| v), out);
+}
+
+/// Appends the compact record of `parts` and `values` (in the entry's name
+/// order).
+#[inline(always)]
+pub(super) fn encode_parts<'v>(
+    parts: &Parts<'_>,
+    values: impl ExactSizeIterator<Item = &'v Value>,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(32 + 8 * values.len());
     out.push(COMPACT);
-    put_varint(out, event.num);
-    put_varint(out, u64::from(site));
-    let t = event.time.0;
+    put_varint(out, parts.num);
+    put_varint(out, u64::from(parts.site));
+    let t = parts.time.0;
     put_varint(out, ((t << 1) ^ (t >> 63)) as u64);
-    let flags = if event.parent.is_some() { PARENT } else { 0 }
-        | if event.is_error { IS_ERROR } else { 0 }
-        | if event.failure.is_some() { FAILURE } else { 0 }
-        | if event.stack.is_some() { STACK } else { 0 };
+    let flags = if parts.parent.is_some() { PARENT } else { 0 }
+        | if parts.is_error { IS_ERROR } else { 0 }
+        | if parts.failure.is_some() { FAILURE } else { 0 }
+        | if parts.stack.is_some() { STACK } else { 0 };
     out.push(flags);
-    if let Some(parent) = event.parent {
+    if let Some(parent) = parts.parent {
         put_varint(out, parent);
     }
-    put_varint(out, event.fields.len() as u64);
-    for (_, value) in &event.fields {
+    put_varint(out, values.len() as u64);
+    for value in values {
         encode_value(value, out);
     }
-    for s in [&event.failure, &event.stack].into_iter().flatten() {
+    for s in [parts.failure, parts.stack].into_iter().flatten() {
         encode_text(s, out);
     }
 }

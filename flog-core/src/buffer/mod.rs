@@ -1,33 +1,40 @@
 //! The circular buffers: one per (facility, level), each holding its newest
 //! events as encoded flogfile records within a logger-wide memory budget.
 
+mod budget;
 mod compact;
+mod locked;
+mod queue;
+mod record;
 mod rescued;
 mod ring;
 mod sites;
 mod snapshot;
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
 use hashbrown::{DefaultHashBuilder, Equivalent};
 
+use self::budget::{key_facility, Sizes};
+pub(crate) use self::budget::{BudgetSplit, MIN_FLOOR, OVERFLOW_SHARES};
+pub use self::budget::{DEFAULT_BUFFER_SIZE, DEFAULT_MEMORY_BUDGET};
+pub(crate) use self::compact::Parts;
+use self::locked::Ring;
 pub use self::rescued::ring_events;
-use self::ring::{Pool, RingBytes};
+use self::ring::Pool;
 use self::sites::Sites;
 pub(crate) use self::snapshot::EncodedSnapshot;
 use crate::callsite::Callsite;
-use crate::event::{Event, Fields, Text};
-use crate::flogfile::{event_record, Limits, Record, MAX_VALUE_BYTES};
+use crate::event::Event;
+use crate::flogfile::Record;
 use crate::incarnation::Incarnation;
 use crate::level::Level;
-use crate::mapped::{RingFile, Segment};
+use crate::mapped::RingFile;
+use crate::value::Value;
 
-/// Default size of each circular buffer (foolscap's).
-pub const DEFAULT_BUFFER_SIZE: usize = 100;
 /// Default cap on distinct (facility, level) buffers before events overflow.
 pub const DEFAULT_MAX_BUFFERS: usize = 1024;
 /// Default size of the shared overflow buffer.
@@ -66,219 +73,33 @@ impl Equivalent<BufKey> for LookupKey<'_> {
 
 type BufMap = hashbrown::HashMap<BufKey, Arc<Ring>, DefaultHashBuilder>;
 
-/// One bounded circular buffer. A std mutex is enough: each one is held for a
-/// copy of the encoded event's bytes (encoding happens before, unlocked), and
-/// threads logging to different (facility, level) pairs never meet.
-// Aligned to two cache lines so that the locks of rings allocated side by side
-// never share a line: threads logging to different buffers would otherwise
-// slow each other down (adjacent-line prefetch pairs lines, hence 128).
-#[derive(Debug)]
-#[repr(align(128))]
-struct Ring {
-    inner: Mutex<RingBytes>,
-    /// The longest record this ring always has room for; a longer event is
-    /// kept as a stub (see [`stub`]).
-    record_limit: usize,
-    /// This ring's segment of the crash ring file, if the logger has one.
-    mapped: Option<Segment>,
-}
-
-impl Ring {
-    fn new(capacity: usize, floor: usize, mapped: Option<Segment>) -> Ring {
-        Ring {
-            inner: Mutex::new(RingBytes::new(capacity, floor)),
-            record_limit: RingBytes::record_limit(floor),
-            mapped,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, RingBytes> {
-        // A panic in an observer cannot leave a ring half-updated: every update
-        // is a single push or pop, so a poisoned ring is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stores `event`: as a compact record of its entry `site` in the
-    /// call-site dictionary when it has one, else whole.
-    #[inline(always)]
-    fn push(&self, event: &Event, site: Option<u32>, pool: &Pool, while_held: impl FnOnce(&Event)) {
-        with_scratch(|record| {
-            encode_record(event, site, self.record_limit, record);
-            let mut ring = self.lock();
-            let kept = ring.push(record, pool);
-            // The crash ring's copy of what the buffer keeps, under the same
-            // lock (one writer per segment); the in-memory ring stays the
-            // source of dumps and snapshots.
-            if let (true, Some(mapped)) = (kept, &self.mapped) {
-                mapped.push(event.num, record);
-            }
-            while_held(event);
-        });
-    }
-
-    fn resize(&self, capacity: usize) {
-        self.lock().resize(capacity);
-    }
-}
-
-/// Encodes `event` as its buffer keeps it: compact when it has an entry in
-/// the call-site dictionary and the record is no longer than `limit`, else
-/// as [`encode_buffered`] does.
-#[inline(always)]
-fn encode_record(event: &Event, site: Option<u32>, limit: usize, out: &mut Vec<u8>) {
-    if let Some(site) = site {
-        out.clear();
-        compact::encode(event, site, out);
-        if out.len() <= limit {
-            return;
-        }
-    }
-    encode_buffered(event, limit, out);
-}
-
-/// Encodes `event` whole as its buffer keeps it: long values cut, and a stub in its
-/// place if it is still longer than `limit`.
-#[inline(always)]
-fn encode_buffered(event: &Event, limit: usize, out: &mut Vec<u8>) {
-    out.clear();
-    let limits = Limits {
-        record_bytes: limit,
-        ..Limits::BUFFERED
-    };
-    if event_record(event, &limits, out).is_err() {
-        let size = out.len();
-        out.clear();
-        // MIN_FLOOR leaves room for any stub.
-        let _ = event_record(&stub(event, size), &Limits::BUFFERED, out);
-    }
-}
-
-/// What a buffer keeps of an event too large for it: everything but its
-/// fields and long texts, and a message that says so.
-#[cold]
-fn stub(event: &Event, size: usize) -> Event {
-    let mut shown = event.raw_text();
-    let mut cut = shown.len().min(STUB_TEXT_BYTES);
-    while !shown.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    shown = &shown[..cut];
-    Event {
-        num: event.num,
-        time: event.time,
-        incarnation: event.incarnation,
-        level: event.level,
-        facility: event.facility.clone(),
-        text: Text::Message(
-            format!("[flog: an event of {size} bytes or more, too large for its buffer; its text began] {shown}")
-                .into(),
-        ),
-        fields: Fields::new(),
-        parent: event.parent,
-        is_error: event.is_error,
-        failure: None,
-        stack: None,
-    }
-}
-
-/// How much of a dropped event's text its stub shows.
-const STUB_TEXT_BYTES: usize = 256;
-
-/// Runs `f` with this thread's encoding buffer, so that encoding allocates
-/// nothing once a thread has logged.
-#[inline(always)]
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    thread_local! {
-        static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    }
-    // Taken out of the cell rather than borrowed, so nothing can panic on a
-    // nested use; after a thread's TLS is gone a fresh buffer serves.
-    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
-    let out = f(&mut scratch);
-    // A huge event must not pin its size for the thread's lifetime.
-    if scratch.capacity() > MAX_SCRATCH {
-        scratch = Vec::new();
-    }
-    let _ = SCRATCH.try_with(|s| s.set(scratch));
-    out
-}
-
-const MAX_SCRATCH: usize = 64 * 1024;
-
-/// Buffer sizes: a default per level and overrides per (level, facility).
-#[derive(Clone, Debug, Default)]
-struct Sizes {
-    per_level: HashMap<Level, usize>,
-    per_facility: HashMap<(Box<str>, Level), usize>,
-}
-
-impl Sizes {
-    fn size_for(&self, facility: &str, level: Level) -> usize {
-        self.per_facility
-            .get(&(facility.into(), level))
-            .or_else(|| self.per_level.get(&level))
-            .copied()
-            .unwrap_or(DEFAULT_BUFFER_SIZE)
-    }
-}
-
-/// The default logger-wide memory budget of the buffers, in bytes.
-pub const DEFAULT_MEMORY_BUDGET: usize = 32 << 20;
-/// The overflow buffer's floor counts as this many buffers' floors.
-pub(crate) const OVERFLOW_SHARES: usize = 10;
-/// The least floor a budget may give each buffer: room for the stub of an
-/// event with a facility of [`MAX_VALUE_BYTES`] and its fixed costs.
-pub(crate) const MIN_FLOOR: usize = 3 * MAX_VALUE_BYTES;
-
-/// How a budget divides: half is floors, one per possible buffer (the
-/// overflow buffer counts as [`OVERFLOW_SHARES`]), that every buffer may
-/// always use; a sixteenth is the call-site dictionary's; the rest is a pool
-/// that buffers draw on first come, first served, once they pass their
-/// floor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct BudgetSplit {
-    pub(crate) floor: usize,
-    pub(crate) pool: usize,
-    pub(crate) sites: usize,
-}
-
-impl BudgetSplit {
-    /// `None` when the budget leaves a buffer less than [`MIN_FLOOR`].
-    pub(crate) fn new(budget: usize, max_buffers: usize) -> Option<BudgetSplit> {
-        let shares = max_buffers.checked_add(OVERFLOW_SHARES)?;
-        let floor = budget / 2 / shares;
-        let sites = budget / 16;
-        (floor >= MIN_FLOOR).then(|| BudgetSplit {
-            floor,
-            pool: budget - floor * shares - sites,
-            sites,
-        })
-    }
-}
-
 /// What a buffer costs besides its events, taken from its floor: the ring
 /// itself, its key's text, and its place in the map (key, `Arc`, table slot).
 fn fixed_cost(facility: &str) -> usize {
     std::mem::size_of::<Ring>() + facility.len() + 3 * std::mem::size_of::<BufKey>()
 }
 
-/// A facility as it keys a buffer: cut like any long text.
-fn key_facility(facility: &str) -> &str {
-    let mut cut = facility.len().min(MAX_VALUE_BYTES);
-    while !facility.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &facility[..cut]
-}
+/// The most buffers a call site can find by its cached slot (see
+/// [`Buffers::ring_at`]); those created after are found through the map.
+const MAX_SLOTS: usize = 4096;
+/// A call site's cached buffer word: buffers id << 32 | level << 24 | slot.
+const SLOT_BITS: u64 = 0xff_ffff;
 
 /// All the circular buffers of one logger.
 ///
 /// The map of buffers is read through an `ArcSwap` so the hot path takes no
 /// shared lock; it is copied on write, which happens once per new (facility,
-/// level) pair.
+/// level) pair. A `msg!` call site whose facility and level are constant
+/// also remembers its buffer's slot (rings are never removed, so a slot once
+/// set holds its ring for the buffers' lifetime) and skips the map.
 #[derive(Debug)]
 pub(crate) struct Buffers {
     map: ArcSwap<BufMap>,
+    /// The rings in the order they were made, for call sites' cached slots.
+    slots: Box<[OnceLock<Arc<Ring>>]>,
+    /// Tags this logger's slots in call-site caches; 0 (ids used up)
+    /// caches nothing.
+    id: u64,
     // Serialises the rare writers of `map` and `sizes`.
     config: Mutex<Sizes>,
     overflow: Ring,
@@ -317,14 +138,20 @@ impl Buffers {
         incarnation: Incarnation,
         crash_ring: Option<Arc<RingFile>>,
     ) -> Buffers {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let mapped = crash_ring
             .as_ref()
             .and_then(|r| r.segment("", 0, OVERFLOW_SHARES, true));
         Buffers {
             sites: Sites::new(incarnation, split.sites, crash_ring.clone()),
             map: ArcSwap::from_pointee(BufMap::default()),
+            slots: (0..max_buffers.min(MAX_SLOTS))
+                .map(|_| OnceLock::new())
+                .collect(),
+            id: if id > u64::from(u32::MAX) { 0 } else { id },
             config: Mutex::new(Sizes::default()),
-            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped),
+            overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped, None),
             max_buffers,
             split,
             pool: Pool::new(split.pool),
@@ -346,20 +173,80 @@ impl Buffers {
         while_held: impl FnOnce(&Event),
     ) {
         let site = callsite.and_then(|c| self.sites.resolve(c, &event));
-        let map = self.map.load();
-        let key = LookupKey {
-            facility: key_facility(event.facility()),
-            level: event.level,
-        };
         // The event stays here and the rings read it: moving its ~400 bytes
         // down the calls was a tenth of the cost.
+        self.with_ring(callsite, event.level, event.facility(), |ring| {
+            ring.push(&event, site, &self.pool, while_held)
+        });
+    }
+
+    /// The entry of `callsite`'s constant parts in the call-site dictionary
+    /// at `level`, when the call site has it cached (it has after its first
+    /// event): then its events need no [`Event`] to be stored.
+    #[inline(always)]
+    pub(crate) fn cached_site(&self, callsite: &Callsite, level: Level) -> Option<u32> {
+        self.sites.cached(callsite, level)
+    }
+
+    /// Stores the compact record of a `msg!` call's event, made of `parts`
+    /// and `values` with no [`Event`]: as [`push`](Self::push) does, but
+    /// `whole` makes the event only if it must be stored whole, and
+    /// `while_held` runs with the buffer locked. `parts.site` is from
+    /// [`cached_site`](Self::cached_site).
+    #[inline(always)]
+    pub(crate) fn push_compact(
+        &self,
+        callsite: &Callsite,
+        (facility, level): (&str, Level),
+        (parts, values): (&Parts<'_>, &[Value]),
+        whole: &dyn Fn() -> Event,
+        while_held: impl FnOnce(),
+    ) {
+        self.with_ring(Some(callsite), level, facility, |ring| {
+            ring.push_compact(parts, values, &self.pool, whole, while_held)
+        });
+    }
+
+    /// Calls `f` with the ring of (facility, level), made if need be (the
+    /// overflow ring once there are as many as allowed). A call site with
+    /// a constant facility finds it by the slot it cached, and caches it
+    /// when it has none (or one of another logger's, or another level's).
+    #[inline(always)]
+    fn with_ring<R>(
+        &self,
+        callsite: Option<&Callsite>,
+        level: Level,
+        facility: &str,
+        f: impl FnOnce(&Ring) -> R,
+    ) -> R {
+        let cache = callsite.filter(|c| c.constant && self.id != 0 && level.0 <= 0xff);
+        let tag = (self.id << 32) | (u64::from(level.0) << 24);
+        if let Some(callsite) = cache {
+            let cached = callsite.ring.load(Ordering::Relaxed);
+            if cached & !SLOT_BITS == tag {
+                let slot = self.slots.get((cached & SLOT_BITS) as usize);
+                if let Some(ring) = slot.and_then(OnceLock::get) {
+                    return f(ring);
+                }
+            }
+        }
+        let key = LookupKey {
+            facility: key_facility(facility),
+            level,
+        };
+        let map = self.map.load();
         if let Some(ring) = map.get(&key) {
-            return ring.push(&event, site, &self.pool, while_held);
+            if let (Some(callsite), Some(slot)) = (cache, ring.slot) {
+                callsite
+                    .ring
+                    .store(tag | u64::from(slot), Ordering::Relaxed);
+            }
+            return f(ring);
         }
         drop(map);
         match self.create(key.facility, key.level) {
-            Some(ring) => ring.push(&event, site, &self.pool, while_held),
-            None => self.overflow.push(&event, site, &self.pool, while_held),
+            Some(ring) => f(&ring),
+            None => f(&self.overflow),
         }
     }
 
@@ -379,7 +266,18 @@ impl Buffers {
             .crash_ring
             .as_ref()
             .and_then(|r| r.segment(facility, level.0, 1, false));
-        let ring = Arc::new(Ring::new(sizes.size_for(facility, level), floor, mapped));
+        let slot = u32::try_from(current.len())
+            .ok()
+            .filter(|&s| (s as usize) < self.slots.len());
+        let ring = Arc::new(Ring::new(
+            sizes.size_for(facility, level),
+            floor,
+            mapped,
+            slot,
+        ));
+        if let Some(slot) = slot {
+            let _ = self.slots[slot as usize].set(Arc::clone(&ring));
+        }
         let mut next = BufMap::clone(&current);
         next.insert(
             BufKey {
@@ -535,7 +433,7 @@ fn decode_record(record: &[u8]) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
+    use crate::event::{Event, Text};
 
     fn ev(num: u64, facility: &'static str, level: Level) -> Event {
         Event {

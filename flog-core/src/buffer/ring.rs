@@ -1,8 +1,9 @@
 //! One circular buffer: encoded event records back to back in one byte
 //! queue, bounded by a count of events and by the bytes it may allocate.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::queue::ByteQueue;
 
 /// The shared part of the memory budget: bytes a buffer may take beyond its
 /// floor, first come, first served. A buffer keeps what it took.
@@ -47,7 +48,7 @@ pub(super) struct RingBytes {
     /// The most events kept.
     capacity: usize,
     count: usize,
-    bytes: VecDeque<u8>,
+    bytes: ByteQueue,
     /// Bytes this ring may always allocate, whatever the pool has left.
     floor: usize,
     /// Bytes taken from the pool.
@@ -59,7 +60,7 @@ impl RingBytes {
         RingBytes {
             capacity,
             count: 0,
-            bytes: VecDeque::new(),
+            bytes: ByteQueue::default(),
             floor,
             granted: 0,
         }
@@ -87,8 +88,8 @@ impl RingBytes {
             }
             self.pop();
         }
-        self.bytes.extend(&(record.len() as u32).to_le_bytes());
-        self.bytes.extend(record);
+        self.bytes.push_array((record.len() as u32).to_le_bytes());
+        self.bytes.push(record);
         self.count += 1;
         true
     }
@@ -116,17 +117,13 @@ impl RingBytes {
         if target <= have || self.bytes.len() + need > target {
             return false;
         }
-        self.bytes.reserve_exact(target - self.bytes.len());
+        self.bytes.resize(target);
         true
     }
 
     fn pop(&mut self) {
-        let mut len = [0u8; LEN];
-        for (to, from) in len.iter_mut().zip(&self.bytes) {
-            *to = *from;
-        }
-        let len = u32::from_le_bytes(len) as usize;
-        self.bytes.drain(..LEN + len);
+        let len = self.bytes.peek::<LEN>().map_or(0, u32::from_le_bytes) as usize;
+        self.bytes.advance(LEN + len);
         self.count -= 1;
     }
 
@@ -151,8 +148,9 @@ impl RingBytes {
     /// Calls `f` with the bytes of every record, oldest first.
     #[cfg(test)]
     pub(super) fn for_each(&mut self, mut f: impl FnMut(&[u8])) {
-        let bytes = &*self.bytes.make_contiguous();
-        for (start, end) in framed(bytes, 0) {
+        let mut bytes = Vec::new();
+        self.copy_into(&mut bytes);
+        for (start, end) in framed(&bytes, 0) {
             f(&bytes[start..end]);
         }
     }

@@ -23,6 +23,7 @@ use crate::callsite::Callsite;
 use crate::event::{Event, Text};
 use crate::flogfile::{encode_text, encode_uint, item_end, item_head};
 use crate::incarnation::Incarnation;
+use crate::level::Level;
 use crate::mapped::RingFile;
 
 /// The most entries a dictionary holds (the call-site cache keeps 24 bits).
@@ -242,6 +243,19 @@ impl Sites {
         Some(id)
     }
 
+    /// The entry cached at `callsite` for an event at `level`, if this
+    /// dictionary made it; no event needed. `None` means: resolve it with
+    /// an event (the first call of a call site, or another logger's).
+    #[inline(always)]
+    pub(super) fn cached(&self, callsite: &Callsite, level: Level) -> Option<u32> {
+        if !callsite.constant || self.id == 0 || level.0 > 0xff {
+            return None;
+        }
+        let tag = (self.id << 32) | (u64::from(level.0) << 24);
+        let cached = callsite.site.load(Ordering::Relaxed);
+        (cached & !ENTRY_BITS == tag).then_some((cached & ENTRY_BITS) as u32)
+    }
+
     #[cold]
     #[inline(never)]
     fn intern(&self, event: &Event) -> Option<u32> {
@@ -301,7 +315,6 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::level::Level;
 
     fn event(facility: &'static str, level: Level, names: &[&'static str]) -> Event {
         let mut e = Event {

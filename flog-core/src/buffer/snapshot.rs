@@ -1,7 +1,7 @@
 //! A copy of the buffers' records, for a dump or a reader.
 
 use super::compact;
-use super::encode_buffered;
+use super::record::encode_buffered;
 use super::ring::{framed, RingBytes};
 use crate::event::Event;
 

@@ -129,6 +129,15 @@ impl Captures {
         }
     }
 
+    /// [`offer`](Self::offer) of the event `make` makes, made only when a
+    /// capture is on.
+    #[inline]
+    pub(crate) fn offer_with(&self, make: impl FnOnce() -> Event) {
+        if self.on.load(Ordering::Acquire) {
+            self.offer_slow(&make());
+        }
+    }
+
     #[cold]
     fn offer_slow(&self, event: &Event) {
         let mut list = self.lock_list();

@@ -47,6 +47,7 @@ use crate::counter::EventCounter;
 use crate::event::Event;
 use crate::flogfile::{EndReason, Header, HeaderKind, LogdirOwner, RingMeta};
 use crate::incarnation::Incarnation;
+use crate::level::Level;
 use crate::mapped::{CrashRingStats, RingFile, RingFlusher, RingSpec};
 use crate::observer::{IncidentObserver, Observers};
 use crate::qualifier::IncidentQualifier;
@@ -439,6 +440,25 @@ impl Incidents {
     #[inline]
     pub(crate) fn capture(&self, event: &Event) {
         self.policy.captures().offer(event);
+    }
+
+    /// [`capture`](Self::capture) for an event stored with no [`Event`]
+    /// made for it: `make` makes it, only if a capture is on.
+    #[inline]
+    pub(crate) fn capture_with(&self, make: impl FnOnce() -> Event) {
+        self.policy.captures().offer_with(make);
+    }
+
+    /// Whether an event at `level` declares an incident, when that is
+    /// decided by the level alone (see [`IncidentQualifier::min_level`]):
+    /// `Some(false)` when no logdir is set. `None`: the qualifier must
+    /// see the event.
+    #[inline]
+    pub(crate) fn qualifies_level(&self, level: Level) -> Option<bool> {
+        if !self.active() {
+            return Some(false);
+        }
+        self.policy.qualifies_level(level)
     }
 
     /// Records a declared incident: writes the dump before returning and

@@ -3,7 +3,7 @@
 //! does: join the incident recording, be suppressed, or start a new one.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -14,8 +14,12 @@ use super::config::IncidentConfig;
 use crate::counter::EventCounter;
 use crate::event::Event;
 use crate::flogfile::NameGen;
+use crate::level::Level;
 use crate::qualifier::{IncidentQualifier, ThresholdQualifier};
 use crate::time::{Clock, Timestamp};
+
+/// `Policy::min_level` when the qualifier has none.
+const NO_MIN_LEVEL: u32 = u32::MAX;
 
 /// What a trigger did.
 #[derive(Debug)]
@@ -57,6 +61,9 @@ pub(crate) struct Policy {
     config: IncidentConfig,
     clock: Arc<dyn Clock>,
     qualifier: ArcSwap<Box<dyn IncidentQualifier>>,
+    /// The qualifier's [`min_level`](IncidentQualifier::min_level), or
+    /// [`NO_MIN_LEVEL`]: read without loading the qualifier.
+    min_level: AtomicU32,
     state: Mutex<State>,
     captures: Arc<Captures>,
     counts: Counts,
@@ -77,6 +84,7 @@ impl Policy {
             config,
             clock,
             qualifier: ArcSwap::from_pointee(Box::new(ThresholdQualifier::default())),
+            min_level: AtomicU32::new(u32::from(ThresholdQualifier::default().min_level.0)),
             state: Mutex::new(State::default()),
             captures: Arc::new(Captures::default()),
             counts: Counts::default(),
@@ -93,7 +101,25 @@ impl Policy {
     }
 
     pub(crate) fn set_qualifier(&self, q: Box<dyn IncidentQualifier>) {
+        // Two at once would leave one's qualifier with the other's level.
+        let _one_at_a_time = self.lock();
+        // Not a level at first, so that no event skips the new qualifier
+        // while the old one's level is still there.
+        self.min_level.store(NO_MIN_LEVEL, Ordering::SeqCst);
+        let min = q.min_level().map_or(NO_MIN_LEVEL, |l| u32::from(l.0));
         self.qualifier.store(Arc::new(q));
+        self.min_level.store(min, Ordering::SeqCst);
+    }
+
+    /// Whether an event at `level` declares an incident, when the
+    /// qualifier decides by the level alone; `None` when it must see the
+    /// event.
+    #[inline]
+    pub(crate) fn qualifies_level(&self, level: Level) -> Option<bool> {
+        match self.min_level.load(Ordering::Acquire) {
+            NO_MIN_LEVEL => None,
+            min => Some(u32::from(level.0) >= min),
+        }
     }
 
     #[inline]

@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -21,7 +22,7 @@ use crate::level::Level;
 use crate::mapped::{RingFile, RingSpec, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 use crate::observer::{EventObserver, IncidentObserver, IncidentReport, Observers};
 use crate::qualifier::IncidentQualifier;
-use crate::redact::Redaction;
+use crate::redact::{redaction_tag, Redaction};
 use crate::threshold::Thresholds;
 use crate::time::{Clock, SystemClock};
 
@@ -434,7 +435,9 @@ impl LoggerBuilder {
         let logger = Logger {
             shared: Arc::new(Shared {
                 thresholds,
+                redaction_tag: AtomicU64::new(redaction_tag(self.redaction.as_ref())),
                 redaction: ArcSwapOption::from(self.redaction.map(Arc::new)),
+                redaction_writer: Mutex::new(()),
                 next_num: EventCounter::default(),
                 incarnation,
                 clock: self.clock,

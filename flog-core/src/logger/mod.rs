@@ -4,6 +4,7 @@
 //! process, [`event_builder`] is the plain method API.
 
 mod builder;
+mod compact_emit;
 mod event_builder;
 mod flogfile_env;
 mod global;
@@ -13,11 +14,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
 
 pub use builder::{ConfigError, LoggerBuilder};
+pub(crate) use compact_emit::Call;
 pub use event_builder::EventBuilder;
 pub use global::{logger, set_global, LoggerGuard, SetGlobalError};
 
@@ -35,7 +38,7 @@ use crate::observer::{
     ObserverId, Observers,
 };
 use crate::qualifier::{IncidentQualifier, ThresholdQualifier};
-use crate::redact::Redaction;
+use crate::redact::{redaction_tag, Redaction, UNCACHEABLE};
 use crate::threshold::{CallsiteCache, Thresholds};
 use crate::time::Clock;
 use crate::value::Value;
@@ -52,6 +55,11 @@ pub struct Logger {
 struct Shared {
     thresholds: Thresholds,
     redaction: ArcSwapOption<Redaction>,
+    /// The policy's [`tag`](Redaction::tag) ([`NO_POLICY`] for none), read
+    /// by a `msg!` call's event instead of loading the policy.
+    redaction_tag: AtomicU64,
+    /// Serialises [`Logger::set_redaction`], so that the tag is the policy's.
+    redaction_writer: Mutex<()>,
     next_num: EventCounter,
     incarnation: Incarnation,
     clock: Arc<dyn Clock>,
@@ -283,7 +291,17 @@ impl Logger {
 
     /// Replaces the redaction policy; `None` turns redaction off.
     pub fn set_redaction(&self, policy: Option<Redaction>) {
-        self.shared.redaction.store(policy.map(Arc::new));
+        let s = &*self.shared;
+        let _one_at_a_time = s
+            .redaction_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // No tag while the policy changes: an event meanwhile loads the
+        // policy, so none is redacted by verdicts of a policy not set.
+        s.redaction_tag.store(UNCACHEABLE, Ordering::SeqCst);
+        let tag = redaction_tag(policy.as_ref());
+        s.redaction.store(policy.map(Arc::new));
+        s.redaction_tag.store(tag, Ordering::SeqCst);
     }
 
     /// Sets the global generation threshold.
