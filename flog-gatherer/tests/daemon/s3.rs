@@ -14,7 +14,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::support::{add_publisher, create, eventually, Daemon, Service, PATIENCE};
+use crate::support::{add_publisher, create, Daemon, Service, PATIENCE};
 
 pub(crate) const PREFIX: &str = "fleet";
 
@@ -376,33 +376,60 @@ async fn a_gatherer_killed_mid_fetch_loses_and_duplicates_nothing() {
     .await;
     let mut expected: Vec<(String, Vec<String>)> =
         services.iter().map(|s| (s.id(), Vec::new())).collect();
-    let incidents = dir.path().join("g0").join("incidents");
-    for round in 0..3 {
-        for ((_, names), service) in expected.iter_mut().zip(&services) {
-            names.push(service.incident("app.db", 24));
+    // The kill must land while a gatherer writes a fetch. A fetch of
+    // 768 KiB in 1 KiB chunks can still end between two looks on a loaded
+    // machine (or the leases may have moved), so incidents are declared
+    // until some gatherer is seen mid-fetch, and that one is killed.
+    let deadline = Instant::now() + PATIENCE;
+    let victim = loop {
+        declare(&mut expected, &services);
+        let look_until = Instant::now() + Duration::from_secs(5);
+        let caught = loop {
+            let fetching = (0..daemons.len()).find(|g| fetching(&dir.path().join(format!("g{g}"))));
+            if fetching.is_some() || Instant::now() > look_until {
+                break fetching;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if let Some(g) = caught {
+            break g;
         }
-        if round == 0 {
-            eventually("a fetch in progress in g0", || {
-                std::fs::read_dir(&incidents).is_ok_and(|dirs| {
-                    dirs.flatten().any(|d| {
-                        std::fs::read_dir(d.path()).is_ok_and(|mut files| {
-                            files.any(|f| {
-                                f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".part"))
-                            })
-                        })
-                    })
-                })
-            });
-            daemons[0].signal("KILL");
-            daemons[0].wait_exit();
-        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for a fetch in progress"
+        );
+    };
+    daemons[victim].signal("KILL");
+    daemons[victim].wait_exit();
+    for _ in 0..2 {
+        declare(&mut expected, &services);
     }
     let objects = wait_for_all(&reader, &expected).await;
     assert_exactly_once(&objects, &services, &expected);
-    assert_eq!(daemons[1].stop().code(), Some(0));
+    assert_eq!(daemons[1 - victim].stop().code(), Some(0));
     for service in services {
         service.publisher.shutdown().await;
     }
+}
+
+/// One more large incident (24 blobs) on every service, its name kept.
+fn declare(expected: &mut [(String, Vec<String>)], services: &[Service]) {
+    for ((_, names), service) in expected.iter_mut().zip(services) {
+        names.push(service.incident("app.db", 24));
+    }
+}
+
+/// Whether the gatherer of `basedir` is writing a fetched incident (a
+/// temporary `.part` file in one of its publishers' folders).
+fn fetching(basedir: &Path) -> bool {
+    let Ok(publishers) = std::fs::read_dir(basedir.join("incidents")) else {
+        return false;
+    };
+    publishers.flatten().any(|d| {
+        std::fs::read_dir(d.path()).is_ok_and(|mut files| {
+            files.any(|f| f.is_ok_and(|f| f.file_name().to_string_lossy().ends_with(".part")))
+        })
+    })
 }
 
 /// A gatherer that died between storing an incident and listing it left
