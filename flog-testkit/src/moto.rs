@@ -97,7 +97,8 @@ impl Moto {
     }
 
     /// Stores `bytes` at `key` of the bucket, as a gatherer stores a file
-    /// (with the accepted credentials).
+    /// (with the accepted credentials). With the `s3` feature.
+    #[cfg(feature = "s3")]
     pub fn put(&self, key: &str, bytes: Vec<u8>) {
         use object_store::ObjectStoreExt as _;
         let store = object_store::aws::AmazonS3Builder::new()
