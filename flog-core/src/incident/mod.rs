@@ -301,7 +301,9 @@ impl Incidents {
             max_files: self.config.max_files,
             max_bytes: self.config.max_bytes,
         };
-        let keeper = keeper::spawn(logdir, cx, rx).map_err(unusable)?;
+        // The flusher first: should the keeper fail to start, dropping the
+        // flusher stops it; the other way round would leave a keeper thread
+        // running, detached, holding the logdir.
         let flusher = match (&ring, flush_every) {
             (Some(ring), Some(period)) => Some(
                 self.start_flusher(ring, period, dir, &outcomes)
@@ -309,6 +311,7 @@ impl Incidents {
             ),
             _ => None,
         };
+        let keeper = keeper::spawn(logdir, cx, rx).map_err(unusable)?;
         let now = InUse {
             path: dir.to_owned(),
             identity: id,

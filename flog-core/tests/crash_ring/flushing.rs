@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use flog_core::{ConfigError, ManualClock, Timestamp, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 
+use super::common::wait_until;
 use super::*;
 
 /// The thread that flushes, by the name it is given.
@@ -36,14 +37,6 @@ fn threads_named(name: &str) -> usize {
         .count()
 }
 
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::yield_now();
-    }
-}
-
 /// The child's side for the `flushing-*` modes.
 pub(super) fn child(mode: &str, dir: &Path) {
     match mode {
@@ -51,7 +44,7 @@ pub(super) fn child(mode: &str, dir: &Path) {
             let logger = flushing_logger(dir, MIN_CRASH_RING_FLUSH);
             // Flushing is under way before the parent's clock starts.
             let flushed = || logger.crash_ring_stats().unwrap().flushes > 0;
-            eventually("a first flush", flushed);
+            wait_until("a first flush", flushed);
             println!("READY");
             log_from_threads(&logger, None);
         }
@@ -60,7 +53,7 @@ pub(super) fn child(mode: &str, dir: &Path) {
             let logger = flushing_logger(dir, MAX_CRASH_RING_FLUSH);
             println!("READY");
             // The thread names itself as it starts.
-            eventually("the flusher running", || threads_named(FLUSHER) == 1);
+            wait_until("the flusher running", || threads_named(FLUSHER) == 1);
             log_from_threads(&logger, Some(20));
             let started = Instant::now();
             logger.shutdown();
@@ -68,7 +61,7 @@ pub(super) fn child(mode: &str, dir: &Path) {
             println!("SHUTDOWN {}", started.elapsed().as_millis());
             assert_eq!(logger.crash_ring_stats(), None);
             // Joined by then; the kernel may show the task a moment longer.
-            eventually("the flusher gone", || threads_named(FLUSHER) == 0);
+            wait_until("the flusher gone", || threads_named(FLUSHER) == 0);
             println!("FLUSHER GONE");
         }
         other => panic!("unknown mode flushing-{other}"),
@@ -146,7 +139,7 @@ fn the_ring_is_flushed_once_a_period_of_the_loggers_clock() {
         }
         clock.advance(Duration::from_millis(700));
         clock.advance(Duration::from_millis(300));
-        eventually("a flush", || {
+        wait_until("a flush", || {
             logger.crash_ring_stats().unwrap().flushes >= n
         });
         let stats = logger.crash_ring_stats().unwrap();
