@@ -374,22 +374,19 @@ impl EventLog {
             drop(error);
             return;
         }
-        let (records, total) = self.settlement.take_for_resume(self.clock.now());
-        for record in records {
-            self.append(record);
-        }
-        if let Some(path) = self.current_path().map(Path::to_owned) {
-            let _ = self.notices.send(LogNotice::Resumed {
-                path,
-                unwritten: total,
-            });
-        }
+        self.write_unwritten();
     }
 
     /// The spool has room again: the gaps of what was let go meanwhile go
     /// into the current file.
     fn resume_after_spool(&mut self) {
         self.spool_paused = false;
+        self.write_unwritten();
+    }
+
+    /// The gaps of what could not be written go into the current file, and
+    /// the writer says it writes again.
+    fn write_unwritten(&mut self) {
         let (records, total) = self.settlement.take_for_resume(self.clock.now());
         for record in records {
             self.append(record);
