@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use bytes::Bytes;
 use flog_core::flogfile::ReadError;
-use flog_gatherer::{BucketLocation, BucketReader, MAX_OBJECT_BYTES};
+use flog_gatherer::{BucketLocation, BucketReader, Listing, MAX_OBJECT_BYTES};
 use tokio::runtime::{Handle, Runtime};
 
 /// One flogfile to read.
@@ -118,8 +118,8 @@ pub(crate) fn bucket_url(arg: &Path) -> Option<&str> {
     arg.to_str().filter(|a| BucketLocation::is_bucket_url(a))
 }
 
-/// The flogfiles at bucket location `url`.
-async fn list(url: &str, runtime: &Handle) -> anyhow::Result<Vec<Object>> {
+/// The listing of bucket location `url`, warning of what it skipped.
+pub(crate) async fn listing(url: &str) -> anyhow::Result<(BucketLocation, BucketReader, Listing)> {
     let location = BucketLocation::parse(url)?;
     let reader = BucketReader::open(&location)?;
     let listing = reader.flogfiles(&location).await?;
@@ -129,6 +129,12 @@ async fn list(url: &str, runtime: &Handle) -> anyhow::Result<Vec<Object>> {
             listing.skipped
         );
     }
+    Ok((location, reader, listing))
+}
+
+/// The flogfiles at bucket location `url`.
+async fn list(url: &str, runtime: &Handle) -> anyhow::Result<Vec<Object>> {
+    let (location, reader, listing) = listing(url).await?;
     anyhow::ensure!(
         !listing.objects.is_empty(),
         "no flogfiles (.flog.bz2, .flog) under {location}"

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use flog_core::flogfile::{parse_incident_name, FINISHED_SUFFIX, RECORDING_SUFFIX};
 use flog_core::{Level, Timestamp};
-use flog_gatherer::{BucketLocation, BucketReader};
+use flog_gatherer::BucketLocation;
 use flog_wire::{IncidentInfo, ListQuery};
 use serde_json::json;
 
@@ -107,15 +107,7 @@ fn incident_json(incident: &IncidentInfo) -> serde_json::Value {
 /// `flogtool list s3://BUCKET/PREFIX`: the flogfiles stored under a prefix
 /// of a bucket, by key, read from the listing alone (no object is fetched).
 async fn list_bucket(args: &ListArgs) -> anyhow::Result<()> {
-    let location = BucketLocation::parse(&args.target)?;
-    let reader = BucketReader::open(&location)?;
-    let listing = reader.flogfiles(&location).await?;
-    if listing.skipped > 0 {
-        eprintln!(
-            "flogtool: warning: {location}: {} objects whose names are not flog's were skipped",
-            listing.skipped
-        );
-    }
+    let (location, _, listing) = crate::inputs::listing(&args.target).await?;
     let after = args.after.map(Timestamp::as_micros);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
