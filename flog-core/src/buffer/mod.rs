@@ -11,6 +11,7 @@ mod ring;
 mod sites;
 mod snapshot;
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -172,6 +173,7 @@ impl Buffers {
         callsite: Option<&Callsite>,
         while_held: impl FnOnce(&Event),
     ) {
+        let callsite = callsite.filter(|c| c.interns(event.facility.as_ref()));
         let site = callsite.and_then(|c| self.sites.resolve(c, &event));
         // The event stays here and the rings read it: moving its ~400 bytes
         // down the calls was a tenth of the cost.
@@ -181,18 +183,24 @@ impl Buffers {
     }
 
     /// The entry of `callsite`'s constant parts in the call-site dictionary
-    /// at `level`, when the call site has it cached (it has after its first
-    /// event): then its events need no [`Event`] to be stored.
+    /// for `facility` at `level`, when the call site has it cached (it has
+    /// after its first event with that facility, if it interns it): then
+    /// its events need no [`Event`] to be stored.
     #[inline(always)]
-    pub(crate) fn cached_site(&self, callsite: &Callsite, level: Level) -> Option<u32> {
-        self.sites.cached(callsite, level)
+    pub(crate) fn cached_site(
+        &self,
+        callsite: &Callsite,
+        facility: Option<&Cow<'static, str>>,
+        level: Level,
+    ) -> Option<u32> {
+        self.sites.cached(callsite, facility, level)
     }
 
     /// Stores the compact record of a `msg!` call's event, made of `parts`
     /// and `values` with no [`Event`]: as [`push`](Self::push) does, but
     /// `whole` makes the event only if it must be stored whole, and
     /// `while_held` runs with the buffer locked. `parts.site` is from
-    /// [`cached_site`](Self::cached_site).
+    /// [`cached_site`](Self::cached_site), so `callsite` interns `facility`.
     #[inline(always)]
     pub(crate) fn push_compact(
         &self,
@@ -208,9 +216,10 @@ impl Buffers {
     }
 
     /// Calls `f` with the ring of (facility, level), made if need be (the
-    /// overflow ring once there are as many as allowed). A call site with
-    /// a constant facility finds it by the slot it cached, and caches it
-    /// when it has none (or one of another logger's, or another level's).
+    /// overflow ring once there are as many as allowed). A `callsite`,
+    /// given only where it interns `facility` (see [`Callsite::interns`]),
+    /// finds it by the slot it cached, and caches it when it has none (or
+    /// one of another logger's, or another level's).
     #[inline(always)]
     fn with_ring<R>(
         &self,
@@ -219,7 +228,7 @@ impl Buffers {
         facility: &str,
         f: impl FnOnce(&Ring) -> R,
     ) -> R {
-        let cache = callsite.filter(|c| c.constant && self.id != 0 && level.0 <= 0xff);
+        let cache = callsite.filter(|_| self.id != 0 && level.0 <= 0xff);
         let tag = (self.id << 32) | (u64::from(level.0) << 24);
         if let Some(callsite) = cache {
             let cached = callsite.ring.load(Ordering::Relaxed);

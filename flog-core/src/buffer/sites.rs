@@ -14,6 +14,7 @@
 //! handed out: entry N of the file is entry N here, and no record naming an
 //! entry reaches a segment of the file before the entry does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,7 +229,7 @@ impl Sites {
     /// constant, or the dictionary is full: the event is then stored whole.
     #[inline(always)]
     pub(super) fn resolve(&self, callsite: &Callsite, event: &Event) -> Option<u32> {
-        if !callsite.constant || self.id == 0 || event.level.0 > 0xff {
+        if !callsite.interns(event.facility.as_ref()) || self.id == 0 || event.level.0 > 0xff {
             return None;
         }
         // The level is part of the tag: a call site with a level
@@ -243,12 +244,18 @@ impl Sites {
         Some(id)
     }
 
-    /// The entry cached at `callsite` for an event at `level`, if this
-    /// dictionary made it; no event needed. `None` means: resolve it with
-    /// an event (the first call of a call site, or another logger's).
+    /// The entry cached at `callsite` for an event with `facility` at
+    /// `level`, if this dictionary made it; no event needed. `None` means:
+    /// resolve it with an event (the first call of a call site, or another
+    /// logger's), or it cannot be interned (another facility).
     #[inline(always)]
-    pub(super) fn cached(&self, callsite: &Callsite, level: Level) -> Option<u32> {
-        if !callsite.constant || self.id == 0 || level.0 > 0xff {
+    pub(super) fn cached(
+        &self,
+        callsite: &Callsite,
+        facility: Option<&Cow<'static, str>>,
+        level: Level,
+    ) -> Option<u32> {
+        if !callsite.interns(facility) || self.id == 0 || level.0 > 0xff {
             return None;
         }
         let tag = (self.id << 32) | (u64::from(level.0) << 24);
@@ -312,8 +319,6 @@ impl Sites {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::*;
 
     fn event(facility: &'static str, level: Level, names: &[&'static str]) -> Event {

@@ -102,7 +102,9 @@ impl Logger {
             return None;
         }
         // Cached after the call site's first event (made the whole way).
-        let site = s.buffers.cached_site(call.callsite, call.level)?;
+        let site = s
+            .buffers
+            .cached_site(call.callsite, call.facility.as_ref(), call.level)?;
         let time = s.clock.now();
         match s.redaction_tag.load(Ordering::Acquire) {
             NO_POLICY => {}
