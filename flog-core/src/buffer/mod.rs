@@ -13,7 +13,7 @@ mod snapshot;
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -139,18 +139,17 @@ impl Buffers {
         incarnation: Incarnation,
         crash_ring: Option<Arc<RingFile>>,
     ) -> Buffers {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = sites::next_id();
         let mapped = crash_ring
             .as_ref()
             .and_then(|r| r.segment("", 0, OVERFLOW_SHARES, true));
         Buffers {
-            sites: Sites::new(incarnation, split.sites, crash_ring.clone()),
+            sites: Sites::new(id, incarnation, split.sites, crash_ring.clone()),
             map: ArcSwap::from_pointee(BufMap::default()),
             slots: (0..max_buffers.min(MAX_SLOTS))
                 .map(|_| OnceLock::new())
                 .collect(),
-            id: if id > u64::from(u32::MAX) { 0 } else { id },
+            id,
             config: Mutex::new(Sizes::default()),
             overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped, None),
             max_buffers,
@@ -228,9 +227,9 @@ impl Buffers {
         facility: &str,
         f: impl FnOnce(&Ring) -> R,
     ) -> R {
-        let cache = callsite.filter(|_| self.id != 0 && level.0 <= 0xff);
-        let tag = (self.id << 32) | (u64::from(level.0) << 24);
-        if let Some(callsite) = cache {
+        let tag = sites::cache_tag(self.id, level);
+        let cache = callsite.zip(tag);
+        if let Some((callsite, tag)) = cache {
             let cached = callsite.ring.load(Ordering::Relaxed);
             if cached & !SLOT_BITS == tag {
                 let slot = self.slots.get((cached & SLOT_BITS) as usize);
@@ -245,7 +244,7 @@ impl Buffers {
         };
         let map = self.map.load();
         if let Some(ring) = map.get(&key) {
-            if let (Some(callsite), Some(slot)) = (cache, ring.slot) {
+            if let (Some((callsite, tag)), Some(slot)) = (cache, ring.slot) {
                 callsite
                     .ring
                     .store(tag | u64::from(slot), Ordering::Relaxed);

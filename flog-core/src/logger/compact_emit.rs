@@ -105,7 +105,6 @@ impl Logger {
         let site = s
             .buffers
             .cached_site(call.callsite, call.facility.as_ref(), call.level)?;
-        let time = s.clock.now();
         match s.redaction_tag.load(Ordering::Acquire) {
             NO_POLICY => {}
             tag if tag != UNCACHEABLE && apply_cached(tag, call.values, call.callsite) => {}
@@ -117,6 +116,9 @@ impl Logger {
                 }
             }
         }
+        // The clock only once nothing can send the call the old way (which
+        // reads it again), and before the number, as `emit_inner` does.
+        let time = s.clock.now();
         let num = s.next_num.next();
         let call = &*call;
         let parts = Parts {
