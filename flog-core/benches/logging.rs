@@ -150,35 +150,105 @@ fn single_thread(c: &mut Criterion) {
     );
 }
 
+/// One event at facility `t0`..`t3` or `shared`, each a literal (as a
+/// module names its own facility), so each is its own constant call site.
+fn log_literal(logger: &Logger, facility: usize, i: u64) -> Option<u64> {
+    macro_rules! at {
+        ($facility:literal) => {
+            msg!(
+                logger = logger,
+                Level::OPERATIONAL,
+                facility = $facility,
+                "checked out {conn} after {waited_us} us (pool {pool}, ok {ok})",
+                conn = i,
+                waited_us = 17u32,
+                pool = "main",
+                ok = true
+            )
+        };
+    }
+    match facility {
+        0 => at!("t0"),
+        1 => at!("t1"),
+        2 => at!("t2"),
+        3 => at!("t3"),
+        _ => at!("shared"),
+    }
+}
+
+/// Functions logging one event at `facility`, a `&'static str` variable:
+/// one call site for every facility, interned only for the first it sees
+/// (so each bench gets a call site of its own).
+macro_rules! variable_site {
+    ($($name:ident),*) => {$(
+        fn $name(logger: &Logger, facility: &'static str, i: u64) -> Option<u64> {
+            msg!(
+                logger = logger,
+                Level::OPERATIONAL,
+                facility = facility,
+                "checked out {conn} after {waited_us} us (pool {pool}, ok {ok})",
+                conn = i,
+                waited_us = 17u32,
+                pool = "main",
+                ok = true
+            )
+        }
+    )*};
+}
+variable_site!(variable_1, variable_own, variable_shared);
+
+type Variable = fn(&Logger, &'static str, u64) -> Option<u64>;
+
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// How [`concurrent`] times its threads.
+#[derive(Clone, Copy)]
+enum Timing {
+    /// Wall-clock time: what a caller waits, the machine's other work
+    /// included (two threads share one core when another process holds
+    /// the other).
+    Wall,
+    /// The thread's own CPU time: what its events cost it, cache lines
+    /// moving between the cores included, time spent descheduled not.
+    Cpu,
+}
+
 /// Per-thread cost of one event with `threads` threads logging at once; each
-/// thread uses its own facility when `own_facility`, else all share one buffer.
-fn concurrent(threads: usize, own_facility: bool, iters: u64) -> Duration {
+/// thread uses its own facility when `own_facility`, else all share one
+/// buffer; through a literal facility per call site, or one `variable`
+/// call site with the facility in a variable.
+fn concurrent(
+    threads: usize,
+    own_facility: bool,
+    variable: Option<Variable>,
+    timing: Timing,
+    iters: u64,
+) -> Duration {
     let logger = Logger::new();
     let barrier = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (logger, barrier) = (logger.clone(), Arc::clone(&barrier));
             std::thread::spawn(move || {
-                let facility = if own_facility {
-                    ["t0", "t1", "t2", "t3"][t % 4]
-                } else {
-                    "shared"
-                };
+                let which = if own_facility { t % 4 } else { 4 };
+                let name = ["t0", "t1", "t2", "t3", "shared"][which];
                 barrier.wait();
-                let start = Instant::now();
+                let (start, cpu) = (Instant::now(), thread_cpu());
                 for i in 0..iters {
-                    black_box(msg!(
-                        logger = logger,
-                        Level::OPERATIONAL,
-                        facility = facility,
-                        "checked out {conn} after {waited_us} us (pool {pool}, ok {ok})",
-                        conn = i,
-                        waited_us = 17u32,
-                        pool = "main",
-                        ok = true
-                    ));
+                    if let Some(log) = variable {
+                        black_box(log(&logger, name, i));
+                    } else {
+                        black_box(log_literal(&logger, which, i));
+                    }
                 }
-                start.elapsed()
+                match timing {
+                    Timing::Wall => start.elapsed(),
+                    Timing::Cpu => thread_cpu() - cpu,
+                }
             })
         })
         .collect();
@@ -191,13 +261,39 @@ fn concurrent(threads: usize, own_facility: bool, iters: u64) -> Duration {
 
 fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_thread_event");
-    g.bench_function("1_thread", |b| b.iter_custom(|n| concurrent(1, true, n)));
-    g.bench_function("2_threads_own_facility", |b| {
-        b.iter_custom(|n| concurrent(2, true, n))
-    });
-    g.bench_function("2_threads_shared_facility", |b| {
-        b.iter_custom(|n| concurrent(2, false, n))
-    });
+    for (name, threads, own, variable, timing) in [
+        ("1_thread", 1, true, None, Timing::Wall),
+        ("2_threads_own_facility", 2, true, None, Timing::Wall),
+        ("2_threads_shared_facility", 2, false, None, Timing::Wall),
+        ("1_thread_cpu", 1, true, None, Timing::Cpu),
+        ("2_threads_own_facility_cpu", 2, true, None, Timing::Cpu),
+        ("2_threads_shared_facility_cpu", 2, false, None, Timing::Cpu),
+        (
+            "1_thread_variable_facility",
+            1,
+            true,
+            Some(variable_1 as Variable),
+            Timing::Wall,
+        ),
+        (
+            "2_threads_own_facility_variable",
+            2,
+            true,
+            Some(variable_own),
+            Timing::Wall,
+        ),
+        (
+            "2_threads_shared_facility_variable",
+            2,
+            false,
+            Some(variable_shared),
+            Timing::Wall,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| concurrent(threads, own, variable, timing, n))
+        });
+    }
     g.finish();
 }
 

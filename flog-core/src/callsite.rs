@@ -4,7 +4,9 @@
 //! again. Each is one atomic word tagged with the configuration it was
 //! computed under, and recomputed when that changes.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
 
 /// The per-call-site cache a [`msg!`](crate::msg) call keeps in a `static`.
 #[doc(hidden)]
@@ -25,6 +27,13 @@ pub struct Callsite {
     /// Whether the facility and the text are the same in every call (a
     /// literal or none, and a format string), so that they can be interned.
     pub(crate) constant: bool,
+    /// Whether the text is a format string and the facility an expression
+    /// that may be a `&'static str` (see [`interns`](Self::interns)).
+    static_facility: bool,
+    /// The facility the call site's interned entry and buffer slot are
+    /// for, where the facility is an expression: the first `&'static str`
+    /// it gave, set once and never changed.
+    owner: OnceLock<&'static str>,
 }
 
 impl Callsite {
@@ -36,6 +45,42 @@ impl Callsite {
             site: AtomicU64::new(0),
             ring: AtomicU64::new(0),
             constant,
+            static_facility: false,
+            owner: OnceLock::new(),
+        }
+    }
+
+    /// An empty cache for a call site with a format string and a facility
+    /// expression: its events are interned while the facility is the
+    /// first `&'static str` it gave.
+    pub const fn with_facility_expr() -> Callsite {
+        Callsite {
+            redaction: AtomicU64::new(0),
+            site: AtomicU64::new(0),
+            ring: AtomicU64::new(0),
+            constant: false,
+            static_facility: true,
+            owner: OnceLock::new(),
+        }
+    }
+
+    /// Whether an event of this call site with `facility` may use (and
+    /// fill) the call site's cached dictionary entry and buffer slot:
+    /// always for a constant call site; for a facility expression, only
+    /// when it is the `&'static str` (same address and length, so the same
+    /// text: a `'static` string never changes) the caches were made for.
+    /// Another facility of the same call site is looked up per call, as a
+    /// `String` always is.
+    #[inline(always)]
+    pub(crate) fn interns(&self, facility: Option<&Cow<'static, str>>) -> bool {
+        if self.constant {
+            return true;
+        }
+        match facility {
+            Some(Cow::Borrowed(name)) if self.static_facility => {
+                std::ptr::eq(*self.owner.get_or_init(|| name), *name)
+            }
+            _ => false,
         }
     }
 }

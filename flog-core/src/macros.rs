@@ -247,7 +247,7 @@ macro_rules! __flog_msg {
         $crate::__flog_msg!(@facility $f __logger __level __facility __enabled);
         if __enabled {
             static __CALLSITE: $crate::macros::__private::Callsite =
-                $crate::macros::__private::Callsite::new($crate::__flog_msg!(@constant $f $t));
+                $crate::__flog_msg!(@callsite $f $t);
             ::core::option::Option::Some($crate::macros::__private::emit_built(
                 __logger,
                 (__level, __facility, &__CALLSITE),
@@ -275,10 +275,21 @@ macro_rules! __flog_msg {
     };
     (@check [message $m:expr] $names:tt) => {};
 
-    // Whether the facility and the text are the same in every call.
-    (@constant [] [format $fmt:literal]) => { true };
-    (@constant [lit $v:literal] [format $fmt:literal]) => { true };
-    (@constant $f:tt $t:tt) => { false };
+    // The call site's cache: constant when the facility and the text are
+    // the same in every call; with a facility expression, for the first
+    // `&'static str` it gives (see `Callsite::interns`).
+    (@callsite [] [format $fmt:literal]) => {
+        $crate::macros::__private::Callsite::new(true)
+    };
+    (@callsite [lit $v:literal] [format $fmt:literal]) => {
+        $crate::macros::__private::Callsite::new(true)
+    };
+    (@callsite [expr $v:expr] [format $fmt:literal]) => {
+        $crate::macros::__private::Callsite::with_facility_expr()
+    };
+    (@callsite $f:tt $t:tt) => {
+        $crate::macros::__private::Callsite::new(false)
+    };
 
     (@text [format $fmt:literal]) => {
         $crate::Text::Format(::std::borrow::Cow::Borrowed($fmt))

@@ -68,13 +68,21 @@ pub(crate) fn apply_cached(tag: u64, values: &mut [Value], callsite: &Callsite) 
     {
         return false;
     }
-    let mask = cached as u32;
     for (i, value) in values.iter_mut().enumerate() {
-        if mask >> i & 1 == 1 {
-            *value = Value::Text(Cow::Borrowed(REDACTED));
-        }
+        mask_value(cached as u32, i, value);
     }
     true
+}
+
+/// Replaces `value`, the `i`th field, with [`REDACTED`] when its bit is set
+/// in `mask`; true if it did.
+#[inline(always)]
+fn mask_value(mask: u32, i: usize, value: &mut Value) -> bool {
+    let masked = mask >> i & 1 == 1;
+    if masked {
+        *value = Value::Text(Cow::Borrowed(REDACTED));
+    }
+    masked
 }
 
 /// A policy id no policy has had; ids past `u32::MAX` are not cached.
@@ -262,9 +270,7 @@ impl Redaction {
     #[inline]
     fn apply_mask<'v>(&self, mask: u32, values: impl Iterator<Item = &'v mut Value>) {
         for (i, value) in values.enumerate() {
-            if mask >> i & 1 == 1 {
-                *value = Value::Text(Cow::Borrowed(REDACTED));
-            } else if matches!(value, Value::Map(_) | Value::List(_)) {
+            if !mask_value(mask, i, value) && matches!(value, Value::Map(_) | Value::List(_)) {
                 self.apply_field("", value);
             }
         }

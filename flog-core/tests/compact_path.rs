@@ -140,3 +140,75 @@ fn an_incidents_trailer_holds_a_warm_call_sites_events() {
         ]
     );
 }
+
+/// One call site whose facility is an expression, logging from two threads
+/// with `'static` facilities (two of them with the same text at different
+/// addresses) and a `String` one, interleaved: every event is buffered
+/// with the facility it was logged with, in that facility's own buffer
+/// (whose size is its own), and the numbers stay in logging order. The
+/// call site interns only the first `'static` facility it sees; the
+/// others must never be shown under its entry or land in its buffer.
+#[test]
+fn a_facility_expression_is_interned_only_for_the_facility_it_was_made_for() {
+    fn log_at(logger: &Logger, facility: impl Into<std::borrow::Cow<'static, str>>, i: u64) {
+        let facility: std::borrow::Cow<'static, str> = facility.into();
+        msg!(
+            logger = logger,
+            Level::NOISY,
+            facility = facility,
+            "step {i}",
+            i = i
+        )
+        .unwrap();
+    }
+    let logger = quiet().build().unwrap();
+    logger.set_buffer_size(Level::NOISY, 1_000);
+    logger.set_facility_buffer_size("app.b", Level::NOISY, 3);
+    let twin: &'static str = String::from("app.a").leak();
+    let facilities: [(&'static str, bool); 4] = [
+        ("app.a", false),
+        ("app.b", false),
+        (twin, false),
+        ("app.c", true),
+    ];
+    let threads: Vec<_> = (0..2u64)
+        .map(|t| {
+            let logger = logger.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    let (facility, owned) = facilities[(i + t) as usize % 4];
+                    let i = t * 1_000 + i;
+                    if owned {
+                        log_at(&logger, facility.to_string(), i);
+                    } else {
+                        log_at(&logger, facility, i);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let events = logger.buffered_events();
+    let nums: Vec<u64> = events.iter().map(|e| e.num).collect();
+    assert!(nums.windows(2).all(|w| w[0] < w[1]), "{nums:?}");
+    let expected = |e: &Event| {
+        let Value::Int(i) = field(e, "i") else {
+            panic!("{e:?}")
+        };
+        let (t, i) = (i as u64 / 1_000, i as u64 % 1_000);
+        facilities[((i + t) % 4) as usize].0
+    };
+    let mut per_facility = std::collections::BTreeMap::<&str, usize>::new();
+    for e in &events {
+        assert_eq!(e.facility(), expected(e), "{e:?}");
+        *per_facility.entry(e.facility()).or_default() += 1;
+    }
+    // Each thread logs 50 events per facility; app.a holds its own and
+    // its twin's (the same text is the same buffer), app.b only its last 3.
+    assert_eq!(
+        per_facility,
+        [("app.a", 200), ("app.b", 3), ("app.c", 100)].into()
+    );
+}

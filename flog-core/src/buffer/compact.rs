@@ -231,7 +231,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::buffer::sites::Sites;
+    use crate::buffer::sites::{next_id, Sites};
     use crate::callsite::Callsite;
     use crate::event::Text;
     use crate::flogfile::{event_record, Limits};
@@ -311,7 +311,7 @@ mod tests {
                 unique: [1, 2, 3, 4, 5, 6, 7, 8],
                 sequential,
             };
-            let sites = Sites::new(incarnation, 1 << 20, None);
+            let sites = Sites::new(next_id(), incarnation, 1 << 20, None);
             for mut event in events() {
                 event.incarnation = incarnation;
                 let callsite: &'static Callsite = Box::leak(Box::new(Callsite::new(true)));
@@ -336,8 +336,8 @@ mod tests {
     /// output as it was.
     #[test]
     fn a_cut_or_foreign_record_expands_to_nothing() {
-        let sites = Sites::new(Incarnation::default(), 1 << 20, None);
-        let other = Sites::new(Incarnation::default(), 1 << 20, None);
+        let sites = Sites::new(next_id(), Incarnation::default(), 1 << 20, None);
+        let other = Sites::new(next_id(), Incarnation::default(), 1 << 20, None);
         let event = &events()[4];
         let callsite: &'static Callsite = Box::leak(Box::new(Callsite::new(true)));
         let site = sites.resolve(callsite, event).unwrap();

@@ -62,16 +62,22 @@ impl Ring {
     ) {
         with_scratch(|record| {
             encode_record(event, site, self.record_limit, record);
-            let mut ring = self.lock();
-            let kept = ring.push(record, pool);
-            // The crash ring's copy of what the buffer keeps, under the same
-            // lock (one writer per segment); the in-memory ring stays the
-            // source of dumps and snapshots.
-            if let (true, Some(mapped)) = (kept, &self.mapped) {
-                mapped.push(event.num, record);
-            }
-            while_held(event);
+            self.store(event.num, record, pool, || while_held(event));
         });
+    }
+
+    /// Stores the encoded `record` of event `num` and calls `while_held`
+    /// with the ring still locked.
+    #[inline(always)]
+    fn store(&self, num: u64, record: &[u8], pool: &Pool, while_held: impl FnOnce()) {
+        let mut ring = self.lock();
+        // The crash ring's copy of what the buffer keeps, under the same
+        // lock (one writer per segment); the in-memory ring stays the
+        // source of dumps and snapshots.
+        if let (true, Some(mapped)) = (ring.push(record, pool), &self.mapped) {
+            mapped.push(num, record);
+        }
+        while_held();
     }
 
     /// Stores the compact record of `parts` and `values` (a `msg!` call's
@@ -93,11 +99,7 @@ impl Ring {
             if record.len() > self.record_limit {
                 encode_buffered(&whole(), self.record_limit, record);
             }
-            let mut ring = self.lock();
-            if let (true, Some(mapped)) = (ring.push(record, pool), &self.mapped) {
-                mapped.push(parts.num, record);
-            }
-            while_held();
+            self.store(parts.num, record, pool, while_held);
         });
     }
 

@@ -11,8 +11,9 @@ mod ring;
 mod sites;
 mod snapshot;
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -138,18 +139,17 @@ impl Buffers {
         incarnation: Incarnation,
         crash_ring: Option<Arc<RingFile>>,
     ) -> Buffers {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = sites::next_id();
         let mapped = crash_ring
             .as_ref()
             .and_then(|r| r.segment("", 0, OVERFLOW_SHARES, true));
         Buffers {
-            sites: Sites::new(incarnation, split.sites, crash_ring.clone()),
+            sites: Sites::new(id, incarnation, split.sites, crash_ring.clone()),
             map: ArcSwap::from_pointee(BufMap::default()),
             slots: (0..max_buffers.min(MAX_SLOTS))
                 .map(|_| OnceLock::new())
                 .collect(),
-            id: if id > u64::from(u32::MAX) { 0 } else { id },
+            id,
             config: Mutex::new(Sizes::default()),
             overflow: Ring::new(overflow_size, split.floor * OVERFLOW_SHARES, mapped, None),
             max_buffers,
@@ -172,6 +172,7 @@ impl Buffers {
         callsite: Option<&Callsite>,
         while_held: impl FnOnce(&Event),
     ) {
+        let callsite = callsite.filter(|c| c.interns(event.facility.as_ref()));
         let site = callsite.and_then(|c| self.sites.resolve(c, &event));
         // The event stays here and the rings read it: moving its ~400 bytes
         // down the calls was a tenth of the cost.
@@ -181,18 +182,24 @@ impl Buffers {
     }
 
     /// The entry of `callsite`'s constant parts in the call-site dictionary
-    /// at `level`, when the call site has it cached (it has after its first
-    /// event): then its events need no [`Event`] to be stored.
+    /// for `facility` at `level`, when the call site has it cached (it has
+    /// after its first event with that facility, if it interns it): then
+    /// its events need no [`Event`] to be stored.
     #[inline(always)]
-    pub(crate) fn cached_site(&self, callsite: &Callsite, level: Level) -> Option<u32> {
-        self.sites.cached(callsite, level)
+    pub(crate) fn cached_site(
+        &self,
+        callsite: &Callsite,
+        facility: Option<&Cow<'static, str>>,
+        level: Level,
+    ) -> Option<u32> {
+        self.sites.cached(callsite, facility, level)
     }
 
     /// Stores the compact record of a `msg!` call's event, made of `parts`
     /// and `values` with no [`Event`]: as [`push`](Self::push) does, but
     /// `whole` makes the event only if it must be stored whole, and
     /// `while_held` runs with the buffer locked. `parts.site` is from
-    /// [`cached_site`](Self::cached_site).
+    /// [`cached_site`](Self::cached_site), so `callsite` interns `facility`.
     #[inline(always)]
     pub(crate) fn push_compact(
         &self,
@@ -208,9 +215,10 @@ impl Buffers {
     }
 
     /// Calls `f` with the ring of (facility, level), made if need be (the
-    /// overflow ring once there are as many as allowed). A call site with
-    /// a constant facility finds it by the slot it cached, and caches it
-    /// when it has none (or one of another logger's, or another level's).
+    /// overflow ring once there are as many as allowed). A `callsite`,
+    /// given only where it interns `facility` (see [`Callsite::interns`]),
+    /// finds it by the slot it cached, and caches it when it has none (or
+    /// one of another logger's, or another level's).
     #[inline(always)]
     fn with_ring<R>(
         &self,
@@ -219,9 +227,9 @@ impl Buffers {
         facility: &str,
         f: impl FnOnce(&Ring) -> R,
     ) -> R {
-        let cache = callsite.filter(|c| c.constant && self.id != 0 && level.0 <= 0xff);
-        let tag = (self.id << 32) | (u64::from(level.0) << 24);
-        if let Some(callsite) = cache {
+        let tag = sites::cache_tag(self.id, level);
+        let cache = callsite.zip(tag);
+        if let Some((callsite, tag)) = cache {
             let cached = callsite.ring.load(Ordering::Relaxed);
             if cached & !SLOT_BITS == tag {
                 let slot = self.slots.get((cached & SLOT_BITS) as usize);
@@ -236,7 +244,7 @@ impl Buffers {
         };
         let map = self.map.load();
         if let Some(ring) = map.get(&key) {
-            if let (Some(callsite), Some(slot)) = (cache, ring.slot) {
+            if let (Some((callsite, tag)), Some(slot)) = (cache, ring.slot) {
                 callsite
                     .ring
                     .store(tag | u64::from(slot), Ordering::Relaxed);

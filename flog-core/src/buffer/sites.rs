@@ -14,6 +14,7 @@
 //! handed out: entry N of the file is entry N here, and no record naming an
 //! entry reaches a segment of the file before the entry does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,27 @@ use crate::mapped::RingFile;
 const MAX_ENTRIES: usize = 1 << 24;
 /// A call-site cache word: dictionary id << 32 | level << 24 | entry.
 const ENTRY_BITS: u64 = 0xff_ffff;
+
+/// A new id for one logger's buffers and dictionary, tagging their words
+/// in call-site caches; 0 once the ids (32 bits) are used up, which caches
+/// nothing.
+pub(super) fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    if id > u64::from(u32::MAX) {
+        0
+    } else {
+        id
+    }
+}
+
+/// The tag of a call-site cache word for the buffers or dictionary `id` at
+/// `level`: `id << 32 | level << 24`, the low 24 bits left for what is
+/// cached. `None` when nothing can be cached (no id, or a level past 8 bits).
+#[inline(always)]
+pub(super) fn cache_tag(id: u64, level: Level) -> Option<u64> {
+    (id != 0 && level.0 <= 0xff).then(|| (id << 32) | (u64::from(level.0) << 24))
+}
 
 /// One entry, read from its bytes: where each part's encoded item is.
 #[derive(Debug)]
@@ -192,8 +214,8 @@ impl Table {
 /// A logger's call-site dictionary, bounded in bytes.
 #[derive(Debug)]
 pub(super) struct Sites {
-    /// Tags this dictionary's entries in call-site caches; 0 (ids used up)
-    /// caches nothing.
+    /// Tags this dictionary's entries in call-site caches (its buffers'
+    /// id); 0 (ids used up) caches nothing.
     id: u64,
     /// The most bytes the entries may cost.
     limit: usize,
@@ -203,15 +225,15 @@ pub(super) struct Sites {
 }
 
 impl Sites {
+    /// A dictionary tagged `id` (from [`next_id`]).
     pub(super) fn new(
+        id: u64,
         incarnation: Incarnation,
         limit: usize,
         mirror: Option<Arc<RingFile>>,
     ) -> Sites {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Sites {
-            id: if id > u64::from(u32::MAX) { 0 } else { id },
+            id,
             limit,
             table: Mutex::new(Table {
                 incarnation,
@@ -228,12 +250,12 @@ impl Sites {
     /// constant, or the dictionary is full: the event is then stored whole.
     #[inline(always)]
     pub(super) fn resolve(&self, callsite: &Callsite, event: &Event) -> Option<u32> {
-        if !callsite.constant || self.id == 0 || event.level.0 > 0xff {
+        if !callsite.interns(event.facility.as_ref()) {
             return None;
         }
         // The level is part of the tag: a call site with a level
         // expression has an entry per level.
-        let tag = (self.id << 32) | (u64::from(event.level.0) << 24);
+        let tag = cache_tag(self.id, event.level)?;
         let cached = callsite.site.load(Ordering::Relaxed);
         if cached & !ENTRY_BITS == tag {
             return Some((cached & ENTRY_BITS) as u32);
@@ -243,15 +265,21 @@ impl Sites {
         Some(id)
     }
 
-    /// The entry cached at `callsite` for an event at `level`, if this
-    /// dictionary made it; no event needed. `None` means: resolve it with
-    /// an event (the first call of a call site, or another logger's).
+    /// The entry cached at `callsite` for an event with `facility` at
+    /// `level`, if this dictionary made it; no event needed. `None` means:
+    /// resolve it with an event (the first call of a call site, or another
+    /// logger's), or it cannot be interned (another facility).
     #[inline(always)]
-    pub(super) fn cached(&self, callsite: &Callsite, level: Level) -> Option<u32> {
-        if !callsite.constant || self.id == 0 || level.0 > 0xff {
+    pub(super) fn cached(
+        &self,
+        callsite: &Callsite,
+        facility: Option<&Cow<'static, str>>,
+        level: Level,
+    ) -> Option<u32> {
+        if !callsite.interns(facility) {
             return None;
         }
-        let tag = (self.id << 32) | (u64::from(level.0) << 24);
+        let tag = cache_tag(self.id, level)?;
         let cached = callsite.site.load(Ordering::Relaxed);
         (cached & !ENTRY_BITS == tag).then_some((cached & ENTRY_BITS) as u32)
     }
@@ -312,8 +340,6 @@ impl Sites {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::*;
 
     fn event(facility: &'static str, level: Level, names: &[&'static str]) -> Event {
@@ -340,7 +366,7 @@ mod tests {
     #[test]
     fn the_dictionary_stays_within_its_bytes() {
         const LIMIT: usize = 256 << 10;
-        let sites = Sites::new(Incarnation::default(), LIMIT, None);
+        let sites = Sites::new(next_id(), Incarnation::default(), LIMIT, None);
         let (mut kept, mut refused) = (0, 0);
         for i in 0..2_000 {
             let facility: &'static str = format!("{i:04}{}", "f".repeat(4100)).leak();
@@ -377,8 +403,8 @@ mod tests {
     #[test]
     fn entries_are_shared_by_content_and_told_apart_by_level_and_dictionary() {
         let (a, b) = (
-            Sites::new(Incarnation::default(), 1 << 20, None),
-            Sites::new(Incarnation::default(), 1 << 20, None),
+            Sites::new(next_id(), Incarnation::default(), 1 << 20, None),
+            Sites::new(next_id(), Incarnation::default(), 1 << 20, None),
         );
         let (one, two) = (callsite(), callsite());
         let e = event("app", Level::WEIRD, &["x", "y"]);

@@ -102,8 +102,9 @@ impl Logger {
             return None;
         }
         // Cached after the call site's first event (made the whole way).
-        let site = s.buffers.cached_site(call.callsite, call.level)?;
-        let time = s.clock.now();
+        let site = s
+            .buffers
+            .cached_site(call.callsite, call.facility.as_ref(), call.level)?;
         match s.redaction_tag.load(Ordering::Acquire) {
             NO_POLICY => {}
             tag if tag != UNCACHEABLE && apply_cached(tag, call.values, call.callsite) => {}
@@ -115,6 +116,9 @@ impl Logger {
                 }
             }
         }
+        // The clock only once nothing can send the call the old way (which
+        // reads it again), and before the number, as `emit_inner` does.
+        let time = s.clock.now();
         let num = s.next_num.next();
         let call = &*call;
         let parts = Parts {
