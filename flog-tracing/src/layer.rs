@@ -28,7 +28,15 @@ use crate::levels::severity;
 ///   span's event.
 ///
 /// Events below the logger's generation threshold for their facility and level
-/// are dropped before any field is looked at. The layer itself never filters
+/// are dropped before any field is looked at.
+///
+/// Each event callsite (up to 4096 in a process) gets a flog call site of its
+/// own, made at its first event: its facility, its field names and the text
+/// of its first event (up to 256 bytes). An event whose text and names are
+/// those is stored as a compact record, as a [`msg!`](flog_core::msg) call's
+/// is ([`Logger::emit_fields`]); one with another text (a message formatted
+/// with values), a field left out, or a callsite past the bound is stored
+/// whole. Either way the event read back is the event logged. The layer itself never filters
 /// what other layers see: give it its own filter with
 /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter) (see the
 /// crate docs).
