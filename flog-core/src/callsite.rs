@@ -1,15 +1,26 @@
-//! What a [`msg!`](crate::msg) call site remembers between its calls: the
-//! verdicts that depend only on the call site's constant parts (its field
-//! names, its facility and format string), so an event does not compute them
-//! again. Each is one atomic word tagged with the configuration it was
-//! computed under, and recomputed when that changes.
+//! What a call site remembers between its calls: the verdicts that depend
+//! only on the call site's constant parts (its field names, its facility
+//! and format string), so an event does not compute them again. Each is one
+//! atomic word tagged with the configuration it was computed under, and
+//! recomputed when that changes. A [`msg!`](crate::msg) call keeps one in a
+//! `static`; a bridge from another logging API keeps one per call site of
+//! that API (see [`Logger::emit_fields`](crate::Logger::emit_fields)).
 
 use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
-/// The per-call-site cache a [`msg!`](crate::msg) call keeps in a `static`.
-#[doc(hidden)]
+/// The per-call-site cache of [`msg!`](crate::msg) and
+/// [`Logger::emit_fields`](crate::Logger::emit_fields).
+///
+/// Every event given with one `Callsite` must have the same field names, in
+/// the same order (the redaction verdicts are cached per field position).
+/// One made with `constant` true must also have the same facility and the
+/// same text in every call: its events are then stored as compact records
+/// whose facility, text and names are kept once, in the logger's call-site
+/// dictionary, under the entry cached here. The cache is tagged with the
+/// logger it was made for, so one `Callsite` may serve several loggers (at
+/// the cost of a lookup whenever the logger changes).
 #[derive(Debug)]
 pub struct Callsite {
     /// The redaction verdicts of the call site's fields: the policy's id in
@@ -38,7 +49,9 @@ pub struct Callsite {
 
 impl Callsite {
     /// An empty cache; `constant` says whether the facility and the text of
-    /// the call site are the same in every call.
+    /// the call site are the same in every call. A `const fn`, for a
+    /// `static`, and as well at run time (for a call site known only then,
+    /// leaked or kept for as long as the events are logged).
     pub const fn new(constant: bool) -> Callsite {
         Callsite {
             redaction: AtomicU64::new(0),

@@ -71,6 +71,7 @@ pub use crate::buffer::{
     ring_events, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_BUFFERS, DEFAULT_MEMORY_BUDGET,
     DEFAULT_OVERFLOW_SIZE,
 };
+pub use crate::callsite::Callsite;
 pub use crate::event::{DecodeError, Event, Fields, Text};
 pub use crate::facility::{facility_from_target, MAX_INTERNED_TARGETS};
 pub use crate::failure::error_chain;
@@ -84,7 +85,7 @@ pub use crate::level::Level;
 pub use crate::level_map::{LevelMap, LevelOrderError, Severity};
 pub use crate::logger::{
     logger, set_global, ConfigError, EventBuilder, Logger, LoggerBuilder, LoggerGuard,
-    SetGlobalError,
+    SetGlobalError, SiteEvent,
 };
 pub use crate::mapped::{CrashRingStats, MAX_CRASH_RING_FLUSH, MIN_CRASH_RING_FLUSH};
 pub use crate::observer::{inside_observer, IncidentReport, ObserverId};

@@ -2,7 +2,8 @@
 //! in the same run with the same call through tracing-subscriber's fmt layer
 //! writing to a sink and through `tracing-flight-recorder`, another in-memory
 //! flight-recorder layer (its default 1000-event ring, span capture on, as its
-//! documentation sets it up).
+//! documentation sets it up). `noop_layer` is a layer that does nothing, on
+//! the same registry: what tracing's own dispatch costs, the floor of any layer.
 //!
 //! Run with `cargo bench -p flog-tracing --bench layer`.
 #![allow(missing_docs)]
@@ -74,7 +75,22 @@ fn flight_recorder() -> Dispatch {
     )
 }
 
+/// A layer with no work of its own: every call of `tracing::info!` still
+/// goes through the callsite's interest, the registry and `Layer::on_event`.
+struct NoopLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        black_box(event);
+    }
+}
+
+fn noop() -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(NoopLayer))
+}
+
 fn layers(c: &mut Criterion) {
+    bench(c, "noop_layer/info_4_fields", noop());
     bench(c, "flog_layer/info_4_fields", flog(&Logger::new()));
     bench(c, "flight_recorder/info_4_fields", flight_recorder());
     bench(c, "fmt_layer_sink/info_4_fields", fmt());

@@ -17,6 +17,19 @@ pub(crate) enum Facility {
     LogRecord,
 }
 
+impl Facility {
+    /// Where the events of the callsite of `metadata` get their facility.
+    pub(crate) fn of(metadata: &'static Metadata<'static>) -> Facility {
+        if metadata.target() == "log"
+            && metadata.fields().field(crate::fields::LOG_TARGET).is_some()
+        {
+            Facility::LogRecord
+        } else {
+            Facility::Target(facility_of(metadata.target()))
+        }
+    }
+}
+
 /// The facility of every callsite this layer has seen, so that an event costs one
 /// lookup instead of a scan of its target and, for `a::b` targets, a new string.
 ///
@@ -56,13 +69,7 @@ impl Facilities {
     /// layer existed.
     #[cold]
     pub(crate) fn register(&self, metadata: &'static Metadata<'static>) -> Facility {
-        let facility = if metadata.target() == "log"
-            && metadata.fields().field(crate::fields::LOG_TARGET).is_some()
-        {
-            Facility::LogRecord
-        } else {
-            Facility::Target(facility_of(metadata.target()))
-        };
+        let facility = Facility::of(metadata);
         let id = metadata.callsite();
         self.by_callsite.rcu(|map| {
             let mut map = HashMap::clone(map);

@@ -1,15 +1,16 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use flog_core::{Event, Level, LevelMap, LevelOrderError, Logger, Text};
+use flog_core::{Level, LevelMap, LevelOrderError, Logger, SiteEvent, Text};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::callsites::{self, Site};
 use crate::facility::{Facilities, Facility};
-use crate::fields::{FieldVisitor, Kind};
+use crate::fields::{Kind, Recorded};
 use crate::levels::severity;
 
 /// A [`Layer`](tracing_subscriber::Layer) that records every tracing event, and
@@ -27,7 +28,15 @@ use crate::levels::severity;
 ///   span's event.
 ///
 /// Events below the logger's generation threshold for their facility and level
-/// are dropped before any field is looked at. The layer itself never filters
+/// are dropped before any field is looked at.
+///
+/// Each event callsite (up to 4096 in a process) gets a flog call site of its
+/// own, made at its first event: its facility, its field names and the text
+/// of its first event (up to 256 bytes). An event whose text and names are
+/// those is stored as a compact record, as a [`msg!`](flog_core::msg) call's
+/// is ([`Logger::emit_fields`]); one with another text (a message formatted
+/// with values), a field left out, or a callsite past the bound is stored
+/// whole. Either way the event read back is the event logged. The layer itself never filters
 /// what other layers see: give it its own filter with
 /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter) (see the
 /// crate docs).
@@ -165,6 +174,9 @@ where
 {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
         self.facilities.register(metadata);
+        if metadata.is_event() {
+            callsites::site(metadata);
+        }
         // Thresholds change at run time, so no callsite is ever ruled out here.
         Interest::always()
     }
@@ -180,9 +192,10 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut event = span_event(level, facility, metadata);
+        let mut fields = Recorded::new(Kind::Span);
+        attrs.record(&mut fields);
+        let mut event = fields.into_event(level, facility, Cow::Borrowed(metadata.name()));
         event.parent = nearest_span_event(span.scope().skip(1));
-        attrs.record(&mut FieldVisitor::new(&mut event, Kind::Span));
         let num = self.logger.emit_unchecked(event);
         span.extensions_mut().insert(SpanEvent(num));
     }
@@ -201,9 +214,10 @@ where
         let Some((level, facility)) = self.span_generated(metadata) else {
             return;
         };
-        let mut event = span_event(level, facility, metadata);
+        let mut fields = Recorded::new(Kind::Span);
+        values.record(&mut fields);
+        let mut event = fields.into_event(level, facility, Cow::Borrowed(metadata.name()));
         event.parent = Some(num);
-        values.record(&mut FieldVisitor::new(&mut event, Kind::Span));
         self.logger.emit_unchecked(event);
     }
 
@@ -215,51 +229,117 @@ where
         }
         let metadata = tracing_event.metadata();
         let level = self.levels.get(severity(metadata.level()));
-        let mut event = Event {
-            level,
-            ..Event::default()
+        let parent = || {
+            self.spans
+                .then(|| ctx.event_scope(tracing_event).and_then(nearest_span_event))
+                .flatten()
         };
-        match self.facilities.get(metadata) {
-            Facility::Target(facility) => {
-                // The threshold first: an event flog drops costs no field.
-                if !self.logger.enabled(level, Some(facility)) {
-                    return;
+        match callsites::site(metadata) {
+            Some(site) => match site.facility {
+                Facility::Target(facility) => {
+                    self.site_event(site, facility, level, tracing_event, parent)
                 }
-                tracing_event.record(&mut FieldVisitor::new(&mut event, Kind::Event));
-                event.facility = Some(Cow::Borrowed(facility));
-            }
-            Facility::LogRecord => {
-                let mut visitor = FieldVisitor::new(&mut event, Kind::LogRecord);
-                tracing_event.record(&mut visitor);
-                let facility = visitor
-                    .log_target
-                    .take()
-                    .map_or(Cow::Borrowed("log"), |target| {
-                        flog_core::facility_from_target(&target)
-                    });
-                if !self.logger.enabled(level, Some(&facility)) {
-                    return;
+                Facility::LogRecord => self.log_record(level, tracing_event, parent),
+            },
+            // Past the table's bound: the general path.
+            None => match self.facilities.get(metadata) {
+                Facility::Target(facility) => {
+                    if !self.logger.enabled(level, Some(facility)) {
+                        return;
+                    }
+                    let mut fields = Recorded::new(Kind::Event);
+                    tracing_event.record(&mut fields);
+                    let mut event =
+                        fields.into_event(level, Cow::Borrowed(facility), Cow::Borrowed(""));
+                    event.parent = parent();
+                    self.logger.emit_unchecked(event);
                 }
-                event.facility = Some(facility);
-            }
+                Facility::LogRecord => self.log_record(level, tracing_event, parent),
+            },
         }
-        if self.spans {
-            event.parent = ctx.event_scope(tracing_event).and_then(nearest_span_event);
-        }
-        self.logger.emit_unchecked(event);
     }
 }
 
-/// The event a span generates: its text is the span's name.
-fn span_event(
-    level: Level,
-    facility: Cow<'static, str>,
-    metadata: &'static Metadata<'static>,
-) -> Event {
-    Event {
-        level,
-        facility: Some(facility),
-        text: Text::Message(Cow::Borrowed(metadata.name())),
-        ..Event::default()
+impl FlogLayer {
+    /// An event of a callsite with a flog call site: its fields recorded on
+    /// the stack and stored as a `msg!` call's are, compactly when its text
+    /// and names are the callsite's own.
+    #[inline]
+    fn site_event(
+        &self,
+        site: &'static Site,
+        facility: &'static str,
+        level: Level,
+        tracing_event: &tracing::Event<'_>,
+        parent: impl FnOnce() -> Option<u64>,
+    ) {
+        // The threshold first: an event flog drops costs no field.
+        if !self.logger.enabled(level, Some(facility)) {
+            return;
+        }
+        let mut fields = Recorded::expecting(Kind::Event, site.names, site.text());
+        tracing_event.record(&mut fields);
+        if !fields.names_are_expected() {
+            // A field left out (an `Option` that is `None`), or a message
+            // that is not text: not the callsite's names.
+            let mut event = fields.into_event(level, Cow::Borrowed(facility), Cow::Borrowed(""));
+            event.parent = parent();
+            self.logger.emit_unchecked(event);
+            return;
+        }
+        // The callsite's text is read once: another thread may keep one
+        // meanwhile, and only an event whose text is the callsite's own
+        // may be stored with it.
+        let text = fields.message.take().unwrap_or(Cow::Borrowed(""));
+        let kept = match site.text() {
+            Some(kept) => Some(kept),
+            None => site.keep_text(&text),
+        };
+        let (callsite, text) = match kept {
+            // Borrowed from the kept text when the visitor found it the same.
+            Some(kept)
+                if matches!(&text, Cow::Borrowed(t) if std::ptr::eq(*t, kept)) || kept == text =>
+            {
+                (&site.constant, Cow::Borrowed(kept))
+            }
+            _ => (&site.varying, text),
+        };
+        self.logger.emit_fields(
+            callsite,
+            SiteEvent {
+                level,
+                facility: Some(Cow::Borrowed(facility)),
+                names: site.names,
+                values: &mut fields.values,
+                text: Text::Message(text),
+                parent: parent(),
+                is_error: fields.is_error,
+                failure: fields.failure,
+            },
+        );
+    }
+
+    /// A `log` record forwarded by tracing-log: its facility is in a field,
+    /// so its fields are recorded before its threshold is checked.
+    fn log_record(
+        &self,
+        level: Level,
+        tracing_event: &tracing::Event<'_>,
+        parent: impl FnOnce() -> Option<u64>,
+    ) {
+        let mut fields = Recorded::new(Kind::LogRecord);
+        tracing_event.record(&mut fields);
+        let facility = fields
+            .log_target
+            .take()
+            .map_or(Cow::Borrowed("log"), |target| {
+                flog_core::facility_from_target(&target)
+            });
+        if !self.logger.enabled(level, Some(&facility)) {
+            return;
+        }
+        let mut event = fields.into_event(level, facility, Cow::Borrowed(""));
+        event.parent = parent();
+        self.logger.emit_unchecked(event);
     }
 }

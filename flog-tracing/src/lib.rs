@@ -52,11 +52,14 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod callsites;
 mod facility;
 mod fields;
 mod forward;
 mod layer;
 mod levels;
+#[cfg(test)]
+mod site_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,4 +1,5 @@
-//! The path of a `msg!` call: its event is stored as a compact record made
+//! The path of a `msg!` call, and of a bridge's call site through
+//! [`Logger::emit_fields`]: its event is stored as a compact record made
 //! straight from the call's values, and an [`Event`] is built only for what
 //! needs one (observers, a qualifier that must see it, a trigger, an open
 //! incident's trailer, a record too long for its buffer, a redaction hook,
@@ -78,7 +79,57 @@ impl Call<'_> {
     }
 }
 
+/// One event of a call site of another logging API (a `tracing` callsite),
+/// given to [`Logger::emit_fields`] as its values beside its call site's
+/// names, so that it can be stored as `msg!`'s events are: as a compact
+/// record made straight from the values, with no [`Event`] built.
+#[derive(Debug)]
+pub struct SiteEvent<'a> {
+    /// Severity.
+    pub level: Level,
+    /// Dotted hierarchical name, e.g. `app.db.pool`.
+    pub facility: Option<Cow<'static, str>>,
+    /// The field names, the same in every call with one [`Callsite`].
+    pub names: &'static [&'static str],
+    /// The field values, one per name (past the shorter of the two, names
+    /// or values are ignored); redaction may replace some.
+    pub values: &'a mut [Value],
+    /// The message or format string.
+    pub text: Text,
+    /// The number of the event this one is part of.
+    pub parent: Option<u64>,
+    /// Whether the event reports an error.
+    pub is_error: bool,
+    /// The error's text and chain of causes (see [`crate::error_chain`]).
+    pub failure: Option<String>,
+}
+
 impl Logger {
+    /// Generates the event of a bridge's call site, whose threshold the
+    /// caller checked with [`enabled`](Self::enabled): numbered, redacted,
+    /// qualified, buffered, captured and observed as
+    /// [`emit_unchecked`](Self::emit_unchecked) does, the same event as
+    /// `emit_unchecked` of an [`Event`] with these fields would be. Through
+    /// a `callsite` made with `constant` true, whose facility and text are
+    /// the same in every call (see [`Callsite`]), the event is stored
+    /// compactly, as a [`msg!`](crate::msg) call's is, after the call
+    /// site's first. Returns the event's number.
+    pub fn emit_fields(&self, callsite: &'static Callsite, event: SiteEvent<'_>) -> u64 {
+        // A record's values must match its entry's names one to one.
+        let n = event.names.len().min(event.values.len());
+        self.emit_call(Call {
+            level: event.level,
+            facility: event.facility,
+            callsite,
+            names: &event.names[..n],
+            values: &mut event.values[..n],
+            text: event.text,
+            parent: event.parent,
+            is_error: event.is_error,
+            failure: event.failure,
+        })
+    }
+
     /// Generates the event of a `msg!` call (whose threshold was checked):
     /// as [`emit_unchecked`](Self::emit_unchecked) does, with the same
     /// numbering, redaction, qualifier, capture and observers.

@@ -21,6 +21,7 @@ use arc_swap::ArcSwapOption;
 
 pub use builder::{ConfigError, LoggerBuilder};
 pub(crate) use compact_emit::Call;
+pub use compact_emit::SiteEvent;
 pub use event_builder::EventBuilder;
 pub use global::{logger, set_global, LoggerGuard, SetGlobalError};
 
