@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::query::IncidentQuery;
 use super::trends::{Bucket, Chart, Trends, CHART_HEIGHT, CHART_WIDTH};
-use super::{Contact, Dashboard, IncidentEntry, PublisherStatus, VIEW_BASE};
+use super::{
+    Contact, Dashboard, IncidentEntry, PublisherStatus, SharedBucket, SpoolCounts, VIEW_BASE,
+};
 use crate::pages::{render, Time};
 use crate::rows::level_class;
 
@@ -40,6 +42,9 @@ struct PublisherRow {
     error: Option<String>,
     error_at: Option<Time>,
     incidents: usize,
+    /// `held by g-...`, `held by g-... (expired)`, `no lease`.
+    lease: String,
+    latest: String,
 }
 
 impl PublisherRow {
@@ -47,11 +52,18 @@ impl PublisherRow {
         PublisherRow {
             id_url: url_part(&p.id),
             broken: p.is_broken(),
-            state: match (p.connected, p.failing) {
-                (_, true) => "failing",
-                (true, false) => "connected",
-                (false, false) => "not connected",
+            state: match (p.local, p.connected, p.failing) {
+                (false, _, _) => "in the bucket",
+                (true, _, true) => "failing",
+                (true, true, false) => "connected",
+                (true, false, false) => "not connected",
             },
+            lease: match &p.lease {
+                Some(lease) if lease.expired => format!("held by {} (expired)", lease.holder),
+                Some(lease) => format!("held by {}", lease.holder),
+                None => "no lease".to_owned(),
+            },
+            latest: p.latest.clone().unwrap_or_default(),
             contact: match p.contact {
                 Contact::Polled => "polled",
                 Contact::DialIn => "dial-in",
@@ -120,9 +132,57 @@ struct SnapshotFormView {
     max_reason: usize,
 }
 
+/// The shared bucket's part of the fleet page.
+#[derive(Debug)]
+struct BucketView {
+    bucket: String,
+    read_at: Option<Time>,
+    /// "bucket unreachable since ..., showing data from ...".
+    unreachable: Option<(Time, String, Option<Time>)>,
+    gatherers: Vec<GathererRow>,
+    not_shown: super::NotShown,
+}
+
+#[derive(Debug)]
+struct GathererRow {
+    id: String,
+    expires: Option<Time>,
+    live: bool,
+    this: bool,
+}
+
+impl BucketView {
+    fn of(b: SharedBucket) -> BucketView {
+        let time = |t: flog_core::Timestamp| Time {
+            us: t.0,
+            utc: t.to_string(),
+        };
+        BucketView {
+            read_at: b.read_at.map(time),
+            unreachable: b
+                .unreachable
+                .map(|u| (time(u.since), u.error, b.read_at.map(time))),
+            gatherers: b
+                .gatherers
+                .into_iter()
+                .map(|g| GathererRow {
+                    expires: g.expires.map(time),
+                    live: g.live,
+                    this: g.this,
+                    id: g.id,
+                })
+                .collect(),
+            not_shown: b.not_shown,
+            bucket: b.bucket,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/fleet.html")]
 struct FleetPage {
+    bucket: Option<BucketView>,
+    spool: Option<SpoolCounts>,
     snapshot_form: Option<SnapshotFormView>,
     publishers: Vec<PublisherRow>,
     categories: Vec<String>,
@@ -139,6 +199,7 @@ pub(crate) async fn fleet(
     State(dashboard): State<Arc<Dashboard>>,
     Query(query): Query<IncidentQuery>,
 ) -> Response {
+    dashboard.fleet().refresh().await;
     let all = dashboard.fleet().incidents();
     let mut categories: Vec<String> = all
         .iter()
@@ -164,6 +225,8 @@ pub(crate) async fn fleet(
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let page = FleetPage {
+        bucket: dashboard.fleet().shared_bucket().map(BucketView::of),
+        spool: dashboard.fleet().figures().spool,
         snapshot_form: dashboard.snapshots.as_ref().map(|relay| SnapshotFormView {
             token: dashboard.form_token.clone(),
             max_reason: relay.max_reason(),
@@ -229,6 +292,7 @@ pub(crate) async fn trends(
     State(dashboard): State<Arc<Dashboard>>,
     Query(query): Query<TrendsQuery>,
 ) -> Response {
+    dashboard.fleet().refresh().await;
     let trends = Trends::count(
         &dashboard.fleet().incidents(),
         query.bucket,
