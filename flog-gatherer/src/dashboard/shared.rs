@@ -81,6 +81,20 @@ struct State {
     running: Option<watch::Receiver<bool>>,
 }
 
+/// How much of the bucket a read keeps.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    gatherers: usize,
+    publishers: usize,
+    incidents: usize,
+}
+
+const LIMITS: Limits = Limits {
+    gatherers: MAX_SHOWN_GATHERERS,
+    publishers: MAX_SHOWN_PUBLISHERS,
+    incidents: MAX_SHOWN_INCIDENTS,
+};
+
 /// The shared bucket as the dashboard last read it.
 #[derive(Debug)]
 pub(super) struct SharedView {
@@ -88,6 +102,9 @@ pub(super) struct SharedView {
     me: String,
     refresh: Duration,
     clock: Arc<dyn Clock>,
+    limits: Limits,
+    /// Reads started (for the tests of one read at a time).
+    reads: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
 }
 
@@ -103,6 +120,8 @@ impl SharedView {
             me,
             refresh,
             clock,
+            limits: LIMITS,
+            reads: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State::default()),
         }
     }
@@ -199,11 +218,14 @@ impl SharedView {
 
     /// One whole read: gatherers, publishers, incidents.
     async fn read_bucket(&self) -> Result<BucketRead, BucketError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let limits = self.limits;
         let now = self.clock.now();
         let bucket = &self.bucket;
         let mut not_shown = NotShown::default();
         let listed = bucket
-            .list_bounded(GATHERERS_DIR, false, MAX_SHOWN_GATHERERS, COUNT_TO)
+            .list_bounded(GATHERERS_DIR, false, limits.gatherers, COUNT_TO)
             .await?;
         not_shown.gatherers = listed.more;
         let gatherers = small_reads(listed.names, |id| async move {
@@ -215,21 +237,24 @@ impl SharedView {
         })
         .await?;
 
-        let mut ids = bucket
-            .list_bounded(INCIDENTS_DIR, true, MAX_SHOWN_PUBLISHERS, COUNT_TO)
-            .await?
-            .names;
+        let stored = bucket
+            .list_bounded(INCIDENTS_DIR, true, limits.publishers, COUNT_TO)
+            .await?;
         // A publisher leased but with nothing stored yet is one too.
         let leased = bucket
-            .list_bounded(LEASES_DIR, false, MAX_SHOWN_PUBLISHERS, COUNT_TO)
+            .list_bounded(LEASES_DIR, false, limits.publishers, COUNT_TO)
             .await?;
+        // Those left out of one listing may be in the other: the larger
+        // count is the least left out.
+        not_shown.publishers = stored.more.max(leased.more);
+        let mut ids = stored.names;
         ids.extend(leased.names);
         ids.retain(|id| flog_wire::is_valid_publisher_id(id));
         ids.sort();
         ids.dedup();
-        if ids.len() > MAX_SHOWN_PUBLISHERS {
-            not_shown.publishers = ids.len() - MAX_SHOWN_PUBLISHERS;
-            ids.truncate(MAX_SHOWN_PUBLISHERS);
+        if ids.len() > limits.publishers {
+            not_shown.publishers += ids.len() - limits.publishers;
+            ids.truncate(limits.publishers);
         }
         let publishers = small_reads(ids, |id| async move {
             // A marker that is not a name is the gatherers' to report.
@@ -262,7 +287,7 @@ impl SharedView {
         })
     }
 
-    /// The newest [`MAX_SHOWN_INCIDENTS`] of `classified/all` with their
+    /// The newest (at most [`MAX_SHOWN_INCIDENTS`]) of `classified/all` with their
     /// categories, and how many more are listed.
     async fn read_incidents(&self) -> Result<(Vec<IncidentEntry>, usize), BucketError> {
         let bucket = &self.bucket;
@@ -277,7 +302,7 @@ impl SharedView {
                     if parse_relative_path(line).is_none() {
                         return;
                     }
-                    if kept.len() == MAX_SHOWN_INCIDENTS {
+                    if kept.len() == self.limits.incidents {
                         kept.pop_front();
                         more += 1;
                     }
@@ -347,4 +372,133 @@ where
         found.push(one?);
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::S3Config;
+    use flog_core::ManualClock;
+    use flog_testkit::{Moto, MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY};
+    use std::sync::atomic::Ordering;
+
+    fn bucket(moto: &Moto) -> Bucket {
+        let mut config = S3Config::new(moto.bucket());
+        config.prefix = "fleet".to_owned();
+        config.endpoint = Some(moto.endpoint());
+        config.region = Some("us-east-1".to_owned());
+        config.access_key_id = Some(MOTO_ACCESS_KEY_ID.to_owned());
+        config.secret_access_key = Some(MOTO_SECRET_ACCESS_KEY.to_owned());
+        Bucket::open(&config).unwrap()
+    }
+
+    fn name(i: usize) -> String {
+        format!("incident-2026-01-01T00-00-{i:02}.000000Z-{i:04}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_keeps_a_bounded_fleet_says_what_it_left_out_and_runs_once_at_a_time() {
+        let Some(mut moto) = Moto::start("flog-shared") else {
+            return;
+        };
+        let bucket = bucket(&moto);
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000_000)));
+        let mut all = String::new();
+        for (i, id) in ["web-1", "web-2", "web-3"].iter().enumerate() {
+            let path = crate::store::relative_path(id, &name(i));
+            bucket.write(&path, b"x".to_vec()).await.unwrap();
+            all.push_str(&format!("{path}\n"));
+        }
+        all.push_str("../../etc/passwd\n");
+        bucket
+            .write("classified/all", all.clone().into_bytes())
+            .await
+            .unwrap();
+        let db = crate::store::relative_path("web-3", &name(2));
+        bucket
+            .write("classified/database", format!("{db}\n").into_bytes())
+            .await
+            .unwrap();
+        let lease = "holder=g-2\nexpires=2000000000\n";
+        bucket.write("leases/web-1", lease.into()).await.unwrap();
+        bucket
+            .write("gatherers/g-1", b"expires=999\n".to_vec())
+            .await
+            .unwrap();
+        bucket
+            .write("gatherers/g-2", b"expires=2000000000\n".to_vec())
+            .await
+            .unwrap();
+
+        let mut view = SharedView::new(bucket, "g-2".into(), Duration::from_secs(3600), clock);
+        view.limits = Limits {
+            gatherers: 1,
+            publishers: 2,
+            incidents: 2,
+        };
+        let view = Arc::new(view);
+        // Ten requests at once: one read.
+        let waits: Vec<_> = (0..10)
+            .map(|_| tokio::spawn(view.clone().refresh(Duration::from_secs(30))))
+            .collect();
+        for wait in waits {
+            wait.await.unwrap();
+        }
+        assert_eq!(view.reads.load(Ordering::Relaxed), 1);
+        let read = view.read();
+        let shown = view.shared_bucket();
+        assert_eq!(
+            shown.not_shown,
+            NotShown {
+                gatherers: 1,
+                publishers: 1,
+                incidents: 1
+            }
+        );
+        assert_eq!(shown.gatherers.len(), 1);
+        assert_eq!(shown.gatherers[0].id, "g-1");
+        assert!(!shown.gatherers[0].live, "its heartbeat ran out");
+        let ids: Vec<&str> = read.publishers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["web-1", "web-2"]);
+        let lease = read.publishers[0].lease.as_ref().unwrap();
+        assert_eq!((lease.holder.as_str(), lease.expired), ("g-2", false));
+        // The newest two listed, the hostile line left out.
+        let names: Vec<(&str, &[String])> = read
+            .incidents
+            .iter()
+            .map(|e| (e.publisher.as_str(), &e.categories[..]))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("web-2", &["unknown".to_owned()][..]),
+                ("web-3", &["database".to_owned()][..])
+            ]
+        );
+        // Fresh: no second read within the refresh.
+        view.clone().refresh(Duration::from_secs(30)).await;
+        assert_eq!(view.reads.load(Ordering::Relaxed), 1);
+
+        // The server gone: the last read stays, with since when.
+        moto.down();
+        let view = {
+            let mut again = SharedView::new(
+                view.bucket.clone(),
+                "g-2".into(),
+                Duration::ZERO,
+                view.clock.clone(),
+            );
+            again.state = Mutex::new(State {
+                read: view.read(),
+                ..State::default()
+            });
+            Arc::new(again)
+        };
+        view.clone().refresh(Duration::from_secs(30)).await;
+        let shown = view.shared_bucket();
+        let unreachable = shown.unreachable.expect("a notice");
+        assert_eq!(unreachable.since, Timestamp(1_000_000_000));
+        assert_eq!(view.read().incidents.len(), 2);
+        moto.up();
+    }
 }
