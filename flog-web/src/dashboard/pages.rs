@@ -340,6 +340,81 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fleet_page_shows_the_bucket_its_notice_what_was_left_out_and_the_spool() {
+        use super::super::{BucketUnreachable, GathererStatus, LeaseStatus, NotShown};
+        use flog_core::Timestamp;
+        let bucket = SharedBucket {
+            bucket: "s3://flog/fleet".into(),
+            this_gatherer: Some("g-1".into()),
+            read_at: Some(Timestamp(1_000_000)),
+            unreachable: Some(BucketUnreachable {
+                since: Timestamp(2_000_000),
+                error: "<refused>".into(),
+            }),
+            gatherers: vec![
+                GathererStatus {
+                    id: "g-1".into(),
+                    expires: Some(Timestamp(9_000_000)),
+                    live: true,
+                    this: true,
+                },
+                GathererStatus {
+                    id: "g-<2>".into(),
+                    expires: None,
+                    live: false,
+                    this: false,
+                },
+            ],
+            not_shown: NotShown {
+                gatherers: 0,
+                publishers: 3,
+                incidents: 7,
+            },
+        };
+        let mut held = PublisherStatus::in_bucket("web-9");
+        held.lease = Some(LeaseStatus {
+            holder: "g-1".into(),
+            expires: Timestamp(9_000_000),
+            expired: false,
+        });
+        let page = FleetPage {
+            bucket: Some(BucketView::of(bucket)),
+            spool: Some(SpoolCounts {
+                files: 2,
+                bytes: 300,
+                limit: 1000,
+                full: true,
+                uploaded_files: 5,
+                uploaded_bytes: 900,
+            }),
+            snapshot_form: None,
+            publishers: vec![PublisherRow::of(held)],
+            categories: Vec::new(),
+            publisher: String::new(),
+            category: String::new(),
+            since: String::new(),
+            until: String::new(),
+            problem: None,
+            incidents: Vec::new(),
+        };
+        let html = page.render().unwrap();
+        for expected in [
+            "bucket unreachable since <time data-us=\"2000000\">",
+            "(&#60;refused&#62;), showing data from <time data-us=\"1000000\">",
+            "g-1 (this gatherer)",
+            "data-gatherer=\"g-&#60;2&#62;\" data-live=\"false\"",
+            "3 more publishers not shown.",
+            "7 more incidents (the oldest) not shown.",
+            "2 files, 300 bytes waiting (of 1000), <strong class=\"error\">full</strong>; 5 files, 900 bytes uploaded",
+            "<td class=\"state\">in the bucket</td>",
+            "<td class=\"lease\">held by g-1</td>",
+        ] {
+            assert!(html.contains(expected), "{expected} not in {html}");
+        }
+        assert!(!html.contains("<refused>"));
+    }
+
+    #[test]
     fn url_parts_keep_only_unreserved_characters() {
         assert_eq!(url_part("web-1.a_b~"), "web-1.a_b~");
         assert_eq!(url_part("a/b?c=<d>"), "a%2Fb%3Fc%3D%3Cd%3E");
