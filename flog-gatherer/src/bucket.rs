@@ -18,12 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use bytes::BytesMut;
+use futures::StreamExt as _;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig, UpdateVersion,
+    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, RetryConfig, UpdateVersion,
 };
 use sha2::{Digest, Sha256};
 
@@ -38,6 +41,8 @@ use flog_wire::is_valid_incident_name;
 #[derive(Clone)]
 pub(crate) struct Bucket {
     store: Arc<dyn ObjectStore>,
+    /// The same client, for listings taken a page at a time.
+    paged: Arc<dyn PaginatedListStore>,
     prefix: String,
     shown: String,
 }
@@ -99,8 +104,10 @@ impl Bucket {
             bucket: config.shown(),
             source: Box::new(source),
         })?;
+        let store = Arc::new(store);
         Ok(Bucket {
-            store: Arc::new(store),
+            paged: store.clone(),
+            store,
             prefix: config.prefix.clone(),
             shown: config.shown(),
         })
@@ -251,7 +258,8 @@ impl Bucket {
     /// What publisher `id`'s `latest` marker says.
     pub(crate) async fn latest(&self, id: &str) -> Result<Option<String>, BucketError> {
         let relative = latest_path(id);
-        let Some(bytes) = self.read(&relative).await? else {
+        // A name and a newline: anything much longer is not a marker.
+        let Some(bytes) = self.read_bounded(&relative, 1024).await? else {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(&bytes);
@@ -374,6 +382,167 @@ impl Bucket {
             .collect())
     }
 
+    /// The names directly in folder `relative` (objects, or with `folders`
+    /// the subfolders), ascending: at most `keep` kept, and how many more
+    /// there are, counted up to `count_to` (a page of up to 1000 at a time,
+    /// so memory stays bounded whatever the bucket holds).
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) async fn list_bounded(
+        &self,
+        relative: &str,
+        folders: bool,
+        keep: usize,
+        count_to: usize,
+    ) -> Result<BoundedNames, BucketError> {
+        let key = self.key(relative);
+        let prefix = format!("{key}/");
+        let mut names = BoundedNames::default();
+        let mut seen = 0;
+        let mut page_token = None;
+        loop {
+            let options = PaginatedListOptions {
+                delimiter: Some("/".into()),
+                max_keys: Some(1000),
+                page_token: page_token.take(),
+                ..PaginatedListOptions::default()
+            };
+            let page = self
+                .paged
+                .list_paginated(Some(&prefix), options)
+                .await
+                .map_err(self.request("list", &key))?;
+            let found: Vec<String> = if folders {
+                page.result
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(str::to_owned))
+                    .collect()
+            } else {
+                page.result
+                    .objects
+                    .iter()
+                    .filter_map(|m| m.location.filename().map(str::to_owned))
+                    .collect()
+            };
+            for name in found {
+                seen += 1;
+                if names.names.len() < keep {
+                    names.names.push(name);
+                } else {
+                    names.more += 1;
+                }
+            }
+            match page.page_token {
+                Some(token) if seen < count_to => page_token = Some(token),
+                Some(_) => {
+                    names.more_uncounted = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        names.names.sort();
+        Ok(names)
+    }
+
+    /// The bytes of `relative` if it exists, refused as
+    /// [`BucketError::TooLarge`] past `limit` bytes.
+    pub(crate) async fn read_bounded(
+        &self,
+        relative: &str,
+        limit: u64,
+    ) -> Result<Option<Bytes>, BucketError> {
+        let key = self.key(relative);
+        match self.get_limited(&key, limit).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Limited::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(Limited::Store(e)) => Err(self.request("read", &key)(e)),
+            Err(Limited::TooLarge(size)) => Err(BucketError::TooLarge {
+                key: key.to_string(),
+                bucket: self.shown.clone(),
+                size,
+                limit,
+            }),
+        }
+    }
+
+    /// The bytes of object `key` (a whole key), refused once more than
+    /// `limit` arrive or its size says so: memory bounded whatever the
+    /// bucket holds or the server claims.
+    pub(crate) async fn get_limited(&self, key: &Key, limit: u64) -> Result<Bytes, Limited> {
+        let found = self
+            .store
+            .get_opts(key, GetOptions::default())
+            .await
+            .map_err(Limited::Store)?;
+        if found.meta.size > limit {
+            return Err(Limited::TooLarge(found.meta.size));
+        }
+        let mut bytes = BytesMut::new();
+        let mut body = found.into_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(Limited::Store)?;
+            let size = (bytes.len() + chunk.len()) as u64;
+            if size > limit {
+                return Err(Limited::TooLarge(size));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes.freeze())
+    }
+
+    /// Gives each line of `relative` (absent: none) to `line`, reading it
+    /// as it streams in: lines longer than `max_line` bytes are skipped,
+    /// and reading stops after `limit` bytes. Returns whether the whole
+    /// object was read.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) async fn read_lines(
+        &self,
+        relative: &str,
+        limit: u64,
+        max_line: usize,
+        mut line: impl FnMut(&str),
+    ) -> Result<bool, BucketError> {
+        let key = self.key(relative);
+        let found = match self.store.get(&key).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => return Ok(true),
+            Err(e) => return Err(self.request("read", &key)(e)),
+        };
+        let mut body = found.into_stream();
+        let mut partial: Vec<u8> = Vec::new();
+        let mut overlong = false;
+        let mut read = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(self.request("read", &key))?;
+            read += chunk.len() as u64;
+            for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                let ends = piece.ends_with(b"\n");
+                let piece = piece.strip_suffix(b"\n").unwrap_or(piece);
+                if !overlong && partial.len() + piece.len() <= max_line {
+                    partial.extend_from_slice(piece);
+                } else {
+                    overlong = true;
+                    partial.clear();
+                }
+                if ends {
+                    if !overlong {
+                        line(&String::from_utf8_lossy(&partial));
+                    }
+                    partial.clear();
+                    overlong = false;
+                }
+            }
+            if read > limit {
+                return Ok(false);
+            }
+        }
+        if !partial.is_empty() && !overlong {
+            line(&String::from_utf8_lossy(&partial));
+        }
+        Ok(true)
+    }
+
     /// Rewrites `relative` with what `change` makes of its bytes (`None`:
     /// it is absent), by compare-and-swap: created only if still absent,
     /// replaced only if its ETag is still the one read; else read again and
@@ -424,6 +593,27 @@ impl Bucket {
             bucket: self.shown.clone(),
         })
     }
+}
+
+/// What [`Bucket::list_bounded`] found.
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+pub(crate) struct BoundedNames {
+    /// The names kept.
+    pub(crate) names: Vec<String>,
+    /// How many more were counted.
+    pub(crate) more: usize,
+    /// Whether there were more still, not even counted.
+    pub(crate) more_uncounted: bool,
+}
+
+/// Why [`Bucket::get_limited`] gave no bytes.
+#[derive(Debug)]
+pub(crate) enum Limited {
+    /// The server's error.
+    Store(object_store::Error),
+    /// Larger than the limit: this size, or at least this many bytes.
+    TooLarge(u64),
 }
 
 /// `incidents/<id>/latest`.

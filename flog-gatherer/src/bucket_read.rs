@@ -10,12 +10,12 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt as _;
 use object_store::path::Path as Key;
-use object_store::{GetOptions, ObjectStoreExt as _};
+use object_store::ObjectStoreExt as _;
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, Limited};
 use crate::config::{is_valid_bucket_name, is_valid_key_path, S3Config};
 use crate::error::{BucketError, LocationError};
 use flog_core::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
@@ -255,31 +255,16 @@ impl BucketReader {
     /// whatever the bucket holds or the server claims.
     pub async fn read(&self, key: &str, limit: u64) -> Result<Bytes, BucketError> {
         let key = Key::from(key);
-        let found = self
-            .bucket
-            .store()
-            .get_opts(&key, GetOptions::default())
-            .await
-            .map_err(self.failed("read", &key))?;
-        let too_large = |size| BucketError::TooLarge {
-            key: key.to_string(),
-            bucket: self.bucket.shown().to_owned(),
-            size,
-            limit,
-        };
-        if found.meta.size > limit {
-            return Err(too_large(found.meta.size));
+        match self.bucket.get_limited(&key, limit).await {
+            Ok(bytes) => Ok(bytes),
+            Err(Limited::Store(error)) => Err(self.failed("read", &key)(error)),
+            Err(Limited::TooLarge(size)) => Err(BucketError::TooLarge {
+                key: key.to_string(),
+                bucket: self.bucket.shown().to_owned(),
+                size,
+                limit,
+            }),
         }
-        let mut bytes = BytesMut::new();
-        let mut body = found.into_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(self.failed("read", &key))?;
-            if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(too_large((bytes.len() + chunk.len()) as u64));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes.freeze())
     }
 }
 

@@ -511,6 +511,7 @@ page_size = 500
 # access_key_id = "..."          # default: AWS_ACCESS_KEY_ID
 # secret_access_key = "..."      # default: AWS_SECRET_ACCESS_KEY
 # lease = "30s"                  # a dead gatherer's publishers move on within about this
+# dashboard_refresh = "5s"       # the dashboard reads the whole fleet from the bucket at most this often
 
 # The gatherer's own logport (off without this section; needs [events]):
 # `flogtool tail BASEDIR` (or the flogs:// URL in BASEDIR/logport, mode 0600)

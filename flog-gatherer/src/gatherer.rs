@@ -62,6 +62,8 @@ pub struct Gatherer {
     event_figures: Arc<EventFigures>,
     /// With `storage = "s3"`: where incidents are stored.
     bucket: Option<Bucket>,
+    /// Its id among the gatherers sharing the bucket (new at each start).
+    id: String,
     _lock: BasedirLock,
 }
 
@@ -101,6 +103,7 @@ impl Gatherer {
         };
         Ok(Gatherer {
             bucket,
+            id: gatherer_id(),
             snapshots,
             snapshot_jobs: Arc::new(tokio::sync::Mutex::new(snapshot_jobs)),
             event_figures: Arc::new(EventFigures::default()),
@@ -157,6 +160,18 @@ impl Gatherer {
         self.event_figures.clone()
     }
 
+    /// Its id among the gatherers sharing a bucket (`g-` and 16 hex
+    /// digits, new for each [`Gatherer`]); `None` with `storage = "dir"`.
+    pub fn bucket_id(&self) -> Option<&str> {
+        self.bucket.as_ref().map(|_| self.id.as_str())
+    }
+
+    /// The shared bucket and this gatherer's id in it (for the dashboard).
+    #[cfg(feature = "dashboard")]
+    pub(crate) fn shared_bucket(&self) -> Option<(Bucket, String)> {
+        self.bucket.clone().map(|bucket| (bucket, self.id.clone()))
+    }
+
     /// The configuration it started with.
     pub fn config(&self) -> &Config {
         &self.config
@@ -209,7 +224,7 @@ impl Gatherer {
         {
             let task = LeaseTask {
                 bucket: bucket.clone(),
-                me: gatherer_id(),
+                me: self.id.clone(),
                 period: s3.lease,
                 clock: Arc::new(flog_core::SystemClock),
                 publishers: known_rx,

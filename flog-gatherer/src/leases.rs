@@ -26,9 +26,16 @@ use tokio_util::sync::CancellationToken;
 use crate::bucket::{Bucket, BucketError};
 
 /// The folder of publisher leases in the bucket.
-const LEASES_DIR: &str = "leases";
+pub(crate) const LEASES_DIR: &str = "leases";
 /// The folder of gatherer heartbeats in the bucket.
-const GATHERERS_DIR: &str = "gatherers";
+pub(crate) const GATHERERS_DIR: &str = "gatherers";
+
+/// When a heartbeat (`gatherers/<id>`: `expires=<microseconds>`) runs
+/// out; `None`: not a heartbeat.
+pub(crate) fn heartbeat_expiry(text: &str) -> Option<Timestamp> {
+    let value = text.trim().strip_prefix("expires=")?.parse::<i64>().ok()?;
+    Some(Timestamp(value))
+}
 
 /// The publishers this gatherer holds a lease on, shared with their tasks.
 #[derive(Debug, Default)]
@@ -53,7 +60,8 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    fn parse(text: &str) -> Option<Lease> {
+    /// The lease `text` holds; `None`: not a lease.
+    pub(crate) fn parse(text: &str) -> Option<Lease> {
         let mut holder = None;
         let mut expires = None;
         for line in text.lines() {
@@ -173,11 +181,10 @@ impl LeaseTask {
         let mut live = 0;
         for name in self.bucket.names_in(GATHERERS_DIR).await? {
             let bytes = self.bucket.read(&format!("{GATHERERS_DIR}/{name}")).await?;
-            let alive = bytes.as_deref().and_then(|b| {
-                let text = String::from_utf8_lossy(b);
-                let value = text.trim().strip_prefix("expires=")?.parse::<i64>().ok()?;
-                Some(Timestamp(value) > now)
-            });
+            let alive = bytes
+                .as_deref()
+                .and_then(|b| heartbeat_expiry(&String::from_utf8_lossy(b)))
+                .map(|expires| expires > now);
             if name == self.me || alive == Some(true) {
                 live += 1;
             }
@@ -325,5 +332,7 @@ mod tests {
         assert_eq!(Lease::parse(&lease.to_text()), Some(lease));
         assert_eq!(Lease::parse("holder=x\n"), None);
         assert_eq!(Lease::parse("expires=soon\nholder=x\n"), None);
+        assert_eq!(heartbeat_expiry("expires=42\n"), Some(Timestamp(42)));
+        assert_eq!(heartbeat_expiry("expires=soon\n"), None);
     }
 }

@@ -94,7 +94,10 @@ pub use crate::config::{
 };
 pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
-pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
+pub use crate::dashboard::{
+    DashboardObserver, DashboardServer, GathererFleet, BUCKET_WAIT, DASHBOARD_QUEUE,
+    MAX_SHOWN_GATHERERS, MAX_SHOWN_INCIDENTS, MAX_SHOWN_PUBLISHERS,
+};
 pub use crate::error::{
     BucketError, ConfigError, ConfigProblem, GatherError, LocationError, RuleError,
 };

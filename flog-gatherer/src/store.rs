@@ -255,6 +255,16 @@ pub(crate) fn relative_path(publisher_id: &str, name: &str) -> String {
     format!("{INCIDENTS_DIR}/{publisher_id}/{name}{FINISHED_SUFFIX}")
 }
 
+/// The publisher id and incident name of a [`relative_path`] (a line of
+/// the lists); `None` for anything else.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+pub(crate) fn parse_relative_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(INCIDENTS_DIR)?.strip_prefix('/')?;
+    let (id, file) = rest.split_once('/')?;
+    let name = file.strip_suffix(FINISHED_SUFFIX)?;
+    (is_valid_publisher_id(id) && is_valid_incident_name(name)).then_some((id, name))
+}
+
 fn is_partial_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX)
 }

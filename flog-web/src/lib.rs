@@ -43,9 +43,10 @@ mod view;
 mod viewer;
 
 pub use crate::dashboard::{
-    dashboard_router, Bucket, Contact, Dashboard, DashboardBuilder, EventCounts, Fleet,
-    FleetFigures, IncidentEntry, IncidentQuery, PublisherStatus, QueryProblem, SnapshotFuture,
-    SnapshotRelay, SnapshotResult, Trends, MAX_LIMIT, MAX_TRIGGER_TEXT, VIEW_BASE,
+    dashboard_router, Bucket, BucketUnreachable, Contact, Dashboard, DashboardBuilder, EventCounts,
+    Fleet, FleetFigures, GathererStatus, IncidentEntry, IncidentQuery, LeaseStatus, NotShown,
+    PublisherStatus, QueryProblem, RefreshFuture, SharedBucket, SnapshotFuture, SnapshotRelay,
+    SnapshotResult, SpoolCounts, Trends, MAX_LIMIT, MAX_TRIGGER_TEXT, VIEW_BASE,
 };
 pub use crate::file::LoadedFile;
 pub use crate::router::router;

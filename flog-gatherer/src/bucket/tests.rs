@@ -209,3 +209,78 @@ async fn an_event_file_is_uploaded_once_in_one_put_or_in_parts_and_never_over_an
     assert!(matches!(error, BucketError::Local { .. }), "{error}");
     assert_eq!(bucket.read("events/gone.flog.bz2").await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_reads_keep_what_they_may_and_count_or_refuse_the_rest() {
+    let Some(moto) = Moto::start("flog-bounded") else {
+        return;
+    };
+    let bucket = bucket(&moto);
+    for id in ["web-1", "web-2", "web-3"] {
+        bucket
+            .write(&format!("incidents/{id}/latest"), b"x\n".to_vec())
+            .await
+            .unwrap();
+    }
+    bucket
+        .write("gatherers/g-1", b"expires=1\n".to_vec())
+        .await
+        .unwrap();
+    // Folders: two kept, one counted; objects of the folder only.
+    let folders = bucket
+        .list_bounded("incidents", true, 2, 100)
+        .await
+        .unwrap();
+    assert_eq!(folders.names, ["web-1", "web-2"]);
+    assert_eq!((folders.more, folders.more_uncounted), (1, false));
+    let objects = bucket
+        .list_bounded("gatherers", false, 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(objects.names, ["g-1"]);
+    assert!(bucket
+        .list_bounded("nothing", false, 10, 100)
+        .await
+        .unwrap()
+        .names
+        .is_empty());
+
+    // A small object read whole; a larger one refused, not read.
+    assert_eq!(
+        bucket.read_bounded("gatherers/g-1", 10).await.unwrap(),
+        Some(Bytes::from_static(b"expires=1\n"))
+    );
+    let error = bucket.read_bounded("gatherers/g-1", 9).await.unwrap_err();
+    assert!(
+        matches!(error, BucketError::TooLarge { size: 10, .. }),
+        "{error:?}"
+    );
+    assert_eq!(bucket.read_bounded("gatherers/g-9", 9).await.unwrap(), None);
+
+    // Lines streamed: an overlong one skipped, a last one without its
+    // newline taken, and reading stops past the limit.
+    let long = "y".repeat(100);
+    let text = format!("a\n{long}\nbb\nc");
+    bucket
+        .write("classified/all", text.into_bytes())
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    let whole = bucket
+        .read_lines("classified/all", 1 << 20, 10, |l| lines.push(l.to_owned()))
+        .await
+        .unwrap();
+    assert!(whole);
+    assert_eq!(lines, ["a", "bb", "c"]);
+    let mut none = 0;
+    assert!(bucket
+        .read_lines("classified/none", 1 << 20, 10, |_| none += 1)
+        .await
+        .unwrap());
+    assert_eq!(none, 0);
+    let cut = bucket
+        .read_lines("classified/all", 4, 10, |_| {})
+        .await
+        .unwrap();
+    assert!(!cut, "a list past the limit is not read whole");
+}

@@ -22,6 +22,9 @@ pub enum Storage {
     S3(S3Config),
 }
 
+/// How often at most a dashboard reads the shared bucket, by default.
+pub(crate) const DASHBOARD_REFRESH: Duration = Duration::from_secs(5);
+
 /// An S3-compatible bucket (`[s3]`). Credentials not given here come the
 /// standard ways: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (and
 /// `AWS_SESSION_TOKEN`), and likewise `AWS_ENDPOINT_URL`, `AWS_REGION`.
@@ -47,6 +50,9 @@ pub struct S3Config {
     /// (every third of it): a dead gatherer's publishers are taken over
     /// within about this. Default 30 s.
     pub lease: Duration,
+    /// How often at most the dashboard reads the bucket for the whole
+    /// fleet (publishers, leases, gatherers, incidents). Default 5 s.
+    pub dashboard_refresh: Duration,
 }
 
 impl S3Config {
@@ -61,6 +67,7 @@ impl S3Config {
             access_key_id: None,
             secret_access_key: None,
             lease: Duration::from_secs(30),
+            dashboard_refresh: DASHBOARD_REFRESH,
         }
     }
 
@@ -84,6 +91,7 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("lease", &self.lease)
+            .field("dashboard_refresh", &self.dashboard_refresh)
             .field(
                 "secret_access_key",
                 &self.secret_access_key.as_ref().map(|_| "<redacted>"),
@@ -103,6 +111,7 @@ pub(crate) struct RawS3 {
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     lease: Option<Spanned<RawDuration>>,
+    dashboard_refresh: Option<Spanned<RawDuration>>,
 }
 
 /// `storage` with `[s3]`: `"dir"` (or nothing) needs no section, `"s3"`
@@ -154,6 +163,19 @@ impl RawS3 {
                 return Err(source.error_at(lease.span(), ConfigProblem::OutOfRange { key, range }));
             }
             config.lease = duration;
+        }
+        if let Some(refresh) = &self.dashboard_refresh {
+            let key = "dashboard_refresh";
+            let duration: Duration = refresh.get_ref().parse().map_err(|e| {
+                source.error_at(refresh.span(), ConfigProblem::Unit { key, source: e })
+            })?;
+            if duration < Duration::from_millis(100) {
+                let range = "100ms up";
+                return Err(
+                    source.error_at(refresh.span(), ConfigProblem::OutOfRange { key, range })
+                );
+            }
+            config.dashboard_refresh = duration;
         }
         Ok(config)
     }

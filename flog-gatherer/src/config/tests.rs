@@ -329,6 +329,15 @@ fn storage_is_the_directory_unless_a_bucket_is_configured() {
         panic!("not s3")
     };
     assert_eq!(leased.lease, Duration::from_secs(5));
+    assert_eq!(leased.dashboard_refresh, Duration::from_secs(5));
+    let refreshed =
+        parse("storage = \"s3\"\n[s3]\nbucket = \"flog\"\ndashboard_refresh = \"1s\"\n").unwrap();
+    let Storage::S3(refreshed) = refreshed.storage else {
+        panic!("not s3");
+    };
+    assert_eq!(refreshed.dashboard_refresh, Duration::from_secs(1));
+    let fast = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\ndashboard_refresh = \"1ms\"\n");
+    assert!(fast.contains("dashboard_refresh must be"), "{fast}");
     let short = error("storage = \"s3\"\n[s3]\nbucket = \"flog\"\nlease = \"100ms\"\n");
     assert!(
         short.contains(":4:") && short.contains("lease must be"),

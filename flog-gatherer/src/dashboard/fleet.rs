@@ -1,6 +1,7 @@
 //! The dashboard's picture of the fleet: the stored incidents, read from the
 //! base directory at start and after every reclassification, and each
-//! publisher's state, as told by the gatherer's events.
+//! publisher's state, as told by the gatherer's events; with a shared
+//! bucket, the whole fleet as the bucket tells of it (`shared`) besides.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -10,7 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use flog_core::{flogfile::parse_incident_name, Event, Timestamp};
-use flog_web::{Contact, EventCounts, Fleet, FleetFigures, IncidentEntry, PublisherStatus};
+use flog_web::{
+    Contact, EventCounts, Fleet, FleetFigures, IncidentEntry, PublisherStatus, RefreshFuture,
+    SharedBucket, SpoolCounts,
+};
+
+use super::shared::{BucketRead, SharedView, BUCKET_WAIT};
 
 use crate::classified::{read_trigger, CLASSIFIED_DIR};
 use crate::classify::{CATEGORY_ALL, CATEGORY_UNKNOWN};
@@ -68,6 +74,20 @@ pub struct GathererFleet {
     event_figures: OnceLock<Arc<EventFigures>>,
     /// Events dropped on their way here (the queue was full).
     dropped: Arc<AtomicU64>,
+    /// With a shared bucket: the whole fleet as last read from it.
+    shared: OnceLock<Arc<SharedView>>,
+    /// Whether the event spool is shown (event files go to a bucket).
+    spool: OnceLock<()>,
+    /// The incidents shown with a shared bucket: this gatherer's and the
+    /// bucket's, merged once per change of either.
+    merged: Mutex<Option<Merged>>,
+}
+
+#[derive(Debug)]
+struct Merged {
+    local: Arc<Vec<IncidentEntry>>,
+    read: Arc<BucketRead>,
+    all: Arc<Vec<IncidentEntry>>,
 }
 
 fn entry(
@@ -138,7 +158,54 @@ impl GathererFleet {
             triggers: Mutex::new(HashMap::new()),
             event_figures: OnceLock::new(),
             dropped,
+            shared: OnceLock::new(),
+            spool: OnceLock::new(),
+            merged: Mutex::new(None),
         }
+    }
+
+    /// Shows the whole fleet of this shared bucket (the first call wins).
+    pub(super) fn show_shared(&self, view: Arc<SharedView>) {
+        let _ = self.shared.set(view);
+    }
+
+    /// Shows the event spool's figures (event files go to a bucket).
+    pub(super) fn show_spool(&self) {
+        let _ = self.spool.set(());
+    }
+
+    /// This gatherer's incidents, and with a shared bucket those it lists
+    /// that this gatherer did not see stored.
+    fn all_incidents(&self) -> Arc<Vec<IncidentEntry>> {
+        let local = self.lock().incidents.clone();
+        let Some(shared) = self.shared.get() else {
+            return local;
+        };
+        let read = shared.read();
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = merged.as_ref() {
+            if Arc::ptr_eq(&m.local, &local) && Arc::ptr_eq(&m.read, &read) {
+                return m.all.clone();
+            }
+        }
+        let mine: std::collections::HashSet<(&str, &str)> = local
+            .iter()
+            .map(|e| (e.publisher.as_str(), e.name.as_str()))
+            .collect();
+        let mut all: Vec<IncidentEntry> = local.iter().cloned().collect();
+        all.extend(
+            read.incidents
+                .iter()
+                .filter(|e| !mine.contains(&(e.publisher.as_str(), e.name.as_str())))
+                .cloned(),
+        );
+        let all = Arc::new(all);
+        *merged = Some(Merged {
+            local,
+            read,
+            all: all.clone(),
+        });
+        all
     }
 
     /// Shows these event figures in the metrics (the first call wins).
@@ -263,23 +330,43 @@ impl GathererFleet {
 
 impl Fleet for GathererFleet {
     fn publishers(&self) -> Vec<PublisherStatus> {
-        let inner = self.lock();
+        let incidents = self.all_incidents();
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        for e in inner.incidents.iter() {
+        for e in incidents.iter() {
             *counts.entry(&e.publisher).or_default() += 1;
         }
-        inner
-            .publishers
-            .values()
+        let mut publishers = self.lock().publishers.clone();
+        if let Some(shared) = self.shared.get() {
+            for p in &shared.read().publishers {
+                let status = publishers
+                    .entry(p.id.clone())
+                    .or_insert_with(|| PublisherStatus::in_bucket(p.id.clone()));
+                status.lease = p.lease.clone();
+                status.latest = p.latest.clone();
+            }
+        }
+        publishers
+            .into_values()
             .map(|p| PublisherStatus {
                 incidents: counts.get(p.id.as_str()).copied().unwrap_or(0),
-                ..p.clone()
+                ..p
             })
             .collect()
     }
 
     fn incidents(&self) -> Arc<Vec<IncidentEntry>> {
-        self.lock().incidents.clone()
+        self.all_incidents()
+    }
+
+    fn shared_bucket(&self) -> Option<SharedBucket> {
+        self.shared.get().map(|shared| shared.shared_bucket())
+    }
+
+    fn refresh(&self) -> RefreshFuture<'_> {
+        match self.shared.get() {
+            Some(shared) => Box::pin(shared.clone().refresh(BUCKET_WAIT)),
+            None => Box::pin(std::future::ready(())),
+        }
     }
 
     fn figures(&self) -> FleetFigures {
@@ -297,9 +384,26 @@ impl Fleet for GathererFleet {
                 })
                 .collect()
         });
+        // The spool is there only when files go to a bucket.
+        let spool = self
+            .event_figures
+            .get()
+            .filter(|_| self.spool.get().is_some())
+            .map(|figures| {
+                let spool = figures.spool();
+                SpoolCounts {
+                    files: spool.files,
+                    bytes: spool.bytes,
+                    limit: spool.limit,
+                    full: spool.full,
+                    uploaded_files: spool.uploaded_files,
+                    uploaded_bytes: spool.uploaded_bytes,
+                }
+            });
         FleetFigures {
             events,
             dropped_updates: self.dropped.load(Ordering::Relaxed),
+            spool,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod fleet;
 mod relay;
+mod shared;
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +26,10 @@ use crate::Gatherer;
 
 pub use self::fleet::GathererFleet;
 use self::relay::Relay;
+use self::shared::SharedView;
+pub use self::shared::{
+    BUCKET_WAIT, MAX_SHOWN_GATHERERS, MAX_SHOWN_INCIDENTS, MAX_SHOWN_PUBLISHERS,
+};
 
 /// The gatherer's events the dashboard's task may have waiting: a burst
 /// beyond (a flood of failures while the disk is slow, say) is dropped and
@@ -91,9 +96,21 @@ impl DashboardServer {
 
     /// Shows `gatherer`'s event figures in the metrics, and offers "record
     /// an incident now", relayed over its connections to the publishers.
+    /// With `storage = "s3"` it shows the whole fleet of the bucket, read
+    /// at most every `dashboard_refresh`, and the event spool's figures.
     #[must_use]
     pub fn with_gatherer(mut self, gatherer: &Gatherer) -> DashboardServer {
         self.fleet.show_event_figures(gatherer.event_figures());
+        if let (Some((bucket, me)), crate::config::Storage::S3(s3)) =
+            (gatherer.shared_bucket(), &gatherer.config().storage)
+        {
+            let clock = Arc::new(flog_core::SystemClock);
+            let view = SharedView::new(bucket, me, s3.dashboard_refresh, clock);
+            self.fleet.show_shared(Arc::new(view));
+            if gatherer.config().events.is_some() {
+                self.fleet.show_spool();
+            }
+        }
         self.relay = Some(Relay::new(gatherer.snapshots()));
         self
     }

@@ -131,6 +131,7 @@ fn feed(dashboard: &Dashboard, category: Option<String>) -> Response {
 
 /// `GET /feed.atom`: the newest incidents.
 pub(crate) async fn all(State(dashboard): State<Arc<Dashboard>>) -> Response {
+    dashboard.fleet().refresh().await;
     feed(&dashboard, None)
 }
 
@@ -139,6 +140,7 @@ pub(crate) async fn category(
     State(dashboard): State<Arc<Dashboard>>,
     Path(file): Path<String>,
 ) -> Response {
+    dashboard.fleet().refresh().await;
     match file.strip_suffix(".atom") {
         Some(category) if !category.is_empty() => feed(&dashboard, Some(category.to_owned())),
         _ => (StatusCode::NOT_FOUND, "feeds are /feed/CATEGORY.atom").into_response(),

@@ -129,6 +129,27 @@ pub(crate) fn render(dashboard: &Dashboard) -> String {
         "Events of the publisher that those gaps cover.",
         &|c| c.missing,
     );
+    if let Some(spool) = figures.spool {
+        spool_metrics(&mut out, &spool);
+    }
+    if let Some(bucket) = dashboard.fleet().shared_bucket() {
+        family(
+            &mut out,
+            "flog_gatherer_bucket_gatherers_live",
+            "gauge",
+            "Gatherers of the shared bucket whose heartbeat had not run out when it was last read.",
+        );
+        let live = bucket.gatherers.iter().filter(|g| g.live).count();
+        let _ = writeln!(out, "flog_gatherer_bucket_gatherers_live {live}");
+        family(
+            &mut out,
+            "flog_gatherer_bucket_unreachable",
+            "gauge",
+            "1 while the shared bucket cannot be read (the dashboard shows its last read).",
+        );
+        let down = u8::from(bucket.unreachable.is_some());
+        let _ = writeln!(out, "flog_gatherer_bucket_unreachable {down}");
+    }
     family(
         &mut out,
         "flog_gatherer_dashboard_updates_dropped_total",
@@ -143,8 +164,55 @@ pub(crate) fn render(dashboard: &Dashboard) -> String {
     out
 }
 
+/// The event spool's figures (`storage = "s3"` with `[events]`).
+fn spool_metrics(out: &mut String, spool: &super::SpoolCounts) {
+    let rows: [(&str, &str, &str, u64); 6] = [
+        (
+            "flog_gatherer_spool_files",
+            "gauge",
+            "Closed event files waiting in the spool for upload to the bucket.",
+            spool.files,
+        ),
+        (
+            "flog_gatherer_spool_bytes",
+            "gauge",
+            "Their bytes.",
+            spool.bytes,
+        ),
+        (
+            "flog_gatherer_spool_limit_bytes",
+            "gauge",
+            "spool_bytes: past it the spool is full.",
+            spool.limit,
+        ),
+        (
+            "flog_gatherer_spool_full",
+            "gauge",
+            "1 while the spool is full (events are counted as not_written gaps, not written).",
+            u64::from(spool.full),
+        ),
+        (
+            "flog_gatherer_spool_uploaded_files_total",
+            "counter",
+            "Event files uploaded to the bucket since the gatherer started.",
+            spool.uploaded_files,
+        ),
+        (
+            "flog_gatherer_spool_uploaded_bytes_total",
+            "counter",
+            "Their bytes.",
+            spool.uploaded_bytes,
+        ),
+    ];
+    for (name, kind, help, value) in rows {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(dashboard): State<Arc<Dashboard>>) -> impl IntoResponse {
+    dashboard.fleet().refresh().await;
     (
         [(
             header::CONTENT_TYPE,

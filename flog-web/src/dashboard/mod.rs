@@ -16,12 +16,15 @@ mod metrics;
 mod pages;
 mod query;
 mod routes;
+mod sharing;
 mod snapshot;
 mod trends;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,6 +36,9 @@ use crate::viewer::{ConfigError, Viewer};
 
 pub use self::query::{IncidentQuery, QueryProblem, MAX_LIMIT};
 pub use self::routes::dashboard_router;
+pub use self::sharing::{
+    BucketUnreachable, GathererStatus, LeaseStatus, NotShown, SharedBucket, SpoolCounts,
+};
 pub use self::snapshot::{SnapshotFuture, SnapshotRelay, SnapshotResult};
 pub use self::trends::{Bucket, Trends};
 
@@ -77,6 +83,14 @@ pub struct PublisherStatus {
     pub poll_time: Duration,
     /// Incidents stored from it.
     pub incidents: usize,
+    /// Whether this gatherer gathers from it (false: known only from the
+    /// shared bucket, and the fields above say nothing).
+    pub local: bool,
+    /// Its lease in the shared bucket (`storage = "s3"`), if it has one.
+    pub lease: Option<LeaseStatus>,
+    /// Its `latest` marker in the shared bucket: the latest incident handled
+    /// by any gatherer.
+    pub latest: Option<String>,
 }
 
 /// Times in JSON are RFC 3339 UTC text, as everywhere else people read them.
@@ -84,7 +98,10 @@ pub(crate) fn utc<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S:
     s.collect_str(t)
 }
 
-fn utc_opt<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn utc_opt<S: serde::Serializer>(
+    t: &Option<Timestamp>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.collect_str(t),
         None => s.serialize_none(),
@@ -122,12 +139,28 @@ impl PublisherStatus {
             polls: 0,
             poll_time: Duration::ZERO,
             incidents: 0,
+            local: true,
+            lease: None,
+            latest: None,
         }
     }
 
-    /// Broken: failing, or not connected. Broken ones are listed first.
+    /// A publisher known only from the shared bucket.
+    pub fn in_bucket(id: impl Into<String>) -> PublisherStatus {
+        PublisherStatus {
+            local: false,
+            ..PublisherStatus::new(id, Contact::Polled)
+        }
+    }
+
+    /// Broken: failing, or not connected; one known only from the bucket,
+    /// when no live gatherer holds its lease. Broken ones are listed first.
     pub fn is_broken(&self) -> bool {
-        self.failing || !self.connected
+        if self.local {
+            self.failing || !self.connected
+        } else {
+            self.lease.as_ref().is_none_or(|lease| lease.expired)
+        }
     }
 }
 
@@ -199,7 +232,12 @@ pub struct FleetFigures {
     /// Updates of the dashboard's state that were dropped because its
     /// queue was full (the dashboard then re-reads the stored incidents).
     pub dropped_updates: u64,
+    /// The event spool (`storage = "s3"` with `[events]`); `None` without.
+    pub spool: Option<SpoolCounts>,
 }
+
+/// What [`Fleet::refresh`] returns.
+pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// What the dashboard shows: the gatherer's state, read on every request.
 /// The calls must be quick (no I/O): keep the state in memory.
@@ -213,6 +251,19 @@ pub trait Fleet: Send + Sync + fmt::Debug {
     /// The gatherer's own figures; none by default.
     fn figures(&self) -> FleetFigures {
         FleetFigures::default()
+    }
+
+    /// The shared bucket's gatherers and what was left out of its listing
+    /// (`storage = "s3"`); none by default.
+    fn shared_bucket(&self) -> Option<SharedBucket> {
+        None
+    }
+
+    /// Called before a page or the JSON reads the fleet: a fleet whose
+    /// state is partly elsewhere (a shared bucket) may bring it up to date,
+    /// within a bounded wait. The default does nothing.
+    fn refresh(&self) -> RefreshFuture<'_> {
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::query::IncidentQuery;
 use super::trends::{Bucket, Chart, Trends, CHART_HEIGHT, CHART_WIDTH};
-use super::{Contact, Dashboard, IncidentEntry, PublisherStatus, VIEW_BASE};
+use super::{
+    Contact, Dashboard, IncidentEntry, PublisherStatus, SharedBucket, SpoolCounts, VIEW_BASE,
+};
 use crate::pages::{render, Time};
 use crate::rows::level_class;
 
@@ -40,6 +42,9 @@ struct PublisherRow {
     error: Option<String>,
     error_at: Option<Time>,
     incidents: usize,
+    /// `held by g-...`, `held by g-... (expired)`, `no lease`.
+    lease: String,
+    latest: String,
 }
 
 impl PublisherRow {
@@ -47,11 +52,18 @@ impl PublisherRow {
         PublisherRow {
             id_url: url_part(&p.id),
             broken: p.is_broken(),
-            state: match (p.connected, p.failing) {
-                (_, true) => "failing",
-                (true, false) => "connected",
-                (false, false) => "not connected",
+            state: match (p.local, p.connected, p.failing) {
+                (false, _, _) => "in the bucket",
+                (true, _, true) => "failing",
+                (true, true, false) => "connected",
+                (true, false, false) => "not connected",
             },
+            lease: match &p.lease {
+                Some(lease) if lease.expired => format!("held by {} (expired)", lease.holder),
+                Some(lease) => format!("held by {}", lease.holder),
+                None => "no lease".to_owned(),
+            },
+            latest: p.latest.clone().unwrap_or_default(),
             contact: match p.contact {
                 Contact::Polled => "polled",
                 Contact::DialIn => "dial-in",
@@ -120,9 +132,57 @@ struct SnapshotFormView {
     max_reason: usize,
 }
 
+/// The shared bucket's part of the fleet page.
+#[derive(Debug)]
+struct BucketView {
+    bucket: String,
+    read_at: Option<Time>,
+    /// "bucket unreachable since ..., showing data from ...".
+    unreachable: Option<(Time, String, Option<Time>)>,
+    gatherers: Vec<GathererRow>,
+    not_shown: super::NotShown,
+}
+
+#[derive(Debug)]
+struct GathererRow {
+    id: String,
+    expires: Option<Time>,
+    live: bool,
+    this: bool,
+}
+
+impl BucketView {
+    fn of(b: SharedBucket) -> BucketView {
+        let time = |t: flog_core::Timestamp| Time {
+            us: t.0,
+            utc: t.to_string(),
+        };
+        BucketView {
+            read_at: b.read_at.map(time),
+            unreachable: b
+                .unreachable
+                .map(|u| (time(u.since), u.error, b.read_at.map(time))),
+            gatherers: b
+                .gatherers
+                .into_iter()
+                .map(|g| GathererRow {
+                    expires: g.expires.map(time),
+                    live: g.live,
+                    this: g.this,
+                    id: g.id,
+                })
+                .collect(),
+            not_shown: b.not_shown,
+            bucket: b.bucket,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/fleet.html")]
 struct FleetPage {
+    bucket: Option<BucketView>,
+    spool: Option<SpoolCounts>,
     snapshot_form: Option<SnapshotFormView>,
     publishers: Vec<PublisherRow>,
     categories: Vec<String>,
@@ -139,6 +199,7 @@ pub(crate) async fn fleet(
     State(dashboard): State<Arc<Dashboard>>,
     Query(query): Query<IncidentQuery>,
 ) -> Response {
+    dashboard.fleet().refresh().await;
     let all = dashboard.fleet().incidents();
     let mut categories: Vec<String> = all
         .iter()
@@ -164,6 +225,8 @@ pub(crate) async fn fleet(
     };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let page = FleetPage {
+        bucket: dashboard.fleet().shared_bucket().map(BucketView::of),
+        spool: dashboard.fleet().figures().spool,
         snapshot_form: dashboard.snapshots.as_ref().map(|relay| SnapshotFormView {
             token: dashboard.form_token.clone(),
             max_reason: relay.max_reason(),
@@ -229,6 +292,7 @@ pub(crate) async fn trends(
     State(dashboard): State<Arc<Dashboard>>,
     Query(query): Query<TrendsQuery>,
 ) -> Response {
+    dashboard.fleet().refresh().await;
     let trends = Trends::count(
         &dashboard.fleet().incidents(),
         query.bucket,
@@ -274,6 +338,81 @@ pub(crate) async fn open_incident(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fleet_page_shows_the_bucket_its_notice_what_was_left_out_and_the_spool() {
+        use super::super::{BucketUnreachable, GathererStatus, LeaseStatus, NotShown};
+        use flog_core::Timestamp;
+        let bucket = SharedBucket {
+            bucket: "s3://flog/fleet".into(),
+            this_gatherer: Some("g-1".into()),
+            read_at: Some(Timestamp(1_000_000)),
+            unreachable: Some(BucketUnreachable {
+                since: Timestamp(2_000_000),
+                error: "<refused>".into(),
+            }),
+            gatherers: vec![
+                GathererStatus {
+                    id: "g-1".into(),
+                    expires: Some(Timestamp(9_000_000)),
+                    live: true,
+                    this: true,
+                },
+                GathererStatus {
+                    id: "g-<2>".into(),
+                    expires: None,
+                    live: false,
+                    this: false,
+                },
+            ],
+            not_shown: NotShown {
+                gatherers: 0,
+                publishers: 3,
+                incidents: 7,
+            },
+        };
+        let mut held = PublisherStatus::in_bucket("web-9");
+        held.lease = Some(LeaseStatus {
+            holder: "g-1".into(),
+            expires: Timestamp(9_000_000),
+            expired: false,
+        });
+        let page = FleetPage {
+            bucket: Some(BucketView::of(bucket)),
+            spool: Some(SpoolCounts {
+                files: 2,
+                bytes: 300,
+                limit: 1000,
+                full: true,
+                uploaded_files: 5,
+                uploaded_bytes: 900,
+            }),
+            snapshot_form: None,
+            publishers: vec![PublisherRow::of(held)],
+            categories: Vec::new(),
+            publisher: String::new(),
+            category: String::new(),
+            since: String::new(),
+            until: String::new(),
+            problem: None,
+            incidents: Vec::new(),
+        };
+        let html = page.render().unwrap();
+        for expected in [
+            "bucket unreachable since <time data-us=\"2000000\">",
+            "(&#60;refused&#62;), showing data from <time data-us=\"1000000\">",
+            "g-1 (this gatherer)",
+            "data-gatherer=\"g-&#60;2&#62;\" data-live=\"false\"",
+            "3 more publishers not shown.",
+            "7 more incidents (the oldest) not shown.",
+            "2 files, 300 bytes waiting (of 1000), <strong class=\"error\">full</strong>; 5 files, 900 bytes uploaded",
+            "<td class=\"state\">in the bucket</td>",
+            "<td class=\"lease\">held by g-1</td>",
+        ] {
+            assert!(html.contains(expected), "{expected} not in {html}");
+        }
+        assert!(!html.contains("<refused>"));
+    }
 
     #[test]
     fn url_parts_keep_only_unreserved_characters() {

@@ -32,6 +32,7 @@ pub fn dashboard_router(dashboard: Arc<Dashboard>) -> Router {
         .route("/api/publishers", get(api::publishers))
         .route("/api/incidents", get(api::incidents))
         .route("/api/trends", get(api::trends))
+        .route("/api/gatherer", get(api::gatherer))
         .route("/metrics", get(metrics::metrics))
         // POST only: a GET of these is refused (405) and changes nothing.
         .route("/publishers/{publisher}/snapshot", post(snapshot::form))
