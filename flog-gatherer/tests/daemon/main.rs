@@ -10,6 +10,7 @@ mod events;
 mod hostile;
 mod load;
 mod s3;
+mod s3_event_leases;
 mod s3_events;
 mod shared_basedir;
 mod support;

@@ -46,7 +46,7 @@ fn closed_local(basedir: &Path) -> Vec<String> {
 }
 
 /// The event objects of the bucket, by name in `events/`.
-async fn event_objects(reader: &Reader) -> BTreeMap<String, Bytes> {
+pub(crate) async fn event_objects(reader: &Reader) -> BTreeMap<String, Bytes> {
     reader
         .objects()
         .await
