@@ -96,7 +96,8 @@ pub use crate::contain::Panicked;
 #[cfg(feature = "dashboard")]
 pub use crate::dashboard::{DashboardObserver, DashboardServer, GathererFleet, DASHBOARD_QUEUE};
 pub use crate::error::{
-    BucketError, ConfigError, ConfigProblem, GatherError, LocationError, RuleError,
+    BucketError, ConfigError, ConfigProblem, CredentialsAdvice, GatherError, LocationError,
+    RuleError,
 };
 pub use crate::events::{
     EventFigures, PublisherEventFigures, SpoolFigures, EVENTS_DIR, ROTATE_REQUEST,
