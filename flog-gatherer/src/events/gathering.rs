@@ -2,11 +2,12 @@
 //! thread, the compressor, with a bucket the uploader, a thread logging
 //! their notices, and one [`run_subscriber`] task per wanted publisher.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use flog_core::{Clock, SystemClock};
 use flog_wire::{ClientOptions, LogportUrl};
@@ -17,11 +18,12 @@ use tokio_util::task::TaskTracker;
 
 use super::compress::{self, Retention};
 use super::figures::EventFigures;
+use super::handover::Handovers;
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
 use super::names::{parse_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 use super::relay::Relay;
-use super::subscriber::{run_subscriber, SubscriberContext};
+use super::subscriber::{run_subscriber, SubscriberContext, Subscription};
 use super::upload::Uploader;
 use super::writer;
 use crate::bucket::Bucket;
@@ -33,6 +35,21 @@ use crate::error::GatherError;
 /// are read; the publisher's ring and its `events_dropped` cover the rest.
 const SUBSCRIPTION_BUFFER: usize = 16_384;
 
+/// A bucket shared with other gatherers (`storage = "s3"`): closed files
+/// go there, and the events of a publisher are gathered only while this
+/// gatherer holds its lease.
+#[derive(Debug)]
+pub(crate) struct SharedBucket {
+    pub(crate) bucket: Bucket,
+    /// This gatherer's id among those of the bucket.
+    pub(crate) me: String,
+    /// The lease period.
+    pub(crate) period: Duration,
+    /// The publishers whose lease this gatherer holds, as the lease task
+    /// changes them.
+    pub(crate) held: watch::Receiver<BTreeSet<String>>,
+}
+
 struct Task {
     url: watch::Sender<LogportUrl>,
     stop: CancellationToken,
@@ -43,6 +60,8 @@ pub(crate) struct EventGathering {
     cx: Arc<SubscriberContext>,
     positions: Positions,
     tasks: HashMap<String, Task>,
+    /// With a shared bucket: the leases held.
+    held: Option<watch::Receiver<BTreeSet<String>>>,
     tracker: TaskTracker,
     writer: Option<JoinHandle<std::io::Result<()>>>,
     compressor: Option<JoinHandle<()>>,
@@ -60,14 +79,15 @@ impl std::fmt::Debug for EventGathering {
 
 impl EventGathering {
     /// Opens the event log of `basedir` (closing what a crash left open)
-    /// and starts its threads; with a `bucket`, the uploader too.
+    /// and starts its threads; with a `shared` bucket, the uploader too,
+    /// and each publisher's events follow its lease.
     pub(crate) async fn start(
         basedir: &Path,
         config: &Config,
         events: EventsConfig,
         figures: Arc<EventFigures>,
         relay: Option<Arc<Relay>>,
-        bucket: Option<Bucket>,
+        shared: Option<SharedBucket>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
@@ -79,7 +99,15 @@ impl EventGathering {
             age: events.keep_age,
         };
         let mut uploading = None;
-        if let Some(bucket) = bucket {
+        let (mut handovers, mut held) = (None, None);
+        if let Some(shared) = shared {
+            let bucket = shared.bucket;
+            handovers = Some(Handovers {
+                bucket: bucket.clone(),
+                me: shared.me,
+                period: shared.period,
+            });
+            held = Some(shared.held);
             if retention.files.is_some() || retention.bytes.is_some() || retention.age.is_some() {
                 tracing::warn!(bucket = %bucket.shown(), "keep_files, keep_bytes and keep_age do not apply with storage = \"s3\": closed event files leave the disk once uploaded to {}; the bucket's lifecycle rules keep them", bucket.shown());
             }
@@ -145,11 +173,13 @@ impl EventGathering {
             min_backoff: config.min_backoff,
             max_backoff: config.max_backoff,
             clock,
+            handovers,
         };
         Ok(EventGathering {
             cx: Arc::new(cx),
             positions,
             tasks: HashMap::new(),
+            held,
             tracker: TaskTracker::new(),
             writer: Some(writer),
             compressor: Some(compressor),
@@ -184,8 +214,13 @@ impl EventGathering {
             }
             let (tx, rx) = watch::channel(url.clone());
             let stop = shutdown.child_token();
-            let start = self.positions.0.get(id).cloned();
-            let run = run_subscriber(self.cx.clone(), id.clone(), rx, start, stop.clone());
+            let task = Subscription {
+                id: id.clone(),
+                url: rx,
+                start: self.positions.0.get(id).cloned(),
+                held: self.held.clone(),
+            };
+            let run = run_subscriber(self.cx.clone(), task, stop.clone());
             self.tracker.spawn(run);
             self.tasks.insert(id.clone(), Task { url: tx, stop });
         }

@@ -116,6 +116,10 @@ pub(crate) enum Command {
         budget: Arc<Budget>,
         bytes: usize,
     },
+    /// Answer once everything sent before is flushed to the file (or, after
+    /// a failed write, accounted for as not written): what a gatherer tells
+    /// the next holder of a lease it has stored.
+    Synced(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The sending side of the writer thread.
@@ -158,13 +162,17 @@ fn run(mut log: EventLog, rx: Receiver<Command>, relay: Option<Arc<Relay>>) -> s
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        handle(&mut log, command);
+        let mut synced = Vec::new();
+        handle(&mut log, command, &mut synced);
         // Drain what else is queued before flushing: one write(2) per
         // burst, not per event.
         while let Ok(command) = rx.try_recv() {
-            handle(&mut log, command);
+            handle(&mut log, command, &mut synced);
         }
         log.flush();
+        for answer in synced {
+            let _ = answer.send(());
+        }
         // After the flush, so that what the seam says is in the file is.
         if let Some(relay) = &relay {
             relay_landed(relay, &mut log);
@@ -192,8 +200,12 @@ fn relay_landed(relay: &Relay, log: &mut EventLog) {
     relay.written(current, landed);
 }
 
-/// Appends a command's records.
-fn handle(log: &mut EventLog, command: Command) {
+/// Appends a command's records; a sync is answered after the flush.
+fn handle(
+    log: &mut EventLog,
+    command: Command,
+    synced: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
     match command {
         Command::Write {
             items,
@@ -205,5 +217,6 @@ fn handle(log: &mut EventLog, command: Command) {
             }
             budget.release(bytes);
         }
+        Command::Synced(answer) => synced.push(answer),
     }
 }
