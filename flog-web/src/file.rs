@@ -31,6 +31,7 @@ pub struct LoadedFile {
     is_trigger: Vec<bool>,
     origins: Vec<Option<u32>>,
     origin_names: Vec<String>,
+    approx_bytes: u64,
 }
 
 impl LoadedFile {
@@ -63,9 +64,30 @@ impl LoadedFile {
             origins,
             origin_names,
             contents,
+            approx_bytes: 0,
         };
         file.mark_triggers();
+        file.approx_bytes = file.estimate_bytes();
         file
+    }
+
+    /// About how much memory the file holds once prepared: its rendered
+    /// texts and search haystacks (which carry every field's text), plus a
+    /// fixed share per event for the event itself, its indexes and its tree
+    /// node. An estimate for the viewer's memory budget, not an exact count.
+    pub fn approx_bytes(&self) -> u64 {
+        self.approx_bytes
+    }
+
+    fn estimate_bytes(&self) -> u64 {
+        const PER_EVENT: u64 = std::mem::size_of::<flog_core::Event>() as u64 + 96;
+        let strings: usize = self
+            .texts
+            .iter()
+            .chain(&self.haystacks)
+            .map(|t| t.len())
+            .sum();
+        strings as u64 + PER_EVENT * self.contents.events.len() as u64
     }
 
     fn mark_triggers(&mut self) {

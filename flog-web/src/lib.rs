@@ -56,7 +56,9 @@ pub use crate::summary::{LevelCount, Summary, TrailerSummary, TriggerSummary};
 pub use crate::trace::{write_chrome_trace, TraceStats};
 pub use crate::tree::EventTree;
 pub use crate::view::{Order, QueryError, View, ViewCache, ViewParams, ViewQuery, MAX_FILTER_TEXT};
-pub use crate::viewer::{ConfigError, Loaded, Viewer, ViewerBuilder, ViewerError};
+pub use crate::viewer::{
+    ConfigError, Loaded, Viewer, ViewerBuilder, ViewerError, DEFAULT_MEMORY_BUDGET,
+};
 
 use std::sync::Arc;
 

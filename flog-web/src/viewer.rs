@@ -1,7 +1,8 @@
 //! The viewer's state: the files it shows, each read when first asked for and
 //! again whenever it changed.
 
-use std::sync::{Arc, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::file::LoadedFile;
 use crate::source::{BoxError, FlogSource, Stamp};
@@ -64,6 +65,16 @@ struct Slot {
     state: tokio::sync::Mutex<SlotState>,
 }
 
+/// How much the files a viewer keeps read may hold, by default: 512 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 512 << 20;
+
+/// The files kept read, oldest read first, and what they hold.
+#[derive(Debug, Default)]
+struct Resident {
+    files: VecDeque<(usize, u64, u64)>,
+    bytes: u64,
+}
+
 /// The files a viewer shows and how its pages link to each other. Share it as
 /// an `Arc` with the crate's `router`.
 #[derive(Debug)]
@@ -71,14 +82,32 @@ pub struct Viewer {
     base: String,
     allowed_hosts: Option<Vec<String>>,
     files: RwLock<Vec<Arc<Slot>>>,
+    budget: u64,
+    // Which files are kept read (id, load generation, bytes): when they hold
+    // more than `budget`, the ones read longest ago are let go and read
+    // again when next asked for. The files shown are chosen by the user
+    // (a bucket prefix may name a thousand), so memory is bounded in bytes,
+    // not by their count.
+    resident: Mutex<Resident>,
 }
 
 /// Builds a [`Viewer`].
 #[must_use]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ViewerBuilder {
     base: String,
     allowed_hosts: Option<Vec<String>>,
+    budget: u64,
+}
+
+impl Default for ViewerBuilder {
+    fn default() -> Self {
+        ViewerBuilder {
+            base: String::new(),
+            allowed_hosts: None,
+            budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
 }
 
 impl ViewerBuilder {
@@ -97,6 +126,16 @@ impl ViewerBuilder {
         self
     }
 
+    /// How much the files kept read may hold, about (see
+    /// [`LoadedFile::approx_bytes`](crate::LoadedFile::approx_bytes)); by
+    /// default [`DEFAULT_MEMORY_BUDGET`]. Past it, the files read longest
+    /// ago are let go and read again when next asked for; the file just
+    /// read is always kept, however large (the readers bound each file).
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.budget = bytes;
+        self
+    }
+
     /// The viewer, with no files yet.
     pub fn build(self) -> Result<Viewer, ConfigError> {
         let b = &self.base;
@@ -107,6 +146,8 @@ impl ViewerBuilder {
             base: self.base,
             allowed_hosts: self.allowed_hosts,
             files: RwLock::new(Vec::new()),
+            budget: self.budget,
+            resident: Mutex::new(Resident::default()),
         })
     }
 }
@@ -191,6 +232,8 @@ impl Viewer {
                 let loaded = Arc::new(loaded);
                 state.stamp = stamp;
                 state.loaded = Some(loaded.clone());
+                drop(state);
+                self.keep(id, generation, loaded.file.approx_bytes());
                 Ok(loaded)
             }
             Ok(Err(source)) => {
@@ -200,5 +243,161 @@ impl Viewer {
             }
             Err(_) => Err(ViewerError::Crashed { label }),
         }
+    }
+
+    /// How much the files kept read hold now, about.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes
+    }
+
+    /// Counts file `id`'s new read against the budget and lets go of the
+    /// oldest reads past it.
+    fn keep(&self, id: usize, generation: u64, bytes: u64) {
+        let mut evict = Vec::new();
+        {
+            let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+            // A file read again replaces its older read.
+            if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
+                if let Some((_, _, old)) = resident.files.remove(at) {
+                    resident.bytes -= old;
+                }
+            }
+            resident.files.push_back((id, generation, bytes));
+            resident.bytes += bytes;
+            while resident.bytes > self.budget && resident.files.len() > 1 {
+                if let Some((i, g, b)) = resident.files.pop_front() {
+                    resident.bytes -= b;
+                    evict.push((i, g, b));
+                }
+            }
+        }
+        let mut busy = Vec::new();
+        for (i, g, b) in evict {
+            let Ok(slot) = self.slot(i) else { continue };
+            // Only the read that was counted is let go; requests that hold
+            // it keep their copy until they finish. A slot locked by another
+            // request stays counted and goes at a later read.
+            let locked = slot.state.try_lock();
+            match locked {
+                Ok(mut state) => {
+                    if state.loads == g {
+                        state.loaded = None;
+                        state.stamp = None;
+                    }
+                }
+                Err(_) => busy.push((i, g, b)),
+            }
+        }
+        if !busy.is_empty() {
+            let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, g, b) in busy {
+                if !resident.files.iter().any(|&(r, _, _)| r == i) {
+                    resident.files.push_back((i, g, b));
+                    resident.bytes += b;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use flog_core::flogfile::FlogContents;
+    use flog_core::{Event, Level, Text};
+
+    use super::*;
+
+    /// A file of `events` events whose reads are counted.
+    #[derive(Debug)]
+    struct Counted {
+        events: usize,
+        reads: Arc<AtomicU64>,
+    }
+
+    impl FlogSource for Counted {
+        fn label(&self) -> String {
+            format!("{} events", self.events)
+        }
+
+        fn stamp(&self) -> Option<Stamp> {
+            Some(Stamp::new(self.events as u64, None))
+        }
+
+        fn load(&self) -> Result<FlogContents, BoxError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let events = (0..self.events as u64)
+                .map(|num| Event {
+                    num,
+                    level: Level::OPERATIONAL,
+                    text: Text::Message(format!("event {num} {}", "x".repeat(200)).into()),
+                    ..Event::default()
+                })
+                .collect();
+            Ok(FlogContents {
+                events,
+                ..FlogContents::default()
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn files_past_the_memory_budget_are_let_go_and_read_again() {
+        let one = {
+            let probe = Viewer::builder().build().unwrap();
+            probe.add(Counted {
+                events: 1000,
+                reads: Arc::default(),
+            });
+            probe.file(0).await.unwrap().file.approx_bytes()
+        };
+        assert!(one > 200_000, "{one}");
+        // Room for two files of the three.
+        let viewer = Viewer::builder()
+            .memory_budget(one * 2 + one / 2)
+            .build()
+            .unwrap();
+        let reads: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::default()).collect();
+        for r in &reads {
+            viewer.add(Counted {
+                events: 1000,
+                reads: r.clone(),
+            });
+        }
+        for id in 0..3 {
+            viewer.file(id).await.unwrap();
+            assert!(viewer.resident_bytes() <= one * 2 + one / 2);
+        }
+        assert_eq!(viewer.resident_bytes(), one * 2, "two files kept");
+        // The newest two are served from memory; the oldest is read again.
+        viewer.file(1).await.unwrap();
+        viewer.file(2).await.unwrap();
+        let counts = || {
+            reads
+                .iter()
+                .map(|r| r.load(Ordering::SeqCst))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(counts(), [1, 1, 1]);
+        let again = viewer.file(0).await.unwrap();
+        assert_eq!(again.file.contents.events.len(), 1000);
+        assert_eq!(counts(), [2, 1, 1]);
+        assert_eq!(viewer.resident_bytes(), one * 2);
+    }
+
+    #[tokio::test]
+    async fn a_file_larger_than_the_budget_is_still_shown() {
+        let viewer = Viewer::builder().memory_budget(1).build().unwrap();
+        let reads = Arc::new(AtomicU64::new(0));
+        viewer.add(Counted {
+            events: 10,
+            reads: reads.clone(),
+        });
+        assert_eq!(viewer.file(0).await.unwrap().file.contents.events.len(), 10);
+        assert!(viewer.resident_bytes() > 1);
     }
 }

@@ -84,8 +84,10 @@ pub(crate) async fn run(args: WebArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|f| matches!(f, Input::Object(_)))
         .count();
-    // The index page reads every file it lists, and the viewer keeps what it
-    // read: a bounded count keeps that, and the bucket's bill, in bounds.
+    // The index page reads every file it lists: a bounded count keeps the
+    // bucket's bill in bounds. Memory is bounded by the viewer's budget in
+    // bytes (`flog_web::DEFAULT_MEMORY_BUDGET`): the files read longest ago
+    // are let go and read again when next shown.
     anyhow::ensure!(
         objects <= MAX_OBJECTS,
         "{objects} flogfiles in the bucket locations given, more than the {MAX_OBJECTS} one viewer shows; name a narrower prefix"
