@@ -212,3 +212,43 @@ fn a_facility_expression_is_interned_only_for_the_facility_it_was_made_for() {
         [("app.a", 200), ("app.b", 3), ("app.c", 100)].into()
     );
 }
+
+/// A bridge's call through `emit_fields` with fewer values than names is
+/// stored whole, and caches nothing at the call site: a later full call
+/// still has its sensitive field redacted (a mask cached from the short
+/// call would have missed it) and every event is in its buffer.
+#[test]
+fn emit_fields_with_fewer_values_than_names_caches_nothing_and_redacts_every_call() {
+    use flog_core::{Callsite, SiteEvent, Text};
+    static SITE: Callsite = Callsite::new(true);
+    static NAMES: &[&str] = &["user", "password"];
+    let logger = quiet().build().unwrap();
+    let emit = |values: &mut [Value]| {
+        logger.emit_fields(
+            &SITE,
+            SiteEvent {
+                level: Level::OPERATIONAL,
+                facility: Some("app.bridge".into()),
+                names: NAMES,
+                values,
+                text: Text::Message("login".into()),
+                parent: None,
+                is_error: false,
+                failure: None,
+            },
+        )
+    };
+    emit(&mut [Value::from("alice")]);
+    for _ in 0..3 {
+        emit(&mut [Value::from("bob"), Value::from("hunter2")]);
+    }
+    let events = logger.buffered_events();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(field(&events[0], "user"), Value::from("alice"));
+    assert!(events[0].field("password").is_none());
+    for e in &events[1..] {
+        assert_eq!(field(e, "user"), Value::from("bob"));
+        assert_eq!(field(e, "password"), Value::from(REDACTED), "{e:?}");
+        assert_eq!(e.render(), "login");
+    }
+}

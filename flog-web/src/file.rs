@@ -72,9 +72,11 @@ impl LoadedFile {
     }
 
     /// About how much memory the file holds once prepared: its rendered
-    /// texts and search haystacks (which carry every field's text), plus a
-    /// fixed share per event for the event itself, its indexes and its tree
-    /// node. An estimate for the viewer's memory budget, not an exact count.
+    /// texts and search haystacks, the haystacks again for the events' own
+    /// strings (a haystack holds the message, fields, failure and stack an
+    /// event keeps), plus a fixed share per event for the event itself, its
+    /// indexes and its tree node. An estimate for the viewer's memory
+    /// budget, not an exact count.
     pub fn approx_bytes(&self) -> u64 {
         self.approx_bytes
     }
@@ -84,6 +86,7 @@ impl LoadedFile {
         let strings: usize = self
             .texts
             .iter()
+            .chain(&self.haystacks)
             .chain(&self.haystacks)
             .map(|t| t.len())
             .sum();

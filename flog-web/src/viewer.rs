@@ -83,8 +83,8 @@ pub struct Viewer {
     allowed_hosts: Option<Vec<String>>,
     files: RwLock<Vec<Arc<Slot>>>,
     budget: u64,
-    // Which files are kept read (id, load generation, bytes): when they hold
-    // more than `budget`, the ones read longest ago are let go and read
+    // Which files are kept read (id, load generation, bytes), used longest
+    // ago first: when they hold more than `budget`, the first are let go and read
     // again when next asked for. The files shown are chosen by the user
     // (a bucket prefix may name a thousand), so memory is bounded in bytes,
     // not by their count.
@@ -128,7 +128,7 @@ impl ViewerBuilder {
 
     /// How much the files kept read may hold, about (see
     /// [`LoadedFile::approx_bytes`](crate::LoadedFile::approx_bytes)); by
-    /// default [`DEFAULT_MEMORY_BUDGET`]. Past it, the files read longest
+    /// default [`DEFAULT_MEMORY_BUDGET`]. Past it, the files used longest
     /// ago are let go and read again when next asked for; the file just
     /// read is always kept, however large (the readers bound each file).
     pub fn memory_budget(mut self, bytes: u64) -> Self {
@@ -212,6 +212,7 @@ impl Viewer {
         let stamp = slot.source.stamp();
         if let (Some(loaded), Some(now)) = (&state.loaded, stamp) {
             if state.stamp == Some(now) {
+                self.touch(id);
                 return Ok(loaded.clone());
             }
         }
@@ -232,13 +233,15 @@ impl Viewer {
                 let loaded = Arc::new(loaded);
                 state.stamp = stamp;
                 state.loaded = Some(loaded.clone());
-                drop(state);
+                // Counted while the slot is still locked, so that two reads
+                // of one file are counted in the order they were kept.
                 self.keep(id, generation, loaded.file.approx_bytes());
                 Ok(loaded)
             }
             Ok(Err(source)) => {
                 state.stamp = None;
                 state.loaded = None;
+                self.forget(id);
                 Err(ViewerError::Read { label, source })
             }
             Err(_) => Err(ViewerError::Crashed { label }),
@@ -253,18 +256,34 @@ impl Viewer {
             .bytes
     }
 
+    /// Marks file `id`'s read as the one used last.
+    fn touch(&self, id: usize) {
+        let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
+            if let Some(entry) = resident.files.remove(at) {
+                resident.files.push_back(entry);
+            }
+        }
+    }
+
+    /// Stops counting file `id`, whose read is gone.
+    fn forget(&self, id: usize) {
+        let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
+            if let Some((_, _, bytes)) = resident.files.remove(at) {
+                resident.bytes -= bytes;
+            }
+        }
+    }
+
     /// Counts file `id`'s new read against the budget and lets go of the
-    /// oldest reads past it.
+    /// reads used longest ago past it.
     fn keep(&self, id: usize, generation: u64, bytes: u64) {
         let mut evict = Vec::new();
+        // A file read again replaces its older read.
+        self.forget(id);
         {
             let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
-            // A file read again replaces its older read.
-            if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
-                if let Some((_, _, old)) = resident.files.remove(at) {
-                    resident.bytes -= old;
-                }
-            }
             resident.files.push_back((id, generation, bytes));
             resident.bytes += bytes;
             while resident.bytes > self.budget && resident.files.len() > 1 {
@@ -283,7 +302,8 @@ impl Viewer {
             let locked = slot.state.try_lock();
             match locked {
                 Ok(mut state) => {
-                    if state.loads == g {
+                    let counted = state.loaded.as_ref().map(|l| l.file.generation);
+                    if counted == Some(g) {
                         state.loaded = None;
                         state.stamp = None;
                     }
@@ -295,7 +315,7 @@ impl Viewer {
             let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
             for (i, g, b) in busy {
                 if !resident.files.iter().any(|&(r, _, _)| r == i) {
-                    resident.files.push_back((i, g, b));
+                    resident.files.push_front((i, g, b));
                     resident.bytes += b;
                 }
             }
@@ -373,9 +393,10 @@ mod tests {
             assert!(viewer.resident_bytes() <= one * 2 + one / 2);
         }
         assert_eq!(viewer.resident_bytes(), one * 2, "two files kept");
-        // The newest two are served from memory; the oldest is read again.
-        viewer.file(1).await.unwrap();
+        // The newest two are served from memory; the oldest is read again,
+        // and lets go of the one used longest ago (2: 1 was used since).
         viewer.file(2).await.unwrap();
+        viewer.file(1).await.unwrap();
         let counts = || {
             reads
                 .iter()
@@ -386,6 +407,11 @@ mod tests {
         let again = viewer.file(0).await.unwrap();
         assert_eq!(again.file.contents.events.len(), 1000);
         assert_eq!(counts(), [2, 1, 1]);
+        assert_eq!(viewer.resident_bytes(), one * 2);
+        viewer.file(1).await.unwrap();
+        assert_eq!(counts(), [2, 1, 1], "1 was still kept");
+        viewer.file(2).await.unwrap();
+        assert_eq!(counts(), [2, 1, 2], "2 was let go");
         assert_eq!(viewer.resident_bytes(), one * 2);
     }
 

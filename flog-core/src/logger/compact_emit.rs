@@ -91,8 +91,11 @@ pub struct SiteEvent<'a> {
     pub facility: Option<Cow<'static, str>>,
     /// The field names, the same in every call with one [`Callsite`].
     pub names: &'static [&'static str],
-    /// The field values, one per name (past the shorter of the two, names
-    /// or values are ignored); redaction may replace some.
+    /// The field values, one per name; redaction may replace some. When
+    /// their count is not the names', the call site's cached entry and
+    /// redaction verdicts (made for its full set of names) cannot serve:
+    /// the event is stored whole, as [`Logger::emit_unchecked`] stores one,
+    /// with the pairs up to the shorter of the two.
     pub values: &'a mut [Value],
     /// The message or format string.
     pub text: Text,
@@ -115,9 +118,14 @@ impl Logger {
     /// compactly, as a [`msg!`](crate::msg) call's is, after the call
     /// site's first. Returns the event's number.
     pub fn emit_fields(&self, callsite: &'static Callsite, event: SiteEvent<'_>) -> u64 {
-        // A record's values must match its entry's names one to one.
+        // A record's values must match its entry's names one to one, and
+        // the call site's cached redaction mask is one bit per name: a call
+        // with another count goes without the call site (a first call with
+        // fewer values would otherwise cache a mask that misses a later
+        // call's sensitive field).
+        let whole = event.names.len() != event.values.len();
         let n = event.names.len().min(event.values.len());
-        self.emit_call(Call {
+        let call = Call {
             level: event.level,
             facility: event.facility,
             callsite,
@@ -127,7 +135,11 @@ impl Logger {
             parent: event.parent,
             is_error: event.is_error,
             failure: event.failure,
-        })
+        };
+        if whole {
+            return self.emit_unchecked(call.into_event());
+        }
+        self.emit_call(call)
     }
 
     /// Generates the event of a `msg!` call (whose threshold was checked):
