@@ -17,7 +17,7 @@ use crate::classified::ClassifiedIndex;
 use crate::config::{Config, Storage};
 use crate::contain::blocking;
 use crate::error::GatherError;
-use crate::events::{EventFigures, EventGathering, Relay, SharedBucket};
+use crate::events::{EventFigures, EventGathering, Relay};
 use crate::leases::{Held, LeaseTask};
 use crate::listen::DialIn;
 use crate::lock::BasedirLock;
@@ -219,7 +219,6 @@ impl Gatherer {
         });
         let tracker = TaskTracker::new();
         let (known, known_rx) = watch::channel(Vec::new());
-        let mut shared = None;
         if let (Some(bucket), Some(held), Storage::S3(s3)) =
             (&self.bucket, &cx.held, &self.config.storage)
         {
@@ -232,13 +231,6 @@ impl Gatherer {
                 held: held.clone(),
             };
             tracing::info!(gatherer = %task.me, "sharing the publishers with the other gatherers of {} as {}", bucket.shown(), task.me);
-            // Event gathering follows the leases, told of each change.
-            shared = Some(SharedBucket {
-                bucket: bucket.clone(),
-                me: task.me.clone(),
-                period: s3.lease,
-                held: held.watch(),
-            });
             tracker.spawn(task.run(shutdown.clone()));
         }
         let mut dial_ins = self.listen(&cx, &tracker, &shutdown).await?;
@@ -263,7 +255,7 @@ impl Gatherer {
                     events,
                     self.event_figures.clone(),
                     relay,
-                    shared,
+                    self.bucket.clone(),
                 )
                 .await?,
             ),

@@ -15,8 +15,8 @@
 //! publisher for a moment (a lease expiring under a slow fetch), the
 //! bucket's conditional writes keep each incident stored once.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flog_core::{Clock, Timestamp};
@@ -37,54 +37,18 @@ pub(crate) fn heartbeat_expiry(text: &str) -> Option<Timestamp> {
     Some(Timestamp(value))
 }
 
-/// The publishers this gatherer holds a lease on, shared with their tasks:
-/// the incident workers ask [`holds`](Held::holds) before each round, and
-/// event gathering [`watch`](Held::watch)es it to subscribe to a
-/// publisher's events only while the lease is held. Only the lease task
-/// changes it.
-#[derive(Debug)]
-pub(crate) struct Held(watch::Sender<BTreeSet<String>>);
-
-impl Default for Held {
-    fn default() -> Held {
-        Held(watch::Sender::new(BTreeSet::new()))
-    }
-}
+/// The publishers this gatherer holds a lease on, shared with their tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Held(Mutex<HashSet<String>>);
 
 impl Held {
     /// Whether this gatherer may poll publisher `id` now.
     pub(crate) fn holds(&self, id: &str) -> bool {
-        self.0.borrow().contains(id)
+        self.lock().contains(id)
     }
 
-    /// The held publishers, told of every change.
-    pub(crate) fn watch(&self) -> watch::Receiver<BTreeSet<String>> {
-        self.0.subscribe()
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.0.borrow().iter().cloned().collect()
-    }
-
-    fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    /// Adds `id`; whether it was new.
-    fn insert(&self, id: &str) -> bool {
-        self.0.send_if_modified(|held| held.insert(id.to_owned()))
-    }
-
-    fn remove(&self, id: &str) {
-        self.0.send_if_modified(|held| held.remove(id));
-    }
-
-    fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.0.send_if_modified(|held| {
-            let before = held.len();
-            held.retain(|id| keep(id));
-            held.len() != before
-        });
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -200,7 +164,8 @@ impl LeaseTask {
             }
         }
         // A clean stop hands the publishers on at once.
-        for id in self.held.ids() {
+        let ids: Vec<String> = self.held.lock().iter().cloned().collect();
+        for id in ids {
             let _ = self.give_back(&id).await;
         }
     }
@@ -233,7 +198,7 @@ impl LeaseTask {
         });
         let count = publishers.len();
         let share = share(count, live);
-        self.held.retain(|id| publishers.iter().any(|p| p == id));
+        self.held.lock().retain(|id| publishers.contains(id));
         for i in 0..count {
             let id = &publishers[(i + offset) % count];
             self.consider(id, now, expires, share).await?;
@@ -253,11 +218,11 @@ impl LeaseTask {
         let lease = read
             .as_ref()
             .and_then(|(bytes, _)| Lease::parse(&String::from_utf8_lossy(bytes)));
-        let held = self.held.len();
+        let held = self.held.lock().len();
         let decision = decide(lease.as_ref(), &self.me, now, held, share);
         let next = match decision {
             Decision::Leave => {
-                self.held.remove(id);
+                self.held.lock().remove(id);
                 return Ok(());
             }
             Decision::Renew | Decision::Take => Lease {
@@ -274,10 +239,10 @@ impl LeaseTask {
             .bucket
             .write_if(&relative, next.to_text().into_bytes(), version)
             .await?;
-        let held = &self.held;
+        let mut held = self.held.lock();
         match (decision, won) {
             (Decision::Renew | Decision::Take, true) => {
-                if held.insert(id) {
+                if held.insert(id.to_owned()) {
                     tracing::info!(publisher = %id, "took the lease on {id}");
                 }
             }

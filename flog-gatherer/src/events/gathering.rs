@@ -2,12 +2,11 @@
 //! thread, the compressor, with a bucket the uploader, a thread logging
 //! their notices, and one [`run_subscriber`] task per wanted publisher.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use flog_core::{Clock, SystemClock};
 use flog_wire::{ClientOptions, LogportUrl};
@@ -18,12 +17,11 @@ use tokio_util::task::TaskTracker;
 
 use super::compress::{self, Retention};
 use super::figures::EventFigures;
-use super::handover::Handovers;
 use super::log::{EventLog, LogNotice, Outlets, Rotation};
 use super::names::{parse_name, EventFileName, EVENTS_DIR};
 use super::positions::Positions;
 use super::relay::Relay;
-use super::subscriber::{run_subscriber, SubscriberContext, Subscription};
+use super::subscriber::{run_subscriber, SubscriberContext};
 use super::upload::Uploader;
 use super::writer;
 use crate::bucket::Bucket;
@@ -35,21 +33,6 @@ use crate::error::GatherError;
 /// are read; the publisher's ring and its `events_dropped` cover the rest.
 const SUBSCRIPTION_BUFFER: usize = 16_384;
 
-/// A bucket shared with other gatherers (`storage = "s3"`): closed files
-/// go there, and the events of a publisher are gathered only while this
-/// gatherer holds its lease.
-#[derive(Debug)]
-pub(crate) struct SharedBucket {
-    pub(crate) bucket: Bucket,
-    /// This gatherer's id among those of the bucket.
-    pub(crate) me: String,
-    /// The lease period.
-    pub(crate) period: Duration,
-    /// The publishers whose lease this gatherer holds, as the lease task
-    /// changes them.
-    pub(crate) held: watch::Receiver<BTreeSet<String>>,
-}
-
 struct Task {
     url: watch::Sender<LogportUrl>,
     stop: CancellationToken,
@@ -60,8 +43,6 @@ pub(crate) struct EventGathering {
     cx: Arc<SubscriberContext>,
     positions: Positions,
     tasks: HashMap<String, Task>,
-    /// With a shared bucket: the leases held.
-    held: Option<watch::Receiver<BTreeSet<String>>>,
     tracker: TaskTracker,
     writer: Option<JoinHandle<std::io::Result<()>>>,
     compressor: Option<JoinHandle<()>>,
@@ -79,15 +60,14 @@ impl std::fmt::Debug for EventGathering {
 
 impl EventGathering {
     /// Opens the event log of `basedir` (closing what a crash left open)
-    /// and starts its threads; with a `shared` bucket, the uploader too,
-    /// and each publisher's events follow its lease.
+    /// and starts its threads; with a `bucket`, the uploader too.
     pub(crate) async fn start(
         basedir: &Path,
         config: &Config,
         events: EventsConfig,
         figures: Arc<EventFigures>,
         relay: Option<Arc<Relay>>,
-        shared: Option<SharedBucket>,
+        bucket: Option<Bucket>,
     ) -> Result<EventGathering, GatherError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (notices, notices_rx) = mpsc::channel();
@@ -99,15 +79,7 @@ impl EventGathering {
             age: events.keep_age,
         };
         let mut uploading = None;
-        let (mut handovers, mut held) = (None, None);
-        if let Some(shared) = shared {
-            let bucket = shared.bucket;
-            handovers = Some(Handovers {
-                bucket: bucket.clone(),
-                me: shared.me,
-                period: shared.period,
-            });
-            held = Some(shared.held);
+        if let Some(bucket) = bucket {
             if retention.files.is_some() || retention.bytes.is_some() || retention.age.is_some() {
                 tracing::warn!(bucket = %bucket.shown(), "keep_files, keep_bytes and keep_age do not apply with storage = \"s3\": closed event files leave the disk once uploaded to {}; the bucket's lifecycle rules keep them", bucket.shown());
             }
@@ -173,13 +145,11 @@ impl EventGathering {
             min_backoff: config.min_backoff,
             max_backoff: config.max_backoff,
             clock,
-            handovers,
         };
         Ok(EventGathering {
             cx: Arc::new(cx),
             positions,
             tasks: HashMap::new(),
-            held,
             tracker: TaskTracker::new(),
             writer: Some(writer),
             compressor: Some(compressor),
@@ -214,13 +184,8 @@ impl EventGathering {
             }
             let (tx, rx) = watch::channel(url.clone());
             let stop = shutdown.child_token();
-            let task = Subscription {
-                id: id.clone(),
-                url: rx,
-                start: self.positions.0.get(id).cloned(),
-                held: self.held.clone(),
-            };
-            let run = run_subscriber(self.cx.clone(), task, stop.clone());
+            let start = self.positions.0.get(id).cloned();
+            let run = run_subscriber(self.cx.clone(), id.clone(), rx, start, stop.clone());
             self.tracker.spawn(run);
             self.tasks.insert(id.clone(), Task { url: tx, stop });
         }

@@ -11,9 +11,7 @@
 //! (the files: append, rotate, recover), [`compress`] (the compressor
 //! thread, retention), [`relay`] (what is written, on to the gatherer's
 //! logport), [`writer`] (the writer thread owning the log), [`held`] (gaps
-//! waiting for room), [`handover`] (where the holders of a publisher's
-//! lease stopped, `storage = "s3"`), [`subscriber`] (one task per
-//! publisher, following its lease), [`upload`]
+//! waiting for room), [`subscriber`] (one task per publisher), [`upload`]
 //! (closed files into the bucket, `storage = "s3"`) and, on top,
 //! [`gathering`] (all of it running).
 
@@ -21,7 +19,6 @@ mod compress;
 mod figures;
 mod gathered;
 mod gathering;
-mod handover;
 mod held;
 mod log;
 mod names;
@@ -36,7 +33,7 @@ mod upload;
 mod writer;
 
 pub use self::figures::{EventFigures, PublisherEventFigures, SpoolFigures};
-pub(crate) use self::gathering::{EventGathering, SharedBucket};
+pub(crate) use self::gathering::EventGathering;
 pub(crate) use self::names::{parse_name, EventFileName};
 pub use self::names::{EVENTS_DIR, ROTATE_REQUEST};
 pub(crate) use self::relay::{Relay, RelayQueue, Relayed, Seam};

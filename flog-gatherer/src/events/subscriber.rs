@@ -6,7 +6,6 @@
 //! It uses only `flog-wire`'s client API, beside the incident worker, so
 //! that each connection of a publisher does one job.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use flog_wire::{ClientError, ClientOptions, EncodedEvent, EventUpdate, LogportCl
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::handover::{Handing, Handover, Handovers};
 use super::held::{HeldGap, HeldGaps};
 use super::log::Gathered;
 use super::positions::Position;
@@ -37,9 +35,6 @@ pub(crate) struct SubscriberContext {
     pub(crate) max_backoff: Duration,
     /// The receive times' clock.
     pub(crate) clock: Arc<dyn Clock>,
-    /// With `storage = "s3"`: where the holders of the leases tell each
-    /// other how far they stored.
-    pub(crate) handovers: Option<Handovers>,
 }
 
 /// Bytes counted for a record besides the event's own encoding.
@@ -58,8 +53,6 @@ struct State {
     budget: Arc<Budget>,
     /// Gaps waiting for room in the budget.
     held: HeldGaps,
-    /// While holding the lease (`storage = "s3"`): handing over.
-    handing: Option<Handing>,
 }
 
 impl State {
@@ -118,6 +111,8 @@ impl State {
         self.flush_held(cx, false);
     }
 
+    /// The connection ended: what is still missing is a gap now, and every
+    /// held gap goes.
     /// Reports the holes whose patience is over.
     fn expire(&mut self, cx: &SubscriberContext) {
         let mut confirmed = Vec::new();
@@ -125,67 +120,11 @@ impl State {
         self.gaps(cx, &confirmed);
     }
 
-    /// The connection ended: what is still missing is a gap now, and every
-    /// held gap goes.
     fn disconnected(&mut self, cx: &SubscriberContext) {
         let mut confirmed = Vec::new();
         self.tracker.disconnected(&mut confirmed);
         self.gaps(cx, &confirmed);
         self.flush_held(cx, true);
-    }
-
-    /// Where this task stands, as the next holder of the lease is to
-    /// resume: `None` before anything of the publisher was stored.
-    fn handover(&self, cx: &SubscriberContext, closed: bool) -> Option<Handover> {
-        let (num, holes) = self.tracker.position();
-        Some(Handover {
-            holder: cx.handovers.as_ref()?.me.clone(),
-            incarnation: self.incarnation.clone()?,
-            num: num?,
-            holes,
-            closed,
-            written: cx.clock.now(),
-        })
-    }
-
-    /// Resumes from the last holder's position, unless this task stored
-    /// more of the same incarnation itself (its own last writes failed).
-    fn resume_from(&mut self, cx: &SubscriberContext, taken: Option<Handover>) {
-        let Some(taken) = taken else {
-            return;
-        };
-        let ours = self.tracker.position().0;
-        if self.incarnation.as_deref() == Some(taken.incarnation.as_str())
-            && ours.is_some_and(|num| num >= taken.num)
-        {
-            return;
-        }
-        self.tracker = Tracker::resume(Some(taken.num), &taken.holes, cx.clock.now());
-        self.incarnation = Some(taken.incarnation);
-    }
-
-    /// Refreshes the position in the bucket; not while gaps wait for room
-    /// (their numbers are neither stored nor marked yet).
-    fn refresh(&mut self, cx: &SubscriberContext) {
-        if !self.held.is_empty() {
-            return;
-        }
-        let Some(handover) = self.handover(cx, false) else {
-            return;
-        };
-        if let Some(handing) = &mut self.handing {
-            handing.refresh(&self.id, handover, &cx.writer);
-        }
-    }
-
-    /// The lease is lost or the gatherer stops: writes where this task
-    /// stopped, once the writer holds it all.
-    async fn hand_over(&mut self, cx: &SubscriberContext) {
-        let Some(handing) = self.handing.take() else {
-            return;
-        };
-        let handover = self.handover(cx, true);
-        handing.close(&self.id, handover, &cx.writer).await;
     }
 
     /// The publisher's welcome names an incarnation: a new one starts
@@ -253,33 +192,15 @@ impl State {
     }
 }
 
-/// One subscriber task's publisher.
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    /// The publisher's id.
-    pub(crate) id: String,
-    /// Its logport, changed while the task runs when the publisher moves.
-    pub(crate) url: watch::Receiver<LogportUrl>,
-    /// What the event log already holds of it.
-    pub(crate) start: Option<Position>,
-    /// With `storage = "s3"`: the publishers this gatherer holds a lease
-    /// on; the task subscribes only while it holds this one's.
-    pub(crate) held: Option<watch::Receiver<BTreeSet<String>>>,
-}
-
-/// Gathers the events of a publisher until `stop` is cancelled (and, with
-/// leases, only while its lease is held; see [`super::handover`]).
+/// Gathers the events of publisher `id` until `stop` is cancelled; `start`
+/// is what the event log already holds of it.
 pub(crate) async fn run_subscriber(
     cx: Arc<SubscriberContext>,
-    task: Subscription,
+    id: String,
+    mut url: watch::Receiver<LogportUrl>,
+    start: Option<Position>,
     stop: CancellationToken,
 ) {
-    let Subscription {
-        id,
-        mut url,
-        start,
-        held,
-    } = task;
     let mut state = State {
         tracker: Tracker::resume(
             start.as_ref().map(|p| p.num),
@@ -289,99 +210,16 @@ pub(crate) async fn run_subscriber(
         incarnation: start.map(|p| p.incarnation),
         budget: Budget::new(usize::try_from(cx.events.queue_memory).unwrap_or(usize::MAX)),
         held: HeldGaps::default(),
-        handing: None,
         id,
     };
-    match (held, &cx.handovers) {
-        (Some(held), Some(handovers)) => {
-            follow_lease(&cx, &mut state, &mut url, held, handovers, &stop).await
-        }
-        _ => subscribe(&cx, &mut state, &mut url, &stop, std::future::pending()).await,
-    }
-}
-
-/// Subscribes each time the lease is taken, from where its last holder
-/// stopped, and hands over each time it is lost.
-async fn follow_lease(
-    cx: &SubscriberContext,
-    state: &mut State,
-    url: &mut watch::Receiver<LogportUrl>,
-    mut held: watch::Receiver<BTreeSet<String>>,
-    handovers: &Handovers,
-    stop: &CancellationToken,
-) {
-    let id = state.id.clone();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            () = until_held(&mut held, &id, true) => {}
-        }
-        let taken = tokio::select! {
-            _ = stop.cancelled() => return,
-            () = until_held(&mut held, &id, false) => continue,
-            taken = take(cx, handovers, &id) => taken,
-        };
-        state.resume_from(cx, taken);
-        state.handing = Some(Handing::new(handovers.clone()));
-        subscribe(cx, state, url, stop, until_held(&mut held, &id, false)).await;
-        state.hand_over(cx).await;
-        if stop.is_cancelled() {
-            return;
-        }
-    }
-}
-
-/// Returns once holding the lease on `id` is `wanted` (or nobody keeps the
-/// leases any more: the gatherer stops).
-async fn until_held(held: &mut watch::Receiver<BTreeSet<String>>, id: &str, wanted: bool) {
-    loop {
-        if held.borrow_and_update().contains(id) == wanted {
-            return;
-        }
-        if held.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The last holder's position, once settled; a bucket that fails is tried
-/// again (subscribing without it would store again what the last holder
-/// stored).
-async fn take(cx: &SubscriberContext, handovers: &Handovers, id: &str) -> Option<Handover> {
-    let mut backoff = Backoff::new(cx.min_backoff, cx.max_backoff);
-    let mut failing = false;
-    loop {
-        match handovers.take(id, cx.clock.as_ref()).await {
-            Ok(taken) => return taken,
-            Err(error) => {
-                if !failing {
-                    tracing::warn!(publisher = %id, %error, "cannot read where the last gatherer stopped with the events of {id}: {error}; trying again before subscribing");
-                }
-                failing = true;
-                tokio::time::sleep(backoff.next_wait()).await;
-            }
-        }
-    }
-}
-
-/// Subscribes, reconnecting after each failure, until `stop` or `lost`.
-async fn subscribe(
-    cx: &SubscriberContext,
-    state: &mut State,
-    url: &mut watch::Receiver<LogportUrl>,
-    stop: &CancellationToken,
-    lost: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(lost);
     let mut backoff = Backoff::new(cx.min_backoff, cx.max_backoff);
     loop {
         let target = url.borrow_and_update().clone();
         let outcome = tokio::select! {
             _ = stop.cancelled() => break,
-            () = &mut lost => break,
-            outcome = session(cx, &target, state, &mut backoff) => outcome,
+            outcome = session(&cx, &target, &mut state, &mut backoff) => outcome,
         };
-        state.disconnected(cx);
+        state.disconnected(&cx);
         let id = &state.id;
         match outcome {
             Ok(reason) => {
@@ -394,12 +232,11 @@ async fn subscribe(
         let wait = backoff.next_wait();
         tokio::select! {
             _ = stop.cancelled() => break,
-            () = &mut lost => break,
             _ = tokio::time::sleep(wait) => {}
             _ = url.changed() => {}
         }
     }
-    state.disconnected(cx);
+    state.disconnected(&cx);
 }
 
 /// One connection: returns why the subscription ended.
@@ -427,12 +264,6 @@ async fn session(
         // coming. (`next` is cancel-safe: the queue keeps what it holds.)
         let update = tokio::select! {
             biased;
-            // First: under a steady stream `next` is always ready, and a
-            // position not refreshed looks like a dead holder's.
-            () = Handing::due(&mut state.handing) => {
-                state.refresh(cx);
-                continue;
-            }
             update = subscription.next() => update,
             () = state.budget.room_for(RECORD_OVERHEAD), if !state.held.is_empty() => {
                 state.flush_held(cx, false);

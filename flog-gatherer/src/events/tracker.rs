@@ -92,13 +92,6 @@ impl Tracker {
         tracker
     }
 
-    /// The highest number seen, and the runs below it still open: what a
-    /// successor resumes from with [`resume`](Self::resume).
-    pub(crate) fn position(&self) -> (Option<u64>, Vec<(u64, u64)>) {
-        let holes = self.holes.iter().map(|(&f, &(l, ..))| (f, l)).collect();
-        (self.high, holes)
-    }
-
     /// A new connection begins: the next event comes from its catch-up.
     pub(crate) fn connected(&mut self) {
         self.connected = true;
@@ -280,19 +273,6 @@ mod tests {
             }
         }
         (kept, gaps)
-    }
-
-    #[test]
-    fn a_position_resumes_as_it_was_left() {
-        let mut t = Tracker::new(Some(0));
-        run(&mut t, &[1, 4, 7]);
-        assert_eq!(t.position(), (Some(7), vec![(2, 3), (5, 6)]));
-        let (high, holes) = t.position();
-        let mut next = Tracker::resume(high, &holes, Timestamp(0));
-        next.connected();
-        let (kept, _) = run(&mut next, &[1, 2, 4, 5, 6, 7, 8]);
-        assert_eq!(kept, [2, 5, 6, 8]);
-        assert_eq!(next.position(), (Some(8), vec![(3, 3)]));
     }
 
     #[test]

@@ -116,10 +116,6 @@ pub(crate) enum Command {
         budget: Arc<Budget>,
         bytes: usize,
     },
-    /// Answer once everything sent before is flushed to the file (or, after
-    /// a failed write, accounted for as not written): what a gatherer tells
-    /// the next holder of a lease it has stored.
-    Synced(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The sending side of the writer thread.
@@ -162,17 +158,13 @@ fn run(mut log: EventLog, rx: Receiver<Command>, relay: Option<Arc<Relay>>) -> s
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut synced = Vec::new();
-        handle(&mut log, command, &mut synced);
+        handle(&mut log, command);
         // Drain what else is queued before flushing: one write(2) per
         // burst, not per event.
         while let Ok(command) = rx.try_recv() {
-            handle(&mut log, command, &mut synced);
+            handle(&mut log, command);
         }
         log.flush();
-        for answer in synced {
-            let _ = answer.send(());
-        }
         // After the flush, so that what the seam says is in the file is.
         if let Some(relay) = &relay {
             relay_landed(relay, &mut log);
@@ -200,12 +192,8 @@ fn relay_landed(relay: &Relay, log: &mut EventLog) {
     relay.written(current, landed);
 }
 
-/// Appends a command's records; a sync is answered after the flush.
-fn handle(
-    log: &mut EventLog,
-    command: Command,
-    synced: &mut Vec<tokio::sync::oneshot::Sender<()>>,
-) {
+/// Appends a command's records.
+fn handle(log: &mut EventLog, command: Command) {
     match command {
         Command::Write {
             items,
@@ -217,6 +205,5 @@ fn handle(
             }
             budget.release(bytes);
         }
-        Command::Synced(answer) => synced.push(answer),
     }
 }

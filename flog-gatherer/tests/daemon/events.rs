@@ -133,11 +133,6 @@ pub(crate) struct Stream {
 
 impl Stream {
     pub(crate) fn start(logger: Logger, pad: usize) -> Stream {
-        Stream::paced(logger, pad, Duration::from_micros(500))
-    }
-
-    /// With `pause` between two events.
-    pub(crate) fn paced(logger: Logger, pad: usize, pause: Duration) -> Stream {
         let stop = Arc::new(AtomicBool::new(false));
         let logged = Arc::new(Mutex::new(Vec::new()));
         let (s, l) = (stop.clone(), logged.clone());
@@ -153,7 +148,7 @@ impl Stream {
                 l.lock().unwrap().push(num);
                 // Pacing, not waiting for anything: a steady stream the
                 // publisher's buffers can hold across a restart.
-                std::thread::sleep(pause);
+                std::thread::sleep(Duration::from_micros(500));
             }
         });
         Stream {

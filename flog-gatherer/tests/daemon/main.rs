@@ -11,7 +11,6 @@ mod hostile;
 mod load;
 mod s3;
 mod s3_dashboard;
-mod s3_event_leases;
 mod s3_events;
 mod shared_basedir;
 mod support;

@@ -521,7 +521,7 @@ async fn figure_incidents_stored_per_second() {
 }
 
 /// `leases/<publisher>` as stored: holder and expiry, of those unexpired.
-pub(crate) fn live_leases(objects: &BTreeMap<String, Bytes>) -> BTreeMap<String, String> {
+fn live_leases(objects: &BTreeMap<String, Bytes>) -> BTreeMap<String, String> {
     let now = flog_core::Timestamp::now().0;
     objects
         .iter()
@@ -541,7 +541,7 @@ pub(crate) fn live_leases(objects: &BTreeMap<String, Bytes>) -> BTreeMap<String,
 }
 
 /// Polls the bucket until `check` holds of the live leases.
-pub(crate) async fn until_leases(
+async fn until_leases(
     reader: &Reader,
     what: &str,
     check: impl Fn(&BTreeMap<String, String>) -> bool,
@@ -561,7 +561,7 @@ pub(crate) async fn until_leases(
 }
 
 /// The id a daemon took among the gatherers of the bucket.
-pub(crate) fn gatherer_id(daemon: &mut Daemon) -> String {
+fn gatherer_id(daemon: &mut Daemon) -> String {
     let line = daemon.wait_line(&["sharing the publishers"]);
     let start = line.find("\"gatherer\":\"").unwrap() + "\"gatherer\":\"".len();
     line[start..start + line[start..].find('"').unwrap()].to_owned()

@@ -46,7 +46,7 @@ fn closed_local(basedir: &Path) -> Vec<String> {
 }
 
 /// The event objects of the bucket, by name in `events/`.
-pub(crate) async fn event_objects(reader: &Reader) -> BTreeMap<String, Bytes> {
+async fn event_objects(reader: &Reader) -> BTreeMap<String, Bytes> {
     reader
         .objects()
         .await
@@ -394,9 +394,7 @@ async fn a_full_spool_is_reported_once_holds_and_recovers() {
     let events = "compress = false\nrotate_size = \"16 KiB\"\nspool_bytes = \"40 KiB\"\n";
     let basedir = events_basedir(dir.path(), &moto, &service, events);
     let mut daemon = start(&basedir, MOTO_ACCESS_KEY_ID);
-    // Events are gathered once the publisher's lease is held (which takes
-    // the bucket); then the server goes.
-    daemon.wait_line(&["gathering events of"]);
+    daemon.wait_line(&["storing incidents in s3://"]);
     moto.down();
     let stream = Stream::start(service.logger.clone(), 100);
     daemon.wait_line(&["the event spool is full"]);

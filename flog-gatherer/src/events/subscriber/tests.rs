@@ -76,14 +76,7 @@ impl Gate {
                     items,
                     bytes,
                     budget,
-                } = &command
-                else {
-                    // Not what the gate counts: straight on.
-                    if let Some(w) = &st.writer {
-                        let _ = w.send(command);
-                    }
-                    continue;
-                };
+                } = &command;
                 for item in items {
                     let passed = st.passed.entry(from_of(item).to_owned()).or_default();
                     passed.budget.get_or_insert_with(|| budget.clone());
@@ -178,7 +171,6 @@ fn gated(events: crate::config::EventsConfig) -> Gated {
         min_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
         clock: clock.clone(),
-        handovers: None,
     });
     Gated {
         base,
@@ -257,13 +249,7 @@ async fn a_burst_while_the_disk_is_slow_is_bounded_costs_only_its_publisher_and_
     let mut tasks = Vec::new();
     for service in [&burst, &steady] {
         let (_url_tx, url) = watch::channel(service.publisher.url().clone());
-        let task = Subscription {
-            id: service.id(),
-            url,
-            start: None,
-            held: None,
-        };
-        let run = run_subscriber(cx.clone(), task, stop.clone());
+        let run = run_subscriber(cx.clone(), service.id(), url, None, stop.clone());
         tasks.push(tokio::spawn(async move {
             let _keep = _url_tx;
             run.await
@@ -424,13 +410,13 @@ async fn a_quiet_publishers_open_hole_is_a_gap_once_its_patience_is_over() {
     };
     let stop = CancellationToken::new();
     let (_url_tx, url) = watch::channel(service.publisher.url().clone());
-    let subscription = Subscription {
-        id: service.id(),
+    let task = tokio::spawn(run_subscriber(
+        cx,
+        service.id(),
         url,
-        start: Some(start),
-        held: None,
-    };
-    let task = tokio::spawn(run_subscriber(cx, subscription, stop.clone()));
+        Some(start),
+        stop.clone(),
+    ));
     // Subscribed and past the catch-up once a new event passes.
     let next = service.log(1, false)[0];
     eventually("the next event", || {
