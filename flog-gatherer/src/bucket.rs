@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::S3Config;
 pub(crate) use crate::error::BucketError;
-use crate::error::CAS_ATTEMPTS;
+use crate::error::{CredentialsAdvice, CAS_ATTEMPTS};
 use crate::store::{Commit, INCIDENTS_DIR, LATEST_FILE};
 use flog_core::flogfile::FINISHED_SUFFIX;
 use flog_wire::is_valid_incident_name;
@@ -165,6 +165,7 @@ impl Bucket {
         Err(BucketError::Refused {
             bucket: self.shown.clone(),
             why,
+            advice: CredentialsAdvice::Gatherer,
         })
     }
 

@@ -17,7 +17,7 @@ use object_store::ObjectStoreExt as _;
 
 use crate::bucket::{Bucket, Limited};
 use crate::config::{is_valid_bucket_name, is_valid_key_path, S3Config};
-use crate::error::{BucketError, LocationError};
+use crate::error::{BucketError, CredentialsAdvice, LocationError};
 use flog_core::flogfile::{FINISHED_SUFFIX, RECORDING_SUFFIX};
 
 /// The most bytes [`BucketReader::read`] callers should take of one object:
@@ -173,10 +173,12 @@ impl BucketReader {
             object_store::Error::PermissionDenied { .. } => BucketError::Refused {
                 bucket,
                 why: "403 Forbidden",
+                advice: CredentialsAdvice::Reader,
             },
             object_store::Error::Unauthenticated { .. } => BucketError::Refused {
                 bucket,
                 why: "401 Unauthorized",
+                advice: CredentialsAdvice::Reader,
             },
             object_store::Error::NotFound { .. } => BucketError::NotFound { key, bucket },
             other_error => other(other_error),
@@ -428,6 +430,14 @@ mod tests {
             assert!(!error
                 .to_string()
                 .contains(flog_testkit::MOTO_SECRET_ACCESS_KEY));
+            // A reader has no gatherer.toml: the advice is the environment's
+            // and the rights a reader needs.
+            assert_eq!(
+                error.to_string(),
+                "s3://flog-read refused the credentials (403 Forbidden): check AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, if any) in the environment, and that \
+                 the key may read the bucket (GetObject, ListBucket)"
+            );
         }
     }
 }

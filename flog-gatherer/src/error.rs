@@ -339,12 +339,14 @@ pub enum BucketError {
         source: Box<object_store::Error>,
     },
     /// The server refused the credentials (or they lack the rights needed).
-    #[error("{bucket} refused the credentials ({why}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3], and the key's rights on the bucket")]
+    #[error("{bucket} refused the credentials ({why}): {advice}")]
     Refused {
         /// `s3://BUCKET/PREFIX`.
         bucket: String,
         /// What the server said: `403 Forbidden` or `401 Unauthorized`.
         why: &'static str,
+        /// Who was refused, which decides where to look.
+        advice: CredentialsAdvice,
     },
     /// The incident is in the bucket with other bytes than the publisher's.
     #[error("{key} in {bucket} holds other bytes (SHA-256 {stored}) than the incident fetched and verified (SHA-256 {fetched}); the stored object is kept, the fetched copy discarded")]
@@ -453,6 +455,27 @@ pub enum LocationError {
         /// What was given.
         url: String,
     },
+}
+
+/// Where to look when a bucket refuses the credentials: a gatherer takes
+/// them from the environment or `[s3]` and needs write rights; a reader
+/// (`flogtool`, [`BucketReader`](crate::BucketReader)) only from the
+/// environment, and needs only read rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsAdvice {
+    /// A gatherer storing into the bucket.
+    Gatherer,
+    /// A reader of the bucket.
+    Reader,
+}
+
+impl fmt::Display for CredentialsAdvice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CredentialsAdvice::Gatherer => "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3] of gatherer.toml, and the key's rights on the bucket (GetObject, PutObject, ListBucket)",
+            CredentialsAdvice::Reader => "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, if any) in the environment, and that the key may read the bucket (GetObject, ListBucket)",
+        })
+    }
 }
 
 impl BucketError {

@@ -99,7 +99,8 @@ pub use crate::dashboard::{
     MAX_SHOWN_GATHERERS, MAX_SHOWN_INCIDENTS, MAX_SHOWN_PUBLISHERS,
 };
 pub use crate::error::{
-    BucketError, ConfigError, ConfigProblem, GatherError, LocationError, RuleError,
+    BucketError, ConfigError, ConfigProblem, CredentialsAdvice, GatherError, LocationError,
+    RuleError,
 };
 pub use crate::events::{
     EventFigures, PublisherEventFigures, SpoolFigures, EVENTS_DIR, ROTATE_REQUEST,

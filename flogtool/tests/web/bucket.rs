@@ -94,6 +94,8 @@ fn web_of_a_bucket_that_refuses_the_credentials_fails_at_start() {
     assert!(out.stdout.is_empty());
     assert_eq!(
         stderr.trim(),
-        "flogtool: error: s3://flog-web-refused refused the credentials (403 Forbidden): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key_id and secret_access_key in [s3], and the key's rights on the bucket"
+        "flogtool: error: s3://flog-web-refused refused the credentials (403 Forbidden): check \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, if any) in the \
+         environment, and that the key may read the bucket (GetObject, ListBucket)"
     );
 }
