@@ -47,6 +47,10 @@ const MAX_LIST_BYTES: u64 = 64 << 20;
 const MAX_LINE: usize = 512;
 /// The most bytes read of a lease, heartbeat or marker.
 const MAX_SMALL: u64 = 4096;
+/// The longest one read of the bucket may take: past it the read is given
+/// up and counted as the bucket being unreachable, so that a hung server
+/// never stops the refreshes.
+const READ_DEADLINE: Duration = Duration::from_secs(120);
 /// Reads of small objects in flight at once.
 const IN_FLIGHT: usize = 16;
 /// How long a request waits for a read it started or found running.
@@ -87,12 +91,14 @@ struct Limits {
     gatherers: usize,
     publishers: usize,
     incidents: usize,
+    deadline: Duration,
 }
 
 const LIMITS: Limits = Limits {
     gatherers: MAX_SHOWN_GATHERERS,
     publishers: MAX_SHOWN_PUBLISHERS,
     incidents: MAX_SHOWN_INCIDENTS,
+    deadline: READ_DEADLINE,
 };
 
 /// The shared bucket as the dashboard last read it.
@@ -156,7 +162,20 @@ impl SharedView {
                     // dropped) does not cut the read short.
                     let view = self.clone();
                     tokio::spawn(async move {
-                        let outcome = view.read_bucket().await;
+                        // The read in a task of its own, so that a panic in
+                        // it (a bug) or a hung server still ends in
+                        // `finish`, and later reads are started.
+                        let reader = view.clone();
+                        let deadline = view.limits.deadline;
+                        let mut read = tokio::spawn(async move { reader.read_bucket().await });
+                        let outcome = match tokio::time::timeout(deadline, &mut read).await {
+                            Ok(Ok(outcome)) => outcome.map_err(|e| e.to_string()),
+                            Ok(Err(_)) => Err("the read failed unexpectedly".to_owned()),
+                            Err(_) => {
+                                read.abort();
+                                Err(format!("no answer in {deadline:?}"))
+                            }
+                        };
                         view.finish(outcome);
                         let _ = tell.send(true);
                     });
@@ -167,7 +186,7 @@ impl SharedView {
         let _ = tokio::time::timeout(wait, done.wait_for(|done| *done)).await;
     }
 
-    fn finish(&self, outcome: Result<BucketRead, BucketError>) {
+    fn finish(&self, outcome: Result<BucketRead, String>) {
         let now = self.clock.now();
         let mut state = self.lock();
         state.running = None;
@@ -183,10 +202,7 @@ impl SharedView {
                     tracing::warn!(bucket = %self.bucket.shown(), %error, "the dashboard cannot read {}: {error}; it shows its last read", self.bucket.shown());
                 }
                 let since = state.unreachable.as_ref().map_or(now, |u| u.since);
-                state.unreachable = Some(BucketUnreachable {
-                    since,
-                    error: error.to_string(),
-                });
+                state.unreachable = Some(BucketUnreachable { since, error });
             }
         }
     }
@@ -435,6 +451,7 @@ mod tests {
             gatherers: 1,
             publishers: 2,
             incidents: 2,
+            deadline: READ_DEADLINE,
         };
         let view = Arc::new(view);
         // Ten requests at once: one read.
@@ -500,5 +517,43 @@ mod tests {
         assert_eq!(unreachable.since, Timestamp(1_000_000_000));
         assert_eq!(view.read().incidents.len(), 2);
         moto.up();
+    }
+
+    /// A server that takes connections and never answers: the read is given
+    /// up at the deadline, the page says the bucket is unreachable, and the
+    /// next refresh reads again (a hung read once stopped every later one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_never_answers_ends_the_read_at_its_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts, keeps and never answers.
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            for stream in listener.incoming() {
+                kept.push(stream);
+            }
+        });
+        let mut config = S3Config::new("flog-hung");
+        config.endpoint = Some(format!("http://127.0.0.1:{port}"));
+        config.region = Some("us-east-1".to_owned());
+        config.access_key_id = Some(MOTO_ACCESS_KEY_ID.to_owned());
+        config.secret_access_key = Some(MOTO_SECRET_ACCESS_KEY.to_owned());
+        let bucket = Bucket::open(&config).unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000_000)));
+        let mut view = SharedView::new(bucket, "g-1".into(), Duration::ZERO, clock);
+        view.limits.deadline = Duration::from_millis(500);
+        let view = Arc::new(view);
+        view.clone().refresh(Duration::from_secs(30)).await;
+        let shown = view.shared_bucket();
+        let unreachable = shown
+            .unreachable
+            .expect("the hung read counted as unreachable");
+        assert!(
+            unreachable.error.contains("no answer in"),
+            "{}",
+            unreachable.error
+        );
+        view.clone().refresh(Duration::from_secs(30)).await;
+        assert_eq!(view.reads.load(Ordering::Relaxed), 2, "read again");
     }
 }
