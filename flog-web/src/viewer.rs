@@ -68,11 +68,21 @@ struct Slot {
 /// How much the files a viewer keeps read may hold, by default: 512 MiB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 512 << 20;
 
-/// The files kept read, oldest read first, and what they hold.
+/// The files kept read, used longest ago first, and what they hold.
 #[derive(Debug, Default)]
 struct Resident {
     files: VecDeque<(usize, u64, u64)>,
     bytes: u64,
+}
+
+impl Resident {
+    /// Takes file `id`'s entry out, no longer counted.
+    fn take(&mut self, id: usize) -> Option<(usize, u64, u64)> {
+        let at = self.files.iter().position(|&(i, _, _)| i == id)?;
+        let entry = self.files.remove(at)?;
+        self.bytes -= entry.2;
+        Some(entry)
+    }
 }
 
 /// The files a viewer shows and how its pages link to each other. Share it as
@@ -259,21 +269,16 @@ impl Viewer {
     /// Marks file `id`'s read as the one used last.
     fn touch(&self, id: usize) {
         let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
-            if let Some(entry) = resident.files.remove(at) {
-                resident.files.push_back(entry);
-            }
+        if let Some(entry) = resident.take(id) {
+            resident.bytes += entry.2;
+            resident.files.push_back(entry);
         }
     }
 
     /// Stops counting file `id`, whose read is gone.
     fn forget(&self, id: usize) {
         let mut resident = self.resident.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = resident.files.iter().position(|&(i, _, _)| i == id) {
-            if let Some((_, _, bytes)) = resident.files.remove(at) {
-                resident.bytes -= bytes;
-            }
-        }
+        resident.take(id);
     }
 
     /// Counts file `id`'s new read against the budget and lets go of the
